@@ -1,0 +1,174 @@
+"""Command line: thin Click commands that parse, build the context, and call one core function.
+
+Nothing heavy (docker, kubernetes, cryptography) is imported here so `lab --help` stays instant.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from pathlib import Path
+
+import click
+
+from orchestrator import __version__
+from orchestrator.errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, LabError
+
+OUTPUTS = click.Choice(["text", "json"])
+
+
+def value_options(func):
+    """--set / -f / --instance: helm-style overrides, wherever values matter."""
+
+    @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Override a value (repeatable), e.g. --set images.haproxy=haproxy:2.9.")
+    @click.option("-f", "--values", "values_files", multiple=True, type=click.Path(path_type=Path), help="YAML values file (repeatable, later wins).")
+    @click.option("--instance", help="Instance name (default: the lab name); run several copies side by side.")
+    @functools.wraps(func)
+    def wrapper(*args, sets, values_files, instance, **kwargs):
+        from orchestrator.context import Overrides
+
+        return func(*args, overrides=Overrides(tuple(values_files), tuple(sets), instance), **kwargs)
+
+    return wrapper
+
+
+def output_option(func):
+    return click.option("-o", "--output", type=OUTPUTS, default="text", show_default=True, help="Output format.")(func)
+
+
+class LabGroup(click.Group):
+    def format_epilog(self, ctx, formatter):
+        formatter.write_paragraph()
+        formatter.write_text("Exit codes: 0 ok, 1 a check failed, 2 bad input, 3 missing prerequisite, 130 interrupted.")
+
+
+@click.group(cls=LabGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="lab")
+@click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
+@click.pass_context
+def cli(click_ctx: click.Context, debug: bool) -> None:
+    """Reproducible Kubernetes networking and TLS labs."""
+    from orchestrator.context import LabContext
+
+    click_ctx.obj = LabContext(debug=debug)
+
+
+@cli.command("list")
+@output_option
+@click.pass_obj
+def list_cmd(ctx, output):
+    """List the labs found (name, title, runtimes)."""
+    from orchestrator.operations import list_labs
+
+    list_labs(ctx, output)
+
+
+@cli.command()
+@click.argument("lab")
+@value_options
+@output_option
+@click.pass_obj
+def show(ctx, lab, overrides, output):
+    """Show what LAB does: values, certificates, steps, checks and pinned images."""
+    from orchestrator.operations import show_lab
+
+    show_lab(ctx, lab, overrides, output)
+
+
+class CertsGroup(click.Group):
+    """`lab certs LAB` issues; `lab certs show PATH` and `lab certs verify LAB` are subcommands."""
+
+    def parse_args(self, ctx, args):
+        if args and args[0] not in self.commands and not args[0].startswith("-"):
+            args = ["issue", *args]
+        return super().parse_args(ctx, args)
+
+
+@cli.group(cls=CertsGroup)
+def certs():
+    """Issue (`lab certs LAB`), inspect (`show PATH`) and verify (`verify LAB`) a lab's PKI."""
+
+
+@certs.command("issue")
+@click.argument("lab")
+@click.option("--out", type=click.Path(path_type=Path), help="PKI folder (default: certs/<instance>).")
+@click.option("--force", is_flag=True, help="Reissue everything, even valid material.")
+@value_options
+@click.pass_obj
+def certs_issue(ctx, lab, out, force, overrides):
+    """Issue LAB's PKI: root CA, intermediate CA and leaf certificates (reuses what is still valid)."""
+    from orchestrator.operations import certs_command
+
+    certs_command(ctx, lab, overrides, out, force)
+
+
+@certs.command("show")
+@click.argument("path", type=click.Path(path_type=Path))
+@output_option
+@click.pass_obj
+def certs_show(ctx, path, output):
+    """Summarize the certificate(s) in PATH: subject, issuer, validity, SANs, usages, CA."""
+    from orchestrator.operations import show_cert
+
+    show_cert(ctx, path, output)
+
+
+@certs.command("verify")
+@click.argument("lab")
+@click.option("--out", type=click.Path(path_type=Path), help="PKI folder (default: certs/<instance>).")
+@value_options
+@output_option
+@click.pass_obj
+def certs_verify(ctx, lab, out, overrides, output):
+    """Verify every chain of LAB's PKI and show expiry (exit 1 when one fails)."""
+    from orchestrator.operations import verify_certs
+
+    verify_certs(ctx, lab, overrides, out, output)
+
+
+@cli.command()
+@click.argument("lab")
+@click.option("--out", type=click.Path(path_type=Path), help="Output folder (default: .lab/<instance>/rendered).")
+@click.option("--pki", "pki_out", type=click.Path(path_type=Path), help="PKI folder (default: certs/<instance>).")
+@value_options
+@click.pass_obj
+def render(ctx, lab, out, pki_out, overrides):
+    """Write every artifact of LAB: kind config, Cilium values, compose stack, manifests."""
+    from orchestrator.operations import render_command
+
+    render_command(ctx, lab, overrides, out, pki_out)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """The one exit path: LabError → `Error: ...` on stderr and its exit code; no traceback unless --debug."""
+    args = sys.argv[1:] if argv is None else argv
+    debug = "--debug" in args
+    try:
+        cli.main(args=args, prog_name="lab", standalone_mode=False)
+    except LabError as exc:
+        if debug:
+            import traceback
+
+            traceback.print_exc()
+        lines = exc.message.splitlines() or [""]
+        if len(lines) == 1:
+            click.echo(f"Error: {lines[0]}", err=True)
+        else:
+            click.echo(f"Error: {len(lines)} problems:", err=True)
+            for line in lines:
+                click.echo(f"  {line}", err=True)
+        if exc.hint:
+            click.echo(f"Hint: {exc.hint}", err=True)
+        sys.exit(exc.exit_code)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(EXIT_BAD_INPUT)
+    except click.exceptions.Abort:
+        click.echo("Interrupted.", err=True)
+        sys.exit(EXIT_INTERRUPTED)
+    except KeyboardInterrupt:
+        click.echo("Interrupted.", err=True)
+        sys.exit(EXIT_INTERRUPTED)
+    sys.exit(0)

@@ -1,0 +1,1 @@
+"""Rendering: the Jinja environment (engine) and writing every artifact of a lab (artifacts)."""

@@ -1,0 +1,54 @@
+"""Shared test helpers: run the CLI like a user, write specs into tmp_path, call real openssl."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import click
+import yaml
+from click.testing import CliRunner
+
+from orchestrator.cli import main
+
+REPO = Path(__file__).resolve().parent.parent
+FIXTURE_LABS = REPO / "tests" / "fixtures" / "labs"
+LABS = REPO / "labs"
+
+
+@dataclass
+class CliResult:
+    exit_code: int
+    stdout: str
+    stderr: str
+
+
+@click.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def _entry(args):
+    main(list(args))
+
+
+def run_lab(*args: str) -> CliResult:
+    """Run `lab ARGS` through Click's runner and the real exit path (`main`)."""
+    result = CliRunner().invoke(_entry, list(args), catch_exceptions=False)
+    return CliResult(result.exit_code, result.stdout, result.stderr)
+
+
+def copy_lab(src_name: str, dest_root: Path, root: Path = FIXTURE_LABS) -> Path:
+    dest = dest_root / src_name
+    shutil.copytree(root / src_name, dest)
+    return dest
+
+
+def edit_spec(lab_dir: Path, change) -> None:
+    spec_file = lab_dir / "lab.yaml"
+    spec = yaml.safe_load(spec_file.read_text())
+    change(spec)
+    spec_file.write_text(yaml.safe_dump(spec, sort_keys=False))
+
+
+def openssl(*args: str, check: bool = True) -> subprocess.CompletedProcess:
+    return subprocess.run(["openssl", *args], capture_output=True, text=True, check=check)

@@ -1,0 +1,104 @@
+"""The CLI as a user meets it: Click's runner through the real exit path."""
+
+import json
+import subprocess
+import sys
+import time
+
+from tests.helpers import edit_spec, openssl, run_lab
+
+
+def test_version():
+    result = run_lab("--version")
+    assert result.exit_code == 0 and "lab, version 0.1.0" in result.stdout
+
+
+def test_list_shows_labs(workdir):
+    result = run_lab("list")
+    assert result.exit_code == 0
+    assert "inject-mtls" in result.stdout and "mini" in result.stdout and "kind, docker" in result.stdout
+    data = json.loads(run_lab("list", "-o", "json").stdout)
+    assert {l["name"] for l in data["labs"]} >= {"inject-mtls", "mini"}
+
+
+def test_show_lab(workdir):
+    result = run_lab("show", "mini", "--set", "port=9000")
+    assert result.exit_code == 0
+    for text in ("Minimal lab for the test suite", "example/web:1", "port: 9000", "mini-client", "reach", "http check"):
+        assert text in result.stdout
+    data = json.loads(run_lab("show", "mini", "-o", "json").stdout)
+    assert data["values"]["ip"] == "10.77.0.10" and data["steps"][1]["check"]["type"] == "http"
+
+
+def test_unknown_lab_exit_2(workdir):
+    result = run_lab("show", "nope")
+    assert result.exit_code == 2
+    assert result.stderr.startswith("Error: unknown lab 'nope' (known labs: ") and "mini" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_malformed_spec_one_line_per_problem(lab_root):
+    def change(spec):
+        spec["pki"]["certificates"]["client"]["usage"] = "both"
+        spec["steps"][0]["apply"] = "missing"
+
+    edit_spec(lab_root / "mini", change)
+    result = run_lab("certs", "mini")
+    assert result.exit_code == 2
+    lines = result.stderr.strip().splitlines()
+    assert lines[0] == "Error: 2 problems:"
+    spec_file = str(lab_root / "mini" / "lab.yaml")
+    assert lines[1].strip() == f"{spec_file}: pki.certificates.client.usage: must be one of server, client"
+    assert lines[2].strip().startswith(f"{spec_file}: steps.0.apply: unknown manifest group 'missing'")
+    assert not (lab_root.parent / "work" / "certs").exists()  # nothing half-created
+
+
+def test_certs_issue_show_verify(workdir):
+    result = run_lab("certs", "mini")
+    assert result.exit_code == 0, result.stderr
+    pki = workdir / "certs" / "mini"
+    assert "issued" in result.stdout and (pki / "client.pem").is_file()
+    key_text = (pki / "client.key").read_text()
+    assert key_text.split("\n")[1] not in result.stdout  # keys are never printed
+    again = run_lab("certs", "mini")
+    assert "issued" not in again.stdout and again.stdout.count("reused") == 4
+    shown = run_lab("certs", "show", str(pki / "server.crt"))
+    assert shown.exit_code == 0
+    for text in ("CN=web.mini", "CN=Mini Intermediate", "DNS:web.mini", "IP:10.77.0.10", "serverAuth", "CA:FALSE", "days left"):
+        assert text in shown.stdout, text
+    inter = run_lab("certs", "show", str(pki / "intermediate.crt"))
+    assert "CA:TRUE, pathlen:0" in inter.stdout and "key_cert_sign" in inter.stdout
+    verified = run_lab("certs", "verify", "mini")
+    assert verified.exit_code == 0 and verified.stdout.count(" ok") == 4
+
+
+def test_certs_verify_fails_on_foreign_leaf(workdir, tmp_path):
+    run_lab("certs", "mini")
+    run_lab("certs", "mini", "--out", str(tmp_path / "other"))
+    pki = workdir / "certs" / "mini"
+    (pki / "client.crt").write_bytes((tmp_path / "other" / "client.crt").read_bytes())
+    result = run_lab("certs", "verify", "mini")
+    assert result.exit_code == 1 and "FAIL" in result.stdout and "client" in result.stderr
+
+
+def test_certs_show_bad_file_exit_2(workdir):
+    (workdir / "junk.crt").write_text("nope")
+    result = run_lab("certs", "show", "junk.crt")
+    assert result.exit_code == 2 and "no PEM or DER certificate found" in result.stderr
+
+
+def test_render_writes_artifacts(workdir):
+    result = run_lab("render", "mini", "--out", "out")
+    assert result.exit_code == 0, result.stderr
+    assert (workdir / "out" / "manifests/base/00-secret.yaml").is_file()
+    chain = workdir / "certs" / "mini"
+    assert openssl("verify", "-CAfile", str(chain / "ca.crt"), "-untrusted", str(chain / "intermediate.crt"), str(chain / "server.crt")).returncode == 0
+
+
+def test_help_does_not_import_heavy_libraries():
+    code = "import sys; from orchestrator.cli import main\ntry: main(['--help'])\nexcept SystemExit: pass\n" \
+           "heavy = [m for m in ('docker', 'kubernetes', 'cryptography', 'jinja2', 'rich') if m in sys.modules]\nprint(heavy)"
+    start = time.perf_counter()
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip().splitlines()[-1] == "[]"
+    assert time.perf_counter() - start < 5  # generous: the point is no heavy import, asserted above

@@ -1,0 +1,158 @@
+"""Spec validation (table-driven), overrides and templated values."""
+
+import pytest
+
+from orchestrator.catalog import Catalog, LabEntry
+from orchestrator.errors import BadInput, SpecErrors
+from orchestrator.spec import load_lab
+from orchestrator.spec.values import parse_set
+from tests.helpers import edit_spec
+
+
+def _entry(lab_root):
+    return LabEntry("mini", lab_root / "mini")
+
+
+def _del(path):
+    def change(spec):
+        node = spec
+        for part in path[:-1]:
+            node = node[part]
+        del node[path[-1]]
+
+    return change
+
+
+def _set(path, value):
+    def change(spec):
+        node = spec
+        for part in path[:-1]:
+            node = node[part]
+        node[path[-1]] = value
+
+    return change
+
+
+@pytest.mark.parametrize(
+    "change, expected",
+    [
+        (_set(["pki", "certificates", "client", "usage"], "both"), "pki.certificates.client.usage: must be one of server, client"),
+        (_set(["runtimes"], ["kind", "podman"]), "runtimes.1: must be one of kind, docker"),
+        (_del(["title"]), "(top level): 'title' is a required property"),
+        (_set(["apiVersion"], "lab/v2"), "apiVersion: 'lab/v1' was expected"),
+        (_set(["name"], "Bad_Name"), "name: 'Bad_Name' does not match"),
+        (_set(["pki", "algorithm"], "dsa"), "pki.algorithm: must be one of ecdsa-p256, rsa-2048, rsa-3072"),
+        (_set(["pki", "root", "days"], 0), "pki.root.days: 0 is less than the minimum of 1"),
+        (_set(["steps", 1, "check", "type"], "smtp"), "steps.1.check.type: must be one of http, tls, hubble"),
+        (_del(["steps", 1, "check", "url"]), "steps.1.check: 'url' is a required property"),
+        (_set(["steps", 1, "check", "bogus"], 1), "steps.1.check: unknown field 'bogus'"),
+        (_set(["steps", 0, "apply"], "nope"), "steps.0.apply: unknown manifest group 'nope' (known: base)"),
+        (_set(["steps", 1, "name"], "base"), "steps.1.name: duplicate step name 'base'"),
+        (_set(["manifests", "base"], ["missing.yaml.j2"]), "manifests.base.0: template 'missing.yaml.j2' not found"),
+        (_set(["steps", 1, "check", "cert"], "/c.crt"), "steps.1.check.key: required when cert is set"),
+        (_set(["name"], "other"), "name: must match the lab's folder name 'mini'"),
+        (_set(["runtimes"], ["kind"]), "cluster.kindConfig: required when the lab supports the kind runtime"),
+    ],
+)
+def test_invalid_spec_names_file_and_field(lab_root, change, expected):
+    edit_spec(lab_root / "mini", change)
+    with pytest.raises(SpecErrors) as err:
+        load_lab(_entry(lab_root))
+    spec_file = str(lab_root / "mini" / "lab.yaml")
+    assert any(p.startswith(spec_file + ": ") and expected in p for p in err.value.problems), err.value.problems
+
+
+def test_every_problem_is_reported_at_once(lab_root):
+    def change(spec):
+        spec["pki"]["certificates"]["client"]["usage"] = "both"
+        spec["runtimes"] = ["vm"]
+        del spec["title"]
+
+    edit_spec(lab_root / "mini", change)
+    with pytest.raises(SpecErrors) as err:
+        load_lab(_entry(lab_root))
+    assert len(err.value.problems) == 3
+    assert err.value.exit_code == 2
+
+
+def test_defaults_and_templated_values_resolve(lab_root):
+    lab = load_lab(_entry(lab_root))
+    assert lab.values["ip"] == "10.77.0.10"
+    assert lab.values["url"] == "https://10.77.0.10:8443/"
+    assert lab.pki.certificates["server"].ip == ("10.77.0.10", "127.0.0.1")
+    assert lab.pki.certificates["server"].subject == (("C", "KR"), ("O", "Mini"))
+    check = lab.steps[1].check
+    assert check.params["url"] == "https://10.77.0.10:8443/"
+    assert check.expect["json"] == {"headers.x-ssl-client-cn": "mini-client"}
+    assert check.timeout == 30.0 and check.interval == 1.0
+
+
+def test_set_and_values_file_override_in_order(lab_root, tmp_path):
+    values = tmp_path / "v.yaml"
+    values.write_text("port: 9443\nsubnet: 10.99.0.0/16\nimages: {web: local/web:test}\n")
+    lab = load_lab(_entry(lab_root), values_files=[values], sets=["port=10443"])
+    assert lab.values["port"] == 10443  # --set wins over the file
+    assert lab.values["ip"] == "10.99.0.10"  # derived values follow their inputs
+    assert lab.images["web"] == "local/web:test"
+    assert lab.pki.certificates["server"].ip[0] == "10.99.0.10"
+
+
+@pytest.mark.parametrize(
+    "assignment, expected",
+    [
+        ("prot=1", "--set prot=1: prot: unknown key"),
+        ("port=abc", "--set port=abc: port: expected integer, got 'abc'"),
+        ("images.db=x", "--set images.db=x: images.db: unknown key (known here: images.web)"),
+        ("port", "--set port: expected key.path=value"),
+    ],
+)
+def test_bad_overrides_are_reported(lab_root, assignment, expected):
+    with pytest.raises(BadInput) as err:
+        load_lab(_entry(lab_root), sets=[assignment])
+    assert expected in str(err.value)
+
+
+def test_values_file_errors_name_the_file(lab_root, tmp_path):
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("port: [1\n")
+    with pytest.raises(BadInput) as err:
+        load_lab(_entry(lab_root), values_files=[broken])
+    assert str(broken) in str(err.value) and "not valid YAML" in str(err.value)
+
+
+def test_invalid_san_after_resolution(lab_root):
+    with pytest.raises(SpecErrors) as err:
+        load_lab(_entry(lab_root), sets=["ip=not-an-ip"])
+    assert "pki.certificates.server.ip.0: 'not-an-ip' is not an IP address" in str(err.value)
+
+
+def test_undefined_name_in_templated_value(lab_root):
+    edit_spec(lab_root / "mini", _set(["values", "url"], "https://{{ hostname }}/"))
+    with pytest.raises(BadInput) as err:
+        load_lab(_entry(lab_root))
+    assert "values.url: undefined value: 'hostname' is undefined" in str(err.value)
+
+
+def test_cyclic_values_are_rejected(lab_root):
+    def change(spec):
+        spec["values"]["a"] = "{{ b }}x"
+        spec["values"]["b"] = "{{ a }}y"
+
+    edit_spec(lab_root / "mini", change)
+    with pytest.raises(BadInput) as err:
+        load_lab(_entry(lab_root))
+    assert "cycle" in str(err.value)
+
+
+def test_parse_set_types():
+    assert parse_set("a.b=8083") == {"a": {"b": 8083}}
+    assert parse_set("a=true") == {"a": True}
+    assert parse_set("a=x=y") == {"a": "x=y"}
+
+
+def test_catalog_unknown_lab_lists_known(lab_root):
+    from orchestrator.catalog import default_lab_roots
+
+    with pytest.raises(BadInput) as err:
+        Catalog(default_lab_roots()).get("nope")
+    assert "unknown lab 'nope'" in str(err.value) and "mini" in str(err.value) and "inject-mtls" in str(err.value)
