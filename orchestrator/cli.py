@@ -139,6 +139,75 @@ def render(ctx, lab, out, pki_out, overrides):
     render_command(ctx, lab, overrides, out, pki_out)
 
 
+def run_options(func):
+    @click.option("--runtime", type=click.Choice(["kind", "docker"]), help="Where to run (default: kind when kind and helm are installed, else docker).")
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        return func(*args, **kwargs)
+
+    return wrapper
+
+
+@cli.command()
+@click.argument("lab")
+@run_options
+@click.option("--retain", is_flag=True, help="Keep what exists after a failure, for debugging.")
+@click.option("--no-verify", is_flag=True, help="Bring everything up but run no check.")
+@click.option("--skip", multiple=True, metavar="STEP", help="Leave a step out (repeatable), e.g. to show what fails without it.")
+@click.option("--junit", type=click.Path(path_type=Path), help="Write the check results as JUnit XML.")
+@value_options
+@output_option
+@click.pass_obj
+def up(ctx, lab, runtime, retain, no_verify, skip, junit, overrides, output):
+    """Bring LAB up step by step and run its checks (exit 1 when a check fails)."""
+    from orchestrator.lifecycle import pipeline
+
+    pipeline.up(ctx, lab, overrides, pipeline.RunOptions(runtime, retain, not no_verify, tuple(skip), output, junit))
+
+
+@cli.command()
+@click.argument("lab")
+@click.option("--junit", type=click.Path(path_type=Path), help="Write the check results as JUnit XML.")
+@value_options
+@output_option
+@click.pass_obj
+def verify(ctx, lab, junit, overrides, output):
+    """Rerun the checks of LAB's final state against what is up."""
+    from orchestrator.lifecycle import pipeline
+
+    pipeline.verify(ctx, lab, overrides, pipeline.RunOptions(output=output, junit=junit))
+
+
+@cli.command()
+@click.argument("lab", required=False)
+@click.option("--all", "all_", is_flag=True, help="Tear down every instance recorded in .lab/.")
+@run_options
+@value_options
+@click.pass_obj
+def down(ctx, lab, all_, runtime, overrides):
+    """Remove everything LAB created (containers, networks it made, cluster); safe to run twice."""
+    from orchestrator.errors import BadInput
+    from orchestrator.lifecycle import pipeline
+
+    if all_:
+        pipeline.down_all(ctx, pipeline.RunOptions(runtime))
+    elif lab:
+        pipeline.down(ctx, lab, overrides, pipeline.RunOptions(runtime))
+    else:
+        raise BadInput("lab down: name a LAB or use --all")
+
+
+@cli.command()
+@click.argument("lab", required=False)
+@output_option
+@click.pass_obj
+def status(ctx, lab, output):
+    """Show what is up: every recorded instance, or LAB's."""
+    from orchestrator.lifecycle import pipeline
+
+    pipeline.status(ctx, lab, output)
+
+
 def main(argv: list[str] | None = None) -> None:
     """The one exit path: LabError → `Error: ...` on stderr and its exit code; no traceback unless --debug."""
     args = sys.argv[1:] if argv is None else argv

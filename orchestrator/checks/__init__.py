@@ -1,0 +1,1 @@
+"""Declarative checks: kinds (http, tls, hubble) in a registry, a runner with retries, reports."""

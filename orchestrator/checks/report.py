@@ -1,0 +1,62 @@
+"""Check reports: a table for people, JSON and JUnit XML for CI (failure message and output in each case)."""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+from orchestrator.checks.base import CheckResult
+from orchestrator.pki.store import write_atomic
+
+
+def summary(results: list[CheckResult]) -> dict[str, int]:
+    return {s: sum(1 for r in results if r.status == s) for s in ("passed", "failed", "skipped")}
+
+
+def table_rows(results: list[CheckResult]) -> list[list[str]]:
+    rows = []
+    for r in results:
+        detail = r.message if r.status != "passed" else _brief(r.seen)
+        rows.append([r.name, r.type, r.status.upper() if r.status == "failed" else r.status, f"{r.seconds:.2f}s", detail])
+    return rows
+
+
+def _brief(seen: dict) -> str:
+    parts = []
+    for key in ("status", "exitCode", "error", "verified", "issuerCN", "flows"):
+        if key in seen and not (key == "exitCode" and seen[key] == 0 and "status" in seen):
+            parts.append(f"{key}={seen[key]}")
+    for path, value in seen.get("json", {}).items():
+        parts.append(f"{path}={value}")
+    return ", ".join(parts)
+
+
+def to_json(lab: str, instance: str, runtime: str, results: list[CheckResult], logs_dir: str | None) -> str:
+    return json.dumps({
+        "lab": lab, "instance": instance, "runtime": runtime,
+        "passed": all(r.status != "failed" for r in results),
+        "summary": summary(results),
+        "checks": [r.to_dict() for r in results],
+        "logs": logs_dir,
+    }, indent=2, default=str)
+
+
+def write_junit(path: Path, suite: str, results: list[CheckResult], logs_dir: str | None) -> None:
+    counts = summary(results)
+    root = ET.Element("testsuites")
+    ts = ET.SubElement(root, "testsuite", name=suite, tests=str(len(results)), failures=str(counts["failed"]),
+                       skipped=str(counts["skipped"]), errors="0", time=f"{sum(r.seconds for r in results):.3f}")
+    for r in results:
+        case = ET.SubElement(ts, "testcase", classname=suite, name=r.name, time=f"{r.seconds:.3f}")
+        if r.status == "failed":
+            failure = ET.SubElement(case, "failure", message=r.message, type=f"{r.type}-check")
+            failure.text = f"expected: {json.dumps(r.expected, default=str)}\nseen: {json.dumps(r.seen, default=str)}\nattempts: {r.attempts}" + (
+                f"\nlogs: {logs_dir}" if logs_dir else "")
+        elif r.status == "skipped":
+            ET.SubElement(case, "skipped", message=r.message)
+        if r.output:
+            ET.SubElement(case, "system-out").text = r.output
+    ET.indent(root)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(path, ET.tostring(root, encoding="utf-8", xml_declaration=True), 0o644)

@@ -1,0 +1,42 @@
+"""Docker Compose v2 through its CLI (`docker compose`), the tool users already have."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from orchestrator.errors import MissingPrerequisite
+from orchestrator.providers import process
+
+HINT = "install Docker Compose v2 (`docker compose version` must work)"
+
+
+class ComposeStack:
+    def __init__(self, project: str, compose_file: Path):
+        self.project = project
+        self.compose_file = compose_file
+
+    def _argv(self, *args: str) -> list[str]:
+        return ["docker", "compose", "-p", self.project, "-f", str(self.compose_file), *args]
+
+    @staticmethod
+    def available() -> str:
+        result = process.run(["docker", "compose", "version", "--short"], check=False, timeout=20)
+        if result.returncode != 0:
+            raise MissingPrerequisite("docker compose v2 is not available", hint=HINT)
+        return result.stdout.strip()
+
+    def up(self, timeout: int = 120) -> None:
+        process.run(self._argv("up", "-d", "--wait", "--wait-timeout", str(timeout), "--remove-orphans"), timeout=timeout + 60)
+
+    def down(self) -> None:
+        # The file may be gone after a crash; `-p` alone identifies the project's containers.
+        argv = self._argv("down", "-v", "--remove-orphans", "--timeout", "2") if self.compose_file.is_file() else \
+            ["docker", "compose", "-p", self.project, "down", "-v", "--remove-orphans", "--timeout", "2"]
+        process.run(argv, timeout=120)
+
+    def logs(self) -> str:
+        result = process.run(self._argv("logs", "--no-color", "--timestamps"), check=False, timeout=60)
+        return result.stdout + result.stderr
+
+    def ps(self) -> str:
+        return process.run(self._argv("ps", "--format", "json"), check=False, timeout=30).stdout

@@ -1,0 +1,59 @@
+"""The one place subprocesses run: `run(argv) -> Result`, errors carrying argv and output."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shlex
+import shutil
+import subprocess
+from dataclasses import dataclass
+
+from orchestrator.errors import CommandFailed, MissingPrerequisite
+
+log = logging.getLogger("lab.process")
+
+
+@dataclass(frozen=True)
+class Result:
+    argv: list[str]
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def which(binary: str) -> str | None:
+    return shutil.which(binary)
+
+
+def require(binary: str, hint: str) -> str:
+    path = which(binary)
+    if path is None:
+        raise MissingPrerequisite(f"{binary} not found on PATH", hint=hint)
+    return path
+
+
+def run(
+    argv: list[str],
+    *,
+    check: bool = True,
+    timeout: float | None = None,
+    input: str | None = None,
+    env: dict[str, str] | None = None,
+    cwd: str | None = None,
+) -> Result:
+    log.debug("run: %s", shlex.join(argv))
+    try:
+        proc = subprocess.run(
+            argv, capture_output=True, text=True, timeout=timeout, input=input, cwd=cwd,
+            env={**os.environ, **env} if env else None,
+        )
+    except FileNotFoundError:
+        raise MissingPrerequisite(f"{argv[0]} not found on PATH") from None
+    except subprocess.TimeoutExpired as exc:
+        out = exc.stdout.decode() if isinstance(exc.stdout, bytes) else (exc.stdout or "")
+        raise CommandFailed(argv, -1, out, f"timed out after {timeout}s") from None
+    result = Result(argv, proc.returncode, proc.stdout, proc.stderr)
+    if check and proc.returncode != 0:
+        raise CommandFailed(argv, proc.returncode, proc.stdout, proc.stderr)
+    return result

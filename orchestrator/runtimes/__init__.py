@@ -1,0 +1,1 @@
+"""Runtimes: where a lab runs. `kind` is the real lab; `docker` is the same lab without Kubernetes."""

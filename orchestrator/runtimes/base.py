@@ -1,0 +1,56 @@
+"""What the lifecycle needs from a runtime, and what both runtimes share."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import yaml
+
+from orchestrator.spec import Lab
+
+
+@dataclass(frozen=True)
+class Flows:
+    count: int
+    source: str
+    verdicts: tuple[str, ...] = ()
+    output: str = ""
+
+
+class Runtime(Protocol):
+    name: str
+
+    def preflight(self) -> None: ...
+    def create_cluster(self) -> None: ...
+    def stack_up(self) -> None: ...
+    def reset_lab_objects(self) -> list[str]: ...
+    def apply(self, group: str, files: list[Path]) -> None: ...
+    def wait(self, spec: dict) -> None: ...
+    def exec_client(self, argv: list[str]) -> tuple[int, str, str]: ...
+    def flows(self, params: dict) -> Flows: ...
+    def collect_logs(self, dest: Path) -> list[Path]: ...
+    def down(self) -> list[str]: ...
+    def status(self) -> list[dict]: ...
+
+
+def load_docs(files: list[Path]) -> list[dict]:
+    docs = []
+    for path in files:
+        docs += [d for d in yaml.safe_load_all(path.read_text()) if d]
+    return docs
+
+
+def rendered_docs(rendered: Path) -> list[dict]:
+    return load_docs(sorted((rendered / "manifests").rglob("*.yaml")))
+
+
+def client_pod(lab: Lab, rendered: Path) -> dict:
+    """Checks run from the lab's one Pod."""
+    pods = [d for d in rendered_docs(rendered) if d.get("kind") == "Pod"]
+    if len(pods) != 1:
+        from orchestrator.errors import BadInput
+
+        raise BadInput(f"{lab.spec_file}: manifests: checks run from the lab's client pod; found {len(pods)} Pods")
+    return pods[0]
