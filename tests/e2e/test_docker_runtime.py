@@ -1,0 +1,110 @@
+"""`lab up inject-mtls --runtime docker` for real: checks pass, negative proofs fail, nothing is left behind."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import xml.etree.ElementTree as ET
+
+from tests.e2e.conftest import labelled, lab, parse_json, up_args
+
+NOTHING = {"containers": [], "networks": [], "volumes": []}
+
+
+def test_up_verify_status_converge_down(labdir, docker_engine):
+    result = lab(labdir, *up_args("-o", "json", "--junit", "up.xml"))
+    assert result.returncode == 0, result.stdout + result.stderr
+    report = parse_json(result.stdout)
+    checks = {c["name"]: c for c in report["checks"]}
+    assert report["passed"] and report["summary"] == {"passed": 5, "failed": 0, "skipped": 0}
+    assert checks["direct-mtls-with-cert"]["seen"]["status"] == 200
+    assert checks["direct-mtls-with-cert"]["seen"]["json"]["headers.x-ssl-client-cn"] == "mtls-inject-client"
+    assert checks["direct-mtls-without-cert"]["seen"]["exitCode"] == 56
+    assert "certificate required" in checks["direct-mtls-without-cert"]["seen"]["error"]
+    assert checks["plain-http-injected"]["seen"]["json"]["headers.x-ssl-client-cn"] == "mtls-inject-client"
+    assert checks["hubble-to-proxy"]["seen"]["flows"] >= 1
+    assert ET.parse(labdir / "up.xml").getroot().find("testsuite").get("failures") == "0"
+
+    objects = labelled(docker_engine)
+    assert set(objects["containers"]) == {"lab-inject-mtls-curl", "lab-inject-mtls-envoy", "lab-inject-mtls-haproxy-1", "lab-inject-mtls-echo-1"}
+
+    status = lab(labdir, "status")
+    assert status.returncode == 0 and "inject-mtls" in status.stdout and " up " in status.stdout
+    assert "lab-inject-mtls-envoy running" in status.stdout
+
+    verify = lab(labdir, "verify", "inject-mtls")
+    assert verify.returncode == 0, verify.stdout + verify.stderr
+    assert "2 passed, 0 failed" in verify.stdout
+
+    again = lab(labdir, *up_args())
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "5 passed, 0 failed" in again.stdout
+
+    assert lab(labdir, "down", "inject-mtls").returncode == 0
+    assert labelled(docker_engine) == NOTHING
+    second = lab(labdir, "down", "inject-mtls")
+    assert second.returncode == 0 and "nothing left to remove" in second.stdout
+
+
+def test_without_the_envoy_step_plain_http_fails(labdir, docker_engine):
+    result = lab(labdir, *up_args("--skip", "cilium-objects", "--junit", "report.xml"))
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "plain-http-injected" in result.stderr and "hubble-to-proxy" in result.stderr
+    suite = ET.parse(labdir / "report.xml").getroot().find("testsuite")
+    assert suite.get("failures") == "2"
+    failure = suite.find("testcase[@name='plain-http-injected']/failure")
+    assert failure is not None and "expected" in failure.get("message") + failure.text
+    assert "logs:" in failure.text
+    logs = sorted((labdir / ".lab/inject-mtls/logs").iterdir())
+    assert logs and (logs[-1] / "compose.log").stat().st_size > 0
+    assert labelled(docker_engine) == NOTHING  # torn down after the failure (no --retain)
+
+
+def test_foreign_server_certificate_is_refused_by_envoy(labdir, docker_engine, tmp_path):
+    assert lab(labdir, *up_args()).returncode == 0
+    foreign = lab(labdir, "certs", "inject-mtls", "--out", str(tmp_path / "foreign"))
+    assert foreign.returncode == 0
+    bundle = labdir / ".lab/inject-mtls/rendered/stack/certs/server.pem"
+    bundle.write_bytes((tmp_path / "foreign/server.pem").read_bytes())
+    docker_engine.containers.get("lab-inject-mtls-haproxy-1").restart(timeout=2)
+    result = lab(labdir, "verify", "inject-mtls", "--junit", "verify.xml")
+    assert result.returncode == 1, result.stdout + result.stderr
+    case = ET.parse(labdir / "verify.xml").getroot().find("testsuite/testcase[@name='plain-http-injected']")
+    assert case.find("failure") is not None
+    assert "curl" in case.find("system-out").text
+    assert "logs collected in" in result.stdout
+    envoy_logs = list((labdir / ".lab/inject-mtls/logs").glob("*/lab-inject-mtls-envoy.log"))
+    assert envoy_logs
+
+
+def test_interrupted_up_is_cleaned_by_down(labdir, docker_engine):
+    proc = subprocess.Popen([sys.executable, "-m", "orchestrator", *up_args()], cwd=labdir,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.monotonic() + 60
+    while not labelled(docker_engine)["containers"]:
+        assert time.monotonic() < deadline and proc.poll() is None, "up finished or stalled before creating anything"
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert labelled(docker_engine)["containers"]  # something was left behind by the crash
+    result = lab(labdir, "down", "inject-mtls")
+    assert result.returncode == 0, result.stderr
+    assert labelled(docker_engine) == NOTHING
+
+
+def test_down_leaves_a_kind_network_in_use(labdir, docker_engine):
+    """A `kind` network that others use (a kind cluster) is not removed by `down`."""
+    assert lab(labdir, *up_args()).returncode == 0
+    bystander = docker_engine.containers.run("lab.local/client:test", ["sleep", "60"], network="kind", detach=True, name="kind-bystander")
+    try:
+        assert lab(labdir, "down", "inject-mtls").returncode == 0
+        assert [n.name for n in docker_engine.networks.list(names=["kind"])] == ["kind"]
+        assert labelled(docker_engine)["containers"] == []
+    finally:
+        bystander.remove(force=True)
+        net = docker_engine.networks.list(names=["kind"])
+        if net:
+            net[0].remove()
