@@ -191,9 +191,10 @@ def up(ctx: LabContext, name: str, overrides: Overrides, options: RunOptions) ->
     for skipped in options.skip:
         ctx.ui.step(skipped, "skip", None, "left out with --skip")
     ctx.ui.line(f"lab up {lab.name} (instance {lab.instance}, runtime {run.runtime.name})")
+    _timed(run, steps[0])  # preflight: a missing prerequisite fails fast, before anything exists
     failure: LabError | None = None
     try:
-        for step in steps:
+        for step in steps[1:]:
             try:
                 _timed(run, step)
             except _CheckFailed as exc:
@@ -214,7 +215,10 @@ def up(ctx: LabContext, name: str, overrides: Overrides, options: RunOptions) ->
     run.state.save(phase="failed")
     if not options.retain:
         ctx.ui.line("tearing down after the failure (use --retain to keep it for debugging)")
-        _down(run)
+        try:
+            _down(run)
+        except LabError as exc:  # the original failure matters more; say what is left
+            ctx.ui.error(f"warning: teardown failed: {exc.message} (run `lab down {lab.name}` again)")
     if isinstance(failure, _CheckFailed):
         failed = [r.name for r in run.results if r.status == "failed"]
         raise ChecksFailed(f"{len(failed)} check(s) failed: {', '.join(failed)} (logs: {logs})")

@@ -17,7 +17,7 @@ import yaml
 
 from orchestrator.emulation import cilium
 from orchestrator.errors import BadInput, RuntimeFailure
-from orchestrator.providers.compose import ComposeStack
+from orchestrator.providers.docker_cli import ComposeStack
 from orchestrator.providers.docker import DockerEngine, FileSpec
 from orchestrator.render.artifacts import COMPOSE_FILE
 from orchestrator.runtimes.base import Flows, client_pod, load_docs, rendered_docs

@@ -1,4 +1,4 @@
-"""Docker Compose v2 through its CLI (`docker compose`), the tool users already have."""
+"""The docker CLI: Compose v2 (`docker compose`, the tool users already have) and image/network queries."""
 
 from __future__ import annotations
 
@@ -40,3 +40,18 @@ class ComposeStack:
 
     def ps(self) -> str:
         return process.run(self._argv("ps", "--format", "json"), check=False, timeout=30).stdout
+
+
+class DockerCli:
+    """Image and network queries through the docker CLI, for the kind runtime (which sees only CLIs)."""
+
+    def image_present(self, ref: str) -> bool:
+        return process.run(["docker", "image", "inspect", "--format", "{{.Id}}", ref], check=False, timeout=30).returncode == 0
+
+    def save(self, ref: str, archive: Path, platform: str) -> None:
+        process.run(["docker", "save", "--platform", platform, "-o", str(archive), ref], timeout=600)
+
+    def network_subnets(self, name: str) -> list[str] | None:
+        result = process.run(["docker", "network", "inspect", name, "--format", "{{range .IPAM.Config}}{{.Subnet}} {{end}}"],
+                             check=False, timeout=30)
+        return result.stdout.split() if result.returncode == 0 else None

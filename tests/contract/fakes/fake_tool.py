@@ -1,0 +1,70 @@
+#!/usr/bin/env python3
+"""Fake kind / helm / docker CLIs for contract tests: record argv as JSON lines, answer like the real tools.
+
+State lives in $LAB_FAKE_DIR: calls.jsonl (every call), clusters (kind clusters), images (local images).
+"""
+
+import json
+import os
+import sys
+from pathlib import Path
+
+state = Path(os.environ["LAB_FAKE_DIR"])
+tool = Path(sys.argv[0]).name
+args = sys.argv[1:]
+with open(state / "calls.jsonl", "a") as log:
+    log.write(json.dumps([tool, *args]) + "\n")
+
+
+def lines(name):
+    path = state / name
+    return path.read_text().split() if path.exists() else []
+
+
+def flag(name):
+    return args[args.index(name) + 1] if name in args else None
+
+
+if tool == "kind":
+    if args[:1] == ["version"]:
+        print("kind v0.31.0 go1.24.6 linux/amd64")
+    elif args[:2] == ["get", "clusters"]:
+        print("\n".join(lines("clusters")) or "No kind clusters found.", file=sys.stdout if lines("clusters") else sys.stderr)
+    elif args[:2] == ["create", "cluster"]:
+        (state / "clusters").write_text("\n".join(lines("clusters") + [flag("--name")]))
+        Path(flag("--kubeconfig")).write_text("apiVersion: v1\nkind: Config\n")
+    elif args[:2] == ["export", "kubeconfig"]:
+        Path(flag("--kubeconfig")).write_text("apiVersion: v1\nkind: Config\n")
+    elif args[:2] == ["delete", "cluster"]:
+        (state / "clusters").write_text("\n".join(c for c in lines("clusters") if c != flag("--name")))
+    elif args[:2] == ["load", "docker-image"]:
+        if os.environ.get("LAB_FAKE_KIND_LOAD_FAILS") == "1":
+            print("ERROR: failed to load image: content digest not found", file=sys.stderr)
+            sys.exit(1)
+    elif args[:2] == ["load", "image-archive"]:
+        pass
+    elif args[:2] == ["export", "logs"]:
+        Path(args[2]).mkdir(parents=True, exist_ok=True)
+    else:
+        sys.exit(f"fake kind: unexpected {args}")
+elif tool == "helm":
+    if args[:1] == ["version"]:
+        print("v3.17.3+g0000000")
+    elif args[:2] == ["upgrade", "--install"]:
+        assert Path(flag("--values")).is_file(), "values file missing"
+        print(f'Release "{args[2]}" has been upgraded. Happy Helming!')
+    else:
+        sys.exit(f"fake helm: unexpected {args}")
+elif tool == "docker":
+    if args[:2] == ["compose", "version"]:
+        print("2.40.3")
+    elif args[:1] == ["compose"]:
+        print("")
+    elif args[:2] == ["image", "inspect"]:
+        sys.exit(0 if args[-1] in lines("images") else 1)
+    elif args[:2] == ["network", "inspect"]:
+        print("172.18.0.0/16 fc00:f853:ccd:e793::/64 ")
+    elif args[:1] == ["save"]:
+        Path(flag("-o")).write_bytes(b"tar")
+    else:
+        sys.exit(f"fake docker: unexpected {args}")

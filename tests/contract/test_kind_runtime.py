@@ -1,0 +1,254 @@
+"""Contract of the kind runtime: the exact calls to kind, helm, docker and the Kubernetes API, and their order.
+
+kind, helm and docker are fake executables on PATH that record their argv; the Kubernetes API is a
+recording fake at the KubeApi seam. Every applied object must be the rendered one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from orchestrator.errors import RuntimeFailure
+from orchestrator.runtimes.docker import DockerRuntime  # noqa: F401  (imports must not need a daemon)
+from tests.helpers import run_lab
+
+FAKES = Path(__file__).parent / "fakes" / "fake_tool.py"
+HAPROXY = "172.18.255.249"
+
+
+class FakeKube:
+    """Records every call; answers exec like the lab's pod and Cilium agent would when the lab works."""
+
+    calls: list = []
+    fail_wait: str | None = None
+    applied: list = []
+
+    def __init__(self, kubeconfig: Path):
+        assert Path(kubeconfig).is_file(), "kubeconfig must exist before the API is used"
+        FakeKube.calls.append(("connect", Path(kubeconfig).name))
+
+    def apply(self, doc):
+        FakeKube.calls.append(("apply", doc["kind"], doc["metadata"].get("namespace"), doc["metadata"]["name"]))
+        FakeKube.applied.append(doc)
+
+    def delete_labelled(self, api_version, kind, selector):
+        FakeKube.calls.append(("delete", kind, selector))
+        return []
+
+    def wait_nodes_ready(self, timeout):
+        FakeKube.calls.append(("wait-nodes",))
+
+    def wait_rollout(self, kind, namespace, name, timeout):
+        FakeKube.calls.append(("wait-rollout", kind, namespace, name))
+
+    def wait_crd_established(self, name, timeout):
+        FakeKube.calls.append(("wait-crd", name))
+
+    def wait_pod_ready(self, namespace, name, timeout):
+        FakeKube.calls.append(("wait-pod", namespace, name))
+        if FakeKube.fail_wait == name:
+            raise RuntimeFailure(f"timed out after {timeout:.0f}s waiting for pod {namespace}/{name} Ready (last seen: phase Pending)")
+
+    def pod_node(self, namespace, name):
+        FakeKube.calls.append(("pod-node", namespace, name))
+        return "inject-mtls-worker"
+
+    def pods(self, namespace, selector, node=None):
+        FakeKube.calls.append(("pods", namespace, selector, node))
+        return ["cilium-abcde"] if "cilium" in selector and "envoy" not in selector else ["cilium-envoy-xyz"]
+
+    def logs(self, namespace, pod, container=None):
+        FakeKube.calls.append(("logs", namespace, pod, container))
+        return "log line\n"
+
+    def exec(self, namespace, pod, argv, container=None, timeout=60):
+        FakeKube.calls.append(("exec", namespace, pod, tuple(argv), container))
+        if argv[0] == "curl":
+            if "--cert" in argv or argv[-1].startswith("http://"):
+                body = json.dumps({"headers": {"x-ssl-client-cn": "mtls-inject-client", "x-ssl-client-verify": "0"}})
+                return 0, body + "\n__lab_http_status__:200", ""
+            return 56, "\n__lab_http_status__:000", "curl: (56) OpenSSL SSL_read: error:0A00045C:SSL routines::tlsv13 alert certificate required, errno 0"
+        if argv[0] == "sh":  # openssl s_client
+            return 0, ("Certificate chain\n 0 s:C = AU, ST = New South Wales, O = Lab, CN = haproxy.mtls-inject.lab\n"
+                       "   i:C = AU, ST = New South Wales, O = Lab, CN = Lab Intermediate CA\nVerify return code: 0 (ok)\n"), ""
+        if argv[0] == "hubble":
+            flow = {"flow": {"verdict": "REDIRECTED", "Type": "L3_L4", "trace_observation_point": "TO_PROXY"}}
+            return 0, json.dumps(flow) + "\n", ""
+        return 0, "ok", ""
+
+
+@pytest.fixture
+def fake_world(tmp_path, monkeypatch):
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for tool in ("kind", "helm", "docker"):
+        (bin_dir / tool).write_text(f"#!/bin/sh\nexec {sys.executable} {FAKES} \"$@\"\n")
+        os.chmod(bin_dir / tool, 0o755)
+        (bin_dir / tool).unlink()
+        os.symlink(FAKES, bin_dir / tool)
+    state = tmp_path / "fake"
+    state.mkdir()
+    (state / "images").write_text("lab.local/haproxy:test\nlab.local/client:test\n")
+    monkeypatch.setenv("LAB_FAKE_DIR", str(state))
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    FakeKube.calls, FakeKube.applied, FakeKube.fail_wait = [], [], None
+    import orchestrator.providers.kube as kube_module
+
+    monkeypatch.setattr(kube_module, "KubeApi", FakeKube)
+    return state, work
+
+
+def tool_calls(state: Path) -> list[list[str]]:
+    path = state / "calls.jsonl"
+    calls = [json.loads(l) for l in path.read_text().splitlines()] if path.exists() else []
+    path.write_text("")
+    return calls
+
+
+IMAGES = ("--set", "images.haproxy=lab.local/haproxy:test", "--set", "images.client=lab.local/client:test")
+
+
+def test_up_makes_the_documented_calls_in_order(fake_world):
+    state, work = fake_world
+    result = run_lab("up", "inject-mtls", "--runtime", "kind", *IMAGES)
+    assert result.exit_code == 0, result.stdout + result.stderr
+    lab_dir = work / ".lab" / "inject-mtls"
+    rendered, kubeconfig = lab_dir / "rendered", lab_dir / "kubeconfig"
+    calls = tool_calls(state)
+    assert calls == [
+        ["docker", "compose", "version", "--short"],
+        ["kind", "get", "clusters"],
+        ["kind", "create", "cluster", "--name", "inject-mtls", "--config", str(rendered / "cluster/kind-config.yaml"), "--kubeconfig", str(kubeconfig)],
+        ["docker", "image", "inspect", "--format", "{{.Id}}", "lab.local/client:test"],
+        ["kind", "load", "docker-image", "lab.local/client:test", "--name", "inject-mtls"],
+        ["docker", "image", "inspect", "--format", "{{.Id}}", "python:3.12-alpine"],
+        ["docker", "image", "inspect", "--format", "{{.Id}}", "envoyproxy/envoy:v1.34.1"],
+        ["docker", "image", "inspect", "--format", "{{.Id}}", "lab.local/haproxy:test"],
+        ["kind", "load", "docker-image", "lab.local/haproxy:test", "--name", "inject-mtls"],
+        ["helm", "upgrade", "--install", "cilium", "cilium", "--version", "1.19.6", "--namespace", "kube-system",
+         "--values", str(rendered / "cluster/cilium-values.yaml"), "--kubeconfig", str(kubeconfig), "--repo", "https://helm.cilium.io"],
+        ["docker", "network", "inspect", "kind", "--format", "{{range .IPAM.Config}}{{.Subnet}} {{end}}"],
+        ["docker", "compose", "-p", "lab-inject-mtls", "-f", str(rendered / "stack/compose.yaml"), "up", "-d", "--wait", "--wait-timeout", "120", "--remove-orphans"],
+    ]
+    kube = [c for c in FakeKube.calls if c[0] != "connect"]
+    assert kube[:7] == [
+        ("wait-nodes",),
+        ("wait-rollout", "DaemonSet", "kube-system", "cilium"),
+        ("wait-rollout", "DaemonSet", "kube-system", "cilium-envoy"),
+        ("wait-rollout", "Deployment", "kube-system", "cilium-operator"),
+        ("wait-rollout", "Deployment", "kube-system", "hubble-relay"),
+        ("wait-crd", "ciliumnetworkpolicies.cilium.io"),
+        ("wait-crd", "ciliumclusterwideenvoyconfigs.cilium.io"),
+    ]
+    order = [c for c in kube if c[0] in ("apply", "wait-pod", "wait-crd")][2:]
+    assert order == [
+        ("apply", "Namespace", None, "mtls-inject"),
+        ("apply", "Secret", "mtls-inject", "tls-client-cert"),
+        ("apply", "Pod", "mtls-inject", "curl"),
+        ("wait-pod", "mtls-inject", "curl"),
+        ("wait-crd", "ciliumclusterwideenvoyconfigs.cilium.io"),
+        ("apply", "Secret", "cilium-secrets", "tls-client-cert"),
+        ("apply", "Secret", "cilium-secrets", "lab-ca"),
+        ("apply", "CiliumClusterwideEnvoyConfig", None, "mtls-injection-envoy"),
+        ("apply", "CiliumNetworkPolicy", "mtls-inject", "mtls-injection-policy"),
+    ]
+    # every applied object is exactly the rendered one
+    rendered_docs = []
+    for path in sorted((rendered / "manifests").rglob("*.yaml"), key=lambda p: (p.parent.name != "client", p.name)):
+        rendered_docs += [d for d in yaml.safe_load_all(path.read_text()) if d]
+    assert FakeKube.applied == rendered_docs
+    hubble = next(c for c in kube if c[0] == "exec" and c[3][0] == "hubble")
+    assert hubble[1:3] == ("kube-system", "cilium-abcde") and hubble[4] == "cilium-agent"
+    assert hubble[3] == ("hubble", "observe", "--output", "json", "--last", "1000", "--from-namespace", "mtls-inject",
+                         "--from-pod", "mtls-inject/curl", "--to-ip", HAPROXY, "--to-port", "8083", "--type", "trace:to-proxy")
+    curls = [c[3] for c in kube if c[0] == "exec" and c[3][0] == "curl"]
+    assert curls[0][-1] == f"https://{HAPROXY}:8083/" and "--cert" in curls[0]
+    assert curls[-1][-1] == f"http://{HAPROXY}:8083/" and "--cert" not in curls[-1]
+    assert "5 passed, 0 failed" in result.stdout
+
+
+def test_second_up_converges_on_the_existing_cluster(fake_world):
+    state, work = fake_world
+    assert run_lab("up", "inject-mtls", "--runtime", "kind", *IMAGES).exit_code == 0
+    tool_calls(state)
+    FakeKube.calls = []
+    result = run_lab("up", "inject-mtls", "--runtime", "kind", *IMAGES)
+    assert result.exit_code == 0, result.stderr
+    calls = tool_calls(state)
+    kubeconfig = str(work / ".lab/inject-mtls/kubeconfig")
+    assert ["kind", "export", "kubeconfig", "--name", "inject-mtls", "--kubeconfig", kubeconfig] in calls
+    assert not any(c[:3] == ["kind", "create", "cluster"] for c in calls)
+    assert any(c[:3] == ["helm", "upgrade", "--install"] for c in calls)  # idempotent upgrade
+    deletes = [c for c in FakeKube.calls if c[0] == "delete"]
+    assert [d[1] for d in deletes] == ["CiliumNetworkPolicy", "CiliumClusterwideEnvoyConfig", "Pod", "Secret", "Namespace"]
+    assert all(d[2] == "lab.dev/instance=inject-mtls" for d in deletes)
+
+
+def test_verify_runs_only_the_final_checks(fake_world):
+    state, _ = fake_world
+    assert run_lab("up", "inject-mtls", "--runtime", "kind", *IMAGES).exit_code == 0
+    tool_calls(state)
+    FakeKube.calls = []
+    result = run_lab("verify", "inject-mtls")
+    assert result.exit_code == 0, result.stderr
+    assert tool_calls(state) == []
+    execs = [c[3][0] for c in FakeKube.calls if c[0] == "exec"]
+    assert execs == ["curl", "hubble"]
+
+
+def test_down_removes_stack_and_cluster(fake_world):
+    state, work = fake_world
+    assert run_lab("up", "inject-mtls", "--runtime", "kind", *IMAGES).exit_code == 0
+    tool_calls(state)
+    result = run_lab("down", "inject-mtls")
+    assert result.exit_code == 0, result.stderr
+    kubeconfig = str(work / ".lab/inject-mtls/kubeconfig")
+    assert tool_calls(state) == [
+        ["docker", "compose", "-p", "lab-inject-mtls", "-f", str(work / ".lab/inject-mtls/rendered/stack/compose.yaml"), "down", "-v", "--remove-orphans", "--timeout", "2"],
+        ["kind", "get", "clusters"],
+        ["kind", "delete", "cluster", "--name", "inject-mtls", "--kubeconfig", kubeconfig],
+    ]
+    again = run_lab("down", "inject-mtls", "--runtime", "kind")
+    assert again.exit_code == 0
+    assert ["kind", "delete", "cluster", "--name", "inject-mtls", "--kubeconfig", kubeconfig] not in tool_calls(state)
+
+
+def test_failed_wait_reports_collects_and_tears_down(fake_world):
+    state, work = fake_world
+    FakeKube.fail_wait = "curl"
+    result = run_lab("up", "inject-mtls", "--runtime", "kind", *IMAGES, "--junit", "r.xml")
+    assert result.exit_code == 1
+    assert "timed out after 180s waiting for pod mtls-inject/curl Ready (last seen: phase Pending)" in result.stderr
+    logs = list((work / ".lab/inject-mtls/logs").iterdir())
+    assert logs and (logs[0] / "cilium-abcde-redirects.txt").is_file() and (logs[0] / "pod-mtls-inject-curl.log").is_file()
+    assert ("logs", "kube-system", "cilium-abcde", "cilium-agent") in FakeKube.calls
+    assert ["kind", "delete", "cluster", "--name", "inject-mtls", "--kubeconfig", str(work / ".lab/inject-mtls/kubeconfig")] in tool_calls(state)
+
+
+def test_sideload_falls_back_to_an_image_archive(fake_world, monkeypatch):
+    state, _ = fake_world
+    monkeypatch.setenv("LAB_FAKE_KIND_LOAD_FAILS", "1")
+    assert run_lab("up", "inject-mtls", "--runtime", "kind", *IMAGES).exit_code == 0
+    calls = tool_calls(state)
+    save = next(c for c in calls if c[:2] == ["docker", "save"])
+    assert save[2:4] == ["--platform", "linux/amd64"] and save[-1] == "lab.local/client:test"
+    assert ["kind", "load", "image-archive", save[5], "--name", "inject-mtls"] in calls
+
+
+def test_missing_kind_exits_3_with_the_fix(fake_world, monkeypatch):
+    state, _ = fake_world
+    (Path(os.environ["PATH"].split(":")[0]) / "kind").unlink()
+    result = run_lab("up", "inject-mtls", "--runtime", "kind")
+    assert result.exit_code == 3
+    assert result.stderr.splitlines()[0] == "Error: kind not found on PATH"
+    assert "Hint: install kind" in result.stderr
+    assert not any(c[0] == "helm" for c in tool_calls(state))
