@@ -208,6 +208,91 @@ def status(ctx, lab, output):
     pipeline.status(ctx, lab, output)
 
 
+@cli.command()
+@click.argument("lab")
+@run_options
+@value_options
+@output_option
+@click.pass_obj
+def doctor(ctx, lab, runtime, overrides, output):
+    """Check this machine for LAB: Docker, kind/helm/kubectl, inotify, subnet, images (exit 3 if missing)."""
+    from orchestrator.doctor import doctor as run_doctor
+
+    run_doctor(ctx, lab, overrides, runtime, output)
+
+
+class ImagesGroup(click.Group):
+    """`lab images LAB` lists; `pull LAB`, `save LAB --out`, `load BUNDLE` are subcommands."""
+
+    def parse_args(self, ctx, args):
+        if args and args[0] not in self.commands and not args[0].startswith("-"):
+            args = ["list", *args]
+        return super().parse_args(ctx, args)
+
+
+@cli.group(cls=ImagesGroup)
+def images():
+    """List (`lab images LAB`), pull, save and load a lab's images for offline workshops."""
+
+
+def _images_lab(ctx, lab, runtime, overrides):
+    from orchestrator.lifecycle.pipeline import select_runtime
+
+    loaded = ctx.load(lab, overrides)
+    return loaded, select_runtime(loaded, runtime, ctx.ui) if runtime else ("kind" if "kind" in loaded.runtimes else "docker")
+
+
+@images.command("list")
+@click.argument("lab")
+@run_options
+@value_options
+@output_option
+@click.pass_obj
+def images_list(ctx, lab, runtime, overrides, output):
+    """Every image LAB needs for the runtime."""
+    from orchestrator import images as imgs
+
+    loaded, rt = _images_lab(ctx, lab, runtime, overrides)
+    imgs.list_images(ctx, loaded, rt, output)
+
+
+@images.command("pull")
+@click.argument("lab")
+@run_options
+@value_options
+@click.pass_obj
+def images_pull(ctx, lab, runtime, overrides):
+    """Pull every image LAB needs (on a connected machine)."""
+    from orchestrator import images as imgs
+
+    loaded, rt = _images_lab(ctx, lab, runtime, overrides)
+    imgs.pull(ctx, loaded, rt)
+
+
+@images.command("save")
+@click.argument("lab")
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="Bundle to write (docker save tar).")
+@run_options
+@value_options
+@click.pass_obj
+def images_save(ctx, lab, out, runtime, overrides):
+    """Save every image LAB needs into one bundle for offline machines."""
+    from orchestrator import images as imgs
+
+    loaded, rt = _images_lab(ctx, lab, runtime, overrides)
+    imgs.save(ctx, loaded, rt, out)
+
+
+@images.command("load")
+@click.argument("bundle", type=click.Path(path_type=Path, exists=True))
+@click.pass_obj
+def images_load(ctx, bundle):
+    """Load a bundle written by `lab images save`."""
+    from orchestrator import images as imgs
+
+    imgs.load(ctx, bundle)
+
+
 def main(argv: list[str] | None = None) -> None:
     """The one exit path: LabError → `Error: ...` on stderr and its exit code; no traceback unless --debug."""
     args = sys.argv[1:] if argv is None else argv
