@@ -58,14 +58,14 @@ def select_runtime(lab: Lab, requested: str | None, ui) -> str:
             raise BadInput(f"lab {lab.name} supports runtimes {', '.join(lab.runtimes)}, not {requested}")
         return requested
     if "kind" in lab.runtimes and which("kind") and which("helm"):
-        ui.line("runtime: kind (kind and helm found; --runtime docker to run without Kubernetes)")
+        ui.progress("runtime: kind (kind and helm found; --runtime docker to run without Kubernetes)")
         return "kind"
     if "docker" not in lab.runtimes:
         raise MissingPrerequisite(f"lab {lab.name} needs the kind runtime: kind and helm must be installed",
                                   hint="see https://kind.sigs.k8s.io/docs/user/quick-start/ and https://helm.sh/docs/intro/install/")
     missing = [b for b in ("kind", "helm") if not which(b)]
     reason = f"{' and '.join(missing)} not found" if "kind" in lab.runtimes else "the lab runs on docker only"
-    ui.line(f"runtime: docker ({reason}; Cilium is emulated with Envoy and iptables)")
+    ui.progress(f"runtime: docker ({reason}; Cilium is emulated with Envoy and iptables)")
     return "docker"
 
 
@@ -83,7 +83,8 @@ def _timed(run: Run, step: PipelineStep) -> None:
     ui = run.ctx.ui
     start = time.monotonic()
     try:
-        step.run(run)
+        with ui.running(step.name):
+            step.run(run)
     except LabError as exc:
         ui.step(step.name, "FAIL", time.monotonic() - start, exc.message.splitlines()[0])
         raise
@@ -133,7 +134,7 @@ def _report(run: Run, logs: Path | None) -> None:
         counts = summary(results)
         ui.line(f"{counts['passed']} passed, {counts['failed']} failed" + (f", {counts['skipped']} skipped" if counts["skipped"] else ""))
     if logs:
-        ui.line(f"logs collected in {logs}")
+        ui.progress(f"logs collected in {logs}")
 
 
 def _collect_logs(run: Run) -> Path | None:
@@ -148,6 +149,8 @@ def _collect_logs(run: Run) -> Path | None:
 
 def prepare(ctx: LabContext, name: str, overrides: Overrides, options: RunOptions, *, fresh: bool) -> Run:
     """Load the lab; for verify/down, reuse the overrides and runtime recorded by `up`."""
+    if options.output == "json":
+        ctx.ui.machine_output()
     instance = overrides.instance or ctx.catalog.get(name).name  # an instance is named after its lab by default
     state = InstanceState(ctx.state_dir(instance))
     if not fresh and state.exists and not overrides.sets and not overrides.values_files:
@@ -190,7 +193,7 @@ def up(ctx: LabContext, name: str, overrides: Overrides, options: RunOptions) ->
     steps += [_lab_step(s) for s in lab.steps if s.name not in options.skip and (options.verify or s.kind != "check")]
     for skipped in options.skip:
         ctx.ui.step(skipped, "skip", None, "left out with --skip")
-    ctx.ui.line(f"lab up {lab.name} (instance {lab.instance}, runtime {run.runtime.name})")
+    ctx.ui.progress(f"lab up {lab.name} (instance {lab.instance}, runtime {run.runtime.name})")
     _timed(run, steps[0])  # preflight: a missing prerequisite fails fast, before anything exists
     failure: LabError | None = None
     try:
@@ -214,7 +217,7 @@ def up(ctx: LabContext, name: str, overrides: Overrides, options: RunOptions) ->
         return
     run.state.save(phase="failed")
     if not options.retain:
-        ctx.ui.line("tearing down after the failure (use --retain to keep it for debugging)")
+        ctx.ui.progress("tearing down after the failure (use --retain to keep it for debugging)")
         try:
             _down(run)
         except LabError as exc:  # the original failure matters more; say what is left
@@ -235,7 +238,7 @@ def final_checks(lab: Lab) -> list[Step]:
 
 def verify(ctx: LabContext, name: str, overrides: Overrides, options: RunOptions) -> None:
     run = prepare(ctx, name, overrides, options, fresh=False)
-    if run.state.data.get("phase") != "up":
+    if run.state.data.get("phase") not in ("up", "failed"):  # failed + --retain: still there to check
         raise BadInput(f"lab {run.lab.instance} is not up (state: {run.state.data.get('phase', 'absent')}); run `lab up {name}` first")
     failed = False
     for step in final_checks(run.lab):

@@ -125,6 +125,11 @@ def semantic_problems(raw: dict, lab_dir: Path, origin: str) -> list[str]:
         for runtime in check.get("runtimes", []):
             if runtime not in lab_runtimes:
                 bad(f"steps.{i}.check.runtimes", f"'{runtime}' is not one of the lab's runtimes")
+        wait = step.get("wait", {})
+        needs = {"pod-ready": ("namespace", "name"), "crd-established": ("name",)}.get(wait.get("for"), ())
+        for key in needs:
+            if key not in wait:
+                bad(f"steps.{i}.wait.{key}", f"required when waiting for {wait['for']}")
         if check.get("type") == "http" and check.get("cert") and not check.get("key"):
             bad(f"steps.{i}.check.key", "required when cert is set")
     return problems

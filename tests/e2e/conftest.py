@@ -59,5 +59,4 @@ def labelled(client, instance: str = "inject-mtls") -> dict[str, list[str]]:
 
 
 def parse_json(stdout: str) -> dict:
-    start = stdout.index("{\n")
-    return json.loads(stdout[start:])
+    return json.loads(stdout)  # with -o json, stdout is the report alone

@@ -52,6 +52,10 @@ def _set(path, value):
         (_set(["steps", 1, "check", "cert"], "/c.crt"), "steps.1.check.key: required when cert is set"),
         (_set(["name"], "other"), "name: must match the lab's folder name 'mini'"),
         (_set(["runtimes"], ["kind"]), "cluster.kindConfig: required when the lab supports the kind runtime"),
+        (lambda spec: spec["steps"].append({"name": "w", "wait": {"for": "pod-ready", "name": "c"}}),
+         "steps.2.wait.namespace: required when waiting for pod-ready"),
+        (lambda spec: spec["steps"].append({"name": "w", "apply": "base", "wait": {"for": "crd-established", "name": "x"}}),
+         "steps.2: needs exactly one of apply, wait, check"),
     ],
 )
 def test_invalid_spec_names_file_and_field(lab_root, change, expected):
