@@ -19,6 +19,7 @@ from orchestrator.pki.store import write_atomic
 from orchestrator.render.engine import make_environment, render_template
 from orchestrator.spec.load import PKI_SOURCE
 from orchestrator.spec.model import Lab
+from orchestrator.spec.yamlio import yaml_problem
 
 CLUSTER_DIR = "cluster"
 STACK_DIR = "stack"
@@ -82,9 +83,7 @@ def render_lab(lab: Lab, pki_dir: Path) -> Rendered:
             try:
                 list(yaml.safe_load_all(text))
             except yaml.YAMLError as exc:
-                mark = getattr(exc, "problem_mark", None)
-                where = f"line {mark.line + 1}: " if mark else ""
-                raise BadInput(f"{template}: renders invalid YAML ({rel}): {where}{getattr(exc, 'problem', exc)}") from None
+                raise BadInput(f"{template}: renders invalid YAML ({rel}): {yaml_problem(exc)}") from None
         rendered.files[rel] = text.encode()
 
     if lab.cluster.get("kindConfig"):

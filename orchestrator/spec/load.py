@@ -25,6 +25,7 @@ from orchestrator.spec.model import (
     Step,
 )
 from orchestrator.spec.values import apply_overrides
+from orchestrator.spec.yamlio import read_yaml
 
 STEP_KINDS = ("apply", "wait", "check")
 DNS_NAME = re.compile(r"^(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$", re.I)
@@ -40,14 +41,7 @@ def _validator():
 
 
 def read_spec(spec_file: Path) -> dict:
-    try:
-        raw = yaml.safe_load(spec_file.read_text())
-    except OSError as exc:
-        raise BadInput(f"{spec_file}: cannot read: {exc.strerror}") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}: " if mark else ""
-        raise BadInput(f"{spec_file}: not valid YAML: {where}{getattr(exc, 'problem', exc)}") from None
+    raw = read_yaml(spec_file, "lab spec")
     if not isinstance(raw, dict):
         raise BadInput(f"{spec_file}: a lab spec must be a mapping")
     return raw

@@ -9,6 +9,7 @@ from typing import Any
 import yaml
 
 from orchestrator.errors import BadInput, SpecErrors
+from orchestrator.spec.yamlio import read_yaml
 
 
 def deep_merge(base: dict, override: dict) -> dict:
@@ -40,23 +41,12 @@ def parse_set(assignment: str) -> dict:
 
 
 def load_values_file(path: Path) -> dict:
-    try:
-        data = yaml.safe_load(path.read_text())
-    except OSError as exc:
-        raise BadInput(f"{path}: cannot read values file: {exc.strerror}") from None
-    except yaml.YAMLError as exc:
-        raise BadInput(f"{path}: not valid YAML: {_yaml_problem(exc)}") from None
+    data = read_yaml(path, "values file")
     if data is None:
         return {}
     if not isinstance(data, dict):
         raise BadInput(f"{path}: a values file must be a mapping of keys to values")
     return data
-
-
-def _yaml_problem(exc: yaml.YAMLError) -> str:
-    mark = getattr(exc, "problem_mark", None)
-    problem = getattr(exc, "problem", None) or str(exc)
-    return f"line {mark.line + 1}: {problem}" if mark else problem
 
 
 _TYPE_NAMES = {bool: "boolean", int: "integer", float: "number", str: "string", list: "list", dict: "mapping"}

@@ -191,32 +191,26 @@ def test_envoy_injects_the_client_certificate(loopback):
     assert headers["x-ssl-client-cn"] == "mtls-inject-client" and echoed["path"] == "/via-envoy"
 
 
-def test_envoy_refuses_haproxy_with_certificate_of_another_ca(tmp_path):
-    """haproxy serves a server certificate from a foreign CA: Envoy's validation must refuse it."""
-    lab = render_loopback(tmp_path / "lab")
+def envoy_against_foreign_server(tmp_path, extra_sets=()):
+    """haproxy serves a server certificate from a foreign CA; returns curl's result through Envoy."""
+    lab = render_loopback(tmp_path / "lab", extra_sets)
     foreign = render_loopback(tmp_path / "foreign")
     try:
         (lab.out / "stack/certs/server.pem").write_bytes((foreign.pki / "server.pem").read_bytes())
         lab.start_echo()
         lab.start_haproxy()
-        listener = lab.start_envoy()
-        result = curl(f"http://127.0.0.1:{listener}/")
-        assert "x-ssl-client-cn" not in result.stdout.lower()
-        assert result.returncode in (52, 56), (result.returncode, result.stderr)
+        return curl(f"http://127.0.0.1:{lab.start_envoy()}/")
     finally:
         lab.stop()
+
+
+def test_envoy_refuses_haproxy_with_certificate_of_another_ca(tmp_path):
+    result = envoy_against_foreign_server(tmp_path)
+    assert "x-ssl-client-cn" not in result.stdout.lower()
+    assert result.returncode in (52, 56), (result.returncode, result.stderr)
 
 
 def test_without_validation_envoy_accepts_foreign_server_certificate(tmp_path):
     """The seed's behaviour (envoy.validateServer=false) really skips validation."""
-    lab = render_loopback(tmp_path / "lab", ("envoy.validateServer=false",))
-    foreign = render_loopback(tmp_path / "foreign")
-    try:
-        (lab.out / "stack/certs/server.pem").write_bytes((foreign.pki / "server.pem").read_bytes())
-        lab.start_echo()
-        lab.start_haproxy()
-        listener = lab.start_envoy()
-        result = curl(f"http://127.0.0.1:{listener}/")
-        assert result.returncode == 0 and "mtls-inject-client" in result.stdout
-    finally:
-        lab.stop()
+    result = envoy_against_foreign_server(tmp_path, ("envoy.validateServer=false",))
+    assert result.returncode == 0 and "mtls-inject-client" in result.stdout
