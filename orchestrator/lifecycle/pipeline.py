@@ -87,6 +87,7 @@ def _timed(run: Run, step: PipelineStep) -> None:
             step.run(run)
     except LabError as exc:
         ui.step(step.name, "FAIL", time.monotonic() - start, exc.message.splitlines()[0])
+        exc.step = step.name
         raise
     ui.step(step.name, "ok", time.monotonic() - start)
 
@@ -206,6 +207,8 @@ def up(ctx: LabContext, name: str, overrides: Overrides, options: RunOptions) ->
                 run.state.save()
     except LabError as exc:
         failure = exc
+        # The report (JUnit, JSON) must carry the real error, not only the checks that ran before it.
+        run.results.append(CheckResult(getattr(exc, "step", "up"), "step", "a lifecycle step", "failed", {}, message=exc.message))
     except KeyboardInterrupt:
         run.state.save(phase="interrupted")
         ctx.ui.error(f"interrupted: what was created stays recorded; `lab down {lab.name}` removes it")
@@ -223,7 +226,7 @@ def up(ctx: LabContext, name: str, overrides: Overrides, options: RunOptions) ->
         except LabError as exc:  # the original failure matters more; say what is left
             ctx.ui.error(f"warning: teardown failed: {exc.message} (run `lab down {lab.name}` again)")
     if isinstance(failure, _CheckFailed):
-        failed = [r.name for r in run.results if r.status == "failed"]
+        failed = [r.name for r in run.results if r.status == "failed" and r.type != "step"]
         raise ChecksFailed(f"{len(failed)} check(s) failed: {', '.join(failed)} (logs: {logs})")
     failure.message = f"{failure.message} (logs: {logs})"
     raise failure

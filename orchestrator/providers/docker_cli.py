@@ -4,10 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from orchestrator.errors import MissingPrerequisite
 from orchestrator.providers import process
-
-HINT = "install Docker Compose v2 (`docker compose version` must work)"
 
 
 class ComposeStack:
@@ -17,13 +14,6 @@ class ComposeStack:
 
     def _argv(self, *args: str) -> list[str]:
         return ["docker", "compose", "-p", self.project, "-f", str(self.compose_file), *args]
-
-    @staticmethod
-    def available() -> str:
-        result = process.run(["docker", "compose", "version", "--short"], check=False, timeout=20)
-        if result.returncode != 0:
-            raise MissingPrerequisite("docker compose v2 is not available", hint=HINT)
-        return result.stdout.strip()
 
     def up(self, timeout: int = 120) -> None:
         process.run(self._argv("up", "-d", "--wait", "--wait-timeout", str(timeout), "--remove-orphans"), timeout=timeout + 60)

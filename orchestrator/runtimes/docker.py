@@ -61,8 +61,10 @@ class DockerRuntime:
 
     # lifecycle
     def preflight(self) -> None:
-        self.engine.info()
-        ComposeStack.available()
+        from orchestrator.doctor import require
+
+        # The stack's own published ports are busy when the lab is already up: not a problem on a rerun.
+        require(self.lab, self.name, lab_is_up=self.state.get("stack_up", False))
 
     def create_cluster(self) -> None:
         """No cluster here: only the docker network kind would have created, with kind's subnet."""
@@ -75,6 +77,7 @@ class DockerRuntime:
     def stack_up(self) -> None:
         if self.lab.stack:
             self.compose.up()
+            self.state["stack_up"] = True
 
     def reset_lab_objects(self) -> list[str]:
         """Remove what the lab's apply steps made (client, Envoy, redirect), keeping network and stack, so a
@@ -266,6 +269,7 @@ class DockerRuntime:
         for network in self.engine.networks(self.labels):
             if self.engine.remove_network_if_unused(network.name):
                 removed.append(f"network {network.name}")
+        self.state.pop("stack_up", None)
         return removed
 
     def status(self) -> list[dict]:

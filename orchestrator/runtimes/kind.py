@@ -16,9 +16,7 @@ from pathlib import Path
 
 from orchestrator.errors import BadInput, RuntimeFailure
 from orchestrator.providers.docker_cli import ComposeStack, DockerCli
-from orchestrator.providers.helm import HINT as HELM_HINT
 from orchestrator.providers.helm import HelmCli
-from orchestrator.providers.kind import HINT as KIND_HINT
 from orchestrator.providers.kind import KindCli
 from orchestrator.render.artifacts import CILIUM_VALUES, COMPOSE_FILE, KIND_CONFIG
 from orchestrator.runtimes.base import Flows, client_pod, load_docs
@@ -73,12 +71,9 @@ class KindRuntime:
 
     # lifecycle
     def preflight(self) -> None:
-        from orchestrator.providers import process
+        from orchestrator.doctor import require
 
-        process.require("kind", KIND_HINT)
-        process.require("helm", HELM_HINT)
-        process.require("docker", "install Docker (https://docs.docker.com/get-docker/)")
-        ComposeStack.available()
+        require(self.lab, self.name, lab_is_up=self.state.get("created_cluster") is not None)
 
     def create_cluster(self) -> None:
         self.kubeconfig.parent.mkdir(parents=True, exist_ok=True)

@@ -17,6 +17,7 @@ from orchestrator.spec.model import (
     DEFAULT_ALGORITHM,
     DEFAULT_CHECK_INTERVAL,
     DEFAULT_CHECK_TIMEOUT,
+    REFUSAL_CHECK_TIMEOUT,
     CASpec,
     CertSpec,
     Check,
@@ -212,11 +213,14 @@ def _build_step(raw: dict) -> Step:
     if kind == "check":
         params = {k: v for k, v in raw["check"].items() if k not in ("type", "expect", "timeout", "interval", "runtimes")}
         c = raw["check"]
+        expect = dict(c.get("expect", {}))
+        refusal = "error" in expect or expect.get("exitCode", 0) != 0 or expect.get("verified") is False or "alert" in expect
         check = Check(
             type=c["type"],
             params=params,
-            expect=dict(c.get("expect", {})),
-            timeout=float(c.get("timeout", DEFAULT_CHECK_TIMEOUT)),
+            expect=expect,
+            # A check that expects a refusal passes at once when things work; retrying it long only delays failure.
+            timeout=float(c.get("timeout", REFUSAL_CHECK_TIMEOUT if refusal else DEFAULT_CHECK_TIMEOUT)),
             interval=float(c.get("interval", DEFAULT_CHECK_INTERVAL)),
             runtimes=tuple(c.get("runtimes", ())),
         )

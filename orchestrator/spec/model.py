@@ -9,6 +9,7 @@ from typing import Any
 DEFAULT_ALGORITHM = "ecdsa-p256"
 DEFAULT_CHECK_TIMEOUT = 30.0
 DEFAULT_CHECK_INTERVAL = 1.0
+REFUSAL_CHECK_TIMEOUT = 10.0
 DEFAULT_WAIT_TIMEOUT = 180.0
 OWNER_LABEL = "app.kubernetes.io/managed-by"
 LAB_LABEL = "lab.dev/lab"
@@ -50,10 +51,6 @@ class Check:
     timeout: float = DEFAULT_CHECK_TIMEOUT
     interval: float = DEFAULT_CHECK_INTERVAL
     runtimes: tuple[str, ...] = ()
-
-    @property
-    def expects_refusal(self) -> bool:
-        return "error" in self.expect or self.expect.get("exitCode", 0) != 0 or self.expect.get("verified") is False
 
 
 @dataclass(frozen=True)

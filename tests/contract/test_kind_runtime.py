@@ -125,7 +125,11 @@ def test_up_makes_the_documented_calls_in_order(fake_world):
     rendered, kubeconfig = lab_dir / "rendered", lab_dir / "kubeconfig"
     calls = tool_calls(state)
     assert calls == [
+        ["docker", "version", "--format", "{{.Server.Version}}"],
         ["docker", "compose", "version", "--short"],
+        ["docker", "info", "--format", "{{.NCPU}} {{.MemTotal}}"],
+        ["kind", "version"],
+        ["helm", "version", "--short"],
         ["kind", "get", "clusters"],
         ["kind", "create", "cluster", "--name", "inject-mtls", "--config", str(rendered / "cluster/kind-config.yaml"), "--kubeconfig", str(kubeconfig)],
         ["docker", "image", "inspect", "--format", "{{.Id}}", "lab.local/client:test"],
@@ -231,6 +235,11 @@ def test_failed_wait_reports_collects_and_tears_down(fake_world):
     logs = list((work / ".lab/inject-mtls/logs").iterdir())
     assert logs and (logs[0] / "cilium-abcde-redirects.txt").is_file() and (logs[0] / "pod-mtls-inject-curl.log").is_file()
     assert ("logs", "kube-system", "cilium-abcde", "cilium-agent") in FakeKube.calls
+    import xml.etree.ElementTree as ET
+
+    failure = ET.parse(work / "r.xml").getroot().find("testsuite/testcase[@name='wait client-ready']/failure")
+    assert "timed out after 180s waiting for pod mtls-inject/curl Ready" in failure.get("message")
+    assert f"logs: {logs[0]}" in failure.text
     assert ["kind", "delete", "cluster", "--name", "inject-mtls", "--kubeconfig", str(work / ".lab/inject-mtls/kubeconfig")] in tool_calls(state)
 
 
@@ -249,6 +258,6 @@ def test_missing_kind_exits_3_with_the_fix(fake_world, monkeypatch):
     (Path(os.environ["PATH"].split(":")[0]) / "kind").unlink()
     result = run_lab("up", "inject-mtls", "--runtime", "kind")
     assert result.exit_code == 3
-    assert result.stderr.splitlines()[0] == "Error: kind not found on PATH"
-    assert "Hint: install kind" in result.stderr
-    assert not any(c[0] == "helm" for c in tool_calls(state))
+    assert result.stderr.splitlines()[0] == "Error: missing for the kind runtime: kind: missing"
+    assert result.stderr.splitlines()[1] == "Hint: install kind v0.31.0 (details: `lab doctor`)"
+    assert not any(c[:2] == ["kind", "create"] for c in tool_calls(state))

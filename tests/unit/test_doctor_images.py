@@ -23,3 +23,32 @@ def test_doctor_reports_missing_kind_with_exit_3(workdir, tmp_path, monkeypatch)
     assert result.exit_code == 3
     for text in ("docker daemon", "kind", "helm", "MISSING", "install kind v0.31.0"):
         assert text in result.stdout + result.stderr, text
+
+
+def test_doctor_finds_a_busy_published_port(lab_root):
+    import socket
+
+    from orchestrator.catalog import LabEntry
+    from orchestrator.doctor import diagnose, published_ports
+    from orchestrator.spec import load_lab
+    from tests.helpers import edit_spec
+
+    busy = socket.socket()
+    busy.bind(("0.0.0.0", 0))
+    busy.listen()
+    port = busy.getsockname()[1]
+    (lab_root / "mini/templates/compose.yaml.j2").write_text(
+        "services:\n  web:\n    image: {{ images.web }}\n    ports: ['127.0.0.1:{{ port }}:443', {published: 9, target: 9}]\n")
+
+    def change(spec):
+        spec["stack"] = {"compose": "compose.yaml.j2"}
+        spec["values"]["port"] = port
+
+    edit_spec(lab_root / "mini", change)
+    lab = load_lab(LabEntry("mini", lab_root / "mini"))
+    try:
+        assert published_ports(lab) == [9, port] if port > 9 else [port, 9]
+        finding = next(f for f in diagnose(lab, "docker", images=False) if f.check == f"host port {port}")
+        assert not finding.ok and finding.blocking and finding.detail == "in use"
+    finally:
+        busy.close()

@@ -91,6 +91,14 @@ def test_defaults_and_templated_values_resolve(lab_root):
     assert check.timeout == 30.0 and check.interval == 1.0
 
 
+def test_refusal_checks_get_a_short_default_timeout(lab_root):
+    def change(spec):
+        spec["steps"][1]["check"]["expect"] = {"exitCode": 56, "error": "certificate required"}
+
+    edit_spec(lab_root / "mini", change)
+    assert load_lab(_entry(lab_root)).steps[1].check.timeout == 10.0
+
+
 def test_set_and_values_file_override_in_order(lab_root, tmp_path):
     values = tmp_path / "v.yaml"
     values.write_text("port: 9443\nsubnet: 10.99.0.0/16\nimages: {web: local/web:test}\n")

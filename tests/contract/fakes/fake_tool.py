@@ -56,7 +56,11 @@ elif tool == "helm":
     else:
         sys.exit(f"fake helm: unexpected {args}")
 elif tool == "docker":
-    if args[:2] == ["compose", "version"]:
+    if args[:1] == ["version"]:
+        print("28.2.2")
+    elif args[:1] == ["info"]:
+        print("8 16777216000")
+    elif args[:2] == ["compose", "version"]:
         print("2.40.3")
     elif args[:1] == ["compose"]:
         print("")
