@@ -14,6 +14,12 @@ class HelmCli:
         process.require("helm", HINT)
         return process.run(["helm", "version", "--short"], timeout=30).stdout.strip()
 
+    def show_values(self, chart: str, version: str, repo: str | None = None) -> str:
+        argv = ["helm", "show", "values", chart, "--version", version]
+        if repo:
+            argv += ["--repo", repo]
+        return process.run(argv, timeout=300).stdout
+
     def upgrade_install(self, *, release: str, chart: str, version: str, namespace: str, values: Path, kubeconfig: Path,
                         repo: str | None = None) -> None:
         argv = ["helm", "upgrade", "--install", release, chart, "--version", version, "--namespace", namespace,

@@ -261,3 +261,14 @@ def test_missing_kind_exits_3_with_the_fix(fake_world, monkeypatch):
     assert result.stderr.splitlines()[0] == "Error: missing for the kind runtime: kind: missing"
     assert result.stderr.splitlines()[1] == "Hint: install kind v0.31.0 (details: `lab doctor`)"
     assert not any(c[:2] == ["kind", "create"] for c in tool_calls(state))
+
+
+def test_images_resolves_cilium_images_from_the_pinned_chart(fake_world):
+    state, _ = fake_world
+    result = run_lab("images", "inject-mtls", "--runtime", "kind", "-o", "json")
+    assert result.exit_code == 0, result.stderr
+    images = {i["key"]: i["image"] for i in json.loads(result.stdout)}
+    assert images["cilium:envoy"] == "quay.io/cilium/cilium-envoy:v1.37.6-1788432471-d053be"
+    assert images["cilium:operator"] == "quay.io/cilium/operator-generic:v1.19.6"
+    assert images["kindNode"].startswith("kindest/node:v1.35.0@sha256:")
+    assert ["helm", "show", "values", "cilium", "--version", "1.19.6", "--repo", "https://helm.cilium.io"] in tool_calls(state)

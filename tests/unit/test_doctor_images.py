@@ -6,13 +6,14 @@ from pathlib import Path
 from tests.helpers import run_lab
 
 
-def test_images_lists_runtime_images(workdir):
+def test_images_lists_runtime_images(workdir, tmp_path, monkeypatch):
     docker = run_lab("images", "inject-mtls", "--runtime", "docker", "-o", "json")
     keys = {i["key"] for i in __import__("json").loads(docker.stdout)}
     assert keys == {"client", "echo", "envoy", "haproxy"}
+    monkeypatch.setenv("PATH", str(tmp_path))  # no helm: the chart's images are named from the pinned release
     kind = run_lab("images", "inject-mtls", "--runtime", "kind", "--set", "images.haproxy=lab.local/haproxy:test")
     assert "kindest/node:v1.35.0@sha256:" in kind.stdout and "lab.local/haproxy:test" in kind.stdout
-    assert "quay.io/cilium/cilium:v1.19.6" in kind.stdout
+    assert "quay.io/cilium/cilium:v1.19.6" in kind.stdout and "install helm to resolve the cilium-envoy tag" in kind.stdout
 
 
 def test_doctor_reports_missing_kind_with_exit_3(workdir, tmp_path, monkeypatch):

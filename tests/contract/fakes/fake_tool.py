@@ -50,6 +50,10 @@ if tool == "kind":
 elif tool == "helm":
     if args[:1] == ["version"]:
         print("v3.17.3+g0000000")
+    elif args[:2] == ["show", "values"]:
+        print("image:\n  repository: quay.io/cilium/cilium\n  tag: v1.19.6\noperator:\n  image:\n    repository: quay.io/cilium/operator\n"
+              "    tag: v1.19.6\n    suffix: ''\nenvoy:\n  image:\n    repository: quay.io/cilium/cilium-envoy\n    tag: v1.37.6-1788432471-d053be\n"
+              "hubble:\n  relay:\n    image:\n      repository: quay.io/cilium/hubble-relay\n      tag: v1.19.6\n")
     elif args[:2] == ["upgrade", "--install"]:
         assert Path(flag("--values")).is_file(), "values file missing"
         print(f'Release "{args[2]}" has been upgraded. Happy Helming!')
