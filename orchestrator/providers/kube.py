@@ -58,6 +58,14 @@ class KubeApi:
             removed.append(f"{kind} {item.metadata.namespace + '/' if resource.namespaced else ''}{item.metadata.name}")
         return removed
 
+    def wait_deleted(self, kinds: list[tuple[str, str]], selector: str, timeout: float) -> None:
+        def probe():
+            left = [f"{kind} {item.metadata.name}" for api_version, kind in kinds
+                    for item in self._resource(api_version, kind).get(label_selector=selector).items]
+            return not left, ", ".join(left)
+
+        wait_until(f"objects labelled {selector} to be deleted", probe, timeout, interval=1.0)
+
     def wait_nodes_ready(self, timeout: float) -> None:
         def probe():
             nodes = self.core.list_node().items

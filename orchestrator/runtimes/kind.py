@@ -135,10 +135,15 @@ class KindRuntime:
         return seen
 
     def reset_lab_objects(self) -> list[str]:
+        """Delete the lab's objects of a previous run (policy before the config it points at) and wait until
+        they are gone: a Pod still terminating cannot be created again. Namespaces stay: deleting one is slow
+        and re-applying it while it terminates fails."""
+        kinds = [k for k in reversed(self._applied_kinds()) if k[1] != "Namespace"]
         removed = []
-        # Reverse order: the policy goes before the config it points at; namespaces last.
-        for api_version, kind in reversed(self._applied_kinds()):
+        for api_version, kind in kinds:
             removed += self.kube.delete_labelled(api_version, kind, self.selector)
+        if removed:
+            self.kube.wait_deleted(kinds, self.selector, self.wait_timeout("delete", 120))
         return removed
 
     def apply(self, group: str, files: list[Path]) -> None:

@@ -39,7 +39,10 @@ class FakeKube:
 
     def delete_labelled(self, api_version, kind, selector):
         FakeKube.calls.append(("delete", kind, selector))
-        return []
+        return [f"{kind} x"] if FakeKube.applied else []
+
+    def wait_deleted(self, kinds, selector, timeout):
+        FakeKube.calls.append(("wait-deleted", tuple(k for _v, k in kinds), selector))
 
     def wait_nodes_ready(self, timeout):
         FakeKube.calls.append(("wait-nodes",))
@@ -193,8 +196,11 @@ def test_second_up_converges_on_the_existing_cluster(fake_world):
     assert not any(c[:3] == ["kind", "create", "cluster"] for c in calls)
     assert any(c[:3] == ["helm", "upgrade", "--install"] for c in calls)  # idempotent upgrade
     deletes = [c for c in FakeKube.calls if c[0] == "delete"]
-    assert [d[1] for d in deletes] == ["CiliumNetworkPolicy", "CiliumClusterwideEnvoyConfig", "Pod", "Secret", "Namespace"]
+    assert [d[1] for d in deletes] == ["CiliumNetworkPolicy", "CiliumClusterwideEnvoyConfig", "Pod", "Secret"]
     assert all(d[2] == "lab.dev/instance=inject-mtls" for d in deletes)
+    waited = FakeKube.calls.index(("wait-deleted", ("CiliumNetworkPolicy", "CiliumClusterwideEnvoyConfig", "Pod", "Secret"), "lab.dev/instance=inject-mtls"))
+    first_apply = next(i for i, c in enumerate(FakeKube.calls) if c[0] == "apply")
+    assert FakeKube.calls.index(deletes[-1]) < waited < first_apply
 
 
 def test_verify_runs_only_the_final_checks(fake_world):
