@@ -139,13 +139,9 @@ def render(ctx, lab, out, pki_out, overrides):
     render_command(ctx, lab, overrides, out, pki_out)
 
 
-def run_options(func):
-    @click.option("--runtime", type=click.Choice(["kind", "docker"]), help="Where to run (default: kind when kind and helm are installed, else docker).")
-    @functools.wraps(func)
-    def wrapper(*args, **kwargs):
-        return func(*args, **kwargs)
-
-    return wrapper
+run_options = click.option(
+    "--runtime", type=click.Choice(["kind", "docker"]), help="Where to run (default: kind when kind and helm are installed, else docker)."
+)
 
 
 @cli.command()
@@ -235,52 +231,51 @@ def images():
     """List (`lab images LAB`), pull, save and load a lab's images for offline workshops."""
 
 
-def _images_lab(ctx, lab, runtime, overrides):
-    from orchestrator.lifecycle.pipeline import select_runtime
+def images_command(name: str, *extra_options):
+    """A `lab images` subcommand on LAB: resolves the lab and its runtime, then calls the wrapped function."""
 
-    loaded = ctx.load(lab, overrides)
-    return loaded, select_runtime(loaded, runtime, ctx.ui) if runtime else ("kind" if "kind" in loaded.runtimes else "docker")
+    def decorate(func):
+        @click.argument("lab")
+        @run_options
+        @value_options
+        @click.pass_obj
+        @functools.wraps(func)
+        def command(ctx, lab, runtime, overrides, **kwargs):
+            from orchestrator.lifecycle.pipeline import select_runtime
+
+            loaded = ctx.load(lab, overrides)
+            chosen = select_runtime(loaded, runtime, ctx.ui) if runtime else ("kind" if "kind" in loaded.runtimes else "docker")
+            return func(ctx, loaded, chosen, **kwargs)
+
+        for option in reversed(extra_options):
+            command = option(command)
+        return images.command(name)(command)
+
+    return decorate
 
 
-@images.command("list")
-@click.argument("lab")
-@run_options
-@value_options
-@output_option
-@click.pass_obj
-def images_list(ctx, lab, runtime, overrides, output):
+@images_command("list", output_option)
+def images_list(ctx, lab, runtime, output):
     """Every image LAB needs for the runtime."""
     from orchestrator import images as imgs
 
-    loaded, rt = _images_lab(ctx, lab, runtime, overrides)
-    imgs.list_images(ctx, loaded, rt, output)
+    imgs.list_images(ctx, lab, runtime, output)
 
 
-@images.command("pull")
-@click.argument("lab")
-@run_options
-@value_options
-@click.pass_obj
-def images_pull(ctx, lab, runtime, overrides):
+@images_command("pull")
+def images_pull(ctx, lab, runtime):
     """Pull every image LAB needs (on a connected machine)."""
     from orchestrator import images as imgs
 
-    loaded, rt = _images_lab(ctx, lab, runtime, overrides)
-    imgs.pull(ctx, loaded, rt)
+    imgs.pull(ctx, lab, runtime)
 
 
-@images.command("save")
-@click.argument("lab")
-@click.option("--out", type=click.Path(path_type=Path), required=True, help="Bundle to write (docker save tar).")
-@run_options
-@value_options
-@click.pass_obj
-def images_save(ctx, lab, out, runtime, overrides):
+@images_command("save", click.option("--out", type=click.Path(path_type=Path), required=True, help="Bundle to write (docker save tar)."))
+def images_save(ctx, lab, runtime, out):
     """Save every image LAB needs into one bundle for offline machines."""
     from orchestrator import images as imgs
 
-    loaded, rt = _images_lab(ctx, lab, runtime, overrides)
-    imgs.save(ctx, loaded, rt, out)
+    imgs.save(ctx, lab, runtime, out)
 
 
 @images.command("load")
