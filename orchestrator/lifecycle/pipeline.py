@@ -167,7 +167,7 @@ def prepare(ctx: LabContext, name: str, overrides: Overrides, options: RunOption
     return Run(ctx, lab, state, make_runtime(runtime_name, lab, state), options)
 
 
-def up(ctx: LabContext, name: str, overrides: Overrides, options: RunOptions) -> None:
+def up(ctx: LabContext, name: str, overrides: Overrides, options: RunOptions) -> list[CheckResult]:
     run = prepare(ctx, name, overrides, options, fresh=True)
     lab = run.lab
     unknown = set(options.skip) - {s.name for s in lab.steps}
@@ -217,7 +217,7 @@ def up(ctx: LabContext, name: str, overrides: Overrides, options: RunOptions) ->
     _report(run, logs)
     if failure is None:
         run.state.save(phase="up")
-        return
+        return run.results
     run.state.save(phase="failed")
     if not options.retain:
         ctx.ui.progress("tearing down after the failure (use --retain to keep it for debugging)")
@@ -239,7 +239,7 @@ def final_checks(lab: Lab) -> list[Step]:
     return [s for s in lab.steps[last_apply + 1 :] if s.kind == "check"]
 
 
-def verify(ctx: LabContext, name: str, overrides: Overrides, options: RunOptions) -> None:
+def verify(ctx: LabContext, name: str, overrides: Overrides, options: RunOptions) -> list[CheckResult]:
     run = prepare(ctx, name, overrides, options, fresh=False)
     if run.state.data.get("phase") not in ("up", "failed"):  # failed + --retain: still there to check
         raise BadInput(f"lab {run.lab.instance} is not up (state: {run.state.data.get('phase', 'absent')}); run `lab up {name}` first")
@@ -254,6 +254,7 @@ def verify(ctx: LabContext, name: str, overrides: Overrides, options: RunOptions
     if failed:
         names = [r.name for r in run.results if r.status == "failed"]
         raise ChecksFailed(f"{len(names)} check(s) failed: {', '.join(names)} (logs: {logs})")
+    return run.results
 
 
 def _down(run: Run) -> list[str]:

@@ -22,6 +22,7 @@ from orchestrator.providers.docker import DockerEngine, FileSpec
 from orchestrator.render.artifacts import COMPOSE_FILE
 from orchestrator.runtimes.base import Flows, client_pod, load_docs, rendered_docs
 from orchestrator.spec import Lab
+from orchestrator.spec.model import OWNER_LABEL
 
 ENVOY_UID = 101
 ENVOY_ADMIN_PORT = 9901
@@ -266,9 +267,15 @@ class DockerRuntime:
         for volume in self.engine.volumes(self.labels):
             volume.remove(force=True)
             removed.append(f"volume {volume.name}")
-        for network in self.engine.networks(self.labels):
-            if self.engine.remove_network_if_unused(network.name):
-                removed.append(f"network {network.name}")
+        # The network goes when no container uses it any more and a lab made it, whichever instance did:
+        # the last instance down cleans up after the first.
+        candidates = {n.name for n in self.engine.networks(self.labels)}
+        shared = self.engine.network(self.network_name)
+        if shared is not None and (shared.attrs.get("Labels") or {}).get(OWNER_LABEL) == "lab":
+            candidates.add(self.network_name)
+        for name in sorted(candidates):
+            if self.engine.remove_network_if_unused(name):
+                removed.append(f"network {name}")
         self.state.pop("stack_up", None)
         return removed
 

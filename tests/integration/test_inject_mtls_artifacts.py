@@ -137,7 +137,7 @@ def test_haproxy_config_check(loopback, default_render):
                                 cwd=cfg.parent)
         if cfg == out / "stack/haproxy.cfg":
             # The default config points at the container's paths; check it with the certificates where it expects them.
-            text = cfg.read_text().replace("/usr/local/etc/haproxy/certs", str(out / "stack/certs")).replace("echo:8081", "127.0.0.1:8081")
+            text = cfg.read_text().replace("/usr/local/etc/haproxy/certs", str(out / "stack/certs")).replace("inject-mtls-echo:8081", "127.0.0.1:8081")
             patched = loopback.root / "default-haproxy.cfg"
             patched.write_text(text)
             result = subprocess.run([haproxy_binary(), "-c", "-f", str(patched)], capture_output=True, text=True)
