@@ -320,4 +320,9 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         click.echo("Interrupted.", err=True)
         sys.exit(EXIT_INTERRUPTED)
+    except Exception as exc:  # a bug, not a user error: say so briefly; --debug shows where
+        if debug:
+            raise
+        click.echo(f"Error: unexpected {type(exc).__name__}: {exc} (rerun with --debug for the traceback)", err=True)
+        sys.exit(1)
     sys.exit(0)

@@ -62,12 +62,12 @@ def redirects(cnp: dict) -> list[Redirect]:
     return found
 
 
-def sds_secrets(secrets: list[dict], namespace: str) -> dict[str, SdsSecret]:
+def sds_secrets(secrets: list[dict]) -> dict[str, SdsSecret]:
+    """Every Secret as Cilium's SDS would serve it, by `namespace/name` (how a CCEC refers to it)."""
     served = {}
     for secret in secrets:
         meta = secret["metadata"]
-        if meta.get("namespace") != namespace:
-            continue
+        namespace = meta.get("namespace", "default")
         data = {k: base64.b64decode(v) for k, v in secret.get("data", {}).items()}
         data.update({k: v.encode() for k, v in secret.get("stringData", {}).items()})
         name = f"{namespace}/{meta['name']}"

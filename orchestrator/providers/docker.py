@@ -8,7 +8,7 @@ import tarfile
 import time
 from dataclasses import dataclass
 
-from orchestrator.errors import BadInput, MissingPrerequisite, RuntimeFailure
+from orchestrator.errors import MissingPrerequisite, RuntimeFailure
 
 HINT = "start Docker (Docker Desktop, or `sudo systemctl start docker`) and check `docker info`"
 
@@ -65,22 +65,19 @@ class DockerEngine:
         except self._errors.NotFound:
             return None
 
-    def ensure_network(self, name: str, subnet: str, needed_ip: str, labels: dict[str, str]) -> bool:
-        """Create the network with the expected subnet when absent; when present, it must contain needed_ip."""
+    def ensure_network(self, name: str, subnet: str, labels: dict[str, str]) -> tuple[bool, list[str]]:
+        """Create the network with the given subnet when absent. Returns (created, the network's subnets)."""
         existing = self.network(name)
-        if existing is None:
-            import docker.types
+        if existing is not None:
+            return False, [c.get("Subnet") for c in existing.attrs.get("IPAM", {}).get("Config") or [] if c.get("Subnet")]
+        import docker.types
 
-            ipam = docker.types.IPAMConfig(pool_configs=[docker.types.IPAMPool(subnet=subnet, gateway=str(ipaddress.ip_network(subnet)[1]))])
+        ipam = docker.types.IPAMConfig(pool_configs=[docker.types.IPAMPool(subnet=subnet, gateway=str(ipaddress.ip_network(subnet)[1]))])
+        try:
             self.client.networks.create(name, driver="bridge", ipam=ipam, labels=labels)
-            return True
-        subnets = [c.get("Subnet") for c in existing.attrs.get("IPAM", {}).get("Config") or [] if c.get("Subnet")]
-        if not any(ipaddress.ip_address(needed_ip) in ipaddress.ip_network(s) for s in subnets if ":" not in s):
-            raise BadInput(
-                f"docker network {name} has subnet(s) {', '.join(subnets) or 'none'}, which do not contain {needed_ip}; "
-                f"rerun with --set network.subnet=<its IPv4 subnet>"
-            )
-        return False
+        except self._errors.APIError as exc:
+            raise RuntimeFailure(f"docker could not create network {name} ({subnet}): {exc.explanation or exc}") from None
+        return True, [subnet]
 
     def remove_network_if_unused(self, name: str) -> bool:
         net = self.network(name)
@@ -130,10 +127,13 @@ class DockerEngine:
             kwargs["network_mode"] = network_mode
         elif network:
             kwargs["network"] = network
-        container = self.client.containers.create(image, **kwargs)
-        if files:
-            container.put_archive("/", _tar(files))
-        container.start()
+        try:
+            container = self.client.containers.create(image, **kwargs)
+            if files:
+                container.put_archive("/", _tar(files))
+            container.start()
+        except self._errors.APIError as exc:
+            raise RuntimeFailure(f"docker could not start container {name}: {exc.explanation or exc}") from None
 
     def wait_running(self, name: str, timeout: float) -> None:
         deadline = time.monotonic() + timeout
@@ -152,7 +152,10 @@ class DockerEngine:
         container = self.container(name)
         if container is None:
             raise RuntimeFailure(f"container {name} does not exist (is the lab up?)")
-        result = container.exec_run(argv, demux=True, user=user or "")
+        try:
+            result = container.exec_run(argv, demux=True, user=user or "")
+        except self._errors.APIError as exc:
+            raise RuntimeFailure(f"docker exec in {name} failed: {exc.explanation or exc}") from None
         out, err = result.output if result.output else (b"", b"")
         return ExecResult(result.exit_code, (out or b"").decode(errors="replace"), (err or b"").decode(errors="replace"))
 

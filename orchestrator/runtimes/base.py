@@ -54,3 +54,27 @@ def client_pod(lab: Lab, rendered: Path) -> dict:
 
         raise BadInput(f"{lab.spec_file}: manifests: checks run from the lab's client pod; found {len(pods)} Pods")
     return pods[0]
+
+
+def pinned_addresses(rendered: Path) -> dict[str, list[str]]:
+    """IPv4 addresses the compose stack pins, per network key: they must lie inside the network's subnet."""
+    from orchestrator.render.artifacts import COMPOSE_FILE
+
+    path = rendered / COMPOSE_FILE
+    compose = yaml.safe_load(path.read_text()) if path.is_file() else {}
+    pinned: dict[str, list[str]] = {}
+    for service in (compose.get("services") or {}).values():
+        networks = service.get("networks") or {}
+        if isinstance(networks, dict):
+            for key, config in networks.items():
+                if isinstance(config, dict) and config.get("ipv4_address"):
+                    real = ((compose.get("networks") or {}).get(key) or {}).get("name", key)
+                    pinned.setdefault(real, []).append(config["ipv4_address"])
+    return pinned
+
+
+def outside_subnets(addresses: list[str], subnets: list[str]) -> list[str]:
+    import ipaddress
+
+    v4 = [ipaddress.ip_network(s) for s in subnets if ":" not in s]
+    return [a for a in addresses if not any(ipaddress.ip_address(a) in n for n in v4)]

@@ -20,7 +20,7 @@ from orchestrator.errors import BadInput, RuntimeFailure
 from orchestrator.providers.docker_cli import ComposeStack
 from orchestrator.providers.docker import DockerEngine, FileSpec
 from orchestrator.render.artifacts import COMPOSE_FILE
-from orchestrator.runtimes.base import Flows, client_pod, load_docs, rendered_docs
+from orchestrator.runtimes.base import Flows, client_pod, load_docs, outside_subnets, pinned_addresses, rendered_docs
 from orchestrator.spec import Lab
 from orchestrator.spec.model import OWNER_LABEL
 
@@ -29,6 +29,7 @@ ENVOY_ADMIN_PORT = 9901
 LISTENER_PORT_BASE = 15000
 REDIRECT_CHAIN = "LAB_REDIRECT"
 SECRET_DIR = "/etc/envoy/secrets"
+KIND_SUBNET = "172.18.0.0/16"  # what kind gives its network when the range is free
 KIND_ORDER = ["Namespace", "Secret", "Pod", "CiliumClusterwideEnvoyConfig", "CiliumNetworkPolicy"]
 
 
@@ -69,11 +70,14 @@ class DockerRuntime:
 
     def create_cluster(self) -> None:
         """No cluster here: only the docker network kind would have created, with kind's subnet."""
-        network = self.lab.values.get("network", {})
-        needed_ip = self.lab.values.get("haproxy", {}).get("ip") or network.get("subnet", "172.18.0.0/16").split("/")[0]
-        created = self.engine.ensure_network(self.network_name, network.get("subnet", "172.18.0.0/16"), needed_ip, self.labels)
+        subnet = self.lab.values.get("network", {}).get("subnet", KIND_SUBNET)
+        created, subnets = self.engine.ensure_network(self.network_name, subnet, self.labels)
         if created:
             self.state["created_network"] = self.network_name
+        outside = outside_subnets(pinned_addresses(self.rendered).get(self.network_name, []), subnets)
+        if outside:
+            raise BadInput(f"docker network {self.network_name} has subnet(s) {', '.join(subnets) or 'none'}, which do not contain "
+                           f"{', '.join(outside)}; rerun with --set network.subnet=<its IPv4 subnet>")
 
     def stack_up(self) -> None:
         if self.lab.stack:
@@ -153,8 +157,7 @@ class DockerRuntime:
         return ports
 
     def _apply_ciliumclusterwideenvoyconfig(self, doc: dict) -> None:
-        namespace = self.lab.values.get("envoy", {}).get("secretsNamespace", "cilium-secrets")
-        secrets = cilium.sds_secrets([d for d in rendered_docs(self.rendered) if d.get("kind") == "Secret"], namespace)
+        secrets = cilium.sds_secrets([d for d in rendered_docs(self.rendered) if d.get("kind") == "Secret"])
         bootstrap = cilium.envoy_bootstrap(doc, self._listener_ports(), secrets, SECRET_DIR, ENVOY_ADMIN_PORT)
         files = {"/etc/envoy/envoy.yaml": FileSpec(yaml.safe_dump(bootstrap, sort_keys=False).encode(), 0o444)}
         for path, content in cilium.secret_files(secrets, SECRET_DIR).items():

@@ -7,7 +7,6 @@ so that contract tests can record the calls.
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import os
 import platform
@@ -19,7 +18,7 @@ from orchestrator.providers.docker_cli import ComposeStack, DockerCli
 from orchestrator.providers.helm import HelmCli
 from orchestrator.providers.kind import KindCli
 from orchestrator.render.artifacts import CILIUM_VALUES, COMPOSE_FILE, KIND_CONFIG
-from orchestrator.runtimes.base import Flows, client_pod, load_docs
+from orchestrator.runtimes.base import Flows, client_pod, load_docs, outside_subnets, pinned_addresses
 from orchestrator.spec import Lab
 from orchestrator.spec.model import INSTANCE_LABEL
 
@@ -116,9 +115,10 @@ class KindRuntime:
         subnets = self.docker.network_subnets(network)
         if subnets is None:
             raise RuntimeFailure(f"docker network {network} does not exist; kind creates it with the cluster")
-        ip = self.lab.values.get("haproxy", {}).get("ip")
-        if ip and not any(ipaddress.ip_address(ip) in ipaddress.ip_network(s) for s in subnets if ":" not in s):
-            raise BadInput(f"haproxy.ip {ip} is not inside the {network} network ({', '.join(subnets)}); rerun with --set network.subnet=<its IPv4 subnet>")
+        outside = outside_subnets(pinned_addresses(self.rendered).get(network, []), subnets)
+        if outside:
+            raise BadInput(f"{', '.join(outside)} pinned by the stack is not inside the {network} network ({', '.join(subnets)}); "
+                           "rerun with --set network.subnet=<its IPv4 subnet>")
         self.compose.up()
 
     def _applied_kinds(self) -> list[tuple[str, str]]:

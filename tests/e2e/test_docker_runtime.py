@@ -108,3 +108,18 @@ def test_down_leaves_a_kind_network_in_use(labdir, docker_engine):
         net = docker_engine.networks.list(names=["kind"])
         if net:
             net[0].remove()
+
+
+def test_existing_network_with_another_subnet_is_a_clear_error(labdir, docker_engine):
+    import docker.types
+
+    ipam = docker.types.IPAMConfig(pool_configs=[docker.types.IPAMPool(subnet="172.30.0.0/16")])
+    network = docker_engine.networks.create("kind", driver="bridge", ipam=ipam)
+    try:
+        result = lab(labdir, *up_args())
+        assert result.returncode == 2, result.stdout + result.stderr
+        assert "docker network kind has subnet(s) 172.30.0.0/16, which do not contain 172.18.255.249" in result.stderr
+        assert "--set network.subnet=" in result.stderr
+        assert labelled(docker_engine)["containers"] == []
+    finally:
+        network.remove()

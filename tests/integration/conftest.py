@@ -90,7 +90,7 @@ class LoopbackLab:
         docs = self.manifests("cilium")
         ccec = next(d for d in docs if d["kind"] == "CiliumClusterwideEnvoyConfig")
         cnp = next(d for d in docs if d["kind"] == "CiliumNetworkPolicy")
-        secrets = cilium.sds_secrets([d for d in docs if d["kind"] == "Secret"], "cilium-secrets")
+        secrets = cilium.sds_secrets([d for d in docs if d["kind"] == "Secret"])
         ports = {r.listener: listener_port for r in cilium.redirects(cnp)}
         secret_dir = str(self.root / "envoy-secrets")
         for path, content in cilium.secret_files(secrets, secret_dir).items():
