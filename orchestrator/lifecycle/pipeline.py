@@ -217,6 +217,7 @@ def up(ctx: LabContext, name: str, overrides: Overrides, options: RunOptions) ->
     _report(run, logs)
     if failure is None:
         run.state.save(phase="up")
+        ctx.ui.progress(run.runtime.access_hint())
         return run.results
     run.state.save(phase="failed")
     if not options.retain:

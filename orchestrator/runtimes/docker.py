@@ -282,6 +282,9 @@ class DockerRuntime:
         self.state.pop("stack_up", None)
         return removed
 
+    def access_hint(self) -> str:
+        return f"explore: docker exec -it {self._client_name()} sh"
+
     def status(self) -> list[dict]:
         return [
             {"kind": "container", "name": c.name, "status": c.status,

@@ -237,6 +237,10 @@ class KindRuntime:
         self.kubeconfig.unlink(missing_ok=True)
         return removed
 
+    def access_hint(self) -> str:
+        namespace, name = self._client()
+        return f"explore: export KUBECONFIG={self.kubeconfig}; kubectl -n {namespace} exec -it {name} -- sh"
+
     def status(self) -> list[dict]:
         up = self.cluster_name in self.kind.clusters()
         return [{"kind": "cluster", "name": self.cluster_name, "status": "running" if up else "absent", "image": self.lab.images.get("kindNode", ""), "role": "kind"}]

@@ -181,6 +181,7 @@ def test_up_makes_the_documented_calls_in_order(fake_world):
     assert curls[0][-1] == f"https://{HAPROXY}:8083/" and "--cert" in curls[0]
     assert curls[-1][-1] == f"http://{HAPROXY}:8083/" and "--cert" not in curls[-1]
     assert "5 passed, 0 failed" in result.stdout
+    assert f"explore: export KUBECONFIG={kubeconfig}; kubectl -n mtls-inject exec -it curl -- sh" in result.stdout
 
 
 def test_second_up_converges_on_the_existing_cluster(fake_world):
