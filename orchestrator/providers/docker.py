@@ -28,7 +28,7 @@ class ExecResult:
     stderr: str
 
 
-def _tar(files: dict[str, FileSpec]) -> bytes:
+def tar_archive(files: dict[str, FileSpec]) -> bytes:
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w") as tar:
         dirs = sorted({"/".join(p.strip("/").split("/")[:i]) for p in files for i in range(1, len(p.strip("/").split("/")))})
@@ -130,7 +130,7 @@ class DockerEngine:
         try:
             container = self.client.containers.create(image, **kwargs)
             if files:
-                container.put_archive("/", _tar(files))
+                container.put_archive("/", tar_archive(files))
             container.start()
         except self._errors.APIError as exc:
             raise RuntimeFailure(f"docker could not start container {name}: {exc.explanation or exc}") from None
