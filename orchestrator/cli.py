@@ -128,7 +128,7 @@ def certs_verify(ctx, lab, out, overrides, output):
 
 @cli.command()
 @click.argument("lab")
-@click.option("--out", type=click.Path(path_type=Path), help="Output folder (default: .lab/<instance>/rendered).")
+@click.option("--out", type=click.Path(path_type=Path), help="Output folder (default: rendered/<instance>).")
 @click.option("--pki", "pki_out", type=click.Path(path_type=Path), help="PKI folder (default: certs/<instance>).")
 @value_options
 @click.pass_obj

@@ -5,13 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from orchestrator.context import LabContext, Overrides
-from orchestrator.errors import ChecksFailed
+from orchestrator.errors import BadInput, ChecksFailed
 from orchestrator.pki.inspect import load_certs, summarize, verify_pki
 from orchestrator.pki.manager import CertAction, PkiManager
 from orchestrator.pki.store import PkiStore
 from orchestrator.render.artifacts import Rendered, render_to
-from orchestrator.spec import Lab
 from orchestrator.render.engine import to_yaml
+from orchestrator.spec import Lab
 
 
 def list_labs(ctx: LabContext, output: str) -> None:
@@ -104,12 +104,14 @@ def show_lab(ctx: LabContext, name: str, overrides: Overrides, output: str) -> N
     ui.table(["step", "kind", "what"], rows, title="Steps")
 
 
+def _require_pki(lab: Lab) -> None:
+    if lab.pki is None:
+        raise BadInput(f"{lab.spec_file}: pki: this lab declares no PKI")
+
+
 def issue_certs(ctx: LabContext, name: str, overrides: Overrides, out: Path | None, force: bool) -> tuple[Lab, Path, list[CertAction]]:
     lab = ctx.load(name, overrides)
-    if lab.pki is None:
-        from orchestrator.errors import BadInput
-
-        raise BadInput(f"{lab.spec_file}: pki: this lab declares no PKI")
+    _require_pki(lab)
     directory = ctx.pki_dir(lab, out)
     actions = PkiManager(lab.pki, PkiStore(directory)).ensure(force=force)
     return lab, directory, actions
@@ -152,6 +154,7 @@ def show_cert(ctx: LabContext, path: Path, output: str) -> None:
 
 def verify_certs(ctx: LabContext, name: str, overrides: Overrides, out: Path | None, output: str) -> None:
     lab = ctx.load(name, overrides)
+    _require_pki(lab)
     directory = ctx.pki_dir(lab, out)
     results = verify_pki(lab.pki, PkiStore(directory))
     if output == "json":
@@ -168,8 +171,11 @@ def verify_certs(ctx: LabContext, name: str, overrides: Overrides, out: Path | N
 
 
 def render_command(ctx: LabContext, name: str, overrides: Overrides, out: Path | None, pki_out: Path | None) -> Rendered:
-    lab, pki_dir, _ = issue_certs(ctx, name, overrides, pki_out, force=False)
-    out = out or (ctx.state_dir(lab.instance) / "rendered")
+    lab = ctx.load(name, overrides)
+    pki_dir = ctx.pki_dir(lab, pki_out)
+    if lab.pki is not None:  # templates read certificates and keys with pem(): issue (or reuse) them first
+        PkiManager(lab.pki, PkiStore(pki_dir)).ensure()
+    out = out or (ctx.workdir / "rendered" / lab.instance)  # not .lab/: that copy belongs to a running instance
     rendered = render_to(lab, pki_dir, out)
     ctx.ui.line(f"rendered {len(rendered.files)} files for {lab.name} into {out}")
     for rel in rendered.files:

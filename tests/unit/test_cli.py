@@ -102,3 +102,20 @@ def test_help_does_not_import_heavy_libraries():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip().splitlines()[-1] == "[]"
     assert time.perf_counter() - start < 5  # generous: the point is no heavy import, asserted above
+
+
+def test_render_a_lab_without_pki(lab_root):
+    (lab_root / "mini/templates/cm.yaml.j2").write_text("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x, namespace: {{ namespace }}}\n")
+
+    def change(spec):
+        del spec["pki"]
+        spec["manifests"] = {"base": ["cm.yaml.j2"]}
+        spec["steps"][1]["check"]["expect"] = {"status": 200}
+
+    edit_spec(lab_root / "mini", change)
+    result = run_lab("render", "mini")
+    assert result.exit_code == 0, result.stderr
+    assert (lab_root.parent / "work/rendered/mini/manifests/base/00-cm.yaml").read_text().startswith("apiVersion: v1")
+    assert not (lab_root.parent / "work/certs").exists()
+    certs = run_lab("certs", "mini")
+    assert certs.exit_code == 2 and "pki: this lab declares no PKI" in certs.stderr
