@@ -73,6 +73,8 @@ def test_kind_config_and_cilium_values(default_render):
     assert values["envoyConfig"] == {"enabled": True, "secretsNamespace": {"create": True, "name": "cilium-secrets"}}
     assert values["envoy"]["enabled"] and values["l7Proxy"] and values["operator"]["replicas"] == 1
     assert values["hubble"]["enabled"] and values["hubble"]["relay"]["enabled"]
+    for image in (values["image"], values["operator"]["image"], values["envoy"]["image"], values["hubble"]["relay"]["image"]):
+        assert image == {"useDigest": False, "pullPolicy": "IfNotPresent"}  # side-loaded images are found by tag
 
 
 def test_cnp_refers_to_the_ccec_listener_by_exact_names(default_render):
