@@ -285,6 +285,9 @@ def down_all(ctx: LabContext, options: RunOptions) -> None:
 
 def status(ctx: LabContext, name: str | None, output: str) -> None:
     instances = [name] if name else sorted(p.parent.name for p in ctx.state_root.glob("*/state.json"))
+    if not instances and output != "json":
+        ctx.ui.line(f"no lab instances recorded in {ctx.state_root}")
+        return
     rows, data = [], []
     for instance in instances:
         state = InstanceState(ctx.state_dir(instance))
