@@ -99,9 +99,9 @@ def show_lab(ctx: LabContext, name: str, overrides: Overrides, output: str) -> N
         elif "apply" in s:
             what = f"apply {s['apply']['group']}: {', '.join(s['apply']['templates'])}"
         else:
-            what = f"wait for {s['wait']['for']}"
-        rows.append([s["name"], s["kind"], what])
-    ui.table(["step", "kind", "what"], rows, title="Steps")
+            what = f"wait for {s['wait']['for']} {s['wait'].get('namespace', '') + '/' if s['wait'].get('namespace') else ''}{s['wait'].get('name', '')}"
+        rows.append([s["name"], s["kind"], s["description"], what])
+    ui.table(["step", "kind", "why", "what"], rows, title="Steps")
 
 
 def _require_pki(lab: Lab) -> None:
