@@ -68,15 +68,20 @@ def _routes() -> list[ipaddress.IPv4Network]:
     return nets
 
 
-def published_ports(lab: Lab) -> list[int]:
-    """Host ports the lab's compose stack publishes (rendered from its template alone)."""
+def _compose(lab: Lab) -> dict:
+    """The lab's compose file, rendered from its template alone (no PKI needed)."""
     if not lab.stack:
-        return []
+        return {}
     from orchestrator.catalog import shared_templates_dir
     from orchestrator.render.engine import make_environment, render_template
 
     env = make_environment([lab.templates_dir, shared_templates_dir()], {"pem": lambda name: ""})
-    compose = yaml.safe_load(render_template(env, lab.stack["compose"], lab.context())) or {}
+    return yaml.safe_load(render_template(env, lab.stack["compose"], lab.context())) or {}
+
+
+def published_ports(lab: Lab) -> list[int]:
+    """Host ports the lab's compose stack publishes."""
+    compose = _compose(lab)
     ports = []
     for service in (compose.get("services") or {}).values():
         for entry in service.get("ports", []) or []:
@@ -97,6 +102,20 @@ def _port_free(port: int) -> bool:
             return True
         except OSError:
             return False
+
+
+def _existing_network(lab: Lab, network: str) -> list[Finding]:
+    """An existing network (kind made it, maybe with another subnet) must hold the addresses the stack pins."""
+    from orchestrator.providers.docker_cli import DockerCli
+    from orchestrator.runtimes.base import outside_subnets, pinned_in
+
+    subnets = DockerCli().network_subnets(network)
+    if subnets is None:
+        return []
+    outside = outside_subnets(pinned_in(_compose(lab)).get(network, []), subnets)
+    v4 = [s for s in subnets if ":" not in s]
+    return [Finding(f"network {network}", not outside, f"exists with {', '.join(subnets)}" + (f"; {', '.join(outside)} is outside it" if outside else ""),
+                    f"rerun with --set network.subnet={v4[0] if v4 else '<its IPv4 subnet>'}")]
 
 
 def diagnose(lab: Lab, runtime: str, *, images: bool = True, lab_is_up: bool = False) -> list[Finding]:
@@ -128,6 +147,9 @@ def diagnose(lab: Lab, runtime: str, *, images: bool = True, lab_is_up: bool = F
                                     "stock WSL2 kernels lack the TPROXY modules Cilium's L7 proxy needs; use a custom kernel", blocking=False))
         if platform.system() == "Darwin":
             findings.append(Finding("Docker Desktop on macOS", True, "kind network IPs are not reachable from the host; checks run inside", blocking=False))
+    network = lab.values.get("network", {}).get("name")
+    if docker is not None and network:
+        findings += _existing_network(lab, network)
     subnet = lab.values.get("network", {}).get("subnet")
     if subnet:
         clashes = [str(n) for n in _routes() if n.overlaps(ipaddress.ip_network(subnet))]
@@ -152,7 +174,7 @@ def blocking_problem(runtime: str, findings: list[Finding]) -> MissingPrerequisi
     if not missing:
         return None
     text = "; ".join(f"{f.check}: {f.detail}" for f in missing)
-    return MissingPrerequisite(f"missing for the {runtime} runtime: {text}", hint="; ".join(f.fix for f in missing) + " (details: `lab doctor`)")
+    return MissingPrerequisite(f"this machine is not ready for the {runtime} runtime: {text}", hint="; ".join(f.fix for f in missing) + " (details: `lab doctor`)")
 
 
 def require(lab: Lab, runtime: str, lab_is_up: bool = False) -> None:

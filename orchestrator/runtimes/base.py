@@ -58,11 +58,15 @@ def client_pod(lab: Lab, rendered: Path) -> dict:
 
 
 def pinned_addresses(rendered: Path) -> dict[str, list[str]]:
-    """IPv4 addresses the compose stack pins, per network key: they must lie inside the network's subnet."""
+    """IPv4 addresses the rendered compose stack pins, per network name."""
     from orchestrator.render.artifacts import COMPOSE_FILE
 
     path = rendered / COMPOSE_FILE
-    compose = yaml.safe_load(path.read_text()) if path.is_file() else {}
+    return pinned_in(yaml.safe_load(path.read_text()) if path.is_file() else {})
+
+
+def pinned_in(compose: dict) -> dict[str, list[str]]:
+    """IPv4 addresses a compose document pins, per network name: they must lie inside the network's subnet."""
     pinned: dict[str, list[str]] = {}
     for service in (compose.get("services") or {}).values():
         networks = service.get("networks") or {}

@@ -133,6 +133,7 @@ def test_up_makes_the_documented_calls_in_order(fake_world):
         ["docker", "info", "--format", "{{.NCPU}} {{.MemTotal}}"],
         ["kind", "version"],
         ["helm", "version", "--short"],
+        ["docker", "network", "inspect", "kind", "--format", "{{range .IPAM.Config}}{{.Subnet}} {{end}}"],
         ["kind", "get", "clusters"],
         ["kind", "create", "cluster", "--name", "inject-mtls", "--config", str(rendered / "cluster/kind-config.yaml"), "--kubeconfig", str(kubeconfig)],
         ["docker", "image", "inspect", "--format", "{{.Id}}", "lab.local/client:test"],
@@ -265,7 +266,7 @@ def test_missing_kind_exits_3_with_the_fix(fake_world, monkeypatch):
     (Path(os.environ["PATH"].split(":")[0]) / "kind").unlink()
     result = run_lab("up", "inject-mtls", "--runtime", "kind")
     assert result.exit_code == 3
-    assert result.stderr.splitlines()[0] == "Error: missing for the kind runtime: kind: missing"
+    assert result.stderr.splitlines()[0] == "Error: this machine is not ready for the kind runtime: kind: missing"
     assert result.stderr.splitlines()[1] == "Hint: install kind v0.31.0 (details: `lab doctor`)"
     assert not any(c[:2] == ["kind", "create"] for c in tool_calls(state))
 
@@ -279,3 +280,13 @@ def test_images_resolves_cilium_images_from_the_pinned_chart(fake_world):
     assert images["cilium:operator"] == "quay.io/cilium/operator-generic:v1.19.6"
     assert images["kindNode"].startswith("kindest/node:v1.35.0@sha256:")
     assert ["helm", "show", "values", "cilium", "--version", "1.19.6", "--repo", "https://helm.cilium.io"] in tool_calls(state)
+
+
+def test_existing_kind_network_with_another_subnet_fails_before_creating_anything(fake_world):
+    state, _ = fake_world
+    (state / "network").write_text("172.19.0.0/16 fc00:f853:ccd:e793::/64")
+    result = run_lab("up", "inject-mtls", "--runtime", "kind", *IMAGES)
+    assert result.exit_code == 3
+    assert "network kind: exists with 172.19.0.0/16, fc00:f853:ccd:e793::/64; 172.18.255.249 is outside it" in result.stderr
+    assert "--set network.subnet=172.19.0.0/16" in result.stderr
+    assert not any(c[:2] == ["kind", "create"] for c in tool_calls(state))

@@ -117,9 +117,9 @@ def test_existing_network_with_another_subnet_is_a_clear_error(labdir, docker_en
     network = docker_engine.networks.create("kind", driver="bridge", ipam=ipam)
     try:
         result = lab(labdir, *up_args())
-        assert result.returncode == 2, result.stdout + result.stderr
-        assert "docker network kind has subnet(s) 172.30.0.0/16, which do not contain 172.18.255.249" in result.stderr
-        assert "--set network.subnet=" in result.stderr
+        assert result.returncode == 3, result.stdout + result.stderr  # the preflight finds it, before anything is made
+        assert "network kind: exists with 172.30.0.0/16; 172.18.255.249 is outside it" in result.stderr
+        assert "--set network.subnet=172.30.0.0/16" in result.stderr
         assert labelled(docker_engine)["containers"] == []
     finally:
         network.remove()
