@@ -161,6 +161,9 @@ def prepare(ctx: LabContext, name: str, overrides: Overrides, options: RunOption
     runtime_name = options.runtime or (state.data.get("runtime") if state.exists else None) or select_runtime(lab, None, ctx.ui)
     if options.runtime:
         select_runtime(lab, options.runtime, ctx.ui)
+        recorded = state.data.get("runtime")
+        if state.exists and recorded and recorded != options.runtime and state.data.get("phase") != "down":
+            raise BadInput(f"instance {lab.instance} exists on the {recorded} runtime; `lab down {name}` first, or use --instance")
     if fresh:
         state.save(lab=lab.name, instance=lab.instance, runtime=runtime_name, phase="starting",
                    sets=list(overrides.sets), values_files=[str(Path(p).resolve()) for p in overrides.values_files])

@@ -290,3 +290,11 @@ def test_existing_kind_network_with_another_subnet_fails_before_creating_anythin
     assert "network kind: exists with 172.19.0.0/16, fc00:f853:ccd:e793::/64; 172.18.255.249 is outside it" in result.stderr
     assert "--set network.subnet=172.19.0.0/16" in result.stderr
     assert not any(c[:2] == ["kind", "create"] for c in tool_calls(state))
+
+
+def test_an_instance_stays_on_its_runtime(fake_world):
+    state, _ = fake_world
+    assert run_lab("up", "inject-mtls", "--runtime", "kind", *IMAGES).exit_code == 0
+    result = run_lab("up", "inject-mtls", "--runtime", "docker", *IMAGES)
+    assert result.exit_code == 2
+    assert "instance inject-mtls exists on the kind runtime; `lab down inject-mtls` first, or use --instance" in result.stderr
