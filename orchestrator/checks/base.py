@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
-from orchestrator.spec import Check
 
 
 @dataclass
@@ -40,15 +39,3 @@ class CheckResult:
 
     def to_dict(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in ("name", "type", "description", "status", "expected", "seen", "message", "attempts", "seconds", "output")}
-
-
-class ClientExec(Protocol):
-    """Runs a command in the lab's client (a container in docker, the pod in kind)."""
-
-    def exec_client(self, argv: list[str]) -> tuple[int, str, str]: ...
-
-
-class CheckKind(Protocol):
-    name: str
-
-    def attempt(self, check: Check, runtime: Any, timeout: float) -> Observation: ...

@@ -65,11 +65,11 @@ class DockerEngine:
         except self._errors.NotFound:
             return None
 
-    def ensure_network(self, name: str, subnet: str, labels: dict[str, str]) -> tuple[bool, list[str]]:
-        """Create the network with the given subnet when absent. Returns (created, the network's subnets)."""
+    def ensure_network(self, name: str, subnet: str, labels: dict[str, str]) -> list[str]:
+        """Create the network with the given subnet (and the lab's labels) when absent; return its subnets."""
         existing = self.network(name)
         if existing is not None:
-            return False, [c.get("Subnet") for c in existing.attrs.get("IPAM", {}).get("Config") or [] if c.get("Subnet")]
+            return [c.get("Subnet") for c in existing.attrs.get("IPAM", {}).get("Config") or [] if c.get("Subnet")]
         import docker.types
 
         ipam = docker.types.IPAMConfig(pool_configs=[docker.types.IPAMPool(subnet=subnet, gateway=str(ipaddress.ip_network(subnet)[1]))])
@@ -77,7 +77,7 @@ class DockerEngine:
             self.client.networks.create(name, driver="bridge", ipam=ipam, labels=labels)
         except self._errors.APIError as exc:
             raise RuntimeFailure(f"docker could not create network {name} ({subnet}): {exc.explanation or exc}") from None
-        return True, [subnet]
+        return [subnet]
 
     def remove_network_if_unused(self, name: str) -> bool:
         net = self.network(name)

@@ -60,10 +60,6 @@ def subnet_host(subnet: str, index: int) -> str:
     return str(address)
 
 
-def subnet_gateway(subnet: str) -> str:
-    return subnet_host(subnet, 1)
-
-
 def make_environment(search_path: list[Path], globals_: dict[str, Callable[..., Any]] | None = None) -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader([str(p) for p in search_path if p.is_dir()]),
@@ -73,7 +69,7 @@ def make_environment(search_path: list[Path], globals_: dict[str, Callable[..., 
         lstrip_blocks=True,
         autoescape=False,
     )
-    env.filters.update(b64=b64, to_yaml=to_yaml, to_json=to_json, subnet_host=subnet_host, subnet_gateway=subnet_gateway)
+    env.filters.update(b64=b64, to_yaml=to_yaml, to_json=to_json, subnet_host=subnet_host)
     if globals_:
         env.globals.update(globals_)
     return env

@@ -71,9 +71,7 @@ class DockerRuntime:
     def create_cluster(self) -> None:
         """No cluster here: only the docker network kind would have created, with kind's subnet."""
         subnet = self.lab.values.get("network", {}).get("subnet", KIND_SUBNET)
-        created, subnets = self.engine.ensure_network(self.network_name, subnet, self.labels)
-        if created:
-            self.state["created_network"] = self.network_name
+        subnets = self.engine.ensure_network(self.network_name, subnet, self.labels)
         outside = outside_subnets(pinned_addresses(self.rendered).get(self.network_name, []), subnets)
         if outside:
             raise BadInput(f"docker network {self.network_name} has subnet(s) {', '.join(subnets) or 'none'}, which do not contain "
