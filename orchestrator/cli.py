@@ -151,14 +151,15 @@ run_options = click.option(
 @click.option("--no-verify", is_flag=True, help="Bring everything up but run no check.")
 @click.option("--skip", multiple=True, metavar="STEP", help="Leave a step out (repeatable), e.g. to show what fails without it.")
 @click.option("--junit", type=click.Path(path_type=Path), help="Write the check results as JUnit XML.")
+@click.option("--pause", is_flag=True, help="Explain each lab step and wait for Enter before running it (workshops).")
 @value_options
 @output_option
 @click.pass_obj
-def up(ctx, lab, runtime, retain, no_verify, skip, junit, overrides, output):
+def up(ctx, lab, runtime, retain, no_verify, skip, junit, pause, overrides, output):
     """Bring LAB up step by step and run its checks (exit 1 when a check fails)."""
     from orchestrator.lifecycle import pipeline
 
-    pipeline.up(ctx, lab, overrides, pipeline.RunOptions(runtime, retain, not no_verify, tuple(skip), output, junit))
+    pipeline.up(ctx, lab, overrides, pipeline.RunOptions(runtime, retain, not no_verify, tuple(skip), output, junit, pause))
 
 
 @cli.command()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +30,7 @@ class RunOptions:
     skip: tuple[str, ...] = ()
     output: str = "text"
     junit: Path | None = None
+    pause: bool = False  # workshops: explain each lab step and wait for Enter before running it
 
 
 @dataclass
@@ -47,6 +49,8 @@ class Run:
 class PipelineStep:
     name: str
     run: Callable[[Run], None]
+    description: str = ""
+    lab_step: bool = False
 
 
 def select_runtime(lab: Lab, requested: str | None, ui) -> str:
@@ -107,7 +111,7 @@ def _lab_step(step: Step) -> PipelineStep:
             raise _CheckFailed(result)
 
     kind = {"apply": apply, "wait": wait, "check": check}[step.kind]
-    return PipelineStep(f"{step.kind} {step.name}", kind)
+    return PipelineStep(f"{step.kind} {step.name}", kind, step.description, lab_step=True)
 
 
 def sorted_group(run: Run, group: str) -> list[str]:
@@ -171,6 +175,8 @@ def prepare(ctx: LabContext, name: str, overrides: Overrides, options: RunOption
 
 
 def up(ctx: LabContext, name: str, overrides: Overrides, options: RunOptions) -> list[CheckResult]:
+    if options.pause and not sys.stdin.isatty():
+        raise BadInput("--pause waits for Enter between steps: it needs a terminal")
     run = prepare(ctx, name, overrides, options, fresh=True)
     lab = run.lab
     unknown = set(options.skip) - {s.name for s in lab.steps}
@@ -202,6 +208,8 @@ def up(ctx: LabContext, name: str, overrides: Overrides, options: RunOptions) ->
     failure: LabError | None = None
     try:
         for step in steps[1:]:
+            if options.pause and step.lab_step:
+                input(f"\nnext: {step.name}" + (f"\n  {step.description}" if step.description else "") + "\n  [Enter] ")
             try:
                 _timed(run, step)
             except _CheckFailed as exc:

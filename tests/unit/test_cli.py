@@ -119,3 +119,9 @@ def test_render_a_lab_without_pki(lab_root):
     assert not (lab_root.parent / "work/certs").exists()
     certs = run_lab("certs", "mini")
     assert certs.exit_code == 2 and "pki: this lab declares no PKI" in certs.stderr
+
+
+def test_pause_needs_a_terminal(workdir):
+    result = run_lab("up", "mini", "--pause")
+    assert result.exit_code == 2 and "--pause waits for Enter between steps: it needs a terminal" in result.stderr
+    assert not (workdir / ".lab").exists()  # refused before anything was recorded
