@@ -68,7 +68,7 @@ def _routes() -> list[ipaddress.IPv4Network]:
     return nets
 
 
-def _compose(lab: Lab) -> dict:
+def rendered_compose(lab: Lab) -> dict:
     """The lab's compose file, rendered from its template alone (no PKI needed)."""
     if not lab.stack:
         return {}
@@ -79,9 +79,8 @@ def _compose(lab: Lab) -> dict:
     return yaml.safe_load(render_template(env, lab.stack["compose"], lab.context())) or {}
 
 
-def published_ports(lab: Lab) -> list[int]:
-    """Host ports the lab's compose stack publishes."""
-    compose = _compose(lab)
+def published_ports(compose: dict) -> list[int]:
+    """Host ports a compose document publishes."""
     ports = []
     for service in (compose.get("services") or {}).values():
         for entry in service.get("ports", []) or []:
@@ -104,7 +103,7 @@ def _port_free(port: int) -> bool:
             return False
 
 
-def _existing_network(lab: Lab, network: str) -> list[Finding]:
+def _existing_network(compose: dict, network: str) -> list[Finding]:
     """An existing network (kind made it, maybe with another subnet) must hold the addresses the stack pins."""
     from orchestrator.providers.docker_cli import DockerCli
     from orchestrator.runtimes.base import outside_subnets, pinned_in
@@ -112,7 +111,7 @@ def _existing_network(lab: Lab, network: str) -> list[Finding]:
     subnets = DockerCli().network_subnets(network)
     if subnets is None:
         return []
-    outside = outside_subnets(pinned_in(_compose(lab)).get(network, []), subnets)
+    outside = outside_subnets(pinned_in(compose).get(network, []), subnets)
     v4 = [s for s in subnets if ":" not in s]
     return [Finding(f"network {network}", not outside, f"exists with {', '.join(subnets)}" + (f"; {', '.join(outside)} is outside it" if outside else ""),
                     f"rerun with --set network.subnet={v4[0] if v4 else '<its IPv4 subnet>'}")]
@@ -147,16 +146,17 @@ def diagnose(lab: Lab, runtime: str, *, images: bool = True, lab_is_up: bool = F
                                     "stock WSL2 kernels lack the TPROXY modules Cilium's L7 proxy needs; use a custom kernel", blocking=False))
         if platform.system() == "Darwin":
             findings.append(Finding("Docker Desktop on macOS", True, "kind network IPs are not reachable from the host; checks run inside", blocking=False))
+    compose = rendered_compose(lab)
     network = lab.values.get("network", {}).get("name")
     if docker is not None and network:
-        findings += _existing_network(lab, network)
+        findings += _existing_network(compose, network)
     subnet = lab.values.get("network", {}).get("subnet")
     if subnet:
         clashes = [str(n) for n in _routes() if n.overlaps(ipaddress.ip_network(subnet))]
         findings.append(Finding("kind network subnet", not clashes, subnet + (f" overlaps {', '.join(clashes)}" if clashes else " free"),
                                 "choose another with --set network.subnet=..."))
     if not lab_is_up:
-        for port in published_ports(lab):
+        for port in published_ports(compose):
             findings.append(Finding(f"host port {port}", _port_free(port), "free" if _port_free(port) else "in use",
                                     f"free port {port} or override the lab's port value"))
     if images and docker is not None:

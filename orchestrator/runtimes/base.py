@@ -47,9 +47,9 @@ def rendered_docs(rendered: Path) -> list[dict]:
     return load_docs(sorted((rendered / "manifests").rglob("*.yaml")))
 
 
-def client_pod(lab: Lab, rendered: Path) -> dict:
+def client_pod(lab: Lab, docs: list[dict]) -> dict:
     """Checks run from the lab's one Pod."""
-    pods = [d for d in rendered_docs(rendered) if d.get("kind") == "Pod"]
+    pods = [d for d in docs if d.get("kind") == "Pod"]
     if len(pods) != 1:
         from orchestrator.errors import BadInput
 

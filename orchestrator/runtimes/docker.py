@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import re
 import time
+from functools import cached_property
 from pathlib import Path
 
 import yaml
@@ -44,6 +45,11 @@ class DockerRuntime:
         self._engine: DockerEngine | None = None
         self.network_name = lab.values.get("network", {}).get("name", "kind")
 
+    @cached_property
+    def docs(self) -> list[dict]:
+        """The rendered manifests, read once per command (after `up` has rendered them)."""
+        return rendered_docs(self.rendered)
+
     @property
     def engine(self) -> DockerEngine:
         if self._engine is None:
@@ -58,7 +64,7 @@ class DockerRuntime:
         return f"lab-{self.lab.instance}-{role}"
 
     def _client_name(self) -> str:
-        pod = client_pod(self.lab, self.rendered)
+        pod = client_pod(self.lab, self.docs)
         return self.container_name(pod["metadata"]["name"])
 
     # lifecycle
@@ -111,7 +117,7 @@ class DockerRuntime:
         pass  # secrets are read from the rendered manifests where a Pod or the Envoy config uses them
 
     def _secret(self, namespace: str, name: str) -> dict:
-        for doc in rendered_docs(self.rendered):
+        for doc in self.docs:
             if doc.get("kind") == "Secret" and doc["metadata"]["name"] == name and doc["metadata"].get("namespace") == namespace:
                 return doc
         raise BadInput(f"Secret {namespace}/{name} is used but not among the lab's manifests")
@@ -146,7 +152,7 @@ class DockerRuntime:
     def _listener_ports(self) -> dict[str, int]:
         """Stand-in for the proxy ports Cilium allocates: one per listener of every CCEC, in render order."""
         ports, index = {}, 0
-        for doc in rendered_docs(self.rendered):
+        for doc in self.docs:
             if doc.get("kind") == "CiliumClusterwideEnvoyConfig":
                 for resource in doc["spec"].get("resources", []):
                     if resource.get("@type") == cilium.LISTENER_TYPE:
@@ -155,7 +161,7 @@ class DockerRuntime:
         return ports
 
     def _apply_ciliumclusterwideenvoyconfig(self, doc: dict) -> None:
-        secrets = cilium.sds_secrets([d for d in rendered_docs(self.rendered) if d.get("kind") == "Secret"])
+        secrets = cilium.sds_secrets([d for d in self.docs if d.get("kind") == "Secret"])
         bootstrap = cilium.envoy_bootstrap(doc, self._listener_ports(), secrets, SECRET_DIR, ENVOY_ADMIN_PORT)
         files = {"/etc/envoy/envoy.yaml": FileSpec(yaml.safe_dump(bootstrap, sort_keys=False).encode(), 0o444)}
         for path, content in cilium.secret_files(secrets, SECRET_DIR).items():

@@ -11,6 +11,7 @@ import json
 import os
 import platform
 import tempfile
+from functools import cached_property
 from pathlib import Path
 
 from orchestrator.errors import BadInput, RuntimeFailure
@@ -18,7 +19,7 @@ from orchestrator.providers.docker_cli import ComposeStack, DockerCli
 from orchestrator.providers.helm import HelmCli
 from orchestrator.providers.kind import KindCli
 from orchestrator.render.artifacts import CILIUM_VALUES, COMPOSE_FILE, KIND_CONFIG
-from orchestrator.runtimes.base import Flows, client_pod, load_docs, outside_subnets, pinned_addresses
+from orchestrator.runtimes.base import Flows, client_pod, load_docs, outside_subnets, pinned_addresses, rendered_docs
 from orchestrator.spec import Lab
 from orchestrator.spec.model import INSTANCE_LABEL
 
@@ -50,6 +51,11 @@ class KindRuntime:
         self.cluster_name = lab.instance
         self.labels = lab.owner_labels()
         self.selector = f"{INSTANCE_LABEL}={lab.instance}"
+
+    @cached_property
+    def docs(self) -> list[dict]:
+        """The rendered manifests, read once per command (after `up` has rendered them)."""
+        return rendered_docs(self.rendered)
 
     @property
     def kube(self):
@@ -158,7 +164,7 @@ class KindRuntime:
             self.kube.wait_crd_established(spec["name"], timeout)
 
     def _client(self) -> tuple[str, str]:
-        pod = client_pod(self.lab, self.rendered)
+        pod = client_pod(self.lab, self.docs)
         return pod["metadata"]["namespace"], pod["metadata"]["name"]
 
     def exec_client(self, argv: list[str]) -> tuple[int, str, str]:
