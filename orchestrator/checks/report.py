@@ -32,14 +32,15 @@ def _brief(seen: dict) -> str:
     return ", ".join(parts)
 
 
-def to_json(lab: str, instance: str, runtime: str, results: list[CheckResult], logs_dir: str | None) -> str:
-    return json.dumps({
+def as_dict(lab: str, instance: str, runtime: str, results: list[CheckResult], logs_dir: str | None) -> dict:
+    """The `-o json` report."""
+    return {
         "lab": lab, "instance": instance, "runtime": runtime,
         "passed": all(r.status != "failed" for r in results),
         "summary": summary(results),
         "checks": [r.to_dict() for r in results],
         "logs": logs_dir,
-    }, indent=2, default=str)
+    }
 
 
 def write_junit(path: Path, suite: str, results: list[CheckResult], logs_dir: str | None) -> None:

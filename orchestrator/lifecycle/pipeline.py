@@ -11,7 +11,7 @@ from typing import Callable
 
 from orchestrator.checks.base import CheckResult
 from orchestrator.checks.kinds import default_registry
-from orchestrator.checks.report import summary, table_rows, to_json, write_junit
+from orchestrator.checks.report import as_dict, summary, table_rows, write_junit
 from orchestrator.checks.runner import run_check
 from orchestrator.context import LabContext, Overrides
 from orchestrator.errors import BadInput, ChecksFailed, LabError, MissingPrerequisite
@@ -133,7 +133,7 @@ def _report(run: Run, logs: Path | None) -> None:
     if run.options.junit:
         write_junit(run.options.junit, f"lab.{run.lab.name}", results, logs_text)
     if run.options.output == "json":
-        ui.json(__import__("json").loads(to_json(run.lab.name, run.lab.instance, run.runtime.name, results, logs_text)))
+        ui.json(as_dict(run.lab.name, run.lab.instance, run.runtime.name, results, logs_text))
     elif results:
         ui.table(["check", "type", "result", "time", "detail"], table_rows(results), title=f"Checks of {run.lab.name} ({run.runtime.name})")
         counts = summary(results)

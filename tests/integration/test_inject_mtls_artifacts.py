@@ -7,7 +7,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from orchestrator.context import LabContext
+from orchestrator.context import LabContext, Overrides
 from orchestrator.pki.manager import PkiManager
 from orchestrator.pki.store import PkiStore
 from orchestrator.render.artifacts import render_to
@@ -111,7 +111,7 @@ def test_server_certificate_carries_sni_and_address(default_render, tmp_path):
 
 def test_unvalidated_option_drops_validation(tmp_path):
     ctx = LabContext(workdir=tmp_path)
-    lab = ctx.load("inject-mtls", __import__("orchestrator.context").context.Overrides(sets=("envoy.validateServer=false",)))
+    lab = ctx.load("inject-mtls", Overrides(sets=("envoy.validateServer=false",)))
     PkiManager(lab.pki, PkiStore(tmp_path / "pki")).ensure()
     render_to(lab, tmp_path / "pki", tmp_path / "out")
     ccec = yaml.safe_load((tmp_path / "out/manifests/cilium/01-ccec.yaml").read_text())

@@ -1,14 +1,13 @@
 """doctor and images: what they report, from the lab spec and the machine's tools."""
 
-import os
-from pathlib import Path
+import json
 
 from tests.helpers import run_lab
 
 
 def test_images_lists_runtime_images(workdir, tmp_path, monkeypatch):
     docker = run_lab("images", "inject-mtls", "--runtime", "docker", "-o", "json")
-    keys = {i["key"] for i in __import__("json").loads(docker.stdout)}
+    keys = {i["key"] for i in json.loads(docker.stdout)}
     assert keys == {"client", "echo", "envoy", "haproxy"}
     monkeypatch.setenv("PATH", str(tmp_path))  # no helm: the chart's images are named from the pinned release
     kind = run_lab("images", "inject-mtls", "--runtime", "kind", "--set", "images.haproxy=lab.local/haproxy:test")
