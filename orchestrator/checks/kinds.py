@@ -48,7 +48,8 @@ class HttpCheck:
         return argv + [p["url"]]
 
     def attempt(self, check: Check, runtime, timeout: float) -> Observation:
-        code, out, err = runtime.exec_client(self.argv(check, timeout))
+        argv = self.argv(check, timeout)
+        code, out, err = runtime.exec_client(argv)
         body, _, status = out.rpartition(STATUS_MARK) if STATUS_MARK in out else (out, "", "")
         seen: dict[str, Any] = {"exitCode": code}
         if status.strip().isdigit() and int(status) != 0:
@@ -84,7 +85,7 @@ class HttpCheck:
                     seen["json"][path] = value
                     if str(value) != str(wanted):
                         problems.append(f"{path} is {value!r}, expected {wanted!r}")
-        return Observation(seen, problems, output=f"$ {' '.join(self.argv(check, timeout))}\n{out}\n{err}".strip())
+        return Observation(seen, problems, output=f"$ {' '.join(argv)}\n{out}\n{err}".strip())
 
 
 _SUBJECT = re.compile(r"^\s*0 s:(.*)$", re.M)
@@ -114,7 +115,8 @@ class TlsCheck:
 
     def attempt(self, check: Check, runtime, timeout: float) -> Observation:
         # Send an empty request so the TLS 1.3 server's verdict on our certificate arrives before we leave.
-        argv = ["sh", "-c", 'printf "HEAD / HTTP/1.0\\r\\n\\r\\n" | timeout %d "$@"' % max(1, int(timeout)), "tls", *self.argv(check)]
+        openssl = self.argv(check)
+        argv = ["sh", "-c", 'printf "HEAD / HTTP/1.0\\r\\n\\r\\n" | timeout %d "$@"' % max(1, int(timeout)), "tls", *openssl]
         code, out, err = runtime.exec_client(argv)
         text = out + "\n" + err
         seen: dict[str, Any] = {"exitCode": code}
@@ -140,7 +142,7 @@ class TlsCheck:
             problems.append(f"alert {seen.get('alert', 'none')!r}, expected {expect['alert']!r}")
         if "alert" not in expect and seen.get("alert"):
             problems.append(f"unexpected TLS alert {seen['alert']!r}")
-        return Observation(seen, problems, output=f"$ {' '.join(self.argv(check))}\n{text}".strip())
+        return Observation(seen, problems, output=f"$ {' '.join(openssl)}\n{text}".strip())
 
 
 class HubbleCheck:
@@ -154,7 +156,8 @@ class HubbleCheck:
         problems = []
         wanted = check.expect.get("flows", 1)
         if flows.count < wanted:
-            problems.append(f"{flows.count} {check.params.get('flowType', '')} flow(s) seen, expected at least {wanted}")
+            kind = f"{check.params['flowType']} " if check.params.get("flowType") else ""
+            problems.append(f"{flows.count} {kind}flow(s) seen, expected at least {wanted}")
         if "verdict" in check.expect and check.expect["verdict"] not in flows.verdicts:
             problems.append(f"no flow with verdict {check.expect['verdict']}")
         return Observation(seen, problems, output=flows.output)

@@ -1,0 +1,134 @@
+"""Check kinds and the runner against a scripted client: parsing, expectations, retries, reports."""
+
+import json
+import xml.etree.ElementTree as ET
+
+import pytest
+
+from orchestrator.checks.kinds import STATUS_MARK, default_registry, json_lookup
+from orchestrator.checks.report import write_junit
+from orchestrator.checks.runner import run_check
+from orchestrator.runtimes.base import Flows
+from orchestrator.spec import Check, Step
+
+
+class ScriptedClient:
+    name = "docker"
+
+    def __init__(self, *answers):
+        self.answers = list(answers)
+        self.argvs = []
+
+    def exec_client(self, argv):
+        self.argvs.append(argv)
+        return self.answers.pop(0) if len(self.answers) > 1 else self.answers[0]
+
+    def flows(self, params):
+        return Flows(self.answers[0], "scripted", ("REDIRECTED",) if self.answers[0] else ())
+
+
+class Clock:
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self):
+        return self.now
+
+    def sleep(self, seconds):
+        self.now += seconds
+
+
+def http_step(expect, **params):
+    check = Check("http", {"url": "https://10.0.0.1:8083/", **params}, expect, timeout=5, interval=1)
+    return Step("probe", "check", "a probe", check=check)
+
+
+def ok_body(cn="client-1"):
+    return 0, json.dumps({"headers": {"X-Ssl-Client-Cn": cn}}) + STATUS_MARK + "200", ""
+
+
+def run(step, client):
+    clock = Clock()
+    return run_check(step, client, default_registry(), clock=clock, sleep=clock.sleep)
+
+
+def test_http_passes_and_builds_curl_argv():
+    client = ScriptedClient(ok_body())
+    result = run(http_step({"status": 200, "json": {"headers.x-ssl-client-cn": "client-1"}}, cert="/c/tls.crt", key="/c/tls.key", cacert="/c/ca.crt"), client)
+    assert result.status == "passed" and result.attempts == 1
+    assert result.seen["status"] == 200 and result.seen["json"] == {"headers.x-ssl-client-cn": "client-1"}
+    argv = client.argvs[0]
+    assert argv[0] == "curl" and argv[-1] == "https://10.0.0.1:8083/"
+    assert argv[argv.index("--cert") + 1] == "/c/tls.crt" and argv[argv.index("--key") + 1] == "/c/tls.key"
+
+
+def test_http_retries_until_it_passes():
+    client = ScriptedClient((7, "", "curl: (7) Failed to connect"), (7, "", "curl: (7) Failed to connect"), ok_body())
+    result = run(http_step({"status": 200}), client)
+    assert result.status == "passed" and result.attempts == 3
+
+
+def test_http_failure_says_what_was_expected_and_seen():
+    client = ScriptedClient(ok_body("someone-else"))
+    result = run(http_step({"status": 200, "json": {"headers.x-ssl-client-cn": "client-1"}}), client)
+    assert result.status == "failed"
+    assert result.message == "headers.x-ssl-client-cn is 'someone-else', expected 'client-1'"
+    assert result.attempts == 6 and result.seconds == 5.0  # retried every second until the timeout
+
+
+def test_refusal_expectation():
+    refused = (56, STATUS_MARK + "000", "curl: (56) OpenSSL SSL_read: error:0A00045C:SSL routines::tlsv13 alert certificate required, errno 0")
+    assert run(http_step({"exitCode": 56, "error": "certificate required"}), ScriptedClient(refused)).status == "passed"
+    accepted = run(http_step({"exitCode": 56, "error": "certificate required"}), ScriptedClient(ok_body()))
+    assert accepted.status == "failed" and "curl exit code 0, expected 56" in accepted.message
+
+
+def test_tls_check_parses_openssl():
+    out = ("Certificate chain\n 0 s:C = AU, O = Lab, CN = haproxy.lab\n   i:C = AU, O = Lab, CN = Lab Intermediate CA\n"
+           "---\nVerify return code: 0 (ok)\n")
+    step = Step("tls", "check", check=Check("tls", {"host": "10.0.0.1", "port": 8083, "servername": "haproxy.lab"},
+                                           {"verified": True, "issuerCN": "Lab Intermediate CA", "subjectCN": "haproxy.lab"}, timeout=2))
+    client = ScriptedClient((0, out, ""))
+    result = run(step, client)
+    assert result.status == "passed", result.message
+    assert "-verify_hostname" in client.argvs[0] and "haproxy.lab" in client.argvs[0]
+    bad = run(step, ScriptedClient((1, out.replace("0 (ok)", "21 (unable to verify the first certificate)"), "")))
+    assert bad.status == "failed" and "verification unable to verify the first certificate" in bad.message
+
+
+def test_hubble_check_counts_flows():
+    step = Step("h", "check", check=Check("hubble", {"toIp": "10.0.0.1"}, {"flows": 1}, timeout=1))
+    assert run(step, ScriptedClient(3)).status == "passed"
+    failed = run(step, ScriptedClient(0))
+    assert failed.status == "failed" and failed.message == "0 flow(s) seen, expected at least 1"
+
+
+def test_check_for_another_runtime_is_skipped():
+    check = Check("hubble", {}, {"flows": 1}, runtimes=("kind",))
+    result = run(Step("h", "check", check=check), ScriptedClient(0))
+    assert result.status == "skipped" and result.message == "runs on kind only"
+
+
+@pytest.mark.parametrize("path, expected", [("headers.x-ssl-client-cn", "a"), ("HEADERS.X-SSL-CLIENT-CN", "a"), ("list.1", 2)])
+def test_json_lookup(path, expected):
+    assert json_lookup({"headers": {"X-Ssl-Client-Cn": "a"}, "list": [1, 2]}, path) == expected
+
+
+def test_registry_rejects_duplicates_and_lists_known():
+    registry = default_registry()
+    with pytest.raises(ValueError):
+        registry.register(registry.get("http"))
+    with pytest.raises(KeyError) as err:
+        registry.get("smtp")
+    assert "known: http, hubble, tls" in str(err.value)
+
+
+def test_junit_carries_message_output_and_logs(tmp_path):
+    failed = run(http_step({"status": 200}), ScriptedClient((7, "", "curl: (7) Failed to connect")))
+    passed = run(http_step({"status": 200}), ScriptedClient(ok_body()))
+    write_junit(tmp_path / "r.xml", "lab.x", [passed, failed], "/logs/1")
+    suite = ET.parse(tmp_path / "r.xml").getroot().find("testsuite")
+    assert suite.get("tests") == "2" and suite.get("failures") == "1"
+    failure = suite.findall("testcase")[1].find("failure")
+    assert "curl failed (exit 7)" in failure.get("message") and "logs: /logs/1" in failure.text
+    assert "Failed to connect" in suite.findall("testcase")[1].find("system-out").text
