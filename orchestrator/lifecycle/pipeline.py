@@ -18,7 +18,7 @@ from orchestrator.errors import BadInput, ChecksFailed, LabError, MissingPrerequ
 from orchestrator.lifecycle.state import InstanceState
 from orchestrator.pki.manager import PkiManager
 from orchestrator.pki.store import PkiStore
-from orchestrator.render.artifacts import render_to
+from orchestrator.render.artifacts import group_files, render_to
 from orchestrator.spec import Lab, Step
 
 
@@ -98,8 +98,7 @@ def _timed(run: Run, step: PipelineStep) -> None:
 
 def _lab_step(step: Step) -> PipelineStep:
     def apply(run: Run) -> None:
-        files = [run.state.rendered / rel for rel in sorted_group(run, step.apply)]
-        run.runtime.apply(step.apply, files)
+        run.runtime.apply(step.apply, group_files(run.state.rendered, step.apply))
 
     def wait(run: Run) -> None:
         run.runtime.wait(step.wait)
@@ -112,13 +111,6 @@ def _lab_step(step: Step) -> PipelineStep:
 
     kind = {"apply": apply, "wait": wait, "check": check}[step.kind]
     return PipelineStep(f"{step.kind} {step.name}", kind, step.description, lab_step=True)
-
-
-def sorted_group(run: Run, group: str) -> list[str]:
-    from orchestrator.render.artifacts import MANIFESTS_DIR
-
-    base = run.state.rendered / MANIFESTS_DIR / group
-    return [str(p.relative_to(run.state.rendered)) for p in sorted(base.glob("*.yaml"))]
 
 
 class _CheckFailed(LabError):
@@ -159,7 +151,7 @@ def prepare(ctx: LabContext, name: str, overrides: Overrides, options: RunOption
     instance = overrides.instance or ctx.catalog.get(name).name  # an instance is named after its lab by default
     state = InstanceState(ctx.state_dir(instance))
     if not fresh and state.exists and not overrides.sets and not overrides.values_files:
-        overrides = Overrides(tuple(Path(p) for p in state.data.get("values_files", [])), tuple(state.data.get("sets", [])), instance)
+        overrides = state.recorded_overrides(instance)
     lab = ctx.load(name, overrides)
     state = InstanceState(ctx.state_dir(lab.instance))
     runtime_name = options.runtime or (state.data.get("runtime") if state.exists else None) or select_runtime(lab, None, ctx.ui)
@@ -238,10 +230,14 @@ def up(ctx: LabContext, name: str, overrides: Overrides, options: RunOptions) ->
         except LabError as exc:  # the original failure matters more; say what is left
             ctx.ui.error(f"warning: teardown failed: {exc.message} (run `lab down {lab.name}` again)")
     if isinstance(failure, _CheckFailed):
-        failed = [r.name for r in run.results if r.status == "failed" and r.type != "step"]
-        raise ChecksFailed(f"{len(failed)} check(s) failed: {', '.join(failed)} (logs: {logs})")
+        raise _checks_failed(run.results, logs)
     failure.message = f"{failure.message} (logs: {logs})"
     raise failure
+
+
+def _checks_failed(results: list[CheckResult], logs: Path | None) -> ChecksFailed:
+    names = [r.name for r in results if r.status == "failed" and r.type != "step"]
+    return ChecksFailed(f"{len(names)} check(s) failed: {', '.join(names)} (logs: {logs})")
 
 
 def final_checks(lab: Lab) -> list[Step]:
@@ -264,8 +260,7 @@ def verify(ctx: LabContext, name: str, overrides: Overrides, options: RunOptions
     logs = _collect_logs(run) if failed else None
     _report(run, logs)
     if failed:
-        names = [r.name for r in run.results if r.status == "failed"]
-        raise ChecksFailed(f"{len(names)} check(s) failed: {', '.join(names)} (logs: {logs})")
+        raise _checks_failed(run.results, logs)
     return run.results
 
 
@@ -285,8 +280,12 @@ def down(ctx: LabContext, name: str, overrides: Overrides, options: RunOptions) 
     ctx.ui.step(f"down {run.lab.instance}", "ok", time.monotonic() - start, f"removed {len(removed)} object(s)" if removed else "nothing left to remove")
 
 
+def _recorded_instances(ctx: LabContext) -> list[str]:
+    return sorted(p.parent.name for p in ctx.state_root.glob("*/state.json"))
+
+
 def down_all(ctx: LabContext, options: RunOptions) -> None:
-    instances = sorted(p.parent.name for p in ctx.state_root.glob("*/state.json"))
+    instances = _recorded_instances(ctx)
     if not instances:
         ctx.ui.line("no lab instances recorded in " + str(ctx.state_root))
     for instance in instances:
@@ -295,7 +294,7 @@ def down_all(ctx: LabContext, options: RunOptions) -> None:
 
 
 def status(ctx: LabContext, name: str | None, output: str) -> None:
-    instances = [name] if name else sorted(p.parent.name for p in ctx.state_root.glob("*/state.json"))
+    instances = [name] if name else _recorded_instances(ctx)
     if not instances and output != "json":
         ctx.ui.line(f"no lab instances recorded in {ctx.state_root}")
         return
@@ -306,8 +305,7 @@ def status(ctx: LabContext, name: str | None, output: str) -> None:
             rows.append([instance, "-", "not up", ""])
             data.append({"instance": instance, "phase": "absent", "objects": []})
             continue
-        lab = ctx.load(state.data["lab"], Overrides(tuple(Path(p) for p in state.data.get("values_files", [])),
-                                                   tuple(state.data.get("sets", [])), instance))
+        lab = ctx.load(state.data["lab"], state.recorded_overrides(instance))
         runtime = make_runtime(state.data["runtime"], lab, state)
         objects = runtime.status()
         data.append({"instance": instance, "lab": lab.name, "runtime": runtime.name, "phase": state.data.get("phase"), "objects": objects})

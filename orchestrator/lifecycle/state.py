@@ -27,6 +27,12 @@ class InstanceState:
     def logs(self) -> Path:
         return self.directory / "logs"
 
+    def recorded_overrides(self, instance: str):
+        """The --set / -f overrides `up` was given, so verify, down and status see the same lab."""
+        from orchestrator.context import Overrides
+
+        return Overrides(tuple(Path(p) for p in self.data.get("values_files", [])), tuple(self.data.get("sets", [])), instance)
+
     def save(self, **changes) -> None:
         self.data.update(changes, updated=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
         self.directory.mkdir(parents=True, exist_ok=True)

@@ -107,6 +107,11 @@ def render_lab(lab: Lab, pki_dir: Path) -> Rendered:
     return rendered
 
 
+def group_files(rendered_dir: Path, group: str) -> list[Path]:
+    """The rendered manifests of one group, in apply order."""
+    return sorted((rendered_dir / MANIFESTS_DIR / group).glob("*.yaml"))
+
+
 def render_to(lab: Lab, pki_dir: Path, out: Path, *, clean: bool = True) -> Rendered:
     """Render, then replace the output folder's artifact subfolders with the new set."""
     rendered = render_lab(lab, pki_dir)

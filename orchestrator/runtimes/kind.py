@@ -18,7 +18,7 @@ from orchestrator.errors import BadInput, RuntimeFailure
 from orchestrator.providers.docker_cli import ComposeStack, DockerCli
 from orchestrator.providers.helm import HelmCli
 from orchestrator.providers.kind import KindCli
-from orchestrator.render.artifacts import CILIUM_VALUES, COMPOSE_FILE, KIND_CONFIG
+from orchestrator.render.artifacts import CILIUM_VALUES, COMPOSE_FILE, KIND_CONFIG, group_files
 from orchestrator.runtimes.base import Flows, client_pod, load_docs, outside_subnets, pinned_addresses, rendered_docs
 from orchestrator.spec import Lab
 from orchestrator.spec.model import INSTANCE_LABEL
@@ -132,7 +132,7 @@ class KindRuntime:
         files = []
         for step in self.lab.steps:
             if step.kind == "apply":
-                files += sorted((self.rendered / "manifests" / step.apply).glob("*.yaml"))
+                files += group_files(self.rendered, step.apply)
         seen = []
         for doc in load_docs(files):
             key = (doc["apiVersion"], doc["kind"])
