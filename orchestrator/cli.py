@@ -15,6 +15,8 @@ from orchestrator import __version__
 from orchestrator.errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, LabError
 
 OUTPUTS = click.Choice(["text", "json"])
+MAX_PROBLEMS_SHOWN = 20
+MAX_LINE = 400
 
 
 def value_options(func):
@@ -58,7 +60,7 @@ def cli(click_ctx: click.Context, debug: bool) -> None:
 @click.pass_obj
 def list_cmd(ctx, output):
     """List the labs found (name, title, runtimes)."""
-    from orchestrator.operations import list_labs
+    from orchestrator.commands.labs import list_labs
 
     list_labs(ctx, output)
 
@@ -70,7 +72,7 @@ def list_cmd(ctx, output):
 @click.pass_obj
 def show(ctx, lab, overrides, output):
     """Show what LAB does: values, certificates, steps, checks and pinned images."""
-    from orchestrator.operations import show_lab
+    from orchestrator.commands.labs import show_lab
 
     show_lab(ctx, lab, overrides, output)
 
@@ -97,7 +99,7 @@ def certs():
 @click.pass_obj
 def certs_issue(ctx, lab, out, force, overrides):
     """Issue LAB's PKI: root CA, intermediate CA and leaf certificates (reuses what is still valid)."""
-    from orchestrator.operations import certs_command
+    from orchestrator.commands.certs import certs_command
 
     certs_command(ctx, lab, overrides, out, force)
 
@@ -108,7 +110,7 @@ def certs_issue(ctx, lab, out, force, overrides):
 @click.pass_obj
 def certs_show(ctx, path, output):
     """Summarize the certificate(s) in PATH: subject, issuer, validity, SANs, usages, CA."""
-    from orchestrator.operations import show_cert
+    from orchestrator.commands.certs import show_cert
 
     show_cert(ctx, path, output)
 
@@ -121,7 +123,7 @@ def certs_show(ctx, path, output):
 @click.pass_obj
 def certs_verify(ctx, lab, out, overrides, output):
     """Verify every chain of LAB's PKI and show expiry (exit 1 when one fails)."""
-    from orchestrator.operations import verify_certs
+    from orchestrator.commands.certs import verify_certs
 
     verify_certs(ctx, lab, overrides, out, output)
 
@@ -134,13 +136,15 @@ def certs_verify(ctx, lab, out, overrides, output):
 @click.pass_obj
 def render(ctx, lab, out, pki_out, overrides):
     """Write every artifact of LAB: kind config, Cilium values, compose stack, manifests."""
-    from orchestrator.operations import render_command
+    from orchestrator.commands.render import render_command
 
     render_command(ctx, lab, overrides, out, pki_out)
 
 
+# Names are checked by the runtime registry (an unknown one lists the valid ones); building it here would
+# load the spec machinery at start-up.
 run_options = click.option(
-    "--runtime", type=click.Choice(["kind", "docker"]), help="Where to run (default: kind when kind and helm are installed, else docker)."
+    "--runtime", metavar="NAME", help="Where to run: kind or docker (default: the first the lab supports that this machine can run)."
 )
 
 
@@ -157,9 +161,10 @@ run_options = click.option(
 @click.pass_obj
 def up(ctx, lab, runtime, retain, no_verify, skip, junit, pause, overrides, output):
     """Bring LAB up step by step and run its checks (exit 1 when a check fails)."""
-    from orchestrator.lifecycle import pipeline
+    from orchestrator.lifecycle import commands
+    from orchestrator.lifecycle.run import RunOptions
 
-    pipeline.up(ctx, lab, overrides, pipeline.RunOptions(runtime, retain, not no_verify, tuple(skip), output, junit, pause))
+    commands.up(ctx, lab, overrides, RunOptions(runtime, retain, not no_verify, tuple(skip), output, junit, pause))
 
 
 @cli.command()
@@ -170,28 +175,31 @@ def up(ctx, lab, runtime, retain, no_verify, skip, junit, pause, overrides, outp
 @click.pass_obj
 def verify(ctx, lab, junit, overrides, output):
     """Rerun the checks of LAB's final state against what is up."""
-    from orchestrator.lifecycle import pipeline
+    from orchestrator.lifecycle import commands
+    from orchestrator.lifecycle.run import RunOptions
 
-    pipeline.verify(ctx, lab, overrides, pipeline.RunOptions(output=output, junit=junit))
+    commands.verify(ctx, lab, overrides, RunOptions(output=output, junit=junit))
 
 
 @cli.command()
 @click.argument("lab", required=False)
 @click.option("--all", "all_", is_flag=True, help="Tear down every instance recorded in .lab/.")
-@run_options
-@value_options
+@click.option("--instance", help="Instance to remove (default: the lab's name).")
 @click.pass_obj
-def down(ctx, lab, all_, runtime, overrides):
-    """Remove everything LAB created (containers, networks it made, cluster); safe to run twice."""
+def down(ctx, lab, all_, instance):
+    """Remove everything LAB's instance created (containers, networks it made, cluster), from its record
+    alone (the lab's folder may be gone); safe to run twice."""
+    from orchestrator.context import Overrides
     from orchestrator.errors import BadInput
-    from orchestrator.lifecycle import pipeline
+    from orchestrator.lifecycle import commands
+    from orchestrator.lifecycle.run import RunOptions
 
     if all_:
-        pipeline.down_all(ctx, pipeline.RunOptions(runtime))
-    elif lab:
-        pipeline.down(ctx, lab, overrides, pipeline.RunOptions(runtime))
+        commands.down_all(ctx, RunOptions())
+    elif lab or instance:
+        commands.down(ctx, lab or instance, Overrides(instance=instance), RunOptions())
     else:
-        raise BadInput("lab down: name a LAB or use --all")
+        raise BadInput("lab down: name a LAB (or --instance NAME), or use --all")
 
 
 @cli.command()
@@ -200,9 +208,9 @@ def down(ctx, lab, all_, runtime, overrides):
 @click.pass_obj
 def status(ctx, lab, output):
     """Show what is up: every recorded instance, or LAB's."""
-    from orchestrator.lifecycle import pipeline
+    from orchestrator.lifecycle import commands
 
-    pipeline.status(ctx, lab, output)
+    commands.status(ctx, lab, output)
 
 
 @cli.command()
@@ -213,7 +221,7 @@ def status(ctx, lab, output):
 @click.pass_obj
 def doctor(ctx, lab, runtime, overrides, output):
     """Check this machine for LAB: Docker, kind/helm/kubectl, inotify, subnet, images (exit 3 if missing)."""
-    from orchestrator.doctor import doctor as run_doctor
+    from orchestrator.commands.doctor import doctor as run_doctor
 
     run_doctor(ctx, lab, overrides, runtime, output)
 
@@ -242,10 +250,10 @@ def images_command(name: str, *extra_options):
         @click.pass_obj
         @functools.wraps(func)
         def command(ctx, lab, runtime, overrides, **kwargs):
-            from orchestrator.lifecycle.pipeline import select_runtime
-
             loaded = ctx.load(lab, overrides)
-            chosen = select_runtime(loaded, runtime, ctx.ui) if runtime else ("kind" if "kind" in loaded.runtimes else "docker")
+            # Images are listed for the runtime asked for, else for the lab's preferred one, available here or not.
+            chosen = runtime or next(n for n in ctx.runtimes.names() if n in loaded.runtimes)
+            ctx.runtimes.select(loaded.runtimes, chosen, loaded.name)
             return func(ctx, loaded, chosen, **kwargs)
 
         for option in reversed(extra_options):
@@ -258,7 +266,7 @@ def images_command(name: str, *extra_options):
 @images_command("list", output_option)
 def images_list(ctx, lab, runtime, output):
     """Every image LAB needs for the runtime."""
-    from orchestrator import images as imgs
+    from orchestrator.commands import images as imgs
 
     imgs.list_images(ctx, lab, runtime, output)
 
@@ -266,7 +274,7 @@ def images_list(ctx, lab, runtime, output):
 @images_command("pull")
 def images_pull(ctx, lab, runtime):
     """Pull every image LAB needs (on a connected machine)."""
-    from orchestrator import images as imgs
+    from orchestrator.commands import images as imgs
 
     imgs.pull(ctx, lab, runtime)
 
@@ -274,7 +282,7 @@ def images_pull(ctx, lab, runtime):
 @images_command("save", click.option("--out", type=click.Path(path_type=Path), required=True, help="Bundle to write (docker save tar)."))
 def images_save(ctx, lab, runtime, out):
     """Save every image LAB needs into one bundle for offline machines."""
-    from orchestrator import images as imgs
+    from orchestrator.commands import images as imgs
 
     imgs.save(ctx, lab, runtime, out)
 
@@ -284,9 +292,31 @@ def images_save(ctx, lab, runtime, out):
 @click.pass_obj
 def images_load(ctx, bundle):
     """Load a bundle written by `lab images save`."""
-    from orchestrator import images as imgs
+    from orchestrator.commands import images as imgs
 
     imgs.load(ctx, bundle)
+
+
+def _bounded(line: str) -> str:
+    return line if len(line) <= MAX_LINE else line[: MAX_LINE - 3] + "..."
+
+
+def show_error(exc: LabError) -> None:
+    """`Error: ...` on stderr, a screenful at most: long lines cut, a long list of problems counted."""
+    from orchestrator.errors import SpecErrors
+
+    if isinstance(exc, SpecErrors) and len(exc.problems) > 1:
+        click.echo(f"Error: {len(exc.problems)} problems:", err=True)
+        lines = exc.problems
+    else:
+        first, *lines = exc.message.splitlines() or [""]
+        click.echo(f"Error: {_bounded(first)}", err=True)
+    for line in lines[:MAX_PROBLEMS_SHOWN]:
+        click.echo(f"  {_bounded(line)}", err=True)
+    if len(lines) > MAX_PROBLEMS_SHOWN:
+        click.echo(f"  ... and {len(lines) - MAX_PROBLEMS_SHOWN} more", err=True)
+    if exc.hint:
+        click.echo(f"Hint: {_bounded(exc.hint)}", err=True)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -300,15 +330,7 @@ def main(argv: list[str] | None = None) -> None:
             import traceback
 
             traceback.print_exc()
-        lines = exc.message.splitlines() or [""]
-        if len(lines) == 1:
-            click.echo(f"Error: {lines[0]}", err=True)
-        else:
-            click.echo(f"Error: {len(lines)} problems:", err=True)
-            for line in lines:
-                click.echo(f"  {line}", err=True)
-        if exc.hint:
-            click.echo(f"Hint: {exc.hint}", err=True)
+        show_error(exc)
         sys.exit(exc.exit_code)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
@@ -324,6 +346,6 @@ def main(argv: list[str] | None = None) -> None:
     except Exception as exc:  # a bug, not a user error: say so briefly; --debug shows where
         if debug:
             raise
-        click.echo(f"Error: unexpected {type(exc).__name__}: {exc} (rerun with --debug for the traceback)", err=True)
+        click.echo(_bounded(f"Error: unexpected {type(exc).__name__}: {exc} (rerun with --debug for the traceback)"), err=True)
         sys.exit(1)
     sys.exit(0)

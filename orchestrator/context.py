@@ -1,4 +1,5 @@
-"""The one context object handed from the CLI to the core: where things live and how to talk to the user."""
+"""The one context object handed from the CLI to the core: where things live, the registries of runtimes,
+check kinds and wait kinds, and how to talk to the user."""
 
 from __future__ import annotations
 
@@ -6,8 +7,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from orchestrator.catalog import Catalog, default_lab_roots
+from orchestrator.checks.registry import CheckRegistry, default_checks
+from orchestrator.runtimes.registry import RuntimeRegistry, default_runtimes
 from orchestrator.spec import Lab, load_lab
 from orchestrator.ui import Ui
+from orchestrator.waits import WaitRegistry, default_waits
 
 
 @dataclass
@@ -23,10 +27,18 @@ class LabContext:
     catalog: Catalog = field(default_factory=lambda: Catalog(default_lab_roots()))
     ui: Ui = field(default_factory=Ui)
     debug: bool = False
+    runtimes: RuntimeRegistry = field(default_factory=default_runtimes)
+    checks: CheckRegistry = field(default_factory=default_checks)
+    waits: WaitRegistry = field(default_factory=default_waits)
 
     @property
     def state_root(self) -> Path:
         return self.workdir / ".lab"
+
+    @property
+    def logs_root(self) -> Path:
+        """Logs outlive `down` (a CI job reads them after tearing down), so they sit beside the instances."""
+        return self.state_root / "logs"
 
     @property
     def certs_root(self) -> Path:
@@ -42,6 +54,9 @@ class LabContext:
             values_files=overrides.values_files,
             sets=overrides.sets,
             instance=overrides.instance,
+            checks=self.checks,
+            waits=self.waits,
+            runtime_names=self.runtimes.names(),
         )
 
     def pki_dir(self, lab: Lab, out: Path | None = None) -> Path:

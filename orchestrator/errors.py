@@ -52,6 +52,20 @@ class RuntimeFailure(LabError):
     exit_code = 1
 
 
+class PermanentFailure(RuntimeFailure):
+    """A failure that waiting cannot heal (a pod or container gone, the engine down): retries stop at once."""
+
+
+class StepFailed(LabError):
+    """A lifecycle step failed; carries the step's name and the error that stopped it."""
+
+    def __init__(self, step: str, cause: LabError):
+        super().__init__(cause.message, hint=cause.hint)
+        self.step = step
+        self.cause = cause
+        self.exit_code = cause.exit_code
+
+
 class CommandFailed(RuntimeFailure):
     """A subprocess exited non-zero; carries the argv and its output."""
 

@@ -31,20 +31,23 @@ class LabSession:
         return LabContext(workdir=self.workdir, ui=Ui(force_plain=True))
 
     def up(self, **options) -> list:
-        from orchestrator.lifecycle import pipeline
+        from orchestrator.lifecycle import commands
+        from orchestrator.lifecycle.run import RunOptions
 
-        self.results = pipeline.up(self._ctx(), self.name, self.overrides, pipeline.RunOptions(runtime=self.runtime, **options))
+        self.results = commands.up(self._ctx(), self.name, self.overrides, RunOptions(runtime=self.runtime, **options))
         return self.results
 
     def verify(self) -> list:
-        from orchestrator.lifecycle import pipeline
+        from orchestrator.lifecycle import commands
+        from orchestrator.lifecycle.run import RunOptions
 
-        return pipeline.verify(self._ctx(), self.name, self.overrides, pipeline.RunOptions())
+        return commands.verify(self._ctx(), self.name, self.overrides, RunOptions())
 
     def down(self) -> None:
-        from orchestrator.lifecycle import pipeline
+        from orchestrator.lifecycle import commands
+        from orchestrator.lifecycle.run import RunOptions
 
-        pipeline.down(self._ctx(), self.name, self.overrides, pipeline.RunOptions(runtime=self.runtime))
+        commands.down(self._ctx(), self.name, self.overrides, RunOptions())
 
 
 @pytest.fixture

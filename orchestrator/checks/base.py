@@ -1,10 +1,16 @@
-"""What a check kind is, and what a check run tells."""
+"""What a check kind is, and what a check run tells.
+
+A check kind owns everything about itself: the schema of its parameters and expectations (the spec
+loader assembles the lab schema from the registry), its cross-field rules, whether an expectation is a
+refusal (short default timeout), its one-line summary, and how it runs against a runtime.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar, Protocol
 
+from orchestrator.spec.model import Check
 
 
 @dataclass
@@ -32,6 +38,7 @@ class CheckResult:
     attempts: int = 0
     seconds: float = 0.0
     output: str = ""
+    started: float = 0.0  # wall-clock time of the first attempt (epoch seconds)
 
     @property
     def passed(self) -> bool:
@@ -39,3 +46,30 @@ class CheckResult:
 
     def to_dict(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in ("name", "type", "description", "status", "expected", "seen", "message", "attempts", "seconds", "output")}
+
+
+class CheckKind(Protocol):
+    name: ClassVar[str]
+    params: ClassVar[dict[str, Any]]  # JSON Schema of each parameter, by name
+    required: ClassVar[tuple[str, ...]]
+    expect: ClassVar[dict[str, Any]]  # JSON Schema of each expectation, by name
+    runs_in_pod: ClassVar[bool]  # takes `from:` (the pod it runs in)
+
+    def problems(self, params: dict[str, Any], expect: dict[str, Any]) -> list[tuple[str, str]]:
+        """Rules that tie fields together: (field, message) pairs."""
+
+    def is_refusal(self, expect: dict[str, Any]) -> bool:
+        """True when the expectation is that something is refused (it passes at once when things work)."""
+
+    def summary(self, seen: dict[str, Any]) -> str:
+        """One line of what a passing attempt saw, for the results table."""
+
+    def commands(self, check: Check) -> list[list[str]]:
+        """The command lines this check runs, as a participant would type them."""
+
+    def attempt(self, check: Check, runtime, timeout: float, since: float) -> Observation:
+        """One attempt against the runtime; `since` is when the check began (epoch seconds)."""
+
+
+def brief(seen: dict[str, Any], keys: tuple[str, ...]) -> str:
+    return ", ".join(f"{key}={seen[key]}" for key in keys if key in seen)

@@ -7,29 +7,23 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from orchestrator.checks.base import CheckResult
-from orchestrator.pki.store import write_atomic
+from orchestrator.checks.registry import CheckRegistry
+from orchestrator.files import write_atomic
 
 
 def summary(results: list[CheckResult]) -> dict[str, int]:
     return {s: sum(1 for r in results if r.status == s) for s in ("passed", "failed", "skipped")}
 
 
-def table_rows(results: list[CheckResult]) -> list[list[str]]:
+def table_rows(results: list[CheckResult], registry: CheckRegistry) -> list[list[str]]:
     rows = []
     for r in results:
-        detail = r.message if r.status != "passed" else _brief(r.seen)
+        if r.status == "passed" and r.type in registry.names():
+            detail = registry.get(r.type).summary(r.seen)
+        else:
+            detail = r.message
         rows.append([r.name, r.type, r.status.upper() if r.status == "failed" else r.status, f"{r.seconds:.2f}s", detail])
     return rows
-
-
-def _brief(seen: dict) -> str:
-    parts = []
-    for key in ("status", "exitCode", "error", "verified", "issuerCN", "flows"):
-        if key in seen and not (key == "exitCode" and seen[key] == 0 and "status" in seen):
-            parts.append(f"{key}={seen[key]}")
-    for path, value in seen.get("json", {}).items():
-        parts.append(f"{path}={value}")
-    return ", ".join(parts)
 
 
 def as_dict(lab: str, instance: str, runtime: str, results: list[CheckResult], logs_dir: str | None) -> dict:

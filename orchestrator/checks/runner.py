@@ -1,16 +1,23 @@
-"""Run a check until it passes or its timeout expires; the last attempt is what the report shows."""
+"""Run a check until it passes or its timeout expires; the last attempt is what the report shows.
+
+A failure that waiting cannot heal (the pod is gone, the engine is down) ends the check at once.
+"""
 
 from __future__ import annotations
 
 import time
 
 from orchestrator.checks.base import CheckResult
-from orchestrator.checks.kinds import CheckRegistry
-from orchestrator.errors import LabError
-from orchestrator.spec import Step
+from orchestrator.checks.registry import CheckRegistry
+from orchestrator.errors import LabError, PermanentFailure
+from orchestrator.spec.model import Step
+
+ATTEMPT_CAP = 15.0  # one attempt never waits longer, so a slow answer still leaves room to retry
 
 
-def run_check(step: Step, runtime, registry: CheckRegistry, clock=time.monotonic, sleep=time.sleep) -> CheckResult:
+def run_check(step: Step, runtime, registry: CheckRegistry, clock=time.monotonic, sleep=time.sleep, wall=time.time,
+              progress=None, since: float | None = None) -> CheckResult:
+    """`since`: when the stage the check proves began (flows older than that never count); default, now."""
     check = step.check
     result = CheckResult(step.name, check.type, step.description, "failed", check.expect)
     if check.runtimes and runtime.name not in check.runtimes:
@@ -18,12 +25,16 @@ def run_check(step: Step, runtime, registry: CheckRegistry, clock=time.monotonic
         return result
     kind = registry.get(check.type)
     start = clock()
+    result.started = wall()
     deadline = start + check.timeout
     while True:
         result.attempts += 1
         remaining = max(1.0, deadline - clock())
         try:
-            observation = kind.attempt(check, runtime, min(remaining, 15.0))
+            observation = kind.attempt(check, runtime, min(remaining, ATTEMPT_CAP), since if since is not None else result.started)
+        except PermanentFailure as exc:
+            result.message, result.output = f"could not run: {exc.message}", ""
+            break
         except LabError as exc:
             result.message, result.output = f"could not run: {exc.message}", ""
             observation = None
@@ -35,6 +46,8 @@ def run_check(step: Step, runtime, registry: CheckRegistry, clock=time.monotonic
             result.message = "; ".join(observation.problems)
         if clock() + check.interval > deadline:
             break
+        if progress is not None:
+            progress(f"{step.name}: attempt {result.attempts} failed ({result.message[:120]}); retrying for {deadline - clock():.0f}s more")
         sleep(check.interval)
     result.seconds = round(clock() - start, 3)
     return result

@@ -139,8 +139,7 @@ class PkiManager:
             self.store.write_bundle(f"{spec.name}.pem", key, cert, issuer.cert)
 
     def _differs(self, name: str, content: bytes) -> bool:
-        path = self.store.path(name)
-        return not path.is_file() or path.read_bytes() != content
+        return self.store.read(name) != content
 
     def _write_derived(self, name: str, content: bytes, writer, *certs) -> None:
         if self._differs(name, content):

@@ -1,16 +1,21 @@
-"""Docker Engine through the Docker SDK: networks, containers, exec, files into containers, logs."""
+"""Docker Engine through the Docker SDK: networks, containers, exec, files into containers, logs.
+
+Every engine error becomes a LabError here: a refused request is a RuntimeFailure naming what was asked;
+an engine that stopped answering, or a container that is gone, is a PermanentFailure (waiting won't help).
+"""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import ipaddress
 import tarfile
 import time
 from dataclasses import dataclass
 
-from orchestrator.errors import MissingPrerequisite, RuntimeFailure
-
-HINT = "start Docker (Docker Desktop, or `sudo systemctl start docker`) and check `docker info`"
+from orchestrator.errors import LabError, MissingPrerequisite, PermanentFailure, RuntimeFailure
+from orchestrator.providers.docker_cli import HINT
+from orchestrator.runtimes.base import ExecResult
 
 
 @dataclass(frozen=True)
@@ -19,13 +24,6 @@ class FileSpec:
     mode: int = 0o444
     uid: int = 0
     gid: int = 0
-
-
-@dataclass(frozen=True)
-class ExecResult:
-    returncode: int
-    stdout: str
-    stderr: str
 
 
 def tar_archive(files: dict[str, FileSpec]) -> bytes:
@@ -44,6 +42,28 @@ def tar_archive(files: dict[str, FileSpec]) -> bytes:
     return buffer.getvalue()
 
 
+@contextlib.contextmanager
+def engine_errors(what: str):
+    """Translate what the SDK raises into the tool's errors, naming what was being done."""
+    import docker
+    import requests
+
+    try:
+        yield
+    except LabError:
+        raise
+    except docker.errors.NotFound as exc:
+        raise PermanentFailure(f"{what}: {exc.explanation or exc}") from None
+    except docker.errors.APIError as exc:
+        text = str(exc.explanation or exc)
+        if "is not running" in text or "is restarting" in text:
+            raise PermanentFailure(f"{what}: {text}") from None
+        raise RuntimeFailure(f"{what}: {text}") from None
+    except (requests.exceptions.ConnectionError, docker.errors.DockerException) as exc:
+        raise PermanentFailure(f"{what}: the Docker engine stopped answering ({str(exc).splitlines()[0][:200]})",
+                               hint=HINT) from None
+
+
 class DockerEngine:
     def __init__(self):
         import docker  # imported here: `lab --help` must not pay for it
@@ -53,17 +73,18 @@ class DockerEngine:
             self.client = docker.from_env(timeout=120)
             self.client.ping()
         except Exception as exc:
-            raise MissingPrerequisite(f"cannot reach the Docker daemon: {exc}", hint=HINT) from None
+            raise MissingPrerequisite(f"cannot reach the Docker daemon: {str(exc).splitlines()[0][:200]}", hint=HINT) from None
 
     def info(self) -> dict:
         return self.client.info()
 
     # networks
     def network(self, name: str):
-        try:
-            return self.client.networks.get(name)
-        except self._errors.NotFound:
-            return None
+        with engine_errors(f"inspect network {name}"):
+            try:
+                return self.client.networks.get(name)
+            except self._errors.NotFound:
+                return None
 
     def ensure_network(self, name: str, subnet: str, labels: dict[str, str]) -> list[str]:
         """Create the network with the given subnet (and the lab's labels) when absent; return its subnets."""
@@ -80,25 +101,28 @@ class DockerEngine:
         return [subnet]
 
     def remove_network_if_unused(self, name: str) -> bool:
-        net = self.network(name)
-        if net is None:
-            return False
-        net.reload()
-        if net.attrs.get("Containers"):
-            return False
-        net.remove()
-        return True
+        with engine_errors(f"remove network {name}"):
+            net = self.network(name)
+            if net is None:
+                return False
+            net.reload()
+            if net.attrs.get("Containers"):
+                return False
+            net.remove()
+            return True
 
     # containers
     def container(self, name: str):
-        try:
-            return self.client.containers.get(name)
-        except self._errors.NotFound:
-            return None
+        with engine_errors(f"inspect container {name}"):
+            try:
+                return self.client.containers.get(name)
+            except self._errors.NotFound:
+                return None
 
     def containers(self, labels: dict[str, str]) -> list:
         filters = {"label": [f"{k}={v}" for k, v in labels.items()]}
-        return self.client.containers.list(all=True, filters=filters)
+        with engine_errors("list containers"):
+            return self.client.containers.list(all=True, filters=filters)
 
     def ensure_image(self, ref: str) -> None:
         try:
@@ -119,10 +143,11 @@ class DockerEngine:
 
     def run(self, name: str, image: str, command: list[str], *, labels: dict[str, str], files: dict[str, FileSpec] | None = None,
             network: str | None = None, network_mode: str | None = None, user: str | None = None, cap_add: list[str] | None = None,
-            init: bool = True) -> None:
+            init: bool = True, environment: dict[str, str] | None = None) -> None:
         """Create, copy files in with exact owner and mode (no bind mount of key material), start."""
         self.ensure_image(image)
-        kwargs = dict(name=name, command=command, labels=labels, init=init, user=user, cap_add=cap_add, detach=True)
+        kwargs = dict(name=name, command=command or None, labels=labels, init=init, user=user, cap_add=cap_add, detach=True,
+                      environment=environment or None)
         if network_mode:
             kwargs["network_mode"] = network_mode
         elif network:
@@ -137,40 +162,42 @@ class DockerEngine:
 
     def wait_running(self, name: str, timeout: float) -> None:
         deadline = time.monotonic() + timeout
-        while True:
-            container = self.container(name)
-            status = container.status if container else "missing"
-            if status == "running":
-                return
-            if status in ("exited", "dead", "missing") or time.monotonic() > deadline:
-                logs = container.logs(tail=20).decode(errors="replace") if container else ""
-                raise RuntimeFailure(f"container {name} is {status}, not running{': ' + logs.strip() if logs.strip() else ''}")
-            time.sleep(0.1)
-            container.reload()
+        with engine_errors(f"wait for container {name}"):
+            while True:
+                container = self.container(name)
+                status = container.status if container else "missing"
+                if status == "running":
+                    return
+                if status in ("exited", "dead", "missing") or time.monotonic() > deadline:
+                    logs = container.logs(tail=20).decode(errors="replace") if container else ""
+                    raise RuntimeFailure(f"container {name} is {status}, not running{': ' + logs.strip()[-1000:] if logs.strip() else ''}")
+                time.sleep(0.1)
 
     def exec(self, name: str, argv: list[str], user: str | None = None) -> ExecResult:
-        container = self.container(name)
-        if container is None:
-            raise RuntimeFailure(f"container {name} does not exist (is the lab up?)")
-        try:
+        with engine_errors(f"exec in container {name}"):
+            container = self.container(name)
+            if container is None:
+                raise PermanentFailure(f"container {name} does not exist (is the lab up? `lab status`)")
             result = container.exec_run(argv, demux=True, user=user or "")
-        except self._errors.APIError as exc:
-            raise RuntimeFailure(f"docker exec in {name} failed: {exc.explanation or exc}") from None
         out, err = result.output if result.output else (b"", b"")
         return ExecResult(result.exit_code, (out or b"").decode(errors="replace"), (err or b"").decode(errors="replace"))
 
     def logs(self, name: str) -> str:
-        container = self.container(name)
-        return container.logs(timestamps=True).decode(errors="replace") if container else ""
+        with engine_errors(f"logs of container {name}"):
+            container = self.container(name)
+            return container.logs(timestamps=True).decode(errors="replace") if container else ""
 
     def remove(self, container) -> None:
-        try:
-            container.remove(force=True, v=True)
-        except self._errors.NotFound:
-            pass
+        with engine_errors(f"remove container {container.name}"):
+            try:
+                container.remove(force=True, v=True)
+            except self._errors.NotFound:
+                pass
 
     def volumes(self, labels: dict[str, str]) -> list:
-        return self.client.volumes.list(filters={"label": [f"{k}={v}" for k, v in labels.items()]})
+        with engine_errors("list volumes"):
+            return self.client.volumes.list(filters={"label": [f"{k}={v}" for k, v in labels.items()]})
 
     def networks(self, labels: dict[str, str]) -> list:
-        return self.client.networks.list(filters={"label": [f"{k}={v}" for k, v in labels.items()]})
+        with engine_errors("list networks"):
+            return self.client.networks.list(filters={"label": [f"{k}={v}" for k, v in labels.items()]})

@@ -1,10 +1,13 @@
-"""The docker CLI: Compose v2 (`docker compose`, the tool users already have) and image/network queries."""
+"""The docker CLI, the one place that builds docker command lines: Compose v2 (`docker compose`, the tool
+users already have) and the image, network and engine queries of doctor, images and the kind runtime."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from orchestrator.providers import process
+
+HINT = "start Docker (Docker Desktop, `sudo systemctl start docker`, or `make engine` in this repository) and check `docker info`"
 
 
 class ComposeStack:
@@ -32,16 +35,55 @@ class ComposeStack:
         return process.run(self._argv("ps", "--format", "json"), check=False, timeout=30).stdout
 
 
+def _first_line(argv: list[str], timeout: float = 20) -> str | None:
+    if process.which(argv[0]) is None:
+        return None
+    result = process.run(argv, check=False, timeout=timeout)
+    text = (result.stdout or result.stderr).strip()
+    return text.splitlines()[0] if result.returncode == 0 and text else None
+
+
 class DockerCli:
-    """Image and network queries through the docker CLI, for the kind runtime (which sees only CLIs)."""
+    def server_version(self) -> str | None:
+        return _first_line(["docker", "version", "--format", "{{.Server.Version}}"])
+
+    def compose_version(self) -> str | None:
+        return _first_line(["docker", "compose", "version", "--short"])
+
+    def compose_reports_failure(self) -> bool:
+        """Some wrappers of `docker compose` exit 0 whatever happened: ask it for a file that does not exist."""
+        result = process.run(["docker", "compose", "-f", "/nonexistent/lab-probe/compose.yaml", "config", "--quiet"], check=False, timeout=20)
+        return result.returncode != 0
+
+    def resources(self) -> tuple[int, int] | None:
+        """CPUs and memory (bytes) the engine has."""
+        info = _first_line(["docker", "info", "--format", "{{.NCPU}} {{.MemTotal}}"])
+        if info and len(info.split()) == 2 and all(x.isdigit() for x in info.split()):
+            cpus, memory = (int(x) for x in info.split())
+            return cpus, memory
+        return None
 
     def image_present(self, ref: str) -> bool:
         return process.run(["docker", "image", "inspect", "--format", "{{.Id}}", ref], check=False, timeout=30).returncode == 0
 
-    def save(self, ref: str, archive: Path, platform: str) -> None:
-        process.run(["docker", "save", "--platform", platform, "-o", str(archive), ref], timeout=600)
+    def pull(self, ref: str) -> None:
+        process.run(["docker", "pull", ref], timeout=1800)
+
+    def save(self, refs: list[str], archive: Path, platform: str | None = None) -> None:
+        argv = ["docker", "save"] + (["--platform", platform] if platform else []) + ["-o", str(archive), *refs]
+        process.run(argv, timeout=3600)
+
+    def load(self, archive: Path) -> str:
+        return process.run(["docker", "load", "-i", str(archive)], timeout=3600).stdout.strip()
 
     def network_subnets(self, name: str) -> list[str] | None:
+        """The network's subnets (IPv4 and IPv6), or None when it does not exist."""
         result = process.run(["docker", "network", "inspect", name, "--format", "{{range .IPAM.Config}}{{.Subnet}} {{end}}"],
                              check=False, timeout=30)
         return result.stdout.split() if result.returncode == 0 else None
+
+    def create_network(self, name: str, subnet: str, gateway: str, labels: dict[str, str]) -> None:
+        argv = ["docker", "network", "create", "--driver", "bridge", "--subnet", subnet, "--gateway", gateway]
+        for key, value in sorted(labels.items()):
+            argv += ["--label", f"{key}={value}"]
+        process.run(argv + [name], timeout=60)

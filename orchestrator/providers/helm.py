@@ -20,6 +20,13 @@ class HelmCli:
             argv += ["--repo", repo]
         return process.run(argv, timeout=300).stdout
 
+    def template(self, *, release: str, chart: str, version: str, namespace: str, values: Path, repo: str | None = None) -> str:
+        """The chart's manifests rendered locally with the given values (nothing is installed)."""
+        argv = ["helm", "template", release, chart, "--version", version, "--namespace", namespace, "--values", str(values)]
+        if repo:
+            argv += ["--repo", repo]
+        return process.run(argv, timeout=300).stdout
+
     def upgrade_install(self, *, release: str, chart: str, version: str, namespace: str, values: Path, kubeconfig: Path,
                         repo: str | None = None) -> None:
         argv = ["helm", "upgrade", "--install", release, chart, "--version", version, "--namespace", namespace,

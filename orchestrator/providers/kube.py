@@ -1,15 +1,18 @@
-"""The Kubernetes API through the official Python client: server-side apply, waits, exec, logs, deletion by labels.
+"""The Kubernetes API through the official Python client: server-side apply, generic waits, exec, logs,
+deletion by labels. Every client error becomes a RuntimeFailure carrying the API server's own message.
 
-Imported only by the kind runtime, so `lab --help` never loads the kubernetes package.
+Imported only where a runtime talks to a cluster, so `lab --help` never loads the kubernetes package.
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
 import time
 from pathlib import Path
 from typing import Callable
 
-from orchestrator.errors import RuntimeFailure
+from orchestrator.errors import LabError, PermanentFailure, RuntimeFailure
 
 FIELD_MANAGER = "lab"
 
@@ -21,8 +24,10 @@ def wait_until(what: str, probe: Callable[[], tuple[bool, str]], timeout: float,
     while True:
         try:
             done, last = probe()
+        except PermanentFailure:
+            raise
         except Exception as exc:  # API not ready yet, object not created yet: keep waiting
-            done, last = False, str(exc).splitlines()[0]
+            done, last = False, (getattr(exc, "message", None) or str(exc)).splitlines()[0][:200]
         if done:
             return
         if time.monotonic() > deadline:
@@ -30,32 +35,67 @@ def wait_until(what: str, probe: Callable[[], tuple[bool, str]], timeout: float,
         time.sleep(interval)
 
 
+def _api_message(exc) -> str:
+    """The API server's own words: the Status message of the response body, else the reason."""
+    try:
+        body = json.loads(exc.body)
+        return body.get("message") or str(exc.reason)
+    except (TypeError, ValueError, AttributeError):
+        return str(getattr(exc, "reason", exc))
+
+
+@contextlib.contextmanager
+def api_errors(what: str):
+    from kubernetes.client.exceptions import ApiException
+    from kubernetes.dynamic.exceptions import DynamicApiError, ResourceNotFoundError
+
+    try:
+        yield
+    except LabError:
+        raise
+    except ResourceNotFoundError as exc:
+        raise RuntimeFailure(f"{what}: the API server does not know this kind ({exc}); are its CRDs installed?") from None
+    except (ApiException, DynamicApiError) as exc:
+        status = getattr(exc, "status", "?")
+        raise RuntimeFailure(f"{what}: the API server refused it ({status}): {_api_message(exc)[:500]}") from None
+    except (OSError, TimeoutError) as exc:  # connection refused, reset, timed out
+        raise RuntimeFailure(f"{what}: cannot reach the API server: {str(exc).splitlines()[0][:200]}") from None
+
+
 class KubeApi:
     def __init__(self, kubeconfig: Path):
         from kubernetes import client, config, dynamic
 
-        self.api_client = config.new_client_from_config(config_file=str(kubeconfig))
-        self.core = client.CoreV1Api(self.api_client)
-        self.apps = client.AppsV1Api(self.api_client)
-        self.ext = client.ApiextensionsV1Api(self.api_client)
-        self.dynamic = dynamic.DynamicClient(self.api_client)
+        with api_errors(f"connect with {kubeconfig}"):
+            self.api_client = config.new_client_from_config(config_file=str(kubeconfig))
+            self.core = client.CoreV1Api(self.api_client)
+            self.dynamic = dynamic.DynamicClient(self.api_client)
 
     def _resource(self, api_version: str, kind: str):
         return self.dynamic.resources.get(api_version=api_version, kind=kind)
 
     def apply(self, doc: dict) -> None:
         meta = doc["metadata"]
-        resource = self._resource(doc["apiVersion"], doc["kind"])
-        kwargs = {"namespace": meta["namespace"]} if resource.namespaced else {}
-        resource.server_side_apply(body=doc, name=meta["name"], field_manager=FIELD_MANAGER, force_conflicts=True, **kwargs)
+        where = f"apply {doc['kind']} {meta.get('namespace', '') + '/' if meta.get('namespace') else ''}{meta['name']}"
+        with api_errors(where):
+            resource = self._resource(doc["apiVersion"], doc["kind"])
+            kwargs = {"namespace": meta["namespace"]} if resource.namespaced else {}
+            resource.server_side_apply(body=doc, name=meta["name"], field_manager=FIELD_MANAGER, force_conflicts=True, **kwargs)
+
+    def get(self, api_version: str, kind: str, name: str, namespace: str | None = None) -> dict:
+        with api_errors(f"read {kind} {name}"):
+            resource = self._resource(api_version, kind)
+            kwargs = {"namespace": namespace} if resource.namespaced else {}
+            return resource.get(name=name, **kwargs).to_dict()
 
     def delete_labelled(self, api_version: str, kind: str, selector: str) -> list[str]:
-        resource = self._resource(api_version, kind)
         removed = []
-        for item in resource.get(label_selector=selector).items:
-            kwargs = {"namespace": item.metadata.namespace} if resource.namespaced else {}
-            resource.delete(name=item.metadata.name, **kwargs)
-            removed.append(f"{kind} {item.metadata.namespace + '/' if resource.namespaced else ''}{item.metadata.name}")
+        with api_errors(f"delete {kind} labelled {selector}"):
+            resource = self._resource(api_version, kind)
+            for item in resource.get(label_selector=selector).items:
+                kwargs = {"namespace": item.metadata.namespace} if resource.namespaced else {}
+                resource.delete(name=item.metadata.name, **kwargs)
+                removed.append(f"{kind} {item.metadata.namespace + '/' if resource.namespaced else ''}{item.metadata.name}")
         return removed
 
     def wait_deleted(self, kinds: list[tuple[str, str]], selector: str, timeout: float) -> None:
@@ -70,60 +110,52 @@ class KubeApi:
         def probe():
             nodes = self.core.list_node().items
             not_ready = [n.metadata.name for n in nodes if not any(c.type == "Ready" and c.status == "True" for c in n.status.conditions or [])]
-            return bool(nodes) and not not_ready, f"not ready: {', '.join(not_ready)}"
+            return bool(nodes) and not not_ready, f"not ready: {', '.join(not_ready)}" if nodes else "no nodes"
 
         wait_until("all nodes Ready", probe, timeout)
 
-    def wait_rollout(self, kind: str, namespace: str, name: str, timeout: float) -> None:
+    def wait_for(self, what: str, api_version: str, kind: str, name: str, namespace: str | None,
+                 ready: Callable[[dict], tuple[bool, str]], timeout: float) -> None:
+        """Poll one object until `ready(object)` says so (a condition, a rollout, a field)."""
         def probe():
-            if kind == "DaemonSet":
-                s = self.apps.read_namespaced_daemon_set_status(name, namespace).status
-                desired, ready = s.desired_number_scheduled or 0, s.number_ready or 0
-            else:
-                s = self.apps.read_namespaced_deployment_status(name, namespace).status
-                desired, ready = s.replicas or 0, s.ready_replicas or 0
-            return desired > 0 and ready >= desired, f"{ready}/{desired} ready"
+            return ready(self.get(api_version, kind, name, namespace))
 
-        wait_until(f"{kind} {namespace}/{name} ready", probe, timeout)
-
-    def wait_crd_established(self, name: str, timeout: float) -> None:
-        def probe():
-            crd = self.ext.read_custom_resource_definition(name)
-            ok = any(c.type == "Established" and c.status == "True" for c in crd.status.conditions or [])
-            return ok, "not established"
-
-        wait_until(f"CRD {name} established", probe, timeout)
-
-    def wait_pod_ready(self, namespace: str, name: str, timeout: float) -> None:
-        def probe():
-            pod = self.core.read_namespaced_pod(name, namespace)
-            ready = any(c.type == "Ready" and c.status == "True" for c in pod.status.conditions or [])
-            return ready, f"phase {pod.status.phase}"
-
-        wait_until(f"pod {namespace}/{name} Ready", probe, timeout)
+        wait_until(what, probe, timeout)
 
     def exec(self, namespace: str, pod: str, argv: list[str], container: str | None = None, timeout: float = 60) -> tuple[int, str, str]:
         from kubernetes.stream import stream
 
-        resp = stream(self.core.connect_get_namespaced_pod_exec, pod, namespace, command=argv, container=container,
-                      stderr=True, stdin=False, stdout=True, tty=False, _preload_content=False)
-        out, err = [], []
-        deadline = time.monotonic() + timeout
-        while resp.is_open() and time.monotonic() < deadline:
-            resp.update(timeout=1)
-            if resp.peek_stdout():
-                out.append(resp.read_stdout())
-            if resp.peek_stderr():
-                err.append(resp.read_stderr())
-        resp.close()
-        return (resp.returncode if resp.returncode is not None else -1), "".join(out), "".join(err)
+        with api_errors(f"exec in pod {namespace}/{pod}"):
+            resp = stream(self.core.connect_get_namespaced_pod_exec, pod, namespace, command=argv, container=container,
+                          stderr=True, stdin=False, stdout=True, tty=False, _preload_content=False)
+            out, err = [], []
+            deadline = time.monotonic() + timeout
+            while resp.is_open() and time.monotonic() < deadline:
+                resp.update(timeout=1)
+                if resp.peek_stdout():
+                    out.append(resp.read_stdout())
+                if resp.peek_stderr():
+                    err.append(resp.read_stderr())
+            timed_out = resp.is_open()
+            resp.close()
+        if timed_out:
+            # The channel's return code is unset (the client raises TypeError reading it): say what happened.
+            raise RuntimeFailure(f"exec in pod {namespace}/{pod} did not finish within {timeout:.0f}s: {' '.join(argv)[:200]}")
+        try:
+            code = resp.returncode
+        except (TypeError, ValueError):
+            code = None
+        return (code if code is not None else -1), "".join(out), "".join(err)
 
     def pods(self, namespace: str, selector: str, node: str | None = None) -> list[str]:
         kwargs = {"field_selector": f"spec.nodeName={node}"} if node else {}
-        return [p.metadata.name for p in self.core.list_namespaced_pod(namespace, label_selector=selector, **kwargs).items]
+        with api_errors(f"list pods in {namespace}"):
+            return [p.metadata.name for p in self.core.list_namespaced_pod(namespace, label_selector=selector, **kwargs).items]
 
     def pod_node(self, namespace: str, name: str) -> str:
-        return self.core.read_namespaced_pod(name, namespace).spec.node_name
+        with api_errors(f"read pod {namespace}/{name}"):
+            return self.core.read_namespaced_pod(name, namespace).spec.node_name
 
     def logs(self, namespace: str, pod: str, container: str | None = None) -> str:
-        return self.core.read_namespaced_pod_log(pod, namespace, container=container, timestamps=True)
+        with api_errors(f"logs of pod {namespace}/{pod}"):
+            return self.core.read_namespaced_pod_log(pod, namespace, container=container, timestamps=True)

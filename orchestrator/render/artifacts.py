@@ -10,23 +10,26 @@ import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import yaml
 
-from orchestrator.catalog import shared_templates_dir
 from orchestrator.errors import BadInput
-from orchestrator.pki.store import write_atomic
-from orchestrator.render.engine import make_environment, render_template
+from orchestrator.files import write_atomic
+from orchestrator.render.engine import lab_environment, render_template
 from orchestrator.spec.load import PKI_SOURCE
-from orchestrator.spec.model import Lab
+from orchestrator.spec.model import Chart, Lab
 from orchestrator.spec.yamlio import yaml_problem
 
 CLUSTER_DIR = "cluster"
 STACK_DIR = "stack"
 MANIFESTS_DIR = "manifests"
 KIND_CONFIG = f"{CLUSTER_DIR}/kind-config.yaml"
-CILIUM_VALUES = f"{CLUSTER_DIR}/cilium-values.yaml"
 COMPOSE_FILE = f"{STACK_DIR}/compose.yaml"
+
+
+def chart_values_file(chart: Chart) -> str:
+    return f"{CLUSTER_DIR}/charts/{chart.release}.values.yaml"
 
 
 def output_name(template: str) -> str:
@@ -45,6 +48,18 @@ class Rendered:
     manifests: dict[str, list[str]] = field(default_factory=dict)
     secret_files: set[str] = field(default_factory=set)  # hold private keys: written 0600
 
+    def docs(self, group: str | None = None) -> list[dict]:
+        """The manifests of one group (or all groups), parsed, in apply order."""
+        groups = [group] if group else list(self.manifests)
+        docs = []
+        for name in groups:
+            for rel in self.manifests.get(name, []):
+                docs += [d for d in yaml.safe_load_all(self.files[rel]) if d]
+        return docs
+
+    def compose(self) -> dict:
+        return (yaml.safe_load(self.files[COMPOSE_FILE]) or {}) if COMPOSE_FILE in self.files else {}
+
     def write(self, out: Path) -> list[Path]:
         out.mkdir(parents=True, exist_ok=True)
         written = []
@@ -56,21 +71,22 @@ class Rendered:
         return written
 
 
-def _pem_reader(pki_dir: Path, keys_read: list[str] | None = None):
+def _pem_reader(pki: Callable[[str], bytes | None], keys_read: list[str] | None = None):
     def pem(name: str) -> str:
-        path = pki_dir / name
         if keys_read is not None and name.endswith((".key", ".pem")):
             keys_read.append(name)
-        if not path.is_file():
-            raise BadInput(f"{path}: PKI file missing (run `lab certs` first)")
-        return path.read_text()
+        content = pki(name)
+        if content is None:
+            raise BadInput(f"pem('{name}'): the lab's PKI issues no such file")
+        return content.decode()
 
     return pem
 
 
-def render_lab(lab: Lab, pki_dir: Path) -> Rendered:
+def render_lab(lab: Lab, pki: Callable[[str], bytes | None]) -> Rendered:
+    """Every artifact in memory; `pki(name)` gives the content of a PKI file (issued or staged)."""
     keys_read: list[str] = []
-    env = make_environment([lab.templates_dir, shared_templates_dir()], {"pem": _pem_reader(pki_dir, keys_read)})
+    env = lab_environment(lab.directory, _pem_reader(pki, keys_read))
     context = lab.context()
     rendered = Rendered()
 
@@ -81,21 +97,28 @@ def render_lab(lab: Lab, pki_dir: Path) -> Rendered:
             rendered.secret_files.add(rel)
         if _is_yaml(rel):
             try:
-                list(yaml.safe_load_all(text))
+                docs = list(yaml.safe_load_all(text))
             except yaml.YAMLError as exc:
                 raise BadInput(f"{template}: renders invalid YAML ({rel}): {yaml_problem(exc)}") from None
+            if rel.startswith(MANIFESTS_DIR):
+                for doc in filter(None, docs):
+                    if not isinstance(doc, dict) or not doc.get("apiVersion") or not doc.get("kind") or not (doc.get("metadata") or {}).get("name"):
+                        raise BadInput(f"{template}: renders a manifest without apiVersion, kind and metadata.name ({rel})")
         rendered.files[rel] = text.encode()
 
     if lab.cluster.get("kindConfig"):
         add(KIND_CONFIG, lab.cluster["kindConfig"])
-    if lab.cluster.get("ciliumValues"):
-        add(CILIUM_VALUES, lab.cluster["ciliumValues"])
+    for chart in lab.charts:
+        add(chart_values_file(chart), chart.values)
     if lab.stack:
         add(COMPOSE_FILE, lab.stack["compose"])
         for target, source in sorted(lab.stack.get("files", {}).items()):
             rel = f"{STACK_DIR}/{target}"
             if source.startswith(PKI_SOURCE):
-                rendered.files[rel] = _pem_reader(pki_dir)(source[len(PKI_SOURCE) :]).encode()
+                name = source[len(PKI_SOURCE):]
+                rendered.files[rel] = _pem_reader(pki)(name).encode()
+                if name.endswith((".key", ".pem")):
+                    rendered.secret_files.add(rel)
             else:
                 add(rel, source)
     for group, templates in lab.manifests.items():
@@ -112,12 +135,30 @@ def group_files(rendered_dir: Path, group: str) -> list[Path]:
     return sorted((rendered_dir / MANIFESTS_DIR / group).glob("*.yaml"))
 
 
-def render_to(lab: Lab, pki_dir: Path, out: Path, *, clean: bool = True) -> Rendered:
-    """Render, then replace the output folder's artifact subfolders with the new set."""
-    rendered = render_lab(lab, pki_dir)
+def write_rendered(rendered: Rendered, out: Path, *, clean: bool = True) -> Rendered:
+    """Replace the output folder's artifact subfolders with the rendered set."""
     if clean:
         for sub in (CLUSTER_DIR, STACK_DIR, MANIFESTS_DIR):
             if (out / sub).is_dir():
                 shutil.rmtree(out / sub)
     rendered.write(out)
     return rendered
+
+
+def read_rendered(out: Path) -> Rendered:
+    """The artifacts `up` wrote into an instance's folder, read back (for verify, which renders nothing)."""
+    rendered = Rendered()
+    for sub in (CLUSTER_DIR, STACK_DIR, MANIFESTS_DIR):
+        for path in sorted((out / sub).rglob("*")):
+            if path.is_file():
+                rendered.files[path.relative_to(out).as_posix()] = path.read_bytes()
+    for group_dir in sorted(p for p in (out / MANIFESTS_DIR).glob("*") if p.is_dir()):
+        rendered.manifests[group_dir.name] = [p.relative_to(out).as_posix() for p in sorted(group_dir.glob("*.yaml"))]
+    return rendered
+
+
+def render_to(lab: Lab, pki_dir: Path, out: Path) -> Rendered:
+    """Render against the PKI files in pki_dir and write into out (rendered in full before anything is written)."""
+    from orchestrator.pki.store import PkiStore
+
+    return write_rendered(render_lab(lab, PkiStore(pki_dir).read), out)

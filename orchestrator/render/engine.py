@@ -51,11 +51,11 @@ def to_json(value: Any, indent: int | None = None) -> str:
 def subnet_host(subnet: str, index: int) -> str:
     """The index-th address of a subnet; negative counts back from the broadcast (-2 → x.x.255.253 in a /16)."""
     network = ipaddress.ip_network(subnet, strict=False)
-    if index < 0:
-        address = network.broadcast_address + index
-    else:
-        address = network.network_address + index
-    if address not in network or address in (network.network_address, network.broadcast_address):
+    try:
+        address = network.broadcast_address + index if index < 0 else network.network_address + index
+    except ValueError:
+        raise ValueError(f"host {index} is outside {subnet}") from None
+    if address not in network or (network.version == 4 and address in (network.network_address, network.broadcast_address)):
         raise ValueError(f"host {index} is outside {subnet}")
     return str(address)
 
@@ -103,8 +103,25 @@ def _template_line(exc: Exception, name: str) -> str:
     return line
 
 
-def render_string(env: jinja2.Environment, text: str, context: dict, where: str) -> str:
+def render_string(env: jinja2.Environment, text: str, context: dict, where: str, *, shared: bool = False) -> str:
+    """Render one string; with shared=True the context mapping is used as is (not copied), so a lazy
+    mapping resolves only the names the string uses."""
     try:
-        return env.from_string(text).render(context)
+        template = env.from_string(text)
+        if not shared:
+            return template.render(context)
+        return env.concat(template.root_render_func(template.new_context(context, shared=True)))
+    except BadInput:
+        raise
+    except RecursionError:
+        raise BadInput(f"{where}: nested too deeply") from None
     except Exception as exc:
         raise BadInput(f"{where}: {_describe(exc)}") from None
+
+
+def lab_environment(lab_dir: Path, pem: Callable[[str], str] | None = None) -> jinja2.Environment:
+    """The environment every lab template renders in: the lab's templates/ before the shared ones, and
+    `pem(name)` reading a file of the lab's PKI when rendering artifacts."""
+    from orchestrator.catalog import shared_templates_dir
+
+    return make_environment([lab_dir / "templates", shared_templates_dir()], {"pem": pem} if pem else None)

@@ -1,14 +1,31 @@
-"""What the lifecycle needs from a runtime, and what both runtimes share."""
+"""The runtime interface the lifecycle uses as a type, the instance a runtime works on, and what both
+runtimes share. A runtime is infrastructure only: it knows no lab, it is handed one."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import ipaddress
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, ClassVar, Protocol
 
 import yaml
 
-from orchestrator.spec import Lab
+from orchestrator.errors import BadInput
+from orchestrator.spec.model import INSTANCE_LABEL, Network, PodRef, Wait
+
+if TYPE_CHECKING:
+    from orchestrator.checks.hubble import FlowQuery
+    from orchestrator.diagnostics import Finding
+    from orchestrator.render.artifacts import Rendered
+    from orchestrator.spec.model import Lab
+    from orchestrator.waits import WaitKind
+
+
+@dataclass(frozen=True)
+class ExecResult:
+    returncode: int
+    stdout: str
+    stderr: str
 
 
 @dataclass(frozen=True)
@@ -19,20 +36,79 @@ class Flows:
     output: str = ""
 
 
-class Runtime(Protocol):
-    name: str
+@dataclass
+class Instance:
+    """One running copy of a lab: what `up` recorded, enough for `down` and `status` even when the lab's
+    folder was edited or deleted since. `lab` is set for up and verify, None for down and status."""
 
-    def preflight(self) -> None: ...
-    def create_cluster(self) -> None: ...
-    def stack_up(self) -> None: ...
-    def reset_lab_objects(self) -> list[str]: ...
-    def apply(self, group: str, files: list[Path]) -> None: ...
-    def wait(self, spec: dict) -> None: ...
-    def exec_client(self, argv: list[str]) -> tuple[int, str, str]: ...
-    def flows(self, params: dict) -> Flows: ...
+    lab_name: str
+    name: str
+    labels: dict[str, str]
+    network: Network
+    state_dir: Path
+    data: dict  # the runtime's own record of what it created, persisted by the lifecycle
+    lab: "Lab | None" = None
+    rendered_files: "Rendered | None" = field(default=None, repr=False)
+
+    @property
+    def rendered(self) -> Path:
+        return self.state_dir / "rendered"
+
+    @property
+    def selector(self) -> str:
+        return f"{INSTANCE_LABEL}={self.name}"
+
+    @property
+    def compose_project(self) -> str:
+        return f"lab-{self.name}"
+
+    def require_lab(self) -> "Lab":
+        if self.lab is None:
+            raise BadInput(f"instance {self.name}: this needs the lab's spec, which was not loaded")
+        return self.lab
+
+    def record(self) -> dict:
+        return {"lab": self.lab_name, "instance": self.name, "labels": self.labels,
+                "network": {"name": self.network.name, "subnet": self.network.subnet}}
+
+
+class Runtime(Protocol):
+    """What the lifecycle needs from a runtime. Implementations: runtimes/docker.py, runtimes/kind.py."""
+
+    name: ClassVar[str]
+    instance: Instance
+
+    def requirements(self, *, lab_is_up: bool) -> list["Finding"]:
+        """What this machine must have for the runtime (doctor findings; the blocking ones stop `up`)."""
+
+    def validate(self, docs: list[dict]) -> list[str]:
+        """Problems with the rendered manifests this runtime cannot run (before anything is created)."""
+
+    def provision(self) -> None:
+        """The lab's network, cluster and charts; reused when they exist."""
+
+    def stack_up(self) -> None:
+        """The lab's compose stack, when it has one."""
+
+    def reset(self) -> list[str]:
+        """Remove the objects a previous run's steps made, so every stage is replayed and checked again."""
+
+    def apply(self, group: str, docs: list[dict]) -> None: ...
+
+    def wait(self, wait: Wait, kind: "WaitKind") -> None: ...
+
+    def exec(self, pod: PodRef | None, argv: list[str]) -> ExecResult:
+        """Run argv in a pod of the lab (None: the lab's only pod)."""
+
+    def flows(self, query: "FlowQuery") -> Flows: ...
+
     def collect_logs(self, dest: Path) -> list[Path]: ...
-    def down(self) -> list[str]: ...
+
+    def teardown(self) -> list[str]:
+        """Remove everything the instance created, from its record alone."""
+
     def status(self) -> list[dict]: ...
+
     def access_hint(self) -> str: ...
 
 
@@ -43,26 +119,42 @@ def load_docs(files: list[Path]) -> list[dict]:
     return docs
 
 
-def rendered_docs(rendered: Path) -> list[dict]:
-    return load_docs(sorted((rendered / "manifests").rglob("*.yaml")))
+def lab_pods(docs: list[dict]) -> list[dict]:
+    return [d for d in docs if d.get("kind") == "Pod"]
 
 
-def client_pod(lab: Lab, docs: list[dict]) -> dict:
-    """Checks run from the lab's one Pod."""
-    pods = [d for d in docs if d.get("kind") == "Pod"]
-    if len(pods) != 1:
-        from orchestrator.errors import BadInput
+def labels_match(labels: dict, selector: str) -> bool:
+    """A Kubernetes equality-based label selector (`a=b,c=d`, `a!=b`, `a`) against labels."""
+    for term in filter(None, (t.strip() for t in selector.split(","))):
+        if "!=" in term:
+            key, value = term.split("!=", 1)
+            if labels.get(key.strip()) == value.strip():
+                return False
+        elif "=" in term:
+            key, value = term.split("=", 1)
+            if labels.get(key.strip().rstrip("=")) != value.strip().lstrip("="):
+                return False
+        elif term.strip() not in labels:
+            return False
+    return True
 
-        raise BadInput(f"{lab.spec_file}: manifests: checks run from the lab's client pod; found {len(pods)} Pods")
-    return pods[0]
 
-
-def pinned_addresses(rendered: Path) -> dict[str, list[str]]:
-    """IPv4 addresses the rendered compose stack pins, per network name."""
-    from orchestrator.render.artifacts import COMPOSE_FILE
-
-    path = rendered / COMPOSE_FILE
-    return pinned_in(yaml.safe_load(path.read_text()) if path.is_file() else {})
+def resolve_pod(pod: PodRef | None, docs: list[dict], where: str = "manifests") -> dict:
+    """The lab's pod a check runs in: by name or labels; with no `from:`, the lab's only pod."""
+    pods = lab_pods(docs)
+    if pod is None:
+        if len(pods) != 1:
+            names = ", ".join(p["metadata"]["name"] for p in pods) or "none"
+            raise BadInput(f"{where}: a check without `from:` runs in the lab's only pod, but the lab has {len(pods)} ({names}); add `from: <pod>`")
+        return pods[0]
+    found = [p for p in pods
+             if (pod.namespace is None or p["metadata"].get("namespace", "default") == pod.namespace)
+             and (pod.name is None or p["metadata"]["name"] == pod.name)
+             and (pod.selector is None or labels_match(p["metadata"].get("labels") or {}, pod.selector))]
+    if not found:
+        names = ", ".join(f"{p['metadata'].get('namespace', 'default')}/{p['metadata']['name']}" for p in pods) or "none"
+        raise BadInput(f"{where}: from: no pod of the lab is {pod} (pods: {names})")
+    return found[0]
 
 
 def pinned_in(compose: dict) -> dict[str, list[str]]:
@@ -79,7 +171,11 @@ def pinned_in(compose: dict) -> dict[str, list[str]]:
 
 
 def outside_subnets(addresses: list[str], subnets: list[str]) -> list[str]:
-    import ipaddress
-
-    v4 = [ipaddress.ip_network(s) for s in subnets if ":" not in s]
-    return [a for a in addresses if not any(ipaddress.ip_address(a) in n for n in v4)]
+    """Addresses not inside any of the subnets of their own IP version."""
+    nets = [ipaddress.ip_network(s, strict=False) for s in subnets]
+    outside = []
+    for address in addresses:
+        ip = ipaddress.ip_address(address)
+        if not any(ip.version == n.version and ip in n for n in nets):
+            outside.append(address)
+    return outside

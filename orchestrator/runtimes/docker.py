@@ -1,54 +1,48 @@
 """The docker runtime: the lab without Kubernetes.
 
-The compose stack runs on the `kind` network as it would beside a kind cluster; a client container plays
-the pod; a CiliumClusterwideEnvoyConfig runs in a real Envoy sharing the client's network namespace, and a
-CiliumNetworkPolicy listener redirect becomes an iptables REDIRECT in that namespace that exempts Envoy's
-own traffic (what Cilium's transparent proxy does). Only the kinds a lab needs are interpreted.
+The lab's network is created as kind would have it; the compose stack runs on it; pods run as containers
+(emulation/pods.py); a CiliumClusterwideEnvoyConfig runs in a real Envoy sharing the redirected pod's
+network namespace and a CiliumNetworkPolicy listener redirect becomes an iptables rule there
+(emulation/proxy.py). Only the kinds in HANDLED are run; `validate` names anything else before `up` starts.
 """
 
 from __future__ import annotations
 
-import base64
-import re
-import time
+import ipaddress
 from functools import cached_property
 from pathlib import Path
+from typing import Callable
 
-import yaml
-
-from orchestrator.emulation import cilium
+from orchestrator.diagnostics import Finding, docker_findings, network_findings, port_findings
+from orchestrator.emulation import pods as pod_emulation
+from orchestrator.emulation.proxy import CiliumProxy, proxy_problems, redirected_pods
 from orchestrator.errors import BadInput, RuntimeFailure
-from orchestrator.providers.docker_cli import ComposeStack
-from orchestrator.providers.docker import DockerEngine, FileSpec
-from orchestrator.render.artifacts import COMPOSE_FILE
-from orchestrator.runtimes.base import Flows, client_pod, load_docs, outside_subnets, pinned_addresses, rendered_docs
-from orchestrator.spec import Lab
-from orchestrator.spec.model import OWNER_LABEL
+from orchestrator.providers.docker import DockerEngine
+from orchestrator.providers.docker_cli import ComposeStack, DockerCli
+from orchestrator.render.artifacts import COMPOSE_FILE, read_rendered
+from orchestrator.runtimes.base import ExecResult, Flows, Instance, outside_subnets, pinned_in, resolve_pod
+from orchestrator.spec.model import OWNER_LABEL, PodRef, Wait
 
-ENVOY_UID = 101
-ENVOY_ADMIN_PORT = 9901
-LISTENER_PORT_BASE = 15000
-REDIRECT_CHAIN = "LAB_REDIRECT"
-SECRET_DIR = "/etc/envoy/secrets"
-KIND_SUBNET = "172.18.0.0/16"  # what kind gives its network when the range is free
-KIND_ORDER = ["Namespace", "Secret", "Pod", "CiliumClusterwideEnvoyConfig", "CiliumNetworkPolicy"]
+# CRDs of the kinds emulated here: nothing to wait for, they are known from the start.
+EMULATED_CRDS = {"ciliumnetworkpolicies.cilium.io", "ciliumclusterwideenvoyconfigs.cilium.io"}
 
 
 class DockerRuntime:
     name = "docker"
 
-    def __init__(self, lab: Lab, rendered: Path, state: dict):
-        self.lab = lab
-        self.rendered = rendered
-        self.state = state  # persisted by the lifecycle; records what this runtime created
-        self.labels = lab.owner_labels()
-        self._engine: DockerEngine | None = None
-        self.network_name = lab.values.get("network", {}).get("name", "kind")
-
-    @cached_property
-    def docs(self) -> list[dict]:
-        """The rendered manifests, read once per command (after `up` has rendered them)."""
-        return rendered_docs(self.rendered)
+    def __init__(self, instance: Instance, *, engine: DockerEngine | None = None, cli: DockerCli | None = None):
+        self.instance = instance
+        self.labels = instance.labels
+        self._engine = engine
+        self.cli = cli or DockerCli()
+        self.network_name = instance.network.name
+        self.handlers: dict[str, Callable[[dict], None]] = {
+            "Namespace": lambda doc: None,  # names only; nothing to create without Kubernetes
+            "Secret": lambda doc: None,  # read from the rendered manifests where a Pod or the Envoy config uses them
+            "Pod": self._run_pod,
+            "CiliumClusterwideEnvoyConfig": self._run_envoy,
+            "CiliumNetworkPolicy": self._redirect,
+        }
 
     @property
     def engine(self) -> DockerEngine:
@@ -56,216 +50,147 @@ class DockerRuntime:
             self._engine = DockerEngine()
         return self._engine
 
+    @cached_property
+    def docs(self) -> list[dict]:
+        rendered = self.instance.rendered_files or read_rendered(self.instance.rendered)
+        return rendered.docs()
+
     @property
     def compose(self) -> ComposeStack:
-        return ComposeStack(f"lab-{self.lab.instance}", self.rendered / COMPOSE_FILE)
+        return ComposeStack(self.instance.compose_project, self.instance.rendered / COMPOSE_FILE)
 
-    def container_name(self, role: str) -> str:
-        return f"lab-{self.lab.instance}-{role}"
+    @cached_property
+    def pods(self) -> pod_emulation.PodRunner:
+        return pod_emulation.PodRunner(self.engine, self.instance.name, self.labels, self.network_name)
 
-    def _client_name(self) -> str:
-        pod = client_pod(self.lab, self.docs)
-        return self.container_name(pod["metadata"]["name"])
+    @cached_property
+    def proxy(self) -> CiliumProxy:
+        lab = self.instance.lab
+        return CiliumProxy(self.engine, f"lab-{self.instance.name}-envoy", self.labels, lab.image_for("proxy") if lab else None)
+
+    def _redirected_container(self) -> str | None:
+        selected = redirected_pods(self.docs)
+        return self.pods.container_name(selected[0]["metadata"]["name"]) if selected else None
+
+    # what the machine needs, and what the lab asks for
+    def requirements(self) -> list[Finding]:
+        findings = docker_findings(self.cli)
+        if findings[0].ok:
+            compose = self.instance.rendered_files.compose() if self.instance.rendered_files else {}
+            findings += network_findings(self.cli, self.instance.network, pinned_in(compose).get(self.network_name, []))
+            if not self.instance.data.get("stack_up"):  # the stack's own ports are busy on a rerun
+                findings += port_findings(compose)
+        return findings
+
+    def validate(self, docs: list[dict]) -> list[str]:
+        lab = self.instance.require_lab()
+        problems = [f"{lab.spec_file}: manifests: {doc.get('kind')} {doc['metadata']['name']}: the docker runtime does not run this kind "
+                    f"(it runs {', '.join(self.handlers)}); use --runtime kind"
+                    for doc in docs if doc.get("kind") not in self.handlers]
+        secrets = pod_emulation.secrets_by_name(docs)
+        names: dict[str, str] = {}
+        for pod in (d for d in docs if d.get("kind") == "Pod"):
+            problems += pod_emulation.pod_problems(pod, secrets)
+            name, namespace = pod["metadata"]["name"], pod["metadata"].get("namespace", "default")
+            if name in names and names[name] != namespace:
+                problems.append(f"Pod {namespace}/{name}: the docker runtime names containers after pods; {names[name]}/{name} has the same name")
+            names[name] = namespace
+        problems += proxy_problems(docs)
+        if any(d.get("kind") == "CiliumClusterwideEnvoyConfig" for d in docs) and not lab.image_for("proxy"):
+            problems.append(f"{lab.spec_file}: imageRoles.proxy: the docker runtime runs CiliumClusterwideEnvoyConfigs in Envoy; name its image key")
+        return problems
 
     # lifecycle
-    def preflight(self) -> None:
-        from orchestrator.doctor import require
-
-        # The stack's own published ports are busy when the lab is already up: not a problem on a rerun.
-        require(self.lab, self.name, lab_is_up=self.state.get("stack_up", False))
-
-    def create_cluster(self) -> None:
-        """No cluster here: only the docker network kind would have created, with kind's subnet."""
-        subnet = self.lab.values.get("network", {}).get("subnet", KIND_SUBNET)
-        subnets = self.engine.ensure_network(self.network_name, subnet, self.labels)
-        outside = outside_subnets(pinned_addresses(self.rendered).get(self.network_name, []), subnets)
+    def provision(self) -> None:
+        """No cluster here: only the docker network kind would have created, with the lab's subnet."""
+        subnet = self.instance.network.subnet
+        network = ipaddress.ip_network(subnet, strict=False)
+        subnets = self.engine.ensure_network(self.network_name, str(network), {**self.labels})
+        pinned = pinned_in(self.instance.rendered_files.compose() if self.instance.rendered_files else {}).get(self.network_name, [])
+        outside = outside_subnets(pinned, subnets)
         if outside:
             raise BadInput(f"docker network {self.network_name} has subnet(s) {', '.join(subnets) or 'none'}, which do not contain "
                            f"{', '.join(outside)}; rerun with --set network.subnet=<its IPv4 subnet>")
 
     def stack_up(self) -> None:
-        if self.lab.stack:
+        if (self.instance.rendered / COMPOSE_FILE).is_file():
+            self.instance.data["stack_up"] = True  # recorded first: a failed `up` still tears the stack down
             self.compose.up()
-            self.state["stack_up"] = True
 
-    def reset_lab_objects(self) -> list[str]:
-        """Remove what the lab's apply steps made (client, Envoy, redirect), keeping network and stack, so a
+    def reset(self) -> list[str]:
+        """Remove what the lab's apply steps made (pods, Envoy, redirect), keeping network and stack, so a
         second `up` replays every stage instead of checking a direct connection through last run's redirect."""
         removed = []
         for container in self.engine.containers(self.labels):
-            if container.labels.get("lab.dev/role") in ("client", "envoy"):
+            if container.labels.get(pod_emulation.ROLE_LABEL) in (pod_emulation.POD_ROLE, "envoy", "client"):
                 self.engine.remove(container)
                 removed.append(container.name)
         return removed
 
-    def apply(self, group: str, files: list[Path]) -> None:
-        docs = load_docs(files)
-        unknown = sorted({d.get("kind", "?") for d in docs} - set(KIND_ORDER))
-        if unknown:
-            raise BadInput(
-                f"{self.lab.spec_file}: manifests.{group}: the docker runtime does not emulate {', '.join(unknown)}; "
-                "run this lab with --runtime kind"
-            )
-        for doc in sorted(docs, key=lambda d: KIND_ORDER.index(d["kind"])):
-            handler = getattr(self, "_apply_" + doc["kind"].lower())
-            handler(doc)
+    def apply(self, group: str, docs: list[dict]) -> None:
+        order = list(self.handlers)
+        for doc in sorted(docs, key=lambda d: order.index(d["kind"])):  # secrets before pods, config before policy
+            self.handlers[doc["kind"]](doc)
 
-    def _apply_namespace(self, doc: dict) -> None:
-        pass  # names only; nothing to create without Kubernetes
+    def _run_pod(self, doc: dict) -> None:
+        # NET_ADMIN: the emulated CNP redirect is installed inside a redirected pod's network namespace.
+        redirected = doc in redirected_pods(self.docs)
+        self.pods.run(doc, pod_emulation.secrets_by_name(self.docs), cap_add=["NET_ADMIN"] if redirected else None)
 
-    def _apply_secret(self, doc: dict) -> None:
-        pass  # secrets are read from the rendered manifests where a Pod or the Envoy config uses them
+    def _run_envoy(self, doc: dict) -> None:
+        container = self._redirected_container()
+        if container is None:
+            raise BadInput(f"CiliumClusterwideEnvoyConfig {doc['metadata']['name']}: no CiliumNetworkPolicy of the lab redirects a pod to it")
+        self.proxy.run_envoy(doc, self.docs, container)
 
-    def _secret(self, namespace: str, name: str) -> dict:
-        for doc in self.docs:
-            if doc.get("kind") == "Secret" and doc["metadata"]["name"] == name and doc["metadata"].get("namespace") == namespace:
-                return doc
-        raise BadInput(f"Secret {namespace}/{name} is used but not among the lab's manifests")
+    def _redirect(self, doc: dict) -> None:
+        container = self._redirected_container()
+        if container is not None:
+            self.proxy.redirect(doc, self.docs, container)
 
-    def _apply_pod(self, doc: dict) -> None:
-        meta, spec = doc["metadata"], doc["spec"]
-        if len(spec.get("containers", [])) != 1:
-            raise BadInput(f"Pod {meta['name']}: the docker runtime emulates single-container pods only")
-        container = spec["containers"][0]
-        volumes = {v["name"]: v for v in spec.get("volumes", [])}
-        files: dict[str, FileSpec] = {}
-        for mount in container.get("volumeMounts", []):
-            volume = volumes.get(mount["name"], {})
-            if "secret" not in volume:
-                raise BadInput(f"Pod {meta['name']}: volume {mount['name']}: the docker runtime emulates secret volumes only")
-            secret = self._secret(meta["namespace"], volume["secret"]["secretName"])
-            mode = volume["secret"].get("defaultMode", 0o644)
-            for key, value in secret.get("data", {}).items():
-                files[f"{mount['mountPath']}/{key}"] = FileSpec(base64.b64decode(value), mode)
-        name = self.container_name(meta["name"])
-        existing = self.engine.container(name)
-        if existing is not None:
-            if existing.status == "running":
-                return  # converge: the pod exists
-            self.engine.remove(existing)
-        command = container.get("command", []) + container.get("args", [])
-        self.engine.run(
-            name, container["image"], command, labels={**self.labels, "lab.dev/role": "client"}, files=files,
-            network=self.network_name, cap_add=["NET_ADMIN"],  # NET_ADMIN: the emulated CNP redirect lives here
-        )
+    def wait(self, wait: Wait, kind) -> None:
+        if wait.kind == "pod-ready":
+            self.pods.wait_ready(wait.params["name"], wait.timeout)
+        elif wait.kind == "crd-established" and wait.params["name"] in EMULATED_CRDS:
+            return
+        else:
+            raise BadInput(f"the docker runtime cannot wait for {wait.kind} {kind.ref(wait.params)}: it has no Kubernetes API; use --runtime kind")
 
-    def _listener_ports(self) -> dict[str, int]:
-        """Stand-in for the proxy ports Cilium allocates: one per listener of every CCEC, in render order."""
-        ports, index = {}, 0
-        for doc in self.docs:
-            if doc.get("kind") == "CiliumClusterwideEnvoyConfig":
-                for resource in doc["spec"].get("resources", []):
-                    if resource.get("@type") == cilium.LISTENER_TYPE:
-                        ports[resource["name"]] = LISTENER_PORT_BASE + index
-                        index += 1
-        return ports
+    def exec(self, pod: PodRef | None, argv: list[str]) -> ExecResult:
+        name = resolve_pod(pod, self.docs)["metadata"]["name"]
+        container = self.pods.container_name(name)
+        if container == self._redirected_container():
+            self.proxy.sample(container)  # the flows window starts before this command's traffic
+        return self.pods.exec(name, argv)
 
-    def _apply_ciliumclusterwideenvoyconfig(self, doc: dict) -> None:
-        secrets = cilium.sds_secrets([d for d in self.docs if d.get("kind") == "Secret"])
-        bootstrap = cilium.envoy_bootstrap(doc, self._listener_ports(), secrets, SECRET_DIR, ENVOY_ADMIN_PORT)
-        files = {"/etc/envoy/envoy.yaml": FileSpec(yaml.safe_dump(bootstrap, sort_keys=False).encode(), 0o444)}
-        for path, content in cilium.secret_files(secrets, SECRET_DIR).items():
-            files[path] = FileSpec(content, 0o400, ENVOY_UID, ENVOY_UID)  # readable by Envoy's uid only
-        name = self.container_name("envoy")
-        existing = self.engine.container(name)
-        if existing is not None:
-            self.engine.remove(existing)  # a changed config means a new Envoy, as Cilium would reload it
-        self.engine.run(
-            name, self.lab.images["envoy"], ["envoy", "-c", "/etc/envoy/envoy.yaml", "--disable-hot-restart", "-l", "info"],
-            labels={**self.labels, "lab.dev/role": "envoy"}, files=files,
-            network_mode=f"container:{self._client_name()}", user=str(ENVOY_UID),
-        )
-        self._wait_envoy_ready(name, timeout=30)
-
-    def _wait_envoy_ready(self, name: str, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while True:
-            self.engine.wait_running(name, 5)
-            code, out, _ = self.exec_client(["curl", "-s", "--max-time", "2", f"http://127.0.0.1:{ENVOY_ADMIN_PORT}/ready"])
-            if code == 0 and out.strip() == "LIVE":
-                return
-            if time.monotonic() > deadline:
-                raise RuntimeFailure(f"Envoy ({name}) did not become ready within {timeout:.0f}s: {self.engine.logs(name)[-2000:]}")
-            time.sleep(0.2)
-
-    def _iptables(self, *args: str, check: bool = True) -> tuple[int, str, str]:
-        code, out, err = self.exec_client(["iptables", "-w", "5", *args])
-        if check and code != 0:
-            raise RuntimeFailure(f"iptables {' '.join(args)} failed in the client: {err.strip()}")
-        return code, out, err
-
-    def _apply_ciliumnetworkpolicy(self, doc: dict) -> None:
-        ports = self._listener_ports()
-        rules = cilium.redirects(doc)
-        self._iptables("-t", "nat", "-N", REDIRECT_CHAIN, check=False)
-        self._iptables("-t", "nat", "-F", REDIRECT_CHAIN)
-        if self._iptables("-t", "nat", "-C", "OUTPUT", "-j", REDIRECT_CHAIN, check=False)[0] != 0:
-            self._iptables("-t", "nat", "-A", "OUTPUT", "-j", REDIRECT_CHAIN)
-        for rule in rules:
-            if rule.listener not in ports:
-                raise BadInput(f"CiliumNetworkPolicy {rule.policy}: listener {rule.listener} is not defined by {rule.config_name}")
-            for cidr in rule.cidrs:
-                self._iptables(
-                    "-t", "nat", "-A", REDIRECT_CHAIN, "-p", rule.protocol.lower(), "-d", cidr, "--dport", str(rule.port),
-                    "-m", "owner", "!", "--uid-owner", str(ENVOY_UID), "-j", "REDIRECT", "--to-ports", str(ports[rule.listener]),
-                )
-
-    def wait(self, spec: dict) -> None:
-        timeout = float(spec.get("timeout", 180))
-        if spec["for"] == "pod-ready":
-            name = self.container_name(spec["name"])
-            self.engine.wait_running(name, timeout)
-            deadline = time.monotonic() + timeout
-            while self.engine.exec(name, ["true"]).returncode != 0:
-                if time.monotonic() > deadline:
-                    raise RuntimeFailure(f"pod {spec['name']} (container {name}) is not ready after {timeout:.0f}s")
-                time.sleep(0.2)
-        elif spec["for"] == "crd-established":
-            pass  # the emulated Cilium kinds need no CRDs
-
-    def exec_client(self, argv: list[str]) -> tuple[int, str, str]:
-        result = self.engine.exec(self._client_name(), argv)
-        return result.returncode, result.stdout, result.stderr
-
-    def flows(self, params: dict) -> Flows:
-        """Stand-in for Hubble's to-proxy flows: packets that hit the redirect rule for that address and port."""
-        code, out, err = self._iptables("-t", "nat", "-L", REDIRECT_CHAIN, "-n", "-v", "-x", check=False)
-        source = "iptables REDIRECT counters in the client's network namespace (docker runtime stand-in for Hubble)"
-        if code != 0:
-            return Flows(0, source, output=err)
-        count = 0
-        for line in out.splitlines():
-            fields = line.split()
-            if len(fields) < 9 or not fields[0].isdigit() or "REDIRECT" not in line:
-                continue
-            dest_ok = not params.get("toIp") or fields[8].split("/")[0] == str(params["toIp"])
-            port_ok = not params.get("toPort") or re.search(rf"dpt:{params['toPort']}\b", line)
-            if dest_ok and port_ok:
-                count += int(fields[0])
-        verdicts = ("REDIRECTED",) if count else ()
-        return Flows(count, source, verdicts, output=f"$ iptables -t nat -L {REDIRECT_CHAIN} -n -v -x\n{out}")
+    def flows(self, query) -> Flows:
+        container = self._redirected_container()
+        if container is None:
+            return Flows(0, "no pod of the lab is redirected to a proxy", output="")
+        return self.proxy.flows(container, query.since)
 
     def collect_logs(self, dest: Path) -> list[Path]:
         dest.mkdir(parents=True, exist_ok=True)
         written = []
 
-        def save(name: str, text: str) -> None:
+        def save(name: str, produce) -> None:
             path = dest / name
-            path.write_text(text)
+            try:
+                path.write_text(produce())
+            except Exception as exc:  # one missing source must not stop the others
+                path.write_text(f"unavailable: {exc}")
             written.append(path)
 
-        if (self.rendered / COMPOSE_FILE).is_file():
-            save("compose.log", self.compose.logs())
+        save("compose.log", self.compose.logs)
         for container in self.engine.containers(self.labels):
-            save(f"{container.name}.log", self.engine.logs(container.name))
-        try:
-            code, out, err = self._iptables("-t", "nat", "-S", check=False)
-            save("client-iptables.txt", out + err)
-        except Exception as exc:  # the client may be gone; the other logs still matter
-            save("client-iptables.txt", f"unavailable: {exc}")
+            save(f"{container.name}.log", lambda c=container.name: self.engine.logs(c))
+        redirected = self._redirected_container()
+        if redirected:
+            save("redirected-pod-iptables.txt", lambda: self.proxy.rules(redirected))
         return written
 
-    def down(self) -> list[str]:
+    def teardown(self) -> list[str]:
+        """From the record alone: containers by label, the compose project by name, networks the lab made."""
         removed = []
         for container in self.engine.containers(self.labels):
             self.engine.remove(container)
@@ -283,15 +208,21 @@ class DockerRuntime:
         for name in sorted(candidates):
             if self.engine.remove_network_if_unused(name):
                 removed.append(f"network {name}")
-        self.state.pop("stack_up", None)
+        self.instance.data.pop("stack_up", None)
         return removed
 
     def access_hint(self) -> str:
-        return f"explore: docker exec -it {self._client_name()} sh"
+        pods = [d["metadata"]["name"] for d in self.docs if d.get("kind") == "Pod"]
+        return f"explore: docker exec -it {self.pods.container_name(pods[0])} sh" if pods else "explore: docker ps --filter label=" + self.instance.selector
 
     def status(self) -> list[dict]:
+        try:
+            containers = self.engine.containers(self.labels)
+        except RuntimeFailure as exc:
+            return [{"kind": "engine", "name": "docker", "status": exc.message.splitlines()[0][:120]}]
         return [
             {"kind": "container", "name": c.name, "status": c.status,
-             "image": (c.image.tags or [c.image.short_id])[0] if c.image else "", "role": c.labels.get("lab.dev/role", c.labels.get("com.docker.compose.service", ""))}
-            for c in self.engine.containers(self.labels)
+             "image": (c.image.tags or [c.image.short_id])[0] if c.image else "",
+             "role": c.labels.get("lab.dev/role", c.labels.get("com.docker.compose.service", ""))}
+            for c in containers
         ]

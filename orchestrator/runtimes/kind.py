@@ -1,8 +1,10 @@
-"""The kind runtime: the real lab. kind cluster, Cilium by helm, the compose stack on kind's network,
-manifests by server-side apply, checks by exec in the client pod, Hubble flows from the Cilium agent.
+"""The kind runtime: the real lab. A kind cluster, the lab's charts by helm (each with its own waits), the
+compose stack on kind's network, manifests by server-side apply, checks by exec in the lab's pods, Hubble
+flows from the Cilium agent on the source pod's node.
 
 Every external system is reached through its provider (kind, helm, docker CLI, Kubernetes API), handed in
-so that contract tests can record the calls.
+so that contract tests can record the calls. The runtime knows no lab: charts, waits, images and the
+network all come from the spec.
 """
 
 from __future__ import annotations
@@ -14,20 +16,21 @@ import tempfile
 from functools import cached_property
 from pathlib import Path
 
+from orchestrator.diagnostics import Finding, docker_findings, inotify, network_findings, platform_notes, port_findings
 from orchestrator.errors import BadInput, RuntimeFailure
 from orchestrator.providers.docker_cli import ComposeStack, DockerCli
 from orchestrator.providers.helm import HelmCli
 from orchestrator.providers.kind import KindCli
-from orchestrator.render.artifacts import CILIUM_VALUES, COMPOSE_FILE, KIND_CONFIG, group_files
-from orchestrator.runtimes.base import Flows, client_pod, load_docs, outside_subnets, pinned_addresses, rendered_docs
-from orchestrator.spec import Lab
-from orchestrator.spec.model import INSTANCE_LABEL
+from orchestrator.providers.process import which
+from orchestrator.render.artifacts import COMPOSE_FILE, KIND_CONFIG, chart_values_file, read_rendered
+from orchestrator.runtimes.base import ExecResult, Flows, Instance, outside_subnets, pinned_in, resolve_pod
+from orchestrator.spec.model import PodRef, Wait
 
-CILIUM_NAMESPACE = "kube-system"
-# What "Cilium is ready" means for the lab: agent and Envoy on every node, operator, Hubble Relay.
-CILIUM_ROLLOUTS = [("DaemonSet", "cilium"), ("DaemonSet", "cilium-envoy"), ("Deployment", "cilium-operator"), ("Deployment", "hubble-relay")]
-CILIUM_CRDS = ["ciliumnetworkpolicies.cilium.io", "ciliumclusterwideenvoyconfigs.cilium.io"]
-SIDELOAD_SKIP = {"kindNode"}  # the node image is the cluster itself
+KIND_MIN_CPUS = 2
+KIND_MIN_MEMORY = 4 * 1024**3
+HUBBLE_AGENT_SELECTOR = "k8s-app=cilium"  # Hubble runs in the Cilium agent; `hubble observe` is run there
+HUBBLE_AGENT_NAMESPACE = "kube-system"
+HUBBLE_AGENT_CONTAINER = "cilium-agent"
 
 
 def docker_platform() -> str:
@@ -38,24 +41,21 @@ def docker_platform() -> str:
 class KindRuntime:
     name = "kind"
 
-    def __init__(self, lab: Lab, rendered: Path, state: dict, state_dir: Path, *, kind=None, helm=None, docker=None, kube_factory=None):
-        self.lab = lab
-        self.rendered = rendered
-        self.state = state
-        self.kubeconfig = state_dir / "kubeconfig"
+    def __init__(self, instance: Instance, *, kind: KindCli | None = None, helm: HelmCli | None = None, docker: DockerCli | None = None,
+                 kube_factory=None):
+        self.instance = instance
+        self.kubeconfig = instance.state_dir / "kubeconfig"
         self.kind = kind or KindCli()
         self.helm = helm or HelmCli()
         self.docker = docker or DockerCli()
         self._kube_factory = kube_factory
         self._kube = None
-        self.cluster_name = lab.instance
-        self.labels = lab.owner_labels()
-        self.selector = f"{INSTANCE_LABEL}={lab.instance}"
+        self.cluster_name = instance.name
 
     @cached_property
     def docs(self) -> list[dict]:
-        """The rendered manifests, read once per command (after `up` has rendered them)."""
-        return rendered_docs(self.rendered)
+        rendered = self.instance.rendered_files or read_rendered(self.instance.rendered)
+        return rendered.docs()
 
     @property
     def kube(self):
@@ -69,43 +69,68 @@ class KindRuntime:
 
     @property
     def compose(self) -> ComposeStack:
-        return ComposeStack(f"lab-{self.lab.instance}", self.rendered / COMPOSE_FILE)
+        return ComposeStack(self.instance.compose_project, self.instance.rendered / COMPOSE_FILE)
 
-    def wait_timeout(self, key: str, default: float) -> float:
-        return float(os.environ.get(f"LAB_TIMEOUT_{key.upper()}", default))
+    def _timeout(self, default: float) -> float:
+        """LAB_TIMEOUT_CHARTS stretches every chart wait (a slow laptop, a cold image cache)."""
+        return float(os.environ.get("LAB_TIMEOUT_CHARTS", default))
+
+    # what the machine needs, and what the lab asks for
+    def requirements(self) -> list[Finding]:
+        lab = self.instance.lab
+        findings = docker_findings(self.docker)
+        if findings[0].ok:
+            resources = self.docker.resources()
+            if resources:
+                cpus, memory = resources
+                findings.append(Finding("docker resources", cpus >= KIND_MIN_CPUS and memory >= KIND_MIN_MEMORY, f"{cpus} CPUs, {memory / 1024**3:.1f} GiB",
+                                        f"give Docker at least {KIND_MIN_CPUS} CPUs and {KIND_MIN_MEMORY // 1024**3} GiB", blocking=False))
+        wanted = lab.versions.get("kind", "") if lab else ""
+        for tool, version, fix, blocking in (("kind", self.kind.version, f"install kind {wanted}".strip(), True),
+                                             ("helm", self.helm.version, "install helm 3 (https://helm.sh/docs/intro/install/)", bool(lab and lab.charts)),
+                                             ("kubectl", lambda: None, "install kubectl (to explore the cluster yourself)", False)):
+            found = version() if which(tool) else None
+            findings.append(Finding(tool, found is not None, found or "missing", fix, blocking=blocking))
+        findings += inotify() + platform_notes()
+        if findings[0].ok:
+            compose = self.instance.rendered_files.compose() if self.instance.rendered_files else {}
+            findings += network_findings(self.docker, self.instance.network, pinned_in(compose).get(self.instance.network.name, []))
+            if not self.instance.data.get("created_cluster"):
+                findings += port_findings(compose)
+        return findings
+
+    def validate(self, docs: list[dict]) -> list[str]:
+        return []  # the API server is the judge of the manifests
 
     # lifecycle
-    def preflight(self) -> None:
-        from orchestrator.doctor import require
-
-        require(self.lab, self.name, lab_is_up=self.state.get("created_cluster") is not None)
-
-    def create_cluster(self) -> None:
+    def provision(self) -> None:
+        lab = self.instance.require_lab()
         self.kubeconfig.parent.mkdir(parents=True, exist_ok=True)
         if self.cluster_name in self.kind.clusters():
             self.kind.export_kubeconfig(self.cluster_name, self.kubeconfig)  # converge: reuse the cluster
         else:
-            self.kind.create(self.cluster_name, self.rendered / KIND_CONFIG, self.kubeconfig)
-            self.state["created_cluster"] = self.cluster_name
+            self.instance.data["created_cluster"] = self.cluster_name  # recorded first: a failed create is still deleted
+            self.kind.create(self.cluster_name, self.instance.rendered / KIND_CONFIG, self.kubeconfig)
         os.chmod(self.kubeconfig, 0o600)
         self._sideload_images()
-        chart = self.lab.cluster["chart"]
-        self.helm.upgrade_install(
-            release=chart.get("release", "cilium"), chart=chart["name"], version=chart["version"],
-            namespace=chart.get("namespace", CILIUM_NAMESPACE), values=self.rendered / CILIUM_VALUES,
-            kubeconfig=self.kubeconfig, repo=chart.get("repo"),
-        )
-        timeout = self.wait_timeout("cilium", 600)
-        self.kube.wait_nodes_ready(timeout)
-        for kind, name in CILIUM_ROLLOUTS:
-            self.kube.wait_rollout(kind, chart.get("namespace", CILIUM_NAMESPACE), name, timeout)
-        for crd in CILIUM_CRDS:
-            self.kube.wait_crd_established(crd, timeout)
+        for chart in lab.charts:
+            self.helm.upgrade_install(release=chart.release, chart=chart.chart, version=chart.version, namespace=chart.namespace,
+                                      values=self.instance.rendered / chart_values_file(chart), kubeconfig=self.kubeconfig, repo=chart.repo)
+        self.kube.wait_nodes_ready(self._timeout(600))
+        from orchestrator.waits import default_waits
+
+        waits = default_waits()
+        for chart in lab.charts:
+            for wait in chart.waits:
+                self.wait(Wait(wait.kind, wait.params, self._timeout(wait.timeout)), waits.get(wait.kind))
 
     def _sideload_images(self) -> None:
-        """Images already in the local Docker go into the nodes: a workshop on bad Wi-Fi needs no pull."""
-        for key, image in sorted(self.lab.images.items()):
-            if key in SIDELOAD_SKIP or not self.docker.image_present(image):
+        """Images of the lab's pods already in the local Docker go into the nodes: a workshop on bad Wi-Fi
+        needs no pull. The node image is the cluster itself; stack and proxy images never run in it."""
+        lab = self.instance.require_lab()
+        skip = set(lab.image_roles.get("node", ())) | set(lab.image_roles.get("stack", ())) | set(lab.image_roles.get("proxy", ()))
+        for key, image in sorted(lab.images.items()):
+            if key in skip or not self.docker.image_present(image):
                 continue
             try:
                 self.kind.load_image(self.cluster_name, image)
@@ -113,97 +138,87 @@ class KindRuntime:
                 # Docker's containerd image store breaks `kind load docker-image`; an archive of one platform works.
                 with tempfile.TemporaryDirectory(prefix="lab-image-") as tmp:
                     archive = Path(tmp) / "image.tar"
-                    self.docker.save(image, archive, docker_platform())
+                    self.docker.save([image], archive, docker_platform())
                     self.kind.load_archive(self.cluster_name, archive)
 
     def stack_up(self) -> None:
-        network = self.lab.values.get("network", {}).get("name", "kind")
+        if not (self.instance.rendered / COMPOSE_FILE).is_file():
+            return
+        network = self.instance.network.name
         subnets = self.docker.network_subnets(network)
         if subnets is None:
             raise RuntimeFailure(f"docker network {network} does not exist; kind creates it with the cluster")
-        outside = outside_subnets(pinned_addresses(self.rendered).get(network, []), subnets)
+        compose = self.instance.rendered_files.compose() if self.instance.rendered_files else {}
+        outside = outside_subnets(pinned_in(compose).get(network, []), subnets)
         if outside:
             raise BadInput(f"{', '.join(outside)} pinned by the stack is not inside the {network} network ({', '.join(subnets)}); "
                            "rerun with --set network.subnet=<its IPv4 subnet>")
         self.compose.up()
 
     def _applied_kinds(self) -> list[tuple[str, str]]:
-        """Kinds in the order the lab's apply steps create them."""
-        files = []
-        for step in self.lab.steps:
-            if step.kind == "apply":
-                files += group_files(self.rendered, step.apply)
+        """Kinds in the order the lab's manifests create them."""
         seen = []
-        for doc in load_docs(files):
+        for doc in self.docs:
             key = (doc["apiVersion"], doc["kind"])
             if key not in seen:
                 seen.append(key)
         return seen
 
-    def reset_lab_objects(self) -> list[str]:
+    def reset(self) -> list[str]:
         """Delete the lab's objects of a previous run (policy before the config it points at) and wait until
         they are gone: a Pod still terminating cannot be created again. Namespaces stay: deleting one is slow
         and re-applying it while it terminates fails."""
         kinds = [k for k in reversed(self._applied_kinds()) if k[1] != "Namespace"]
         removed = []
         for api_version, kind in kinds:
-            removed += self.kube.delete_labelled(api_version, kind, self.selector)
+            removed += self.kube.delete_labelled(api_version, kind, self.instance.selector)
         if removed:
-            self.kube.wait_deleted(kinds, self.selector, self.wait_timeout("delete", 120))
+            self.kube.wait_deleted(kinds, self.instance.selector, float(os.environ.get("LAB_TIMEOUT_DELETE", 120)))
         return removed
 
-    def apply(self, group: str, files: list[Path]) -> None:
-        for doc in load_docs(files):
+    def apply(self, group: str, docs: list[dict]) -> None:
+        for doc in docs:
             self.kube.apply(doc)
 
-    def wait(self, spec: dict) -> None:
-        timeout = float(spec.get("timeout", 180))
-        if spec["for"] == "pod-ready":
-            self.kube.wait_pod_ready(spec["namespace"], spec["name"], timeout)
-        elif spec["for"] == "crd-established":
-            self.kube.wait_crd_established(spec["name"], timeout)
+    def wait(self, wait: Wait, kind) -> None:
+        ref = kind.ref(wait.params)
+        self.kube.wait_for(f"{ref}: {kind.description}", ref.api_version, ref.kind, ref.name, ref.namespace,
+                           lambda obj: kind.ready(obj, wait.params), wait.timeout)
 
-    def _client(self) -> tuple[str, str]:
-        pod = client_pod(self.lab, self.docs)
-        return pod["metadata"]["namespace"], pod["metadata"]["name"]
+    def _pod(self, pod: PodRef | None) -> tuple[str, str]:
+        doc = resolve_pod(pod, self.docs)
+        return doc["metadata"].get("namespace", "default"), doc["metadata"]["name"]
 
-    def exec_client(self, argv: list[str]) -> tuple[int, str, str]:
-        namespace, name = self._client()
-        return self.kube.exec(namespace, name, argv)
+    def exec(self, pod: PodRef | None, argv: list[str]) -> ExecResult:
+        namespace, name = self._pod(pod)
+        return ExecResult(*self.kube.exec(namespace, name, argv))
 
-    def _agent_on_client_node(self) -> str:
-        namespace, name = self._client()
-        node = self.kube.pod_node(namespace, name)
-        agents = self.kube.pods(CILIUM_NAMESPACE, "k8s-app=cilium", node=node)
+    def _agent_on_node_of(self, namespace: str, pod: str) -> str:
+        node = self.kube.pod_node(namespace, pod)
+        agents = self.kube.pods(HUBBLE_AGENT_NAMESPACE, HUBBLE_AGENT_SELECTOR, node=node)
         if not agents:
             raise RuntimeFailure(f"no Cilium agent pod on node {node}")
         return agents[0]
 
-    def flows(self, params: dict) -> Flows:
-        """`hubble observe` inside the agent on the client's node: no port-forward, no hubble CLI on the host."""
-        agent = self._agent_on_client_node()
-        argv = ["hubble", "observe", "--output", "json", "--last", "1000"]
-        if params.get("namespace"):
-            argv += ["--from-namespace", str(params["namespace"])]
-        if params.get("pod"):
-            argv += ["--from-pod", f"{params.get('namespace', 'default')}/{params['pod']}"]
-        if params.get("toIp"):
-            argv += ["--to-ip", str(params["toIp"])]
-        if params.get("toPort"):
-            argv += ["--to-port", str(params["toPort"])]
-        if params.get("flowType"):
-            argv += ["--type", str(params["flowType"])]
-        code, out, err = self.kube.exec(CILIUM_NAMESPACE, agent, argv, container="cilium-agent")
+    def flows(self, query) -> Flows:
+        """The check's `hubble observe` inside the agent on the source pod's node: no port-forward, no
+        hubble CLI on the host. Only flow records count (lost-events records are not flows)."""
+        filters = query.filters
+        source = PodRef(filters.get("namespace"), filters["pod"]) if filters.get("pod") else None
+        namespace, name = self._pod(source)
+        agent = self._agent_on_node_of(namespace, name)
+        code, out, err = self.kube.exec(HUBBLE_AGENT_NAMESPACE, agent, list(query.argv), container=HUBBLE_AGENT_CONTAINER)
         if code != 0:
-            raise RuntimeFailure(f"hubble observe failed in {agent}: {err.strip()}")
+            raise RuntimeFailure(f"hubble observe failed in {agent}: {err.strip()[:300]}")
         verdicts = []
         for line in out.splitlines():
             try:
-                flow = json.loads(line).get("flow", {})
+                record = json.loads(line)
             except ValueError:
                 continue
-            verdicts.append(flow.get("verdict", "UNKNOWN"))
-        return Flows(len(verdicts), f"hubble observe in {agent}", tuple(verdicts), output=f"$ {' '.join(argv)}\n{out}\n{err}")
+            if isinstance(record, dict) and isinstance(record.get("flow"), dict):
+                verdicts.append(record["flow"].get("verdict", "UNKNOWN"))
+        return Flows(len(verdicts), f"hubble observe in {agent}", tuple(verdicts), output=f"$ {' '.join(query.argv)}\n{out[-4000:]}\n{err[-1000:]}")
 
     def collect_logs(self, dest: Path) -> list[Path]:
         dest.mkdir(parents=True, exist_ok=True)
@@ -218,35 +233,50 @@ class KindRuntime:
             written.append(path)
 
         save("compose.log", self.compose.logs)
-        namespace, name = self._client()
-        save(f"pod-{namespace}-{name}.log", lambda: self.kube.logs(namespace, name))
-        for agent in self.kube.pods(CILIUM_NAMESPACE, "k8s-app=cilium"):
-            save(f"{agent}.log", lambda a=agent: self.kube.logs(CILIUM_NAMESPACE, a, "cilium-agent"))
+        for doc in (d for d in self.docs if d.get("kind") == "Pod"):
+            namespace, name = doc["metadata"].get("namespace", "default"), doc["metadata"]["name"]
+            save(f"pod-{namespace}-{name}.log", lambda n=namespace, p=name: self.kube.logs(n, p))
+        try:
+            agents = self.kube.pods(HUBBLE_AGENT_NAMESPACE, HUBBLE_AGENT_SELECTOR)
+        except RuntimeFailure as exc:
+            agents = []
+            save("cilium-agents.txt", lambda: f"unavailable: {exc.message}")
+        for agent in agents:
+            save(f"{agent}.log", lambda a=agent: self.kube.logs(HUBBLE_AGENT_NAMESPACE, a, HUBBLE_AGENT_CONTAINER))
             for what, argv in (("redirects", ["cilium-dbg", "status", "--all-redirects"]),
                                ("envoy-listeners", ["cilium-dbg", "envoy", "admin", "listeners"]),
                                ("envoy-clusters", ["cilium-dbg", "envoy", "admin", "clusters"]),
-                               ("hubble", ["hubble", "observe", "--last", "200", "--from-namespace", namespace])):
-                save(f"{agent}-{what}.txt", lambda a=agent, v=argv: "\n".join(self.kube.exec(CILIUM_NAMESPACE, a, v, container="cilium-agent")[1:]))
-        for envoy in self.kube.pods(CILIUM_NAMESPACE, "k8s-app=cilium-envoy"):
-            save(f"{envoy}.log", lambda e=envoy: self.kube.logs(CILIUM_NAMESPACE, e))
+                               ("hubble", ["hubble", "observe", "--last", "200"])):
+                save(f"{agent}-{what}.txt", lambda a=agent, v=argv: "\n".join(
+                    str(x) for x in self.kube.exec(HUBBLE_AGENT_NAMESPACE, a, v, container=HUBBLE_AGENT_CONTAINER)[1:]))
+        try:
+            for envoy in self.kube.pods(HUBBLE_AGENT_NAMESPACE, "k8s-app=cilium-envoy"):
+                save(f"{envoy}.log", lambda e=envoy: self.kube.logs(HUBBLE_AGENT_NAMESPACE, e))
+        except RuntimeFailure:
+            pass
         if os.environ.get("LAB_KIND_EXPORT_LOGS") == "1":
             self.kind.export_logs(self.cluster_name, dest / "kind")
         return written
 
-    def down(self) -> list[str]:
+    def teardown(self) -> list[str]:
+        """From the record alone: the compose project by name, the cluster by the instance's name."""
         removed = []
         self.compose.down()  # by project name: works even when the rendered files are gone
-        removed.append(f"compose project lab-{self.lab.instance}")
+        removed.append(f"compose project {self.instance.compose_project}")
         if self.cluster_name in self.kind.clusters():
             self.kind.delete(self.cluster_name, self.kubeconfig)
             removed.append(f"kind cluster {self.cluster_name}")
         self.kubeconfig.unlink(missing_ok=True)
+        self.instance.data.pop("created_cluster", None)
         return removed
 
     def access_hint(self) -> str:
-        namespace, name = self._client()
-        return f"explore: export KUBECONFIG={self.kubeconfig}; kubectl -n {namespace} exec -it {name} -- sh"
+        pods = [d for d in self.docs if d.get("kind") == "Pod"]
+        hint = f"explore: export KUBECONFIG={self.kubeconfig}"
+        if pods:
+            hint += f"; kubectl -n {pods[0]['metadata'].get('namespace', 'default')} exec -it {pods[0]['metadata']['name']} -- sh"
+        return hint
 
     def status(self) -> list[dict]:
         up = self.cluster_name in self.kind.clusters()
-        return [{"kind": "cluster", "name": self.cluster_name, "status": "running" if up else "absent", "image": self.lab.images.get("kindNode", ""), "role": "kind"}]
+        return [{"kind": "cluster", "name": self.cluster_name, "status": "running" if up else "absent", "image": "", "role": "kind"}]

@@ -1,10 +1,14 @@
-"""Load a lab spec: schema and cross-field validation (every problem at once), overrides, templated values."""
+"""Load a lab spec: defaults → overrides → resolve templated values → validate, every problem at once.
+
+The schema of checks and waits is not written here: each check kind and wait kind owns its fragment,
+and the loader assembles the lab schema from the registries it is handed.
+"""
 
 from __future__ import annotations
 
+import copy
 import ipaddress
 import re
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -12,86 +16,206 @@ import yaml
 
 from orchestrator.catalog import LabEntry, shared_templates_dir
 from orchestrator.errors import BadInput, SpecErrors
-from orchestrator.render.engine import make_environment, render_string
+from orchestrator.render.engine import lab_environment, render_string
 from orchestrator.spec.model import (
     DEFAULT_ALGORITHM,
+    DEFAULT_CHART_WAIT_TIMEOUT,
     DEFAULT_CHECK_INTERVAL,
     DEFAULT_CHECK_TIMEOUT,
+    DEFAULT_NETWORK,
+    DEFAULT_SUBNET,
+    DEFAULT_WAIT_TIMEOUT,
     REFUSAL_CHECK_TIMEOUT,
     CASpec,
     CertSpec,
+    Chart,
     Check,
     Lab,
+    Network,
     PkiSpec,
+    PodRef,
     Step,
+    Wait,
 )
 from orchestrator.spec.values import apply_overrides
 from orchestrator.spec.yamlio import read_yaml
 
 STEP_KINDS = ("apply", "wait", "check")
+IMAGE_ROLES = ("node", "stack", "proxy")
 DNS_NAME = re.compile(r"^(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$", re.I)
+DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+DOCKER_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,63}$")
+# The reference grammar of distribution/reference, without the rarely used IPv6 registry form.
+IMAGE_REF = re.compile(
+    r"^(?:(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*(?::[0-9]+)?/)?"
+    r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*"
+    r"(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@sha256:[a-f0-9]{64})?$"
+)
 PKI_SOURCE = "pki:"  # stack files copied from the issued PKI instead of rendered
+MAX_VALUE_LENGTH = 4096
+INSTANCE_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?$")
 
 
-@lru_cache(maxsize=1)
-def _validator():
+# ---------------------------------------------------------------- schema, assembled from the registries
+
+def _base_schema() -> dict:
+    return read_yaml(Path(__file__).parent / "schema.yaml", "lab schema")
+
+
+def spec_schema(checks, waits, runtime_names: list[str]) -> dict:
+    """The lab schema: the static part plus every check kind's and wait kind's own fragment."""
+    schema = copy.deepcopy(_base_schema())
+    defs = schema["$defs"]
+    schema["properties"]["runtimes"]["items"] = {"enum": runtime_names}
+
+    check = defs["check"]
+    check["properties"]["type"] = {"enum": checks.names()}
+    check["properties"]["runtimes"] = {"type": "array", "items": {"enum": runtime_names}}
+    common = dict(check["properties"])
+    check["allOf"] = []
+    for kind in checks:
+        properties = {**common, **kind.params, "expect": {"type": "object", "additionalProperties": False, "properties": kind.expect}}
+        if not kind.runs_in_pod:
+            properties.pop("from")
+        check["allOf"].append({"if": {"properties": {"type": {"const": kind.name}}, "required": ["type"]},
+                               "then": {"required": list(kind.required), "properties": properties, "additionalProperties": False}})
+
+    wait = defs["wait"]
+    wait["properties"]["for"] = {"enum": waits.names()}
+    common = dict(wait["properties"])
+    wait["allOf"] = [{"if": {"properties": {"for": {"const": kind.name}}, "required": ["for"]},
+                      "then": {"required": list(kind.required), "properties": {**common, **kind.params}, "additionalProperties": False}}
+                     for kind in waits]
+    return schema
+
+
+_VALIDATORS: dict[tuple, Any] = {}
+
+
+def _templated(value: Any) -> bool:
+    return isinstance(value, str) and ("{{" in value or "{%" in value)
+
+
+def _validator(checks, waits, runtime_names: list[str], *, lenient: bool):
+    """The spec validator. Lenient: before templated strings are rendered, their patterns cannot be judged
+    (they are, on the rendered spec, with the strict validator)."""
     import jsonschema
 
-    schema = yaml.safe_load((Path(__file__).parent / "schema.yaml").read_text())
-    return jsonschema.Draft202012Validator(schema)
+    key = (tuple(checks.names()), tuple(waits.names()), tuple(runtime_names), id(checks), id(waits), lenient)
+    if key not in _VALIDATORS:
+        strict = jsonschema.Draft202012Validator
+        chosen = strict
+        if lenient:
+            def pattern(validator, value, instance, schema):
+                if not _templated(instance):
+                    yield from strict.VALIDATORS["pattern"](validator, value, instance, schema)
 
+            def types(validator, value, instance, schema):
+                if not _templated(instance):  # "{{ haproxy.port }}" where an integer is wanted
+                    yield from strict.VALIDATORS["type"](validator, value, instance, schema)
 
-def read_spec(spec_file: Path) -> dict:
-    raw = read_yaml(spec_file, "lab spec")
-    if not isinstance(raw, dict):
-        raise BadInput(f"{spec_file}: a lab spec must be a mapping")
-    return raw
+            chosen = jsonschema.validators.extend(strict, {"pattern": pattern, "type": types})
+        _VALIDATORS[key] = chosen(spec_schema(checks, waits, runtime_names))
+    return _VALIDATORS[key]
 
 
 def _field(path) -> str:
     return ".".join(str(p) for p in path) or "(top level)"
 
 
-def schema_problems(raw: dict, origin: str) -> list[str]:
+def _message(error) -> str:
+    if error.validator == "enum":
+        return "must be one of " + ", ".join(str(v) for v in error.validator_value)
+    if error.validator == "additionalProperties":
+        unexpected = sorted(set(error.instance) - set(error.schema.get("properties", {})))
+        return "unknown field " + ", ".join(f"'{u[:60]}'" for u in unexpected[:5]) + (" ..." if len(unexpected) > 5 else "")
+    if error.validator in ("maxLength", "pattern", "format") and isinstance(error.instance, str) and len(error.instance) > 60:
+        shown = repr(error.instance[:57] + "...")
+        return {"maxLength": f"{shown} is longer than {error.validator_value} characters",
+                "pattern": f"{shown} does not match {error.validator_value}",
+                "format": f"{shown} is not a valid {error.validator_value}"}[error.validator]
+    return error.message[:300]
+
+
+def _leaf_errors(errors):
+    """jsonschema reports an if/then failure on the parent: show the errors that say where."""
+    for error in errors:
+        if error.validator in ("allOf", "anyOf", "oneOf") and error.context:
+            yield from _leaf_errors(error.context)
+        else:
+            yield error
+
+
+def schema_problems(raw: dict, origin: str, validator, broken: set[str] | None = None) -> list[str]:
+    """Every schema problem, one line each; `broken` collects the top-level sections that have one."""
     problems = []
-    for error in sorted(_validator().iter_errors(raw), key=lambda e: [str(p) for p in e.absolute_path]):
-        message = error.message
-        if error.validator == "enum":
-            message = "must be one of " + ", ".join(str(v) for v in error.validator_value)
-        elif error.validator == "additionalProperties" and "were unexpected" in message or "was unexpected" in message:
-            message = "unknown field " + message.split("(")[-1].rstrip(")").replace(" was unexpected", "").replace(" were unexpected", "")
-        problems.append(f"{origin}: {_field(error.absolute_path)}: {message}")
+    for error in sorted(_leaf_errors(validator.iter_errors(raw)), key=lambda e: [str(p) for p in e.absolute_path]):
+        line = f"{origin}: {_field(error.absolute_path)}: {_message(error)}"
+        if line not in problems:
+            problems.append(line)
+        if broken is not None and error.absolute_path:
+            broken.add(str(error.absolute_path[0]))
+        elif broken is not None and error.validator == "required":  # a missing top-level section
+            broken.update(set(error.validator_value) - set(error.instance))
     return problems
 
+
+# ---------------------------------------------------------------- cross-field rules (on a schema-valid spec)
 
 def _template_exists(name: str, lab_dir: Path) -> bool:
     return any((d / name).is_file() for d in (lab_dir / "templates", shared_templates_dir()))
 
 
-def semantic_problems(raw: dict, lab_dir: Path, origin: str) -> list[str]:
-    """Rules that tie fields together; run on a schema-valid spec."""
+def _is_pki_file(name: str, cert_names: set[str]) -> bool:
+    if name in ("ca.crt", "intermediate.crt", "ca-chain.crt"):
+        return True
+    return any(name in (f"{c}.crt", f"{c}.key", f"{c}-chain.crt", f"{c}.pem") for c in cert_names)
+
+
+def semantic_problems(raw: dict, lab_dir: Path, origin: str, checks, broken: set[str] = frozenset()) -> list[str]:
+    """Cross-field rules. Each group of rules runs only when the sections it reads passed the schema
+    (`broken` names those that did not), so every independent problem is still reported at once."""
     problems: list[str] = []
 
     def bad(field: str, message: str) -> None:
         problems.append(f"{origin}: {field}: {message}")
 
-    if raw.get("name") != lab_dir.name:
+    def sound(*sections: str) -> bool:
+        return not broken.intersection(sections)
+
+    if sound("name") and raw.get("name") != lab_dir.name:
         bad("name", f"must match the lab's folder name '{lab_dir.name}'")
     manifests = raw.get("manifests", {})
-    for group, templates in manifests.items():
-        for i, name in enumerate(templates):
-            if not _template_exists(name, lab_dir):
-                bad(f"manifests.{group}.{i}", f"template '{name}' not found in {lab_dir / 'templates'} or the shared templates")
-    for key in ("kindConfig", "ciliumValues"):
-        name = raw.get("cluster", {}).get(key)
-        if name and not _template_exists(name, lab_dir):
-            bad(f"cluster.{key}", f"template '{name}' not found")
-    if "kind" in raw.get("runtimes", []):
-        for key in ("kindConfig", "ciliumValues", "chart"):
-            if key not in raw.get("cluster", {}):
-                bad(f"cluster.{key}", "required when the lab supports the kind runtime")
+    if sound("manifests"):
+        for group, templates in manifests.items():
+            for i, name in enumerate(templates):
+                if not _template_exists(name, lab_dir):
+                    bad(f"manifests.{group}.{i}", f"template '{name}' not found in {lab_dir / 'templates'} or the shared templates")
+    cluster = raw.get("cluster", {})
+    if sound("cluster", "runtimes"):
+        if cluster.get("kindConfig") and not _template_exists(cluster["kindConfig"], lab_dir):
+            bad("cluster.kindConfig", f"template '{cluster['kindConfig']}' not found")
+        releases = set()
+        for i, chart in enumerate(cluster.get("charts", [])):
+            if not _template_exists(chart["values"], lab_dir):
+                bad(f"cluster.charts.{i}.values", f"template '{chart['values']}' not found")
+            if chart["release"] in releases:
+                bad(f"cluster.charts.{i}.release", f"duplicate release '{chart['release']}'")
+            releases.add(chart["release"])
+        if "kind" in raw["runtimes"] and "kindConfig" not in cluster:
+            bad("cluster.kindConfig", "required when the lab supports the kind runtime")
+    if sound("imageRoles", "images", "runtimes"):
+        images = raw.get("images", {})
+        for role, keys in raw.get("imageRoles", {}).items():
+            for i, key in enumerate(keys):
+                if key not in images:
+                    bad(f"imageRoles.{role}.{i}", f"'{key}' is not one of the lab's images ({', '.join(sorted(images)) or 'none'})")
+            if role in ("node", "proxy") and len(keys) > 1:
+                bad(f"imageRoles.{role}", "names one image")
+        if "kind" in raw["runtimes"] and not raw.get("imageRoles", {}).get("node"):
+            bad("imageRoles.node", "required when the lab supports the kind runtime: the image key of kind's nodes")
     stack = raw.get("stack", {})
-    if stack:
+    if stack and sound("stack", "pki"):
         if not _template_exists(stack["compose"], lab_dir):
             bad("stack.compose", f"template '{stack['compose']}' not found")
         cert_names = set(raw.get("pki", {}).get("certificates", {}))
@@ -99,68 +223,189 @@ def semantic_problems(raw: dict, lab_dir: Path, origin: str) -> list[str]:
             if Path(target).is_absolute() or ".." in Path(target).parts:
                 bad(f"stack.files.{target}", "must be a relative path inside the stack folder")
             if source.startswith(PKI_SOURCE):
-                pki_file = source[len(PKI_SOURCE) :]
-                if not _is_pki_file(pki_file, cert_names):
-                    bad(f"stack.files.{target}", f"'{pki_file}' is not a file the lab's PKI issues")
+                if not _is_pki_file(source[len(PKI_SOURCE):], cert_names):
+                    bad(f"stack.files.{target}", f"'{source[len(PKI_SOURCE):]}' is not a file the lab's PKI issues")
             elif not _template_exists(source, lab_dir):
                 bad(f"stack.files.{target}", f"template '{source}' not found")
-    seen: set[str] = set()
-    lab_runtimes = set(raw.get("runtimes", []))
-    for i, step in enumerate(raw.get("steps", [])):
-        kinds = [k for k in STEP_KINDS if k in step]
-        if len(kinds) != 1:
-            bad(f"steps.{i}", "needs exactly one of apply, wait, check")
-        if step.get("name") in seen:
-            bad(f"steps.{i}.name", f"duplicate step name '{step['name']}'")
-        seen.add(step.get("name"))
-        if "apply" in step and step["apply"] not in manifests:
-            known = ", ".join(sorted(manifests)) or "none"
-            bad(f"steps.{i}.apply", f"unknown manifest group '{step['apply']}' (known: {known})")
-        check = step.get("check", {})
-        for runtime in check.get("runtimes", []):
-            if runtime not in lab_runtimes:
-                bad(f"steps.{i}.check.runtimes", f"'{runtime}' is not one of the lab's runtimes")
-        wait = step.get("wait", {})
-        needs = {"pod-ready": ("namespace", "name"), "crd-established": ("name",)}.get(wait.get("for"), ())
-        for key in needs:
-            if key not in wait:
-                bad(f"steps.{i}.wait.{key}", f"required when waiting for {wait['for']}")
-        if check.get("type") == "http" and check.get("cert") and not check.get("key"):
-            bad(f"steps.{i}.check.key", "required when cert is set")
+    if sound("steps", "manifests", "runtimes"):
+        seen: set[str] = set()
+        for i, step in enumerate(raw.get("steps", [])):
+            kinds = [k for k in STEP_KINDS if k in step]
+            if len(kinds) != 1:
+                bad(f"steps.{i}", "needs exactly one of apply, wait, check")
+            if step["name"] in seen:
+                bad(f"steps.{i}.name", f"duplicate step name '{step['name']}'")
+            seen.add(step["name"])
+            if "apply" in step and step["apply"] not in manifests:
+                bad(f"steps.{i}.apply", f"unknown manifest group '{step['apply']}' (known: {', '.join(sorted(manifests)) or 'none'})")
+            check = step.get("check")
+            if check:
+                for runtime in check.get("runtimes", []):
+                    if runtime not in raw["runtimes"]:
+                        bad(f"steps.{i}.check.runtimes", f"'{runtime}' is not one of the lab's runtimes")
+                for field, message in checks.get(check["type"]).problems(check, check.get("expect", {})):
+                    bad(f"steps.{i}.check.{field}", message)
     return problems
 
 
-def _is_pki_file(name: str, cert_names: set[str]) -> bool:
-    if name in ("ca.crt", "intermediate.crt", "ca-chain.crt"):
+# ---------------------------------------------------------------- templated values, resolved lazily
+
+class _Lazy(dict):
+    """A mapping whose templated strings render on first access, so values may refer to each other in any
+    order; a value that needs itself is a cycle, named with its path."""
+
+    def __init__(self, data: dict, resolver: "_Resolver", path: str):
+        super().__init__(data)
+        self._resolver, self._path = resolver, path
+
+    def __getitem__(self, key):
+        return self._resolver.resolve(dict.__getitem__(self, key), f"{self._path}.{key}" if self._path else str(key))
+
+    def get(self, key, default=None):
+        return self[key] if key in self else default
+
+    def items(self):
+        return [(k, self[k]) for k in self.keys()]
+
+    def values(self):
+        return [self[k] for k in self.keys()]
+
+    def __iter__(self):
+        return iter(self.keys())
+
+
+class _Resolver:
+    def __init__(self, env, origin: str, extra: dict):
+        self.env, self.origin, self.extra = env, origin, extra
+        self.stack: list[str] = []
+        self.done: dict[str, Any] = {}
+        self.root: _Lazy | None = None
+
+    def resolve(self, value: Any, path: str) -> Any:
+        if isinstance(value, dict):
+            return _Lazy(value, self, path)
+        if isinstance(value, list):
+            return [self.resolve(v, f"{path}.{i}") for i, v in enumerate(value)]
+        if not isinstance(value, str) or ("{{" not in value and "{%" not in value):
+            return value
+        if path in self.done:
+            return self.done[path]
+        if path in self.stack:
+            chain = " → ".join(self.stack[self.stack.index(path):] + [path])
+            raise BadInput(f"{self.origin}: values.{path}: refers to itself in a cycle ({chain})")
+        self.stack.append(path)
+        try:
+            rendered = render_string(self.env, value, self.root, f"{self.origin}: values.{path}", shared=True)
+        finally:
+            self.stack.pop()
+        self.done[path] = rendered
+        return rendered
+
+    def resolve_all(self, tree: dict) -> dict:
+        # The root is handed to Jinja as is (not copied), so only what a template names gets resolved.
+        self.root = _Lazy({**self.env.globals, **tree, **self.extra}, self, "")
+        return {key: _plain(self.root[key]) for key in tree}
+
+
+def _plain(node: Any) -> Any:
+    if isinstance(node, dict):
+        return {k: _plain(node[k]) for k in node}
+    if isinstance(node, list):
+        return [_plain(v) for v in node]
+    return node
+
+
+def _render_tree(env, tree: Any, context: dict, origin: str, prefix: str) -> Any:
+    """Render every templated string of a spec section (pki, cluster, steps) once, over resolved values."""
+    if isinstance(tree, dict):
+        return {k: _render_tree(env, v, context, origin, f"{prefix}.{k}") for k, v in tree.items()}
+    if isinstance(tree, list):
+        return [_render_tree(env, v, context, origin, f"{prefix}.{i}") for i, v in enumerate(tree)]
+    if isinstance(tree, str) and ("{{" in tree or "{%" in tree):
+        return render_string(env, tree, context, f"{origin}: {prefix}")
+    return tree
+
+
+# ---------------------------------------------------------------- values: form and range
+
+def _formats():
+    import jsonschema
+
+    checker = jsonschema.FormatChecker()
+
+    def ip(value):
+        return not isinstance(value, str) or _is(ipaddress.ip_address, value)
+
+    def cidr(value):
+        return not isinstance(value, str) or _is(lambda v: ipaddress.ip_network(v, strict=False), value)
+
+    checker.checks("ip")(ip)
+    checker.checks("cidr")(cidr)
+    checker.checks("ipv4-cidr")(lambda v: not isinstance(v, str) or _is(lambda x: ipaddress.IPv4Network(x, strict=False), v))
+    checker.checks("port")(lambda v: not isinstance(v, (int, str)) or (str(v).isdigit() and 1 <= int(v) <= 65535))
+    checker.checks("dns-label")(lambda v: not isinstance(v, str) or bool(DNS_LABEL.match(v)))
+    checker.checks("dns-name")(lambda v: not isinstance(v, str) or (len(v) <= 253 and bool(DNS_NAME.match(v))))
+    checker.checks("image")(lambda v: not isinstance(v, str) or (len(v) <= 512 and bool(IMAGE_REF.match(v))))
+    checker.checks("docker-name")(lambda v: not isinstance(v, str) or bool(DOCKER_NAME.match(v)))
+    return checker
+
+
+def _is(parse, value) -> bool:
+    try:
+        parse(value)
         return True
-    for cert in cert_names:
-        if name in (f"{cert}.crt", f"{cert}.key", f"{cert}-chain.crt", f"{cert}.pem"):
-            return True
-    return False
+    except ValueError:
+        return False
 
 
-def _resolve_tree(env, tree: Any, context_of, origin: str, prefix: str) -> Any:
-    """Render every string holding `{{` until nothing changes (values may refer to other values)."""
-    for _ in range(10):
-        changed = False
+BUILTIN_VALUES_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "network": {"type": "object", "additionalProperties": False, "properties": {
+            "name": {"type": "string", "format": "docker-name"}, "subnet": {"type": "string", "format": "cidr"}}},
+        "images": {"type": "object", "additionalProperties": {"type": "string", "minLength": 1, "format": "image"}},
+        "versions": {"type": "object", "additionalProperties": {"type": "string", "minLength": 1, "maxLength": 128}},
+    },
+}
 
-        def walk(node: Any, path: str) -> Any:
-            nonlocal changed
-            if isinstance(node, dict):
-                return {k: walk(v, f"{path}.{k}") for k, v in node.items()}
-            if isinstance(node, list):
-                return [walk(v, f"{path}.{i}") for i, v in enumerate(node)]
-            if isinstance(node, str) and "{{" in node:
-                rendered = render_string(env, node, context_of(tree), f"{origin}: {path.lstrip('.')}")
-                changed |= rendered != node
-                return rendered
-            return node
 
-        tree = walk(tree, prefix)
-        if not changed:
-            return tree
-    raise BadInput(f"{origin}: {prefix or 'values'}: templated values refer to each other in a cycle")
+def values_problems(values: dict, defaults: dict, lab_schema: dict | None, origin: str, *, lenient: bool = False) -> list[str]:
+    """Resolved values against the built-in and the lab's own schema (ports, names, addresses, images), plus
+    bounds that hold for every string: a length, and no control characters where the default had none."""
+    import jsonschema
 
+    problems = []
+    checker = _formats()
+    for schema in (BUILTIN_VALUES_SCHEMA, lab_schema or {}):
+        validator = jsonschema.Draft202012Validator(schema, format_checker=checker)
+        for error in sorted(_leaf_errors(validator.iter_errors(values)), key=lambda e: [str(p) for p in e.absolute_path]):
+            if lenient and _templated(error.instance):
+                continue  # judged once rendered
+            problems.append(f"{origin}: values.{_field(error.absolute_path)}: {_message(error)}")
+
+    def walk(node: Any, default: Any, path: str) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                walk(value, default.get(key) if isinstance(default, dict) else None, f"{path}.{key}" if path else key)
+        elif isinstance(node, list):
+            for i, value in enumerate(node):
+                walk(value, None, f"{path}.{i}")
+        elif isinstance(node, str):
+            if len(node) > MAX_VALUE_LENGTH:
+                problems.append(f"{origin}: values.{path}: longer than {MAX_VALUE_LENGTH} characters")
+            elif any(ord(c) < 32 and c != "\t" for c in node) and not (isinstance(default, str) and "\n" in default):
+                problems.append(f"{origin}: values.{path}: contains a control character (a newline?)")
+
+    walk(values, defaults, "")
+    return [p for i, p in enumerate(problems) if p not in problems[:i]]
+
+
+def _network(values: dict) -> Network:
+    raw = values.get("network") or {}
+    return Network(str(raw.get("name", DEFAULT_NETWORK)), str(raw.get("subnet", DEFAULT_SUBNET)))
+
+
+# ---------------------------------------------------------------- building the model
 
 def _subject(*layers: dict | None) -> tuple[tuple[str, str], ...]:
     merged: dict[str, str] = {}
@@ -178,24 +423,18 @@ def _build_pki(raw: dict | None, origin: str) -> PkiSpec | None:
     certificates = {}
     for name, cert in raw["certificates"].items():
         for i, ip in enumerate(cert.get("ip", [])):
-            try:
-                ipaddress.ip_address(ip)
-            except ValueError:
-                problems.append(f"{origin}: pki.certificates.{name}.ip.{i}: '{ip}' is not an IP address")
+            if not _is(ipaddress.ip_address, ip):
+                problems.append(f"{origin}: pki.certificates.{name}.ip.{i}: '{str(ip)[:60]}' is not an IP address")
         for i, dns in enumerate(cert.get("dns", [])):
-            if not DNS_NAME.match(dns):
-                problems.append(f"{origin}: pki.certificates.{name}.dns.{i}: '{dns}' is not a DNS name")
+            if len(dns) > 253 or not DNS_NAME.match(dns):
+                problems.append(f"{origin}: pki.certificates.{name}.dns.{i}: '{dns[:60]}' is not a DNS name")
+        if not cert["cn"].strip() or len(cert["cn"]) > 64:
+            problems.append(f"{origin}: pki.certificates.{name}.cn: a common name has 1 to 64 characters")
         if cert["usage"] == "server" and not (cert.get("dns") or cert.get("ip")):
             problems.append(f"{origin}: pki.certificates.{name}: a server certificate needs at least one dns or ip SAN")
         certificates[name] = CertSpec(
-            name=name,
-            usage=cert["usage"],
-            cn=cert["cn"],
-            dns=tuple(cert.get("dns", [])),
-            ip=tuple(cert.get("ip", [])),
-            days=cert.get("days", 365),
-            algorithm=cert.get("algorithm", algorithm),
-            subject=_subject(base, cert.get("subject")),
+            name=name, usage=cert["usage"], cn=cert["cn"], dns=tuple(cert.get("dns", [])), ip=tuple(cert.get("ip", [])),
+            days=cert.get("days", 365), algorithm=cert.get("algorithm", algorithm), subject=_subject(base, cert.get("subject")),
         )
     if problems:
         raise SpecErrors(problems)
@@ -207,30 +446,47 @@ def _build_pki(raw: dict | None, origin: str) -> PkiSpec | None:
     )
 
 
-def _build_step(raw: dict) -> Step:
+def _build_wait(raw: dict, default_timeout: float) -> Wait:
+    params = {k: v for k, v in raw.items() if k not in ("for", "timeout")}
+    return Wait(raw["for"], params, float(raw.get("timeout", default_timeout)))
+
+
+def _pod_ref(raw: Any) -> PodRef | None:
+    if raw is None:
+        return None
+    if isinstance(raw, str):
+        namespace, _, name = raw.rpartition("/")
+        return PodRef(namespace or None, name)
+    return PodRef(raw.get("namespace"), raw.get("name"), raw.get("selector"))
+
+
+def _build_step(raw: dict, checks) -> Step:
     kind = next(k for k in STEP_KINDS if k in raw)
     check = None
     if kind == "check":
-        params = {k: v for k, v in raw["check"].items() if k not in ("type", "expect", "timeout", "interval", "runtimes")}
         c = raw["check"]
+        params = {k: v for k, v in c.items() if k not in ("type", "expect", "timeout", "interval", "runtimes", "from")}
         expect = dict(c.get("expect", {}))
-        refusal = "error" in expect or expect.get("exitCode", 0) != 0 or expect.get("verified") is False or "alert" in expect
+        refusal = checks.get(c["type"]).is_refusal(expect)
         check = Check(
-            type=c["type"],
-            params=params,
-            expect=expect,
+            type=c["type"], params=params, expect=expect,
             # A check that expects a refusal passes at once when things work; retrying it long only delays failure.
             timeout=float(c.get("timeout", REFUSAL_CHECK_TIMEOUT if refusal else DEFAULT_CHECK_TIMEOUT)),
             interval=float(c.get("interval", DEFAULT_CHECK_INTERVAL)),
             runtimes=tuple(c.get("runtimes", ())),
+            source=_pod_ref(c.get("from")),
         )
     return Step(
-        name=raw["name"],
-        kind=kind,
-        description=raw.get("description", ""),
-        apply=raw.get("apply"),
-        wait=raw.get("wait"),
-        check=check,
+        name=raw["name"], kind=kind, description=raw.get("description", "").strip(), apply=raw.get("apply"),
+        wait=_build_wait(raw["wait"], DEFAULT_WAIT_TIMEOUT) if kind == "wait" else None, check=check,
+    )
+
+
+def _build_charts(raw: list[dict]) -> tuple[Chart, ...]:
+    return tuple(
+        Chart(release=c["release"], chart=c["chart"], version=str(c["version"]), namespace=c["namespace"], values=c["values"],
+              repo=c.get("repo"), waits=tuple(_build_wait(w, DEFAULT_CHART_WAIT_TIMEOUT) for w in c.get("wait", [])))
+        for c in raw
     )
 
 
@@ -240,55 +496,70 @@ def load_lab(
     values_files: list[Path] | tuple = (),
     sets: list[str] | tuple = (),
     instance: str | None = None,
+    checks=None,
+    waits=None,
+    runtime_names: list[str] | None = None,
 ) -> Lab:
+    from orchestrator.checks.registry import default_checks
+    from orchestrator.runtimes.registry import default_runtimes
+    from orchestrator.waits import default_waits
+
+    checks = checks or default_checks()
+    waits = waits or default_waits()
+    runtime_names = runtime_names or default_runtimes().names()
     spec_file = entry.spec_file
     origin = str(spec_file)
-    raw = read_spec(spec_file)
-    problems = schema_problems(raw, origin)
-    try:
-        problems += semantic_problems(raw, entry.directory, origin)
-    except (AttributeError, KeyError, TypeError):
-        pass  # the structure is broken where the cross-field rules look; the schema problems say where
+    raw = read_yaml(spec_file, "lab spec")
+    if not isinstance(raw, dict):
+        raise BadInput(f"{spec_file}: a lab spec must be a mapping")
+    broken: set[str] = set()
+    problems = schema_problems(raw, origin, _validator(checks, waits, runtime_names, lenient=True), broken)
+    problems += semantic_problems(raw, entry.directory, origin, checks, broken)  # on sections the schema vouched for
+    if raw.get("valuesSchema") is not None:
+        import jsonschema
 
+        try:
+            jsonschema.Draft202012Validator.check_schema(raw["valuesSchema"])
+        except jsonschema.SchemaError as exc:
+            problems.append(f"{origin}: valuesSchema.{_field(exc.absolute_path)}: not a valid JSON Schema: {exc.message[:200]}")
     if problems:
         raise SpecErrors(problems)
 
+    instance = instance or raw["name"]
+    if not INSTANCE_NAME.match(instance):
+        raise BadInput(f"--instance {instance[:60]}: use lowercase letters, digits and dashes (at most 40)")
     defaults = {**raw.get("values", {}), "images": raw.get("images", {}), "versions": raw.get("versions", {})}
     merged = apply_overrides(defaults, list(values_files), list(sets))
-    instance = instance or raw["name"]
-    if not re.match(r"^[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?$", instance):
-        raise BadInput(f"--instance {instance}: use lowercase letters, digits and dashes (at most 40)")
 
-    env = make_environment([entry.directory / "templates", shared_templates_dir()])
+    # What was given is judged before templates derive other values from it (a bad subnet is named as such).
+    problems = values_problems(merged, defaults, raw.get("valuesSchema"), origin, lenient=True)
+    if problems:
+        raise SpecErrors(problems)
+    env = lab_environment(entry.directory)
     lab_ctx = {"name": raw["name"], "title": raw["title"], "instance": instance}
-    values = _resolve_tree(env, merged, lambda tree: {**tree, "lab": lab_ctx}, origin, "values")
+    values = _Resolver(env, origin, {"lab": lab_ctx}).resolve_all(merged)
+    problems = values_problems(values, defaults, raw.get("valuesSchema"), origin)
+    if problems:
+        raise SpecErrors(problems)
 
     images = values.pop("images")
     versions = values.pop("versions")
     base_ctx = {**values, "images": images, "versions": versions, "lab": lab_ctx}
-    pki_raw = _resolve_tree(env, raw.get("pki"), lambda _tree: base_ctx, origin, "pki") if raw.get("pki") else None
-    pki = _build_pki(pki_raw, origin)
+    pki = _build_pki(_render_tree(env, raw.get("pki"), base_ctx, origin, "pki"), origin) if raw.get("pki") else None
 
     lab = Lab(
-        name=raw["name"],
-        title=raw["title"],
-        description=raw.get("description", "").strip(),
-        source=raw.get("source", {}),
-        runtimes=tuple(raw["runtimes"]),
-        directory=entry.directory,
-        spec_file=spec_file,
-        instance=instance,
-        values=values,
-        images=images,
-        versions=versions,
-        pki=pki,
-        cluster={},
-        stack=raw.get("stack", {}),
-        manifests=raw.get("manifests", {}),
+        name=raw["name"], title=raw["title"], description=raw.get("description", "").strip(), source=raw.get("source", {}),
+        runtimes=tuple(raw["runtimes"]), directory=entry.directory, spec_file=spec_file, instance=instance,
+        values=values, images=images, versions=versions, pki=pki, cluster={}, stack=raw.get("stack", {}),
+        manifests=raw.get("manifests", {}), network=_network(values),
+        image_roles={role: tuple(keys) for role, keys in raw.get("imageRoles", {}).items()},
     )
-    context = lab.context()
-    lab.cluster = _resolve_tree(env, raw.get("cluster", {}), lambda _tree: context, origin, "cluster")
-    context = lab.context()
-    steps_raw = _resolve_tree(env, raw.get("steps", []), lambda _tree: context, origin, "steps")
-    lab.steps = [_build_step(s) for s in steps_raw]
+    lab.cluster = _render_tree(env, raw.get("cluster", {}), lab.context(), origin, "cluster")
+    steps = _render_tree(env, raw.get("steps", []), lab.context(), origin, "steps")
+    # The rendered spec, strictly: a port or URL that came out of a template is judged like a literal one.
+    problems = schema_problems({**raw, "cluster": lab.cluster, "steps": steps}, origin, _validator(checks, waits, runtime_names, lenient=False))
+    if problems:
+        raise SpecErrors(problems)
+    lab.charts = _build_charts(lab.cluster.get("charts", []))
+    lab.steps = [_build_step(s, checks) for s in steps]
     return lab

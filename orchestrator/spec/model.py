@@ -42,6 +42,55 @@ class PkiSpec:
     certificates: dict[str, CertSpec]
 
 
+DEFAULT_NETWORK = "kind"
+DEFAULT_SUBNET = "172.18.0.0/16"  # what kind gives its network when the range is free
+DEFAULT_WAIT_TIMEOUT = 180.0
+DEFAULT_CHART_WAIT_TIMEOUT = 600.0
+
+
+@dataclass(frozen=True)
+class Network:
+    """The docker network the lab lives on (kind's own, by default) and its IPv4 subnet."""
+
+    name: str = DEFAULT_NETWORK
+    subnet: str = DEFAULT_SUBNET
+
+
+@dataclass(frozen=True)
+class PodRef:
+    """A pod of the lab, by name or by label selector (`from:` of a check)."""
+
+    namespace: str | None = None
+    name: str | None = None
+    selector: str | None = None
+
+    def __str__(self) -> str:
+        where = f"{self.namespace}/" if self.namespace else ""
+        return f"{where}{self.name}" if self.name else f"{where}pod with labels {self.selector}"
+
+
+@dataclass(frozen=True)
+class Wait:
+    """Wait until an object reaches a state; `kind` names a wait kind of the registry."""
+
+    kind: str
+    params: dict[str, Any]
+    timeout: float = DEFAULT_WAIT_TIMEOUT
+
+
+@dataclass(frozen=True)
+class Chart:
+    """A helm chart the cluster gets before the lab's steps, and what must be ready afterwards."""
+
+    release: str
+    chart: str
+    version: str
+    namespace: str
+    values: str  # template of its values file
+    repo: str | None = None
+    waits: tuple[Wait, ...] = ()
+
+
 @dataclass(frozen=True)
 class Check:
     type: str
@@ -50,6 +99,7 @@ class Check:
     timeout: float = DEFAULT_CHECK_TIMEOUT
     interval: float = DEFAULT_CHECK_INTERVAL
     runtimes: tuple[str, ...] = ()
+    source: PodRef | None = None  # `from:` — the pod it runs in; None: the lab's only pod
 
 
 @dataclass(frozen=True)
@@ -58,7 +108,7 @@ class Step:
     kind: str  # apply | wait | check
     description: str = ""
     apply: str | None = None
-    wait: dict[str, Any] | None = None
+    wait: Wait | None = None
     check: Check | None = None
 
 
@@ -80,6 +130,18 @@ class Lab:
     stack: dict[str, Any]
     manifests: dict[str, list[str]]
     steps: list[Step] = field(default_factory=list)
+    network: Network = field(default_factory=Network)
+    image_roles: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    charts: tuple[Chart, ...] = ()
+
+    def images_in_role(self, role: str) -> dict[str, str]:
+        """The lab's images that play a role (node, stack, proxy), by key."""
+        return {key: self.images[key] for key in self.image_roles.get(role, ()) if key in self.images}
+
+    def image_for(self, role: str) -> str | None:
+        """The one image of a single-image role (the node image, the proxy image)."""
+        found = list(self.images_in_role(role).values())
+        return found[0] if found else None
 
     @property
     def templates_dir(self) -> Path:

@@ -23,17 +23,23 @@ def deep_merge(base: dict, override: dict) -> dict:
     return merged
 
 
+MAX_SET_LENGTH = 4096
+
+
 def parse_set(assignment: str) -> dict:
     """`a.b.c=value` → {'a': {'b': {'c': value}}}; the value is read as a YAML scalar (8083 → int)."""
+    shown = assignment if len(assignment) <= 80 else assignment[:77] + "..."
+    if len(assignment) > MAX_SET_LENGTH:
+        raise BadInput(f"--set {shown}: longer than {MAX_SET_LENGTH} characters")
     key, sep, raw = assignment.partition("=")
     if not sep or not key or any(not part for part in key.split(".")):
-        raise BadInput(f"--set {assignment}: expected key.path=value")
+        raise BadInput(f"--set {shown}: expected key.path=value")
     try:
         value = yaml.safe_load(raw) if raw != "" else ""
     except yaml.YAMLError:
         value = raw
-    if value is None:
-        value = raw
+    if value is None or isinstance(value, (dict, list)) or type(value).__name__ in ("date", "datetime"):
+        value = raw  # --set sets one scalar; `a=[1]` or `a=2024-01-01` stays the text typed
     tree: Any = value
     for part in reversed(key.split(".")):
         tree = {part: tree}
@@ -56,19 +62,24 @@ def _type_name(value: Any) -> str:
     return _TYPE_NAMES.get(type(value), type(value).__name__)
 
 
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
 def check_overrides(defaults: dict, override: dict, origin: str, prefix: str = "") -> list[str]:
     """Unknown keys and type changes are errors: a typo in --set must not be silently ignored."""
     problems: list[str] = []
     for key, value in override.items():
         path = f"{prefix}{key}"
         if key not in defaults:
-            known = ", ".join(sorted(f"{prefix}{k}" for k in defaults)) or "none"
+            known = ", ".join(sorted(f"{prefix}{k}" for k in defaults)[:20]) or "none"
             problems.append(f"{origin}: {path}: unknown key (known here: {known})")
             continue
         default = defaults[key]
         if isinstance(default, dict):
             if not isinstance(value, dict):
-                problems.append(f"{origin}: {path}: expected a mapping, got {value!r}")
+                problems.append(f"{origin}: {path}: expected a mapping, got {_shown(value)}")
             else:
                 problems += check_overrides(default, value, origin, f"{path}.")
             continue
@@ -78,7 +89,7 @@ def check_overrides(defaults: dict, override: dict, origin: str, prefix: str = "
             or (isinstance(default, str) and type(value) in (int, float))  # "1.19" typed as 1.19
         )
         if default is not None and not compatible:
-            problems.append(f"{origin}: {path}: expected {_type_name(default)}, got {value!r}")
+            problems.append(f"{origin}: {path}: expected {_type_name(default)}, got {_shown(value)}")
     return problems
 
 

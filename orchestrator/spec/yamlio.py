@@ -1,4 +1,5 @@
-"""Reading YAML the user wrote, with errors that name the file and the line."""
+"""Reading YAML the user wrote: bounded in size and alias expansion, duplicate keys refused, every error
+naming the file and the line."""
 
 from __future__ import annotations
 
@@ -9,17 +10,97 @@ import yaml
 
 from orchestrator.errors import BadInput
 
+MAX_FILE_BYTES = 1024 * 1024  # a lab spec or values file is hand-written: 1 MiB is plenty
+MAX_NODES = 200_000  # nodes after alias expansion: a "billion laughs" document stops here
+
 
 def yaml_problem(exc: yaml.YAMLError) -> str:
     mark = getattr(exc, "problem_mark", None)
     problem = getattr(exc, "problem", None) or str(exc)
-    return f"line {mark.line + 1}: {problem}" if mark else problem
+    return (f"line {mark.line + 1}: {problem}" if mark else problem)[:300]
+
+
+def _expanded_size(node: yaml.Node, memo: dict[int, int]) -> int:
+    """Nodes the document holds once every alias is expanded, computed without expanding anything."""
+    key = id(node)
+    if key in memo:
+        return memo[key]
+    memo[key] = 1  # a recursive alias counts once; PyYAML's constructor handles the recursion itself
+    if isinstance(node, yaml.MappingNode):
+        size = 1 + sum(_expanded_size(k, memo) + _expanded_size(v, memo) for k, v in node.value)
+    elif isinstance(node, yaml.SequenceNode):
+        size = 1 + sum(_expanded_size(item, memo) for item in node.value)
+    else:
+        size = 1
+    memo[key] = size
+    return size
+
+
+def _duplicate_key(node: yaml.Node, seen_nodes: set[int]) -> str | None:
+    if id(node) in seen_nodes:
+        return None
+    seen_nodes.add(id(node))
+    if isinstance(node, yaml.MappingNode):
+        first_line: dict[str, int] = {}
+        for key, value in node.value:
+            if isinstance(key, yaml.ScalarNode) and key.tag != "tag:yaml.org,2002:merge":
+                if key.value in first_line:
+                    return (f"line {key.start_mark.line + 1}: duplicate key '{key.value[:80]}' "
+                            f"(first at line {first_line[key.value]})")
+                first_line[key.value] = key.start_mark.line + 1
+            found = _duplicate_key(value, seen_nodes)
+            if found:
+                return found
+    elif isinstance(node, yaml.SequenceNode):
+        for item in node.value:
+            found = _duplicate_key(item, seen_nodes)
+            if found:
+                return found
+    return None
+
+
+def parse_yaml(text: str, origin: str) -> Any:
+    """One YAML document from text the user wrote; origin names it in errors."""
+    loader = yaml.SafeLoader(text)
+    try:
+        try:
+            node = loader.get_single_node()
+        except yaml.YAMLError as exc:
+            raise BadInput(f"{origin}: not valid YAML: {yaml_problem(exc)}") from None
+        except RecursionError:
+            raise BadInput(f"{origin}: not accepted: nested too deeply") from None
+        if node is None:
+            return None
+        try:
+            too_big = _expanded_size(node, {}) > MAX_NODES
+            duplicate = _duplicate_key(node, set())
+        except RecursionError:
+            raise BadInput(f"{origin}: not accepted: nested too deeply") from None
+        if too_big:
+            raise BadInput(f"{origin}: not accepted: more than {MAX_NODES} values once its aliases are expanded")
+        if duplicate:
+            raise BadInput(f"{origin}: not valid YAML: {duplicate}")
+        try:
+            return loader.construct_document(node)
+        except yaml.YAMLError as exc:
+            raise BadInput(f"{origin}: not valid YAML: {yaml_problem(exc)}") from None
+        except RecursionError:
+            raise BadInput(f"{origin}: not accepted: nested too deeply") from None
+    finally:
+        loader.dispose()
 
 
 def read_yaml(path: Path, what: str) -> Any:
     try:
-        return yaml.safe_load(path.read_text())
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise BadInput(f"{path}: {what} is {size} bytes; at most {MAX_FILE_BYTES} are accepted")
+        raw = path.read_bytes()
     except OSError as exc:
         raise BadInput(f"{path}: cannot read {what}: {exc.strerror}") from None
-    except yaml.YAMLError as exc:
-        raise BadInput(f"{path}: not valid YAML: {yaml_problem(exc)}") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise BadInput(f"{path}: {what} is not UTF-8 text (line {line}, byte {exc.start})") from None
+    return parse_yaml(text, str(path))

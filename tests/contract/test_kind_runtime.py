@@ -22,8 +22,21 @@ FAKES = Path(__file__).parent / "fakes" / "fake_tool.py"
 HAPROXY = "172.18.255.249"
 
 
+def ready_object(kind: str, name: str, ready: bool) -> dict:
+    """The object as the API server would return it when it is (or is not) ready, for the real predicates."""
+    if kind in ("DaemonSet", "Deployment", "StatefulSet"):
+        n = 1 if ready else 0
+        status = {"observedGeneration": 2, "desiredNumberScheduled": 1, "updatedNumberScheduled": n, "numberAvailable": n,
+                  "replicas": 1, "updatedReplicas": n, "availableReplicas": n, "readyReplicas": n}
+        return {"kind": kind, "metadata": {"name": name, "generation": 2}, "spec": {"replicas": 1}, "status": status}
+    condition = {"CustomResourceDefinition": "Established", "APIService": "Available"}.get(kind, "Ready")
+    return {"kind": kind, "metadata": {"name": name},
+            "status": {"phase": "Running" if ready else "Pending", "conditions": [{"type": condition, "status": "True" if ready else "False"}]}}
+
+
 class FakeKube:
-    """Records every call; answers exec like the lab's pod and Cilium agent would when the lab works."""
+    """Records every call; answers exec like the lab's pod and Cilium agent would when the lab works.
+    Waits hand the runtime's own readiness predicate an object as the API server would return it."""
 
     calls: list = []
     fail_wait: str | None = None
@@ -47,16 +60,13 @@ class FakeKube:
     def wait_nodes_ready(self, timeout):
         FakeKube.calls.append(("wait-nodes",))
 
-    def wait_rollout(self, kind, namespace, name, timeout):
-        FakeKube.calls.append(("wait-rollout", kind, namespace, name))
-
-    def wait_crd_established(self, name, timeout):
-        FakeKube.calls.append(("wait-crd", name))
-
-    def wait_pod_ready(self, namespace, name, timeout):
-        FakeKube.calls.append(("wait-pod", namespace, name))
-        if FakeKube.fail_wait == name:
-            raise RuntimeFailure(f"timed out after {timeout:.0f}s waiting for pod {namespace}/{name} Ready (last seen: phase Pending)")
+    def wait_for(self, what, api_version, kind, name, namespace, ready, timeout):
+        FakeKube.calls.append(("wait", kind, namespace, name))
+        ok = FakeKube.fail_wait != name
+        done, seen = ready(ready_object(kind, name, ok))
+        assert done == ok, f"the readiness predicate of {kind} {name} said {done} for {seen}"
+        if not done:
+            raise RuntimeFailure(f"timed out after {timeout:.0f}s waiting for {what} (last seen: {seen})")
 
     def pod_node(self, namespace, name):
         FakeKube.calls.append(("pod-node", namespace, name))
@@ -130,40 +140,38 @@ def test_up_makes_the_documented_calls_in_order(fake_world):
     assert calls == [
         ["docker", "version", "--format", "{{.Server.Version}}"],
         ["docker", "compose", "version", "--short"],
+        ["docker", "compose", "-f", "/nonexistent/lab-probe/compose.yaml", "config", "--quiet"],  # its exit status can be trusted
         ["docker", "info", "--format", "{{.NCPU}} {{.MemTotal}}"],
         ["kind", "version"],
         ["helm", "version", "--short"],
         ["docker", "network", "inspect", "kind", "--format", "{{range .IPAM.Config}}{{.Subnet}} {{end}}"],
         ["kind", "get", "clusters"],
         ["kind", "create", "cluster", "--name", "inject-mtls", "--config", str(rendered / "cluster/kind-config.yaml"), "--kubeconfig", str(kubeconfig)],
+        # only the pods' images go into the nodes: not the node image, not compose's (haproxy, echo), not the proxy stand-in
         ["docker", "image", "inspect", "--format", "{{.Id}}", "lab.local/client:test"],
         ["kind", "load", "docker-image", "lab.local/client:test", "--name", "inject-mtls"],
-        ["docker", "image", "inspect", "--format", "{{.Id}}", "python:3.12-alpine"],
-        ["docker", "image", "inspect", "--format", "{{.Id}}", "envoyproxy/envoy:v1.34.1"],
-        ["docker", "image", "inspect", "--format", "{{.Id}}", "lab.local/haproxy:test"],
-        ["kind", "load", "docker-image", "lab.local/haproxy:test", "--name", "inject-mtls"],
         ["helm", "upgrade", "--install", "cilium", "cilium", "--version", "1.19.6", "--namespace", "kube-system",
-         "--values", str(rendered / "cluster/cilium-values.yaml"), "--kubeconfig", str(kubeconfig), "--repo", "https://helm.cilium.io"],
+         "--values", str(rendered / "cluster/charts/cilium.values.yaml"), "--kubeconfig", str(kubeconfig), "--repo", "https://helm.cilium.io"],
         ["docker", "network", "inspect", "kind", "--format", "{{range .IPAM.Config}}{{.Subnet}} {{end}}"],
         ["docker", "compose", "-p", "lab-inject-mtls", "-f", str(rendered / "stack/compose.yaml"), "up", "-d", "--wait", "--wait-timeout", "120", "--remove-orphans"],
     ]
     kube = [c for c in FakeKube.calls if c[0] != "connect"]
-    assert kube[:7] == [
+    assert kube[:7] == [  # the chart's waits, as the lab's spec declares them
         ("wait-nodes",),
-        ("wait-rollout", "DaemonSet", "kube-system", "cilium"),
-        ("wait-rollout", "DaemonSet", "kube-system", "cilium-envoy"),
-        ("wait-rollout", "Deployment", "kube-system", "cilium-operator"),
-        ("wait-rollout", "Deployment", "kube-system", "hubble-relay"),
-        ("wait-crd", "ciliumnetworkpolicies.cilium.io"),
-        ("wait-crd", "ciliumclusterwideenvoyconfigs.cilium.io"),
+        ("wait", "DaemonSet", "kube-system", "cilium"),
+        ("wait", "DaemonSet", "kube-system", "cilium-envoy"),
+        ("wait", "Deployment", "kube-system", "cilium-operator"),
+        ("wait", "Deployment", "kube-system", "hubble-relay"),
+        ("wait", "CustomResourceDefinition", None, "ciliumnetworkpolicies.cilium.io"),
+        ("wait", "CustomResourceDefinition", None, "ciliumclusterwideenvoyconfigs.cilium.io"),
     ]
-    order = [c for c in kube if c[0] in ("apply", "wait-pod", "wait-crd")][2:]
+    order = [c for c in kube if c[0] in ("apply", "wait")][6:]
     assert order == [
         ("apply", "Namespace", None, "mtls-inject"),
         ("apply", "Secret", "mtls-inject", "tls-client-cert"),
         ("apply", "Pod", "mtls-inject", "curl"),
-        ("wait-pod", "mtls-inject", "curl"),
-        ("wait-crd", "ciliumclusterwideenvoyconfigs.cilium.io"),
+        ("wait", "Pod", "mtls-inject", "curl"),
+        ("wait", "CustomResourceDefinition", None, "ciliumclusterwideenvoyconfigs.cilium.io"),
         ("apply", "Secret", "cilium-secrets", "tls-client-cert"),
         ("apply", "Secret", "cilium-secrets", "lab-ca"),
         ("apply", "CiliumClusterwideEnvoyConfig", None, "mtls-injection-envoy"),
@@ -176,8 +184,11 @@ def test_up_makes_the_documented_calls_in_order(fake_world):
     assert FakeKube.applied == rendered_docs
     hubble = next(c for c in kube if c[0] == "exec" and c[3][0] == "hubble")
     assert hubble[1:3] == ("kube-system", "cilium-abcde") and hubble[4] == "cilium-agent"
-    assert hubble[3] == ("hubble", "observe", "--output", "json", "--last", "1000", "--from-namespace", "mtls-inject",
-                         "--from-pod", "mtls-inject/curl", "--to-ip", HAPROXY, "--to-port", "8083", "--type", "trace:to-proxy")
+    argv = list(hubble[3])
+    since = argv.pop(argv.index("--since") + 1)  # the stage's start: flows of earlier stages never count
+    assert since.endswith("Z") and len(since) == len("2026-01-01T00:00:00Z")
+    assert argv == ["hubble", "observe", "--output", "json", "--since", "--from-pod", "mtls-inject/curl",
+                    "--to-ip", HAPROXY, "--to-port", "8083", "--type", "trace:to-proxy"]
     curls = [c[3] for c in kube if c[0] == "exec" and c[3][0] == "curl"]
     assert curls[0][-1] == f"https://{HAPROXY}:8083/" and "--cert" in curls[0]
     assert curls[-1][-1] == f"http://{HAPROXY}:8083/" and "--cert" not in curls[-1]
@@ -229,7 +240,7 @@ def test_down_removes_stack_and_cluster(fake_world):
         ["kind", "get", "clusters"],
         ["kind", "delete", "cluster", "--name", "inject-mtls", "--kubeconfig", kubeconfig],
     ]
-    again = run_lab("down", "inject-mtls", "--runtime", "kind")
+    again = run_lab("down", "inject-mtls")
     assert again.exit_code == 0
     assert ["kind", "delete", "cluster", "--name", "inject-mtls", "--kubeconfig", kubeconfig] not in tool_calls(state)
 
@@ -239,14 +250,14 @@ def test_failed_wait_reports_collects_and_tears_down(fake_world):
     FakeKube.fail_wait = "curl"
     result = run_lab("up", "inject-mtls", "--runtime", "kind", *IMAGES, "--junit", "r.xml")
     assert result.exit_code == 1
-    assert "timed out after 180s waiting for pod mtls-inject/curl Ready (last seen: phase Pending)" in result.stderr
-    logs = list((work / ".lab/inject-mtls/logs").iterdir())
+    assert "timed out after 180s waiting for Pod mtls-inject/curl: a Pod is Ready (last seen: Ready=False, phase Pending)" in result.stderr
+    logs = list((work / ".lab/logs/inject-mtls").iterdir())
     assert logs and (logs[0] / "cilium-abcde-redirects.txt").is_file() and (logs[0] / "pod-mtls-inject-curl.log").is_file()
     assert ("logs", "kube-system", "cilium-abcde", "cilium-agent") in FakeKube.calls
     import xml.etree.ElementTree as ET
 
     failure = ET.parse(work / "r.xml").getroot().find("testsuite/testcase[@name='wait client-ready']/failure")
-    assert "timed out after 180s waiting for pod mtls-inject/curl Ready" in failure.get("message")
+    assert "timed out after 180s waiting for Pod mtls-inject/curl" in failure.get("message")
     assert f"logs: {logs[0]}" in failure.text
     assert ["kind", "delete", "cluster", "--name", "inject-mtls", "--kubeconfig", str(work / ".lab/inject-mtls/kubeconfig")] in tool_calls(state)
 
@@ -271,15 +282,16 @@ def test_missing_kind_exits_3_with_the_fix(fake_world, monkeypatch):
     assert not any(c[:2] == ["kind", "create"] for c in tool_calls(state))
 
 
-def test_images_resolves_cilium_images_from_the_pinned_chart(fake_world):
+def test_images_are_those_the_rendered_chart_runs(fake_world):
     state, _ = fake_world
     result = run_lab("images", "inject-mtls", "--runtime", "kind", "-o", "json")
     assert result.exit_code == 0, result.stderr
-    images = {i["key"]: i["image"] for i in json.loads(result.stdout)}
-    assert images["cilium:envoy"] == "quay.io/cilium/cilium-envoy:v1.37.6-1788432471-d053be"
-    assert images["cilium:operator"] == "quay.io/cilium/operator-generic:v1.19.6"
-    assert images["kindNode"].startswith("kindest/node:v1.35.0@sha256:")
-    assert ["helm", "show", "values", "cilium", "--version", "1.19.6", "--repo", "https://helm.cilium.io"] in tool_calls(state)
+    rows = json.loads(result.stdout)
+    chart = [i["image"] for i in rows if i["key"] == "chart:cilium"]
+    assert chart == ["quay.io/cilium/cilium:v1.19.6", "quay.io/cilium/operator-generic:v1.19.6", "quay.io/cilium/cilium-envoy:v1.36.9"]
+    assert next(i["image"] for i in rows if i["key"] == "kindNode").startswith("kindest/node:v1.35.0@sha256:")
+    template = next(c for c in tool_calls(state) if c[:2] == ["helm", "template"])
+    assert template[2:9] == ["cilium", "cilium", "--version", "1.19.6", "--namespace", "kube-system", "--values"]
 
 
 def test_existing_kind_network_with_another_subnet_fails_before_creating_anything(fake_world):
@@ -298,3 +310,50 @@ def test_an_instance_stays_on_its_runtime(fake_world):
     result = run_lab("up", "inject-mtls", "--runtime", "docker", *IMAGES)
     assert result.exit_code == 2
     assert "instance inject-mtls exists on the kind runtime; `lab down inject-mtls` first, or use --instance" in result.stderr
+
+
+def test_labs_are_data_two_pods_two_charts_checks_from_each_pod(fake_world, monkeypatch):
+    """The runtime knows no lab: the fixture's second chart, its own waits and checks from two pods come from its spec."""
+    from tests.helpers import FIXTURE_LABS
+
+    state, work = fake_world
+    monkeypatch.setenv("LAB_PATH", str(FIXTURE_LABS))
+    result = run_lab("up", "two-pods", "--runtime", "kind")
+    assert result.exit_code == 0, result.stdout + result.stderr
+    rendered = work / ".lab/two-pods/rendered"
+    helm = [c for c in tool_calls(state) if c[:1] == ["helm"] and c[1] != "version"]
+    assert [c[3:5] for c in helm] == [["cni", "cilium"], ["metrics", "oci://registry.example/charts/metrics"]]
+    assert helm[1][helm[1].index("--values") + 1] == str(rendered / "cluster/charts/metrics.values.yaml")
+    assert "--repo" not in helm[1]
+    kube = [c for c in FakeKube.calls if c[0] in ("wait", "wait-nodes", "exec")]
+    assert kube == [
+        ("wait-nodes",),
+        ("wait", "DaemonSet", "kube-system", "cilium"),
+        ("wait", "Deployment", "monitoring", "metrics-server"),
+        ("wait", "APIService", None, "v1beta1.metrics.k8s.io"),
+        ("wait", "Pod", "two", "alpha"),
+        ("wait", "Pod", "two", "beta"),
+        ("exec", "two", "alpha", kube[6][3], None),
+        ("exec", "two", "beta", kube[7][3], None),
+    ]
+    assert kube[6][3][-1] == "http://beta.two:8080/" and kube[7][3][-1] == "http://alpha.two:8080/"
+
+
+def test_down_works_from_the_record_after_the_lab_folder_is_gone(fake_world, tmp_path, monkeypatch):
+    import shutil
+
+    from tests.helpers import FIXTURE_LABS
+
+    state, work = fake_world
+    labs = tmp_path / "labs"
+    shutil.copytree(FIXTURE_LABS / "two-pods", labs / "two-pods")
+    monkeypatch.setenv("LAB_PATH", str(labs))
+    assert run_lab("up", "two-pods", "--runtime", "kind").exit_code == 0
+    tool_calls(state)
+    shutil.rmtree(labs / "two-pods")
+    status = run_lab("status")
+    assert status.exit_code == 0 and "two-pods" in status.stdout and "running" in status.stdout
+    result = run_lab("down", "two-pods")
+    assert result.exit_code == 0, result.stderr
+    assert ["kind", "delete", "cluster", "--name", "two-pods", "--kubeconfig", str(work / ".lab/two-pods/kubeconfig")] in tool_calls(state)
+    assert not (work / ".lab/two-pods").exists()

@@ -45,8 +45,9 @@ def test_up_verify_status_converge_down(labdir, docker_engine):
 
     assert lab(labdir, "down", "inject-mtls").returncode == 0
     assert labelled(docker_engine) == NOTHING
+    assert not (labdir / ".lab/inject-mtls").exists()  # state, rendered files (they hold keys) and kubeconfig are gone
     second = lab(labdir, "down", "inject-mtls")
-    assert second.returncode == 0 and "nothing left to remove" in second.stdout
+    assert second.returncode == 0 and "nothing recorded, nothing to remove" in second.stdout
 
 
 def test_without_the_envoy_step_plain_http_fails(labdir, docker_engine):
@@ -58,7 +59,7 @@ def test_without_the_envoy_step_plain_http_fails(labdir, docker_engine):
     failure = suite.find("testcase[@name='plain-http-injected']/failure")
     assert failure is not None and "expected" in failure.get("message") + failure.text
     assert "logs:" in failure.text
-    logs = sorted((labdir / ".lab/inject-mtls/logs").iterdir())
+    logs = sorted((labdir / ".lab/logs/inject-mtls").iterdir())
     assert logs and (logs[-1] / "compose.log").stat().st_size > 0
     assert labelled(docker_engine) == NOTHING  # torn down after the failure (no --retain)
 
@@ -76,7 +77,7 @@ def test_foreign_server_certificate_is_refused_by_envoy(labdir, docker_engine, t
     assert case.find("failure") is not None
     assert "curl" in case.find("system-out").text
     assert "logs collected in" in result.stdout
-    envoy_logs = list((labdir / ".lab/inject-mtls/logs").glob("*/lab-inject-mtls-envoy.log"))
+    envoy_logs = list((labdir / ".lab/logs/inject-mtls").glob("*/lab-inject-mtls-envoy.log"))
     assert envoy_logs
 
 

@@ -67,7 +67,7 @@ def test_kind_config_and_cilium_values(default_render):
     assert kind["networking"] == {"disableDefaultCNI": True, "kubeProxyMode": "none"}
     assert kind["name"] == "inject-mtls" and [n["role"] for n in kind["nodes"]] == ["control-plane", "worker"]
     assert all(n["image"] == lab.images["kindNode"] for n in kind["nodes"])
-    values = yaml.safe_load((out / "cluster/cilium-values.yaml").read_text())
+    values = yaml.safe_load((out / "cluster/charts/cilium.values.yaml").read_text())
     assert values["kubeProxyReplacement"] is True  # "partial" no longer exists
     assert values["k8sServiceHost"] == "inject-mtls-control-plane" and values["k8sServicePort"] == 6443
     assert values["envoyConfig"] == {"enabled": True, "secretsNamespace": {"create": True, "name": "cilium-secrets"}}

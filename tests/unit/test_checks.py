@@ -5,26 +5,38 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from orchestrator.checks.kinds import STATUS_MARK, default_registry, json_lookup
+from orchestrator.checks.http import STATUS_MARK, json_lookup
+from orchestrator.checks.registry import default_checks as default_registry
 from orchestrator.checks.report import write_junit
 from orchestrator.checks.runner import run_check
-from orchestrator.runtimes.base import Flows
+from orchestrator.errors import PermanentFailure
+from orchestrator.runtimes.base import ExecResult, Flows
 from orchestrator.spec import Check, Step
+from orchestrator.spec.model import PodRef
 
 
 class ScriptedClient:
+    """A runtime that answers exec and flows from a script, recording what it was asked."""
+
     name = "docker"
 
     def __init__(self, *answers):
         self.answers = list(answers)
         self.argvs = []
+        self.pods = []
+        self.queries = []
 
-    def exec_client(self, argv):
+    def exec(self, pod, argv):
         self.argvs.append(argv)
-        return self.answers.pop(0) if len(self.answers) > 1 else self.answers[0]
+        self.pods.append(pod)
+        answer = self.answers.pop(0) if len(self.answers) > 1 else self.answers[0]
+        if isinstance(answer, Exception):
+            raise answer
+        return ExecResult(*answer)
 
-    def flows(self, params):
-        return Flows(self.answers[0], "scripted", ("REDIRECTED",) if self.answers[0] else ())
+    def flows(self, query):
+        self.queries.append(query)
+        return Flows(self.answers[0], "scripted", ("FORWARDED",) * self.answers[0])
 
 
 class Clock:
@@ -100,7 +112,7 @@ def test_hubble_check_counts_flows():
     step = Step("h", "check", check=Check("hubble", {"toIp": "10.0.0.1"}, {"flows": 1}, timeout=1))
     assert run(step, ScriptedClient(3)).status == "passed"
     failed = run(step, ScriptedClient(0))
-    assert failed.status == "failed" and failed.message == "0 flow(s) seen, expected at least 1"
+    assert failed.status == "failed" and failed.message == "0 flow(s) seen since this stage began (0 in all), expected at least 1"
 
 
 def test_check_for_another_runtime_is_skipped():
@@ -132,3 +144,48 @@ def test_junit_carries_message_output_and_logs(tmp_path):
     failure = suite.findall("testcase")[1].find("failure")
     assert "curl failed (exit 7)" in failure.get("message") and "logs: /logs/1" in failure.text
     assert "Failed to connect" in suite.findall("testcase")[1].find("system-out").text
+
+
+def test_hubble_check_asks_for_flows_since_the_stage_began():
+    step = Step("h", "check", check=Check("hubble", {"namespace": "ns", "pod": "curl", "toPort": 8083, "flowType": "trace:to-proxy"},
+                                          {"flows": 1, "verdict": "FORWARDED"}, timeout=1))
+    client = ScriptedClient(1)
+    clock = Clock()
+    result = run_check(step, client, default_registry(), clock=clock, sleep=clock.sleep, since=1_700_000_000)
+    assert result.status == "passed"
+    argv = client.queries[0].argv
+    assert argv[:4] == ("hubble", "observe", "--output", "json") and argv[argv.index("--since") + 1] == "2023-11-14T22:13:20Z"
+    assert argv[argv.index("--from-pod") + 1] == "ns/curl" and argv[argv.index("--type") + 1] == "trace:to-proxy"
+    assert client.queries[0].since == 1_700_000_000
+
+
+def test_a_failure_that_cannot_heal_ends_the_check_at_once():
+    client = ScriptedClient(PermanentFailure("container lab-x-curl does not exist"))
+    result = run(http_step({"status": 200}), client)
+    assert result.status == "failed" and result.attempts == 1 and result.seconds == 0.0
+    assert result.message == "could not run: container lab-x-curl does not exist"
+
+
+def test_check_runs_in_the_pod_named_by_from():
+    step = Step("probe", "check", check=Check("http", {"url": "http://deathstar/"}, {"status": 200}, timeout=1, source=PodRef(None, "xwing")))
+    client = ScriptedClient(ok_body())
+    run(step, client)
+    assert client.pods == [PodRef(None, "xwing")]
+
+
+@pytest.mark.parametrize("kind, expect, refusal", [
+    ("http", {"status": 200}, False), ("http", {"exitCode": 56}, True), ("http", {"error": "certificate required"}, True),
+    ("tls", {"verified": True}, False), ("tls", {"alert": "certificate required"}, True), ("tls", {"verified": False}, True),
+    ("hubble", {"flows": 1}, False), ("hubble", {"verdict": "DROPPED"}, True),
+])
+def test_each_kind_owns_its_refusal_rule(kind, expect, refusal):
+    assert default_registry().get(kind).is_refusal(expect) is refusal
+
+
+def test_commands_shown_are_the_ones_run():
+    step = http_step({"status": 200}, cert="/c/tls.crt", key="/c/tls.key")
+    client = ScriptedClient(ok_body())
+    run(step, client)
+    shown = default_registry().get("http").commands(step.check)[0]
+    ran = client.argvs[0]
+    assert [a for a in ran if not a.startswith(STATUS_MARK) and a != "-w"] == shown

@@ -9,10 +9,11 @@ def test_images_lists_runtime_images(workdir, tmp_path, monkeypatch):
     docker = run_lab("images", "inject-mtls", "--runtime", "docker", "-o", "json")
     keys = {i["key"] for i in json.loads(docker.stdout)}
     assert keys == {"client", "echo", "envoy", "haproxy"}
-    monkeypatch.setenv("PATH", str(tmp_path))  # no helm: the chart's images are named from the pinned release
+    monkeypatch.setenv("PATH", str(tmp_path))  # no helm: the chart's images cannot be resolved, and it says so
     kind = run_lab("images", "inject-mtls", "--runtime", "kind", "--set", "images.haproxy=lab.local/haproxy:test")
     assert "kindest/node:v1.35.0@sha256:" in kind.stdout and "lab.local/haproxy:test" in kind.stdout
-    assert "quay.io/cilium/cilium:v1.19.6" in kind.stdout and "install helm to resolve the cilium-envoy tag" in kind.stdout
+    assert "envoyproxy/envoy" not in kind.stdout  # the docker runtime's proxy stand-in never runs in kind
+    assert "install helm to list the images of chart cilium 1.19.6" in kind.stdout
 
 
 def test_doctor_reports_missing_kind_with_exit_3(workdir, tmp_path, monkeypatch):
@@ -29,7 +30,10 @@ def test_doctor_finds_a_busy_published_port(lab_root):
     import socket
 
     from orchestrator.catalog import LabEntry
-    from orchestrator.doctor import rendered_compose, diagnose, published_ports
+    from orchestrator.diagnostics import port_findings, published_ports
+    from orchestrator.pki.manager import PkiManager
+    from orchestrator.pki.store import PkiStore
+    from orchestrator.render.artifacts import render_lab
     from orchestrator.spec import load_lab
     from tests.helpers import edit_spec
 
@@ -46,9 +50,12 @@ def test_doctor_finds_a_busy_published_port(lab_root):
 
     edit_spec(lab_root / "mini", change)
     lab = load_lab(LabEntry("mini", lab_root / "mini"))
+    store = PkiStore(lab_root / "pki", staged=True)
+    PkiManager(lab.pki, store).ensure()
+    compose = render_lab(lab, store.read).compose()
     try:
-        assert published_ports(rendered_compose(lab)) == sorted([9, port])
-        finding = next(f for f in diagnose(lab, "docker", images=False) if f.check == f"host port {port}")
+        assert published_ports(compose) == sorted([9, port])
+        finding = next(f for f in port_findings(compose) if f.check == f"host port {port}")
         assert not finding.ok and finding.blocking and finding.detail == "in use"
     finally:
         busy.close()

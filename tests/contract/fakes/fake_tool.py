@@ -54,6 +54,16 @@ elif tool == "helm":
         print("image:\n  repository: quay.io/cilium/cilium\n  tag: v1.19.6\noperator:\n  image:\n    repository: quay.io/cilium/operator\n"
               "    tag: v1.19.6\n    suffix: ''\nenvoy:\n  image:\n    repository: quay.io/cilium/cilium-envoy\n    tag: v1.37.6-1788432471-d053be\n"
               "hubble:\n  relay:\n    image:\n      repository: quay.io/cilium/hubble-relay\n      tag: v1.19.6\n")
+    elif args[:1] == ["template"]:
+        if not Path(flag("--values")).is_file():
+            sys.exit(f"Error: open {flag('--values')}: no such file or directory")
+        print("---\napiVersion: apps/v1\nkind: DaemonSet\nmetadata: {name: cilium}\nspec:\n  template:\n    spec:\n"
+              "      initContainers: [{name: config, image: 'quay.io/cilium/cilium:v1.19.6'}]\n"
+              "      containers: [{name: cilium-agent, image: 'quay.io/cilium/cilium:v1.19.6'}]\n"
+              "---\napiVersion: apps/v1\nkind: Deployment\nmetadata: {name: cilium-operator}\nspec:\n  template:\n    spec:\n"
+              "      containers: [{name: operator, image: 'quay.io/cilium/operator-generic:v1.19.6'}]\n"
+              "---\napiVersion: apps/v1\nkind: DaemonSet\nmetadata: {name: cilium-envoy}\nspec:\n  template:\n    spec:\n"
+              "      containers: [{name: envoy, image: 'quay.io/cilium/cilium-envoy:v1.36.9'}]\n")
     elif args[:2] == ["upgrade", "--install"]:
         assert Path(flag("--values")).is_file(), "values file missing"
         print(f'Release "{args[2]}" has been upgraded. Happy Helming!')
@@ -67,6 +77,9 @@ elif tool == "docker":
     elif args[:2] == ["compose", "version"]:
         print("2.40.3")
     elif args[:1] == ["compose"]:
+        compose_file = flag("-f")
+        if compose_file and not Path(compose_file).is_file():  # as the real compose: a missing file is an error
+            sys.exit(f"open {compose_file}: no such file or directory")
         print("")
     elif args[:2] == ["image", "inspect"]:
         sys.exit(0 if args[-1] in lines("images") else 1)

@@ -1,0 +1,103 @@
+"""`hubble`: flows that must exist (e.g. `trace:to-proxy` for redirected traffic), counted only from the
+moment the check began, so flows of earlier stages or runs never make it pass."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from orchestrator.checks.base import Observation
+from orchestrator.spec.model import Check
+
+VERDICTS = ["FORWARDED", "DROPPED", "ERROR", "AUDIT", "REDIRECTED", "TRACED", "TRANSLATED"]
+
+
+@dataclass(frozen=True)
+class FlowQuery:
+    """What a runtime is asked for: the `hubble observe` argv (kind runs it in the Cilium agent), the same
+    filters as data (the docker runtime answers from what its emulation observed), and the window start."""
+
+    argv: tuple[str, ...]
+    filters: dict[str, Any]
+    since: float
+
+
+class HubbleCheck:
+    name = "hubble"
+    runs_in_pod = False  # it reads flows; the pod it filters on is `pod`
+    required = ("expect",)
+    params = {
+        "namespace": {"type": "string", "minLength": 1, "maxLength": 63},
+        "pod": {"type": "string", "minLength": 1, "maxLength": 253},
+        "toIp": {"type": "string", "minLength": 1},
+        "toPort": {"type": ["integer", "string"], "pattern": "^[0-9]+$", "minimum": 1, "maximum": 65535},
+        "toPod": {"type": "string", "minLength": 1, "maxLength": 253},
+        "flowType": {"type": "string", "pattern": "^[a-z0-9-]+(:[a-z0-9-]+)?$"},
+        "verdict": {"enum": VERDICTS},
+        "httpMethod": {"type": "string"},
+        "httpPath": {"type": "string"},
+    }
+    expect = {
+        "flows": {"type": "integer", "minimum": 0},
+        # one verdict, or several any of which will do (Hubble reports a to-proxy trace as FORWARDED or REDIRECTED)
+        "verdict": {"oneOf": [{"enum": VERDICTS}, {"type": "array", "minItems": 1, "items": {"enum": VERDICTS}}]},
+    }
+
+    def problems(self, params: dict, expect: dict) -> list[tuple[str, str]]:
+        return [] if expect else [("expect", "say what to expect (flows, verdict)")]
+
+    def is_refusal(self, expect: dict) -> bool:
+        return set(_verdicts(expect)) <= {"DROPPED", "ERROR"} and bool(_verdicts(expect))
+
+    def summary(self, seen: dict) -> str:
+        verdicts = ",".join(seen.get("verdicts", []))
+        return f"flows={seen.get('flows', 0)}" + (f" ({verdicts})" if verdicts else "")
+
+    def argv(self, check: Check, since: float) -> list[str]:
+        p = check.params
+        argv = ["hubble", "observe", "--output", "json", "--since", dt.datetime.fromtimestamp(since, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")]
+        if p.get("pod"):
+            argv += ["--from-pod", f"{p.get('namespace', 'default')}/{p['pod']}"]
+        elif p.get("namespace"):
+            argv += ["--from-namespace", str(p["namespace"])]
+        if p.get("toPod"):
+            argv += ["--to-pod", f"{p.get('namespace', 'default')}/{p['toPod']}"]
+        if p.get("toIp"):
+            argv += ["--to-ip", str(p["toIp"])]
+        if p.get("toPort"):
+            argv += ["--to-port", str(p["toPort"])]
+        if p.get("flowType"):
+            argv += ["--type", str(p["flowType"])]
+        if p.get("verdict"):
+            argv += ["--verdict", p["verdict"]]
+        if p.get("httpMethod"):
+            argv += ["--http-method", p["httpMethod"]]
+        if p.get("httpPath"):
+            argv += ["--http-path", p["httpPath"]]
+        return argv
+
+    def commands(self, check: Check) -> list[list[str]]:
+        argv = self.argv(check, 0)
+        at = argv.index("--since")
+        return [argv[:at] + ["--last", "100"] + argv[at + 2:]]
+
+    def attempt(self, check: Check, runtime, timeout: float, since: float) -> Observation:
+        flows = runtime.flows(FlowQuery(tuple(self.argv(check, since)), dict(check.params), since))
+        seen: dict[str, Any] = {"flows": flows.count, "source": flows.source}
+        if flows.verdicts:
+            seen["verdicts"] = sorted(set(flows.verdicts))
+        problems = []
+        wanted = check.expect.get("flows", 1)
+        accepted = _verdicts(check.expect)
+        counted = sum(1 for v in flows.verdicts if v in accepted) if accepted else flows.count
+        kind = f"{check.params['flowType']} " if check.params.get("flowType") else ""
+        if counted < wanted:
+            verdict = f" with verdict {' or '.join(accepted)}" if accepted else ""
+            problems.append(f"{counted} {kind}flow(s){verdict} seen since this stage began ({flows.count} in all), expected at least {wanted}")
+        return Observation(seen, problems, output=flows.output)
+
+
+def _verdicts(expect: dict) -> list[str]:
+    verdict = expect.get("verdict", [])
+    return [verdict] if isinstance(verdict, str) else list(verdict)

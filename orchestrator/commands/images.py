@@ -1,0 +1,104 @@
+"""`lab images`: what a lab needs for a runtime, and pull/save/load for offline workshops.
+
+A chart's images are the images its rendered manifests run (`helm template` with the lab's values):
+exact for any chart, with no knowledge of how a chart lays out its values.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from orchestrator.context import LabContext
+from orchestrator.providers.docker_cli import DockerCli
+from orchestrator.providers.process import which
+from orchestrator.spec import Lab
+
+
+def lab_images(lab: Lab, runtime: str) -> list[tuple[str, str]]:
+    """The lab's own images the runtime runs: kind never runs the proxy stand-in, docker never the node image."""
+    skip = set(lab.image_roles.get("proxy" if runtime == "kind" else "node", ()))
+    return [(key, image) for key, image in sorted(lab.images.items()) if key not in skip]
+
+
+def manifest_images(text: str) -> list[str]:
+    """Every container and init container image of the pod templates in rendered manifests."""
+    found: list[str] = []
+
+    def visit(node) -> None:
+        if isinstance(node, dict):
+            for key in ("containers", "initContainers", "ephemeralContainers"):
+                for container in node.get(key) or []:
+                    if isinstance(container, dict) and container.get("image") and container["image"] not in found:
+                        found.append(container["image"])
+            for value in node.values():
+                visit(value)
+        elif isinstance(node, list):
+            for value in node:
+                visit(value)
+
+    for doc in yaml.safe_load_all(text):
+        visit(doc)
+    return found
+
+
+def chart_images(ctx: LabContext, lab: Lab) -> list[tuple[str, str]]:
+    """The images each chart runs with the lab's values (needs helm and the chart)."""
+    if not lab.charts:
+        return []
+    if which("helm") is None:
+        return [(f"chart:{c.release}", f"(install helm to list the images of chart {c.chart} {c.version})") for c in lab.charts]
+    import tempfile
+
+    from orchestrator.pki.manager import PkiManager
+    from orchestrator.pki.store import PkiStore
+    from orchestrator.providers.helm import HelmCli
+    from orchestrator.render.artifacts import chart_values_file, render_lab
+
+    store = PkiStore(ctx.pki_dir(lab), staged=True)
+    if lab.pki is not None:
+        PkiManager(lab.pki, store).ensure()
+    rendered = render_lab(lab, store.read)
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="lab-chart-") as tmp:
+        for chart in lab.charts:
+            values = Path(tmp) / f"{chart.release}.yaml"
+            values.write_bytes(rendered.files[chart_values_file(chart)])
+            text = HelmCli().template(release=chart.release, chart=chart.chart, version=chart.version, namespace=chart.namespace,
+                                      values=values, repo=chart.repo)
+            rows += [(f"chart:{chart.release}", image) for image in manifest_images(text)]
+    return rows
+
+
+def images_for(ctx: LabContext, lab: Lab, runtime: str) -> list[tuple[str, str]]:
+    return lab_images(lab, runtime) + (chart_images(ctx, lab) if runtime == "kind" else [])
+
+
+def _pullable(rows: list[tuple[str, str]]) -> list[str]:
+    return [image for _key, image in rows if not image.startswith("(")]
+
+
+def list_images(ctx: LabContext, lab: Lab, runtime: str, output: str) -> None:
+    rows = images_for(ctx, lab, runtime)
+    if output == "json":
+        ctx.ui.json([{"key": k, "image": i} for k, i in rows])
+    else:
+        ctx.ui.table(["key", "image"], rows)
+
+
+def pull(ctx: LabContext, lab: Lab, runtime: str) -> None:
+    cli = DockerCli()
+    for image in _pullable(images_for(ctx, lab, runtime)):
+        cli.pull(image)
+        ctx.ui.line(f"pulled {image}")
+
+
+def save(ctx: LabContext, lab: Lab, runtime: str, out: Path) -> None:
+    images = _pullable(images_for(ctx, lab, runtime))
+    DockerCli().save(images, out)
+    ctx.ui.line(f"saved {len(images)} images to {out}")
+
+
+def load(ctx: LabContext, bundle: Path) -> None:
+    ctx.ui.line(DockerCli().load(bundle))

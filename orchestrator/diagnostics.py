@@ -1,0 +1,153 @@
+"""What a runtime needs from this machine, as findings with their fixes (`lab doctor`, and `lab up`'s
+preflight, which is the blocking part of the same findings, so the wording is the same)."""
+
+from __future__ import annotations
+
+import ipaddress
+import platform
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+
+from orchestrator.errors import MissingPrerequisite
+
+
+@dataclass(frozen=True)
+class Finding:
+    check: str
+    ok: bool
+    detail: str
+    fix: str = ""
+    blocking: bool = True  # False: a warning that `up` reports but does not stop on
+
+    @property
+    def status(self) -> str:
+        return "ok" if self.ok else ("MISSING" if self.blocking else "warning")
+
+
+def blocking_problem(runtime: str, findings: list[Finding]) -> MissingPrerequisite | None:
+    missing = [f for f in findings if not f.ok and f.blocking]
+    if not missing:
+        return None
+    text = "; ".join(f"{f.check}: {f.detail}" for f in missing)
+    return MissingPrerequisite(f"this machine is not ready for the {runtime} runtime: {text}",
+                               hint="; ".join(f.fix for f in missing) + " (details: `lab doctor`)")
+
+
+def inotify() -> list[Finding]:
+    findings = []
+    for name, minimum in (("max_user_watches", 524288), ("max_user_instances", 512)):
+        path = Path(f"/proc/sys/fs/inotify/{name}")
+        if path.exists():
+            value = int(path.read_text())
+            findings.append(Finding(f"inotify {name}", value >= minimum, str(value),
+                                    f"sudo sysctl fs.inotify.{name}={minimum} (kind nodes fail with 'too many open files')", blocking=False))
+    return findings
+
+
+def platform_notes() -> list[Finding]:
+    findings = []
+    machine = platform.machine().lower()
+    if machine in ("arm64", "aarch64"):
+        findings.append(Finding("architecture", True, f"{machine}: every lab image must exist for arm64", blocking=False))
+    if "microsoft" in platform.release().lower():
+        findings.append(Finding("WSL2 kernel", False, platform.release(),
+                                "stock WSL2 kernels lack the TPROXY modules Cilium's L7 proxy needs; use a custom kernel", blocking=False))
+    if platform.system() == "Darwin":
+        findings.append(Finding("Docker Desktop on macOS", True, "kind network IPs are not reachable from the host; checks run inside", blocking=False))
+    return findings
+
+
+def host_routes() -> list[ipaddress.IPv4Network]:
+    """IPv4 routes of the host, leaving out Docker's own bridges (the kind network itself is fine)."""
+    nets = []
+    try:
+        for line in Path("/proc/net/route").read_text().splitlines()[1:]:
+            fields = line.split()
+            iface, dest, mask = fields[0], int(fields[1], 16), int(fields[7], 16)
+            if dest and not iface.startswith(("br-", "docker", "veth")):
+                addr = socket.inet_ntoa(dest.to_bytes(4, "little"))
+                nets.append(ipaddress.ip_network(f"{addr}/{socket.inet_ntoa(mask.to_bytes(4, 'little'))}", strict=False))
+    except (OSError, ValueError, IndexError):
+        pass
+    return nets
+
+
+def subnet_clash(subnet: str) -> Finding:
+    network = ipaddress.ip_network(subnet, strict=False)
+    clashes = [str(n) for n in host_routes() if n.version == network.version and n.overlaps(network)]
+    return Finding("network subnet", not clashes, subnet + (f" overlaps {', '.join(clashes)}" if clashes else " free"),
+                   "choose another with --set network.subnet=...")
+
+
+def port_free(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("0.0.0.0", port))
+            return True
+        except OSError:
+            return False
+
+
+def published_ports(compose: dict) -> list[int]:
+    """Host ports a compose document publishes."""
+    ports = []
+    for service in (compose.get("services") or {}).values():
+        for entry in service.get("ports", []) or []:
+            if isinstance(entry, dict):
+                published = entry.get("published")
+            else:
+                parts = str(entry).split("/")[0].split(":")
+                published = parts[-2] if len(parts) >= 2 else None
+            if published and str(published).isdigit():
+                ports.append(int(published))
+    return sorted(set(ports))
+
+
+def port_findings(compose: dict) -> list[Finding]:
+    findings = []
+    for port in published_ports(compose):
+        free = port_free(port)
+        findings.append(Finding(f"host port {port}", free, "free" if free else "in use", f"free port {port} or override the lab's port value"))
+    return findings
+
+
+def docker_findings(cli) -> list[Finding]:
+    """The engine answers, compose v2 is there, and compose's exit status can be trusted."""
+    from orchestrator.providers.docker_cli import HINT
+
+    version = cli.server_version()
+    findings = [Finding("docker daemon", version is not None, version or "not reachable", HINT)]
+    compose = cli.compose_version()
+    findings.append(Finding("docker compose v2", compose is not None, compose or "missing",
+                            "install the Docker Compose v2 plugin (in this repository: `make tools`)"))
+    if compose is not None and version is not None and not cli.compose_reports_failure():
+        findings.append(Finding("docker compose exit status", False, "`docker compose` exits 0 even when it fails (a wrapper script?)",
+                                "link the real docker-compose binary as the CLI plugin (in this repository: `make tools`)"))
+    return findings
+
+
+def network_findings(cli, network, pinned: list[str]) -> list[Finding]:
+    """An existing network (kind made it, maybe with another subnet, or none) must hold the stack's pinned addresses."""
+    from orchestrator.runtimes.base import outside_subnets
+
+    findings = [subnet_clash(network.subnet)] if network.subnet else []
+    subnets = cli.network_subnets(network.name)
+    if subnets is None:
+        return findings
+    outside = outside_subnets(pinned, subnets)
+    same_family = [s for s in subnets if (":" in s) == (":" in network.subnet)]
+    detail = f"exists with {', '.join(subnets) or 'no configured subnet'}" + (f"; {', '.join(outside)} is outside it" if outside else "")
+    if not same_family:
+        fix = (f"the stack pins addresses, which Docker allows only on a network created with a subnet: `docker network rm {network.name}` "
+               f"when nothing uses it (it is recreated with {network.subnet}), or --set network.name=<another network>")
+    else:
+        fix = f"rerun with --set network.subnet={same_family[0]}"
+    findings.append(Finding(f"network {network.name}", not outside, detail, fix))
+    return findings
+
+
+def image_findings(cli, images: dict[str, str]) -> list[Finding]:
+    return [Finding(f"image {key}", present, image if present else f"{image} not present locally",
+                    "`lab images pull` (connected) or `lab images load` (offline bundle)", blocking=False)
+            for key, image in sorted(images.items()) for present in [cli.image_present(image)]]

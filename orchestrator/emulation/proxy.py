@@ -1,0 +1,182 @@
+"""Cilium's L7 proxy for the docker runtime: a CCEC run by a real Envoy sharing the redirected pod's network
+namespace, the CNP's listener redirect as an iptables REDIRECT in that namespace (exempting Envoy's uid,
+as Cilium's transparent proxy does), and the flows Hubble would report, read from what Envoy counted.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass
+
+import yaml
+
+from orchestrator.emulation import cilium
+from orchestrator.errors import BadInput, PermanentFailure, RuntimeFailure
+from orchestrator.providers.docker import DockerEngine, FileSpec
+from orchestrator.runtimes.base import ExecResult, Flows, labels_match
+
+ENVOY_UID = 101
+ENVOY_ADMIN_PORT = 9901
+LISTENER_PORT_BASE = 15000
+REDIRECT_CHAIN = "LAB_REDIRECT"
+SECRET_DIR = "/etc/envoy/secrets"
+PROXY_ROLE = "envoy"
+FLOWS_SOURCE = "Envoy's connection counters in the redirected pod (docker runtime stand-in for Hubble)"
+
+
+@dataclass(frozen=True)
+class Sample:
+    at: float
+    proxied: int  # connections the listener accepted (the redirected traffic reached the proxy)
+    forwarded: int  # upstream connections the proxy made
+
+
+def listener_ports(docs: list[dict]) -> dict[str, int]:
+    """Stand-in for the proxy ports Cilium allocates: one per listener of every CCEC, in render order."""
+    ports, index = {}, 0
+    for doc in docs:
+        if doc.get("kind") == "CiliumClusterwideEnvoyConfig":
+            for resource in doc["spec"].get("resources", []):
+                if resource.get("@type") == cilium.LISTENER_TYPE:
+                    ports[resource["name"]] = LISTENER_PORT_BASE + index
+                    index += 1
+    return ports
+
+
+def redirected_pods(docs: list[dict]) -> list[dict]:
+    """The pods a CNP with a listener redirect selects (its namespace, its endpointSelector)."""
+    pods = [d for d in docs if d.get("kind") == "Pod"]
+    selected = []
+    for cnp in (d for d in docs if d.get("kind") == "CiliumNetworkPolicy"):
+        if not cilium.redirects(cnp):
+            continue
+        namespace = cnp["metadata"].get("namespace", "default")
+        match = (cnp.get("spec", {}).get("endpointSelector") or {}).get("matchLabels") or {}
+        selector = ",".join(f"{k}={v}" for k, v in match.items())
+        selected += [p for p in pods if p["metadata"].get("namespace", "default") == namespace
+                     and labels_match(p["metadata"].get("labels") or {}, selector) and p not in selected]
+    return selected
+
+
+def proxy_problems(docs: list[dict]) -> list[str]:
+    """What of the lab's Cilium objects this emulation cannot run, before anything is created."""
+    problems = []
+    secrets = cilium.sds_secrets([d for d in docs if d.get("kind") == "Secret"])
+    ports = listener_ports(docs)
+    for doc in docs:
+        try:
+            if doc.get("kind") == "CiliumNetworkPolicy":
+                for rule in cilium.redirects(doc):
+                    if rule.listener not in ports:
+                        problems.append(f"CiliumNetworkPolicy {rule.policy}: listener {rule.listener} is not defined by {rule.config_name}")
+            elif doc.get("kind") == "CiliumClusterwideEnvoyConfig":
+                cilium.envoy_bootstrap(doc, ports, secrets, SECRET_DIR, ENVOY_ADMIN_PORT)
+        except (BadInput, ValueError, KeyError, TypeError) as exc:
+            problems.append(getattr(exc, "message", None) or f"{doc.get('kind')} {doc['metadata']['name']}: {exc}")
+    if any(d.get("kind") == "CiliumNetworkPolicy" for d in docs) and len(redirected_pods(docs)) > 1:
+        names = ", ".join(p["metadata"]["name"] for p in redirected_pods(docs))
+        problems.append(f"CiliumNetworkPolicy: the docker runtime emulates a listener redirect for one pod; the policies select {names}")
+    return problems
+
+
+class CiliumProxy:
+    def __init__(self, engine: DockerEngine, container_name: str, labels: dict[str, str], image: str | None):
+        self.engine = engine
+        self.name = container_name
+        self.labels = labels
+        self.image = image
+        self.samples: list[Sample] = []
+
+    def run_envoy(self, ccec: dict, docs: list[dict], pod_container: str) -> None:
+        if not self.image:
+            raise BadInput("the docker runtime runs CiliumClusterwideEnvoyConfigs in Envoy: name its image in imageRoles.proxy")
+        secrets = cilium.sds_secrets([d for d in docs if d.get("kind") == "Secret"])
+        bootstrap = cilium.envoy_bootstrap(ccec, listener_ports(docs), secrets, SECRET_DIR, ENVOY_ADMIN_PORT)
+        files = {"/etc/envoy/envoy.yaml": FileSpec(yaml.safe_dump(bootstrap, sort_keys=False).encode(), 0o444)}
+        for path, content in cilium.secret_files(secrets, SECRET_DIR).items():
+            files[path] = FileSpec(content, 0o400, ENVOY_UID, ENVOY_UID)  # readable by Envoy's uid only
+        existing = self.engine.container(self.name)
+        if existing is not None:
+            self.engine.remove(existing)  # a changed config means a new Envoy, as Cilium would reload it
+        self.engine.run(
+            self.name, self.image, ["envoy", "-c", "/etc/envoy/envoy.yaml", "--disable-hot-restart", "-l", "info"],
+            labels={**self.labels, "lab.dev/role": PROXY_ROLE}, files=files, network_mode=f"container:{pod_container}", user=str(ENVOY_UID),
+        )
+        self.samples = []
+        self._wait_ready(pod_container, timeout=30)
+
+    def _wait_ready(self, pod_container: str, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while True:
+            self.engine.wait_running(self.name, 5)
+            result = self.engine.exec(pod_container, ["curl", "-s", "--max-time", "2", f"http://127.0.0.1:{ENVOY_ADMIN_PORT}/ready"])
+            if result.returncode == 0 and result.stdout.strip() == "LIVE":
+                return
+            if time.monotonic() > deadline:
+                raise RuntimeFailure(f"Envoy ({self.name}) did not become ready within {timeout:.0f}s: {self.engine.logs(self.name)[-2000:]}")
+            time.sleep(0.2)
+
+    def _iptables(self, pod_container: str, *args: str, check: bool = True) -> ExecResult:
+        result = self.engine.exec(pod_container, ["iptables", "-w", "5", *args])
+        if check and result.returncode != 0:
+            raise RuntimeFailure(f"iptables {' '.join(args)} failed in {pod_container}: {result.stderr.strip()[:300]}")
+        return result
+
+    def redirect(self, cnp: dict, docs: list[dict], pod_container: str) -> None:
+        ports = listener_ports(docs)
+        self._iptables(pod_container, "-t", "nat", "-N", REDIRECT_CHAIN, check=False)
+        self._iptables(pod_container, "-t", "nat", "-F", REDIRECT_CHAIN)
+        if self._iptables(pod_container, "-t", "nat", "-C", "OUTPUT", "-j", REDIRECT_CHAIN, check=False).returncode != 0:
+            self._iptables(pod_container, "-t", "nat", "-A", "OUTPUT", "-j", REDIRECT_CHAIN)
+        for rule in cilium.redirects(cnp):
+            for cidr in rule.cidrs:
+                self._iptables(
+                    pod_container, "-t", "nat", "-A", REDIRECT_CHAIN, "-p", rule.protocol.lower(), "-d", cidr, "--dport", str(rule.port),
+                    "-m", "owner", "!", "--uid-owner", str(ENVOY_UID), "-j", "REDIRECT", "--to-ports", str(ports[rule.listener]),
+                )
+
+    def rules(self, pod_container: str) -> str:
+        result = self._iptables(pod_container, "-t", "nat", "-S", check=False)
+        return result.stdout + result.stderr
+
+    def running(self) -> bool:
+        container = self.engine.container(self.name)
+        return container is not None and container.status == "running"
+
+    def sample(self, pod_container: str) -> Sample | None:
+        """Envoy's counters now: connections its listeners accepted, upstream connections it made."""
+        if not self.running():
+            return None
+        result = self.engine.exec(pod_container, ["curl", "-s", "--max-time", "2", f"http://127.0.0.1:{ENVOY_ADMIN_PORT}/stats"])
+        if result.returncode != 0:
+            return None
+        stats: dict[str, int] = {}
+        for line in result.stdout.splitlines():
+            name, _, value = line.partition(": ")
+            if value.strip().isdigit():
+                stats[name] = int(value)
+        proxied = sum(v for k, v in stats.items() if re.fullmatch(r"listener\.[0-9a-f.:\[\]]+_\d+\.downstream_cx_total", k))  # not per worker
+        forwarded = 0
+        for key in (k for k in stats if re.fullmatch(r"cluster\.[^.]+\.upstream_cx_total", k)):
+            cluster = key[: -len(".upstream_cx_total")]
+            if f"{cluster}.ssl.handshake" in stats:  # a TLS upstream: forwarded once the handshake succeeded
+                forwarded += stats[f"{cluster}.ssl.handshake"]
+            else:
+                forwarded += stats[key] - stats.get(f"{cluster}.upstream_cx_connect_fail", 0)
+        sample = Sample(time.time(), proxied, forwarded)
+        self.samples.append(sample)
+        return sample
+
+    def flows(self, pod_container: str, since: float) -> Flows:
+        """to-proxy flows in [since, now]: counted from the first sample taken in the window (before the
+        window's traffic, since every exec in the redirected pod samples first) to a sample taken now."""
+        now = self.sample(pod_container)
+        if now is None:  # waiting will not bring it back: end the check now, naming the broken part
+            raise PermanentFailure(f"Envoy ({self.name}) is not running or not answering: no traffic can reach the proxy")
+        start = next((s for s in self.samples if s.at >= since), now)
+        proxied, forwarded = now.proxied - start.proxied, now.forwarded - start.forwarded
+        verdicts = ("FORWARDED",) * min(proxied, max(forwarded, 0)) + ("DROPPED",) * max(proxied - max(forwarded, 0), 0)
+        output = (f"Envoy counters since {time.strftime('%H:%M:%S', time.localtime(start.at))}: "
+                  f"{proxied} connection(s) redirected to the proxy, {max(forwarded, 0)} forwarded upstream")
+        return Flows(proxied, FLOWS_SOURCE, verdicts, output=output)

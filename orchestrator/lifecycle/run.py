@@ -1,0 +1,98 @@
+"""One command's run: what it works on, its steps as objects with a name and `run(run)`, and the short
+loop that times them. A failed step raises `StepFailed` (which step, and the error that stopped it); a
+failed check raises `CheckFailed` and the loop goes on, so the report shows every check."""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import ClassVar, Protocol
+
+from orchestrator.checks.base import CheckResult
+from orchestrator.context import LabContext
+from orchestrator.errors import ChecksFailed, LabError, StepFailed
+from orchestrator.lifecycle.state import InstanceState
+from orchestrator.render.artifacts import Rendered
+from orchestrator.runtimes.base import Runtime
+from orchestrator.spec.model import Lab
+
+
+@dataclass
+class RunOptions:
+    runtime: str | None = None
+    retain: bool = False
+    verify: bool = True
+    skip: tuple[str, ...] = ()
+    output: str = "text"
+    junit: Path | None = None
+    pause: bool = False  # workshops: explain each lab step and wait for Enter before running it
+
+
+@dataclass
+class Run:
+    """Everything one command works on; handed to every step."""
+
+    ctx: LabContext
+    lab: Lab
+    state: InstanceState
+    runtime: Runtime
+    rendered: Rendered
+    options: RunOptions
+    results: list[CheckResult] = field(default_factory=list)
+    # When the current stage began (the run's start, then each apply step): a check counts flows from here.
+    stage_started: float = field(default_factory=time.time)
+
+
+class Step(Protocol):
+    name: str
+    description: str
+    lab_step: ClassVar[bool]  # one of the lab's own steps (shown by --pause), not the tool's plumbing
+
+    def run(self, run: Run) -> None: ...
+
+
+class CheckFailed(LabError):
+    def __init__(self, result: CheckResult):
+        super().__init__(f"{result.name}: {result.message}")
+        self.result = result
+
+
+def timed(run: Run, step: Step) -> None:
+    ui = run.ctx.ui
+    start = time.monotonic()
+    try:
+        with ui.running(step.name):
+            step.run(run)
+    except CheckFailed:
+        ui.step(step.name, "FAIL", time.monotonic() - start, run.results[-1].message[:200])
+        raise
+    except StepFailed:
+        raise
+    except LabError as exc:
+        ui.step(step.name, "FAIL", time.monotonic() - start, exc.message.splitlines()[0][:200])
+        raise StepFailed(step.name, exc) from None
+    ui.step(step.name, "ok", time.monotonic() - start)
+
+
+def run_steps(run: Run, steps: list[Step]) -> CheckFailed | None:
+    """Run steps in order; return the first failed check (the loop goes on past it), raise StepFailed."""
+    failed: CheckFailed | None = None
+    for step in steps:
+        if run.options.pause and step.lab_step:
+            prompt = f"\nnext: {step.name}" + (f"\n  {step.description}" if step.description else "") + "\n  [Enter] "
+            print(prompt, end="", file=sys.stderr, flush=True)
+            sys.stdin.readline()
+        try:
+            timed(run, step)
+        except CheckFailed as exc:
+            failed = failed or exc
+        finally:
+            run.state.save()
+    return failed
+
+
+def checks_failed(results: list[CheckResult], logs: Path | None) -> ChecksFailed:
+    names = [r.name for r in results if r.status == "failed" and r.type != "step"]
+    return ChecksFailed(f"{len(names)} check(s) failed: {', '.join(names)}" + (f" (logs: {logs})" if logs else ""))

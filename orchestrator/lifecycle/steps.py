@@ -1,0 +1,126 @@
+"""The steps of `lab up`: the tool's own (pki, render, cluster, stack, reset) and the lab's (apply, wait,
+check), each an object with a name and `run(run)`."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import ClassVar
+
+from orchestrator.checks.runner import run_check
+from orchestrator.lifecycle.run import CheckFailed, Run
+from orchestrator.pki.store import PkiStore
+from orchestrator.render.artifacts import write_rendered
+from orchestrator.spec.model import Step as LabStep
+
+
+@dataclass
+class CommitPki:
+    store: PkiStore
+    name: str = "pki"
+    description: str = "write the lab's certificates and keys (issued or reused) into its PKI folder"
+    lab_step: ClassVar[bool] = False
+
+    def run(self, run: Run) -> None:
+        self.store.commit()
+
+
+@dataclass
+class WriteRendered:
+    name: str = "render"
+    description: str = "write every rendered artifact into the instance's folder"
+    lab_step: ClassVar[bool] = False
+
+    def run(self, run: Run) -> None:
+        write_rendered(run.rendered, run.state.rendered)
+
+
+@dataclass
+class Provision:
+    name: str = "cluster"
+    description: str = "the network, the cluster and its charts"
+    lab_step: ClassVar[bool] = False
+
+    def run(self, run: Run) -> None:
+        run.runtime.provision()
+
+
+@dataclass
+class StackUp:
+    name: str = "stack"
+    description: str = "the compose stack"
+    lab_step: ClassVar[bool] = False
+
+    def run(self, run: Run) -> None:
+        run.runtime.stack_up()
+
+
+@dataclass
+class Reset:
+    # Converge: objects of a previous run are replaced, so every stage is replayed and checked again.
+    name: str = "reset"
+    description: str = "remove what a previous run's steps made"
+    lab_step: ClassVar[bool] = False
+
+    def run(self, run: Run) -> None:
+        run.runtime.reset()
+
+
+@dataclass
+class ApplyStep:
+    spec: LabStep
+    lab_step: ClassVar[bool] = True
+
+    @property
+    def name(self) -> str:
+        return f"apply {self.spec.name}"
+
+    @property
+    def description(self) -> str:
+        return self.spec.description
+
+    def run(self, run: Run) -> None:
+        run.stage_started = time.time()
+        run.runtime.apply(self.spec.apply, run.rendered.docs(self.spec.apply))
+
+
+@dataclass
+class WaitStep:
+    spec: LabStep
+    lab_step: ClassVar[bool] = True
+
+    @property
+    def name(self) -> str:
+        return f"wait {self.spec.name}"
+
+    @property
+    def description(self) -> str:
+        return self.spec.description
+
+    def run(self, run: Run) -> None:
+        run.runtime.wait(self.spec.wait, run.ctx.waits.get(self.spec.wait.kind))
+
+
+@dataclass
+class CheckStep:
+    spec: LabStep
+    lab_step: ClassVar[bool] = True
+
+    @property
+    def name(self) -> str:
+        return f"check {self.spec.name}"
+
+    @property
+    def description(self) -> str:
+        return self.spec.description
+
+    def run(self, run: Run) -> None:
+        result = run_check(self.spec, run.runtime, run.ctx.checks, progress=run.ctx.ui.progress if run.ctx.ui.plain else None,
+                           since=run.stage_started)
+        run.results.append(result)
+        if result.status == "failed":
+            raise CheckFailed(result)
+
+
+def lab_step(spec: LabStep):
+    return {"apply": ApplyStep, "wait": WaitStep, "check": CheckStep}[spec.kind](spec)
