@@ -4,14 +4,17 @@ VENV ?= .venv
 LAB ?= inject-mtls
 RUNTIME ?=
 ARGS ?=
+# auto: the lab.local/* images when `make images` has built them (this machine has no registry), else the lab's own;
+# local: build and use them; official: the lab's own images.
+IMAGES ?= auto
 BIN := $(VENV)/bin
 LAB_CMD := $(BIN)/lab
 RUNTIME_FLAG := $(if $(RUNTIME),--runtime $(RUNTIME),)
 
-.PHONY: help venv tools sysdeps engine engine-stop images up verify down render test test-unit bench clean
+.PHONY: help venv tools sysdeps engine engine-up engine-stop images up verify down render test test-unit bench clean
 
 help:
-	@echo "make up LAB=inject-mtls [RUNTIME=docker|kind] [ARGS='--set ...']  bring a lab up and verify it"
+	@echo "make up LAB=inject-mtls [RUNTIME=docker|kind] [IMAGES=auto|local|official] [ARGS='--set ...']  bring a lab up and verify it"
 	@echo "make down LAB=...        tear it down"
 	@echo "make test                whole test suite (installs what it needs)"
 	@echo "make bench               up/verify/down timings of the docker runtime"
@@ -35,14 +38,22 @@ sysdeps:
 engine: sysdeps
 	bash scripts/docker-engine.sh start
 
+# A Docker engine for `make up`: left alone when one answers, else the one scripts/docker-engine.sh starts.
+engine-up:
+	@bash scripts/docker-engine.sh start
+
 engine-stop:
 	bash scripts/docker-engine.sh stop
 
 images: venv
 	$(BIN)/python scripts/build_images.py
 
-up: venv tools
-	$(LAB_CMD) up $(LAB) $(RUNTIME_FLAG) $(ARGS)
+up: venv tools engine-up
+	@if [ "$(IMAGES)" = local ]; then $(MAKE) -s images; fi
+	@images=""; \
+	if [ "$(IMAGES)" = local ] || { [ "$(IMAGES)" = auto ] && docker image inspect lab.local/client:test >/dev/null 2>&1; }; then \
+	  images="--images images.local.yaml"; echo "using the local lab.local/* images (images.local.yaml; IMAGES=official for the lab's own)"; fi; \
+	$(LAB_CMD) up $(LAB) $(RUNTIME_FLAG) $$images $(ARGS)
 
 verify: venv
 	$(LAB_CMD) verify $(LAB) $(ARGS)

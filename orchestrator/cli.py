@@ -24,12 +24,14 @@ def value_options(func):
 
     @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Override a value (repeatable), e.g. --set images.haproxy=haproxy:2.9.")
     @click.option("-f", "--values", "values_files", multiple=True, type=click.Path(path_type=Path), help="YAML values file (repeatable, later wins).")
+    @click.option("--images", "images_files", multiple=True, type=click.Path(path_type=Path),
+                  help="Images file (`images: {KEY: REF}`), e.g. a workshop's local images; keys a lab lacks are ignored.")
     @click.option("--instance", help="Instance name (default: the lab name); run several copies side by side.")
     @functools.wraps(func)
-    def wrapper(*args, sets, values_files, instance, **kwargs):
+    def wrapper(*args, sets, values_files, images_files, instance, **kwargs):
         from orchestrator.context import Overrides
 
-        return func(*args, overrides=Overrides(tuple(values_files), tuple(sets), instance), **kwargs)
+        return func(*args, overrides=Overrides(tuple(values_files), tuple(sets), instance, tuple(images_files)), **kwargs)
 
     return wrapper
 

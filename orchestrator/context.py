@@ -19,6 +19,7 @@ class Overrides:
     values_files: tuple[Path, ...] = ()
     sets: tuple[str, ...] = ()
     instance: str | None = None
+    images_files: tuple[Path, ...] = ()
 
 
 @dataclass
@@ -54,6 +55,7 @@ class LabContext:
             values_files=overrides.values_files,
             sets=overrides.sets,
             instance=overrides.instance,
+            images_files=overrides.images_files,
             checks=self.checks,
             waits=self.waits,
             runtime_names=self.runtimes.names(),

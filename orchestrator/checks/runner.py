@@ -9,7 +9,7 @@ import time
 
 from orchestrator.checks.base import CheckResult
 from orchestrator.checks.registry import CheckRegistry
-from orchestrator.errors import LabError, PermanentFailure
+from orchestrator.errors import LabError, MissingPrerequisite, PermanentFailure
 from orchestrator.spec.model import Step
 
 ATTEMPT_CAP = 15.0  # one attempt never waits longer, so a slow answer still leaves room to retry
@@ -32,6 +32,8 @@ def run_check(step: Step, runtime, registry: CheckRegistry, clock=time.monotonic
         remaining = max(1.0, deadline - clock())
         try:
             observation = kind.attempt(check, runtime, min(remaining, ATTEMPT_CAP), since if since is not None else result.started)
+        except MissingPrerequisite:
+            raise  # not the check's failure: the machine lost what the runtime needs (the engine stopped)
         except PermanentFailure as exc:
             result.message, result.output = f"could not run: {exc.message}", ""
             break
@@ -49,5 +51,12 @@ def run_check(step: Step, runtime, registry: CheckRegistry, clock=time.monotonic
         if progress is not None:
             progress(f"{step.name}: attempt {result.attempts} failed ({result.message[:120]}); retrying for {deadline - clock():.0f}s more")
         sleep(check.interval)
+    if result.status == "failed" and kind.runs_in_pod:
+        try:
+            why = runtime.explain(check.source, result.started)
+        except LabError:
+            why = ""
+        if why:
+            result.message += f"; {why}"
     result.seconds = round(clock() - start, 3)
     return result

@@ -25,11 +25,22 @@ PROXY_ROLE = "envoy"
 FLOWS_SOURCE = "Envoy's connection counters in the redirected pod (docker runtime stand-in for Hubble)"
 
 
+# Envoy's upstream TLS counters that mean "the proxy refused the server's certificate", and what each says.
+TLS_REFUSALS = {
+    "ssl.fail_verify_error": "its certificate did not verify against the trusted CA",
+    "ssl.fail_verify_san": "its certificate's subject alternative names did not match",
+    "ssl.fail_verify_cert_hash": "its certificate's hash did not match",
+    "ssl.fail_verify_no_cert": "it presented no certificate",
+    "ssl.connection_error": "the TLS handshake failed",
+}
+
+
 @dataclass(frozen=True)
 class Sample:
     at: float
     proxied: int  # connections the listener accepted (the redirected traffic reached the proxy)
     forwarded: int  # upstream connections the proxy made
+    tls_refusals: tuple[tuple[str, int], ...] = ()  # (counter, value) per TLS_REFUSALS counter, summed over clusters
 
 
 def listener_ports(docs: list[dict]) -> dict[str, int]:
@@ -164,7 +175,8 @@ class CiliumProxy:
                 forwarded += stats[f"{cluster}.ssl.handshake"]
             else:
                 forwarded += stats[key] - stats.get(f"{cluster}.upstream_cx_connect_fail", 0)
-        sample = Sample(time.time(), proxied, forwarded)
+        refusals = tuple((name, sum(v for k, v in stats.items() if k.startswith("cluster.") and k.endswith("." + name))) for name in TLS_REFUSALS)
+        sample = Sample(time.time(), proxied, forwarded, refusals)
         self.samples.append(sample)
         return sample
 
@@ -180,3 +192,15 @@ class CiliumProxy:
         output = (f"Envoy counters since {time.strftime('%H:%M:%S', time.localtime(start.at))}: "
                   f"{proxied} connection(s) redirected to the proxy, {max(forwarded, 0)} forwarded upstream")
         return Flows(proxied, FLOWS_SOURCE, verdicts, output=output)
+
+    def explain(self, pod_container: str, since: float) -> str:
+        """Why traffic through the proxy failed, as far as Envoy counted it since `since`: a refused upstream
+        certificate is otherwise only a reset connection at the client."""
+        now = self.sample(pod_container)
+        if now is None:
+            return f"the proxy (Envoy, {self.name}) is not running"
+        start = next((s for s in self.samples if s.at >= since), now)
+        before = dict(start.tls_refusals)
+        reasons = [f"{TLS_REFUSALS[name]} ({name} +{value - before.get(name, 0)})"
+                   for name, value in now.tls_refusals if value > before.get(name, 0)]
+        return ("the proxy refused the upstream's certificate: " + "; ".join(reasons)) if reasons else ""

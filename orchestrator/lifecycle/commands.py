@@ -114,7 +114,8 @@ def up(ctx: LabContext, name: str, overrides: Overrides, options: RunOptions) ->
     ctx.ui.step("preflight", "ok", time.monotonic() - start)
 
     state.save(lab=lab.name, instance=lab.instance, runtime=runtime_name, phase="starting", instance_record=instance.record(),
-               sets=list(overrides.sets), values_files=[str(Path(p).resolve()) for p in overrides.values_files])
+               sets=list(overrides.sets), values_files=[str(Path(p).resolve()) for p in overrides.values_files],
+               images_files=[str(Path(p).resolve()) for p in overrides.images_files])
     steps = [CommitPki(store)] if lab.pki else []
     steps += [WriteRendered(), Provision(), StackUp(), Reset()]
     steps += [lab_step(s) for s in lab.steps if s.name not in options.skip and (options.verify or s.kind != "check")]
@@ -172,7 +173,7 @@ def verify(ctx: LabContext, name: str, overrides: Overrides, options: RunOptions
     if state.data.get("phase") not in ("up", "failed"):  # failed + --retain: still there to check
         raise BadInput(f"lab {state.name} is not up (state: {state.data.get('phase', 'absent')}); run `lab up {name}` first")
     recorded = state.recorded_overrides()
-    lab = ctx.load(state.data["lab"], recorded if not (overrides.sets or overrides.values_files) else overrides)
+    lab = ctx.load(state.data["lab"], recorded if not (overrides.sets or overrides.values_files or overrides.images_files) else overrides)
     rendered = read_rendered(state.rendered)
     instance = state.instance()
     instance.lab, instance.rendered_files = lab, rendered

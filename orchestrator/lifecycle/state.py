@@ -45,7 +45,8 @@ class InstanceState:
         """The --set / -f overrides `up` was given, so verify sees the same lab."""
         from orchestrator.context import Overrides
 
-        return Overrides(tuple(Path(p) for p in self.data.get("values_files", [])), tuple(self.data.get("sets", [])), self.name)
+        return Overrides(tuple(Path(p) for p in self.data.get("values_files", [])), tuple(self.data.get("sets", [])), self.name,
+                         tuple(Path(p) for p in self.data.get("images_files", [])))
 
     def instance(self) -> Instance:
         """The instance as `up` recorded it: enough to tear it down with no spec at hand."""

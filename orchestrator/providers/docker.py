@@ -132,7 +132,8 @@ class DockerEngine:
                 self.client.images.pull(ref)
             except Exception as exc:
                 raise MissingPrerequisite(f"image {ref} is not present and cannot be pulled: {exc}",
-                                          hint="pull it on a connected machine (`lab images save`), or point the lab at a local image with --set images.NAME=...") from None
+                                          hint="pull it on a connected machine (`lab images save`/`load`), or point the lab at local images: "
+                                               "--images FILE or --set images.NAME=... (in this repository: `make up IMAGES=local`)") from None
 
     def image_present(self, ref: str) -> bool:
         try:

@@ -102,6 +102,9 @@ class Runtime(Protocol):
 
     def flows(self, query: "FlowQuery") -> Flows: ...
 
+    def explain(self, pod: PodRef | None, since: float) -> str:
+        """What the runtime saw of why traffic from this pod failed since `since` (a proxy's TLS refusal), or ''."""
+
     def collect_logs(self, dest: Path) -> list[Path]: ...
 
     def teardown(self) -> list[str]:

@@ -16,7 +16,7 @@ from typing import Callable
 from orchestrator.diagnostics import Finding, docker_findings, network_findings, port_findings
 from orchestrator.emulation import pods as pod_emulation
 from orchestrator.emulation.proxy import CiliumProxy, proxy_problems, redirected_pods
-from orchestrator.errors import BadInput, RuntimeFailure
+from orchestrator.errors import BadInput, PermanentFailure, RuntimeFailure
 from orchestrator.providers.docker import DockerEngine
 from orchestrator.providers.docker_cli import ComposeStack, DockerCli
 from orchestrator.render.artifacts import COMPOSE_FILE, read_rendered
@@ -156,17 +156,33 @@ class DockerRuntime:
         else:
             raise BadInput(f"the docker runtime cannot wait for {wait.kind} {kind.ref(wait.params)}: it has no Kubernetes API; use --runtime kind")
 
+    def _require_running(self) -> None:
+        """Every container of the lab runs, or a check cannot pass however long it waits: say which is not."""
+        for container in self.engine.containers(self.labels):
+            if container.status != "running":
+                code = (container.attrs.get("State") or {}).get("ExitCode")
+                raise PermanentFailure(f"container {container.name} is {container.status}" + (f" (exit code {code})" if code is not None else "")
+                                       + f"; `lab down {self.instance.name}` and `lab up` again")
+
     def exec(self, pod: PodRef | None, argv: list[str]) -> ExecResult:
         name = resolve_pod(pod, self.docs)["metadata"]["name"]
         container = self.pods.container_name(name)
+        if self.engine.container(container) is None:
+            raise PermanentFailure(f"pod {name} (container {container}) does not exist; `lab status` shows what is up")
+        self._require_running()
         if container == self._redirected_container():
             self.proxy.sample(container)  # the flows window starts before this command's traffic
         return self.pods.exec(name, argv)
+
+    def explain(self, pod: PodRef | None, since: float) -> str:
+        container = self.pods.container_name(resolve_pod(pod, self.docs)["metadata"]["name"])
+        return self.proxy.explain(container, since) if container == self._redirected_container() else ""
 
     def flows(self, query) -> Flows:
         container = self._redirected_container()
         if container is None:
             return Flows(0, "no pod of the lab is redirected to a proxy", output="")
+        self._require_running()
         return self.proxy.flows(container, query.since)
 
     def collect_logs(self, dest: Path) -> list[Path]:

@@ -193,6 +193,9 @@ class KindRuntime:
         namespace, name = self._pod(pod)
         return ExecResult(*self.kube.exec(namespace, name, argv))
 
+    def explain(self, pod: PodRef | None, since: float) -> str:
+        return ""  # Cilium's Envoy logs and `cilium-dbg envoy admin` output land in the collected logs instead
+
     def _agent_on_node_of(self, namespace: str, pod: str) -> str:
         node = self.kube.pod_node(namespace, pod)
         agents = self.kube.pods(HUBBLE_AGENT_NAMESPACE, HUBBLE_AGENT_SELECTOR, node=node)

@@ -53,6 +53,7 @@ IMAGE_REF = re.compile(
 )
 PKI_SOURCE = "pki:"  # stack files copied from the issued PKI instead of rendered
 MAX_VALUE_LENGTH = 4096
+RESERVED_INSTANCES = ("logs", "engine")  # folders of .lab/ that are not instances
 INSTANCE_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?$")
 
 
@@ -496,6 +497,7 @@ def load_lab(
     values_files: list[Path] | tuple = (),
     sets: list[str] | tuple = (),
     instance: str | None = None,
+    images_files: list[Path] | tuple = (),
     checks=None,
     waits=None,
     runtime_names: list[str] | None = None,
@@ -528,8 +530,10 @@ def load_lab(
     instance = instance or raw["name"]
     if not INSTANCE_NAME.match(instance):
         raise BadInput(f"--instance {instance[:60]}: use lowercase letters, digits and dashes (at most 40)")
+    if instance in RESERVED_INSTANCES:
+        raise BadInput(f"--instance {instance}: reserved for .lab/{instance}/; choose another name")
     defaults = {**raw.get("values", {}), "images": raw.get("images", {}), "versions": raw.get("versions", {})}
-    merged = apply_overrides(defaults, list(values_files), list(sets))
+    merged = apply_overrides(defaults, list(values_files), list(sets), list(images_files))
 
     # What was given is judged before templates derive other values from it (a bad subnet is named as such).
     problems = values_problems(merged, defaults, raw.get("valuesSchema"), origin, lenient=True)

@@ -93,11 +93,23 @@ def check_overrides(defaults: dict, override: dict, origin: str, prefix: str = "
     return problems
 
 
-def apply_overrides(defaults: dict, files: list[Path], sets: list[str]) -> dict:
-    """Merge values files then --set assignments over defaults, reporting every problem at once."""
+def load_images_file(path: Path, known: dict) -> dict:
+    """An images file (`images: {key: ref}`, or the mapping alone) as a values layer. One file serves many labs,
+    so keys a lab does not have are left out, not errors."""
+    data = load_values_file(path)
+    images = data.get("images", data) if isinstance(data.get("images"), dict) else data
+    bad = [k for k, v in images.items() if not isinstance(v, str)]
+    if bad:
+        raise BadInput(f"{path}: images.{bad[0]}: expected an image reference (a string)")
+    return {"images": {k: v for k, v in images.items() if k in known}}
+
+
+def apply_overrides(defaults: dict, files: list[Path], sets: list[str], images_files: list[Path] | tuple = ()) -> dict:
+    """Merge images files, values files, then --set assignments over defaults, reporting every problem at once."""
     problems: list[str] = []
     merged = defaults
-    layers = [(str(path), load_values_file(path)) for path in files]
+    layers = [(str(path), load_images_file(path, defaults.get("images", {}))) for path in images_files]
+    layers += [(str(path), load_values_file(path)) for path in files]
     layers += [(f"--set {item}", parse_set(item)) for item in sets]
     for origin, layer in layers:
         found = check_overrides(defaults, layer, origin)

@@ -36,24 +36,33 @@ def _expanded_size(node: yaml.Node, memo: dict[int, int]) -> int:
     return size
 
 
-def _duplicate_key(node: yaml.Node, seen_nodes: set[int]) -> str | None:
+STRING_TAG = "tag:yaml.org,2002:str"
+
+
+def _key_problem(node: yaml.Node, seen_nodes: set[int]) -> str | None:
+    """A duplicate key, or a key that is not a string (specs and values are JSON-shaped: keys are names)."""
     if id(node) in seen_nodes:
         return None
     seen_nodes.add(id(node))
     if isinstance(node, yaml.MappingNode):
         first_line: dict[str, int] = {}
         for key, value in node.value:
-            if isinstance(key, yaml.ScalarNode) and key.tag != "tag:yaml.org,2002:merge":
+            if key.tag == "tag:yaml.org,2002:merge":
+                continue
+            if not isinstance(key, yaml.ScalarNode) or key.tag != STRING_TAG:
+                shown = key.value[:40] if isinstance(key, yaml.ScalarNode) else "a " + type(key).__name__.replace("Node", "").lower()
+                return f"line {key.start_mark.line + 1}: key {shown!r} is not a string (quote it)"
+            if isinstance(key, yaml.ScalarNode):
                 if key.value in first_line:
                     return (f"line {key.start_mark.line + 1}: duplicate key '{key.value[:80]}' "
                             f"(first at line {first_line[key.value]})")
                 first_line[key.value] = key.start_mark.line + 1
-            found = _duplicate_key(value, seen_nodes)
+            found = _key_problem(value, seen_nodes)
             if found:
                 return found
     elif isinstance(node, yaml.SequenceNode):
         for item in node.value:
-            found = _duplicate_key(item, seen_nodes)
+            found = _key_problem(item, seen_nodes)
             if found:
                 return found
     return None
@@ -61,7 +70,10 @@ def _duplicate_key(node: yaml.Node, seen_nodes: set[int]) -> str | None:
 
 def parse_yaml(text: str, origin: str) -> Any:
     """One YAML document from text the user wrote; origin names it in errors."""
-    loader = yaml.SafeLoader(text)
+    try:
+        loader = yaml.SafeLoader(text)  # refuses control characters at once
+    except yaml.YAMLError as exc:
+        raise BadInput(f"{origin}: not valid YAML: {yaml_problem(exc)}") from None
     try:
         try:
             node = loader.get_single_node()
@@ -73,7 +85,7 @@ def parse_yaml(text: str, origin: str) -> Any:
             return None
         try:
             too_big = _expanded_size(node, {}) > MAX_NODES
-            duplicate = _duplicate_key(node, set())
+            duplicate = _key_problem(node, set())
         except RecursionError:
             raise BadInput(f"{origin}: not accepted: nested too deeply") from None
         if too_big:

@@ -41,8 +41,8 @@ def labdir(tmp_path, docker_engine):
     lab(tmp_path, "down", "inject-mtls")
 
 
-def lab(cwd: Path, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "orchestrator", *args], cwd=cwd, capture_output=True, text=True, timeout=timeout)
+def lab(cwd: Path, *args: str, timeout: float = 300, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "orchestrator", *args], cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env)
 
 
 def up_args(*extra: str) -> list[str]:

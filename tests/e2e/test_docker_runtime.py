@@ -75,6 +75,8 @@ def test_foreign_server_certificate_is_refused_by_envoy(labdir, docker_engine, t
     assert result.returncode == 1, result.stdout + result.stderr
     case = ET.parse(labdir / "verify.xml").getroot().find("testsuite/testcase[@name='plain-http-injected']")
     assert case.find("failure") is not None
+    # the client only sees a reset connection; the message names the proxy's refusal of the certificate
+    assert "the proxy refused the upstream's certificate: its certificate did not verify" in case.find("failure").get("message")
     assert "curl" in case.find("system-out").text
     assert "logs collected in" in result.stdout
     envoy_logs = list((labdir / ".lab/logs/inject-mtls").glob("*/lab-inject-mtls-envoy.log"))

@@ -34,6 +34,9 @@ class ScriptedClient:
             raise answer
         return ExecResult(*answer)
 
+    def explain(self, pod, since):
+        return ""
+
     def flows(self, query):
         self.queries.append(query)
         return Flows(self.answers[0], "scripted", ("FORWARDED",) * self.answers[0])
