@@ -7,6 +7,9 @@ ARGS ?=
 # auto: the lab.local/* images when `make images` has built them (this machine has no registry), else the lab's own;
 # local: build and use them; official: the lab's own images.
 IMAGES ?= auto
+# Upstream files labs pin by URL and sha256 resolve from this offline bundle when it exists (no download).
+LAB_BUNDLE ?= $(wildcard $(abspath ..)/shared/upstream)
+export LAB_BUNDLE
 BIN := $(VENV)/bin
 LAB_CMD := $(BIN)/lab
 RUNTIME_FLAG := $(if $(RUNTIME),--runtime $(RUNTIME),)
@@ -45,8 +48,10 @@ engine-up:
 engine-stop:
 	bash scripts/docker-engine.sh stop
 
+# Local images: lab tools from this machine's binaries, and the control plane built from its Go modules.
 images: venv
 	$(BIN)/python scripts/build_images.py
+	$(BIN)/python scripts/build_components.py
 
 up: venv tools engine-up
 	@if [ "$(IMAGES)" = local ]; then $(MAKE) -s images; fi

@@ -205,6 +205,17 @@ def down(ctx, lab, all_, instance):
 
 
 @cli.command()
+@click.argument("lab")
+@click.option("--instance", help="Instance (default: the lab's name).")
+@click.pass_obj
+def kubeconfig(ctx, lab, instance):
+    """Print the path of LAB's admin kubeconfig (use: export KUBECONFIG=$(lab kubeconfig LAB))."""
+    from orchestrator.lifecycle import commands
+
+    commands.kubeconfig(ctx, instance or lab)
+
+
+@cli.command()
 @click.argument("lab", required=False)
 @output_option
 @click.pass_obj

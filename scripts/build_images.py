@@ -117,6 +117,7 @@ def build_echo(root: Path) -> list[str]:
             if rel.parts[0] in skip or any(part in skip for part in rel.parts) or rel.parts[0].startswith("config-"):
                 continue
             zf.write(path, rel)
+    copy_with_libs(root, shutil.which("curl"), "/usr/bin/curl")  # so checks can run from the web pods too
     target_dynload = lib / f"python{version}" / "lib-dynload"
     target_dynload.mkdir(parents=True)
     for so in dynload.glob("*.so"):
@@ -131,7 +132,7 @@ BUILDERS = {"haproxy": build_haproxy, "envoy": build_envoy, "client": build_clie
 def fingerprint(name: str) -> str:
     sources = {"haproxy": [shutil.which("haproxy") or "/usr/sbin/haproxy"], "envoy": [envoy_binary()],
                "client": [shutil.which("curl"), shutil.which("openssl"), "/usr/sbin/xtables-nft-multi"],
-               "echo": [os.path.realpath(sys.executable)]}[name]
+               "echo": [os.path.realpath(sys.executable), shutil.which("curl")]}[name]
     h = hashlib.sha256(Path(__file__).read_bytes())
     for s in sources:
         st = os.stat(os.path.realpath(s))

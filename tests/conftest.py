@@ -1,6 +1,12 @@
+import os
+
 import pytest
 
-from tests.helpers import FIXTURE_LABS, copy_lab
+from tests.helpers import FIXTURE_LABS, REPO, copy_lab
+
+# The project's shared upstream files, as a workshop's offline bundle: labs' pinned artifacts resolve from it.
+if (REPO.parent / "shared" / "upstream" / "SHA256SUMS").is_file():
+    os.environ.setdefault("LAB_BUNDLE", str(REPO.parent / "shared" / "upstream"))
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from orchestrator.checks.base import Observation, brief
+from orchestrator.errors import PermanentFailure
 from orchestrator.spec.model import Check
 
 STATUS_MARK = "\n__lab_http_status__:"
@@ -93,6 +94,9 @@ class HttpCheck:
         argv = self.argv(check, timeout)
         result = runtime.exec(check.source, argv)
         code, out, err = result.returncode, result.stdout, result.stderr
+        if code in (126, 127) and not (result.stdout + result.stderr).strip():
+            # The runtime could not start the command at all: no amount of waiting puts curl into the image.
+            raise PermanentFailure("curl cannot run in the pod (exit " + str(code) + "): its image has no curl; choose another pod with from:")
         body, _, status = out.rpartition(STATUS_MARK) if STATUS_MARK in out else (out, "", "")
         seen: dict[str, Any] = {"exitCode": code}
         if status.strip().isdigit() and int(status) != 0:

@@ -6,6 +6,7 @@ import re
 from typing import Any
 
 from orchestrator.checks.base import Observation, brief
+from orchestrator.errors import PermanentFailure
 from orchestrator.spec.model import Check
 
 _SUBJECT = re.compile(r"^\s*0 s:(.*)$", re.M)
@@ -75,6 +76,9 @@ class TlsCheck:
         argv = ["sh", "-c", 'printf "HEAD / HTTP/1.0\\r\\n\\r\\n" | timeout %d "$@"' % max(1, int(timeout)), "tls", *openssl]
         result = runtime.exec(check.source, argv)
         code, text, err = result.returncode, result.stdout + "\n" + result.stderr, result.stderr
+        if code in (126, 127) and not (result.stdout + result.stderr).strip():
+            # The runtime could not start the command at all: no amount of waiting puts openssl into the image.
+            raise PermanentFailure("openssl cannot run in the pod (exit " + str(code) + "): its image has no openssl; choose another pod with from:")
         seen: dict[str, Any] = {"exitCode": code}
         subject, issuer, verify = _SUBJECT.search(text), _ISSUER.search(text), _VERIFY.search(text)
         if subject:

@@ -17,8 +17,10 @@ from orchestrator.spec import Lab
 
 
 def lab_images(lab: Lab, runtime: str) -> list[tuple[str, str]]:
-    """The lab's own images the runtime runs: kind never runs the proxy stand-in, docker never the node image."""
-    skip = set(lab.image_roles.get("proxy" if runtime == "kind" else "node", ()))
+    """The lab's own images the runtime runs: kind neither the proxy stand-in nor the docker runtime's control
+    plane (its node image has its own), docker never the node image."""
+    roles = ("proxy", "etcd", "apiserver", "controllerManager", "scheduler") if runtime == "kind" else ("node",)
+    skip = {key for role in roles for key in lab.image_roles.get(role, ())}
     return [(key, image) for key, image in sorted(lab.images.items()) if key not in skip]
 
 

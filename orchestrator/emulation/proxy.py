@@ -60,14 +60,22 @@ def redirected_pods(docs: list[dict]) -> list[dict]:
     pods = [d for d in docs if d.get("kind") == "Pod"]
     selected = []
     for cnp in (d for d in docs if d.get("kind") == "CiliumNetworkPolicy"):
-        if not cilium.redirects(cnp):
-            continue
+        endpoint_selector = (cnp.get("spec") or {}).get("endpointSelector") if isinstance(cnp.get("spec"), dict) else None
+        if not isinstance(endpoint_selector, dict) or not _redirects_or_none(cnp):
+            continue  # a malformed policy is the API server's to refuse, with its own words
         namespace = cnp["metadata"].get("namespace", "default")
-        match = (cnp.get("spec", {}).get("endpointSelector") or {}).get("matchLabels") or {}
+        match = endpoint_selector.get("matchLabels") or {}
         selector = ",".join(f"{k}={v}" for k, v in match.items())
         selected += [p for p in pods if p["metadata"].get("namespace", "default") == namespace
                      and labels_match(p["metadata"].get("labels") or {}, selector) and p not in selected]
     return selected
+
+
+def _redirects_or_none(cnp: dict) -> list:
+    try:
+        return cilium.redirects(cnp)
+    except (BadInput, ValueError, KeyError, TypeError, AttributeError):
+        return []
 
 
 def proxy_problems(docs: list[dict]) -> list[str]:
@@ -83,8 +91,10 @@ def proxy_problems(docs: list[dict]) -> list[str]:
                         problems.append(f"CiliumNetworkPolicy {rule.policy}: listener {rule.listener} is not defined by {rule.config_name}")
             elif doc.get("kind") == "CiliumClusterwideEnvoyConfig":
                 cilium.envoy_bootstrap(doc, ports, secrets, SECRET_DIR, ENVOY_ADMIN_PORT)
-        except (BadInput, ValueError, KeyError, TypeError) as exc:
-            problems.append(getattr(exc, "message", None) or f"{doc.get('kind')} {doc['metadata']['name']}: {exc}")
+        except BadInput as exc:
+            problems.append(exc.message)
+        except (ValueError, KeyError, TypeError, AttributeError):
+            pass  # malformed: the API server refuses it at apply, naming the field
     if any(d.get("kind") == "CiliumNetworkPolicy" for d in docs) and len(redirected_pods(docs)) > 1:
         names = ", ".join(p["metadata"]["name"] for p in redirected_pods(docs))
         problems.append(f"CiliumNetworkPolicy: the docker runtime emulates a listener redirect for one pod; the policies select {names}")
@@ -128,10 +138,31 @@ class CiliumProxy:
                 raise RuntimeFailure(f"Envoy ({self.name}) did not become ready within {timeout:.0f}s: {self.engine.logs(self.name)[-2000:]}")
             time.sleep(0.2)
 
+    @property
+    def datapath(self) -> str:
+        return self.name.replace("-envoy", "-datapath")
+
+    def ensure_datapath(self, pod_container: str) -> None:
+        """Cilium's datapath for the pod: a container in the pod's network namespace with NET_ADMIN (the pod
+        itself gets none), from the pod's own image, where the redirect rules are installed."""
+        existing = self.engine.container(self.datapath)
+        if existing is not None and existing.status == "running":
+            return
+        if existing is not None:
+            self.engine.remove(existing)
+        pod = self.engine.container(pod_container)
+        if pod is None:
+            raise RuntimeFailure(f"the redirected pod's container {pod_container} does not exist")
+        image = (pod.attrs.get("Config") or {}).get("Image")
+        self.engine.run(self.datapath, image, ["sleep", "infinity"], labels={**self.labels, "lab.dev/role": "datapath"},
+                        network_mode=f"container:{pod_container}", cap_add=["NET_ADMIN"], entrypoint=[])
+
     def _iptables(self, pod_container: str, *args: str, check: bool = True) -> ExecResult:
-        result = self.engine.exec(pod_container, ["iptables", "-w", "5", *args])
+        self.ensure_datapath(pod_container)
+        result = self.engine.exec(self.datapath, ["iptables", "-w", "5", *args])
         if check and result.returncode != 0:
-            raise RuntimeFailure(f"iptables {' '.join(args)} failed in {pod_container}: {result.stderr.strip()[:300]}")
+            raise RuntimeFailure(f"iptables {' '.join(args)} failed in the datapath of {pod_container} "
+                                 f"(the pod's image must carry iptables): {(result.stderr or result.stdout).strip()[:300]}")
         return result
 
     def redirect(self, cnp: dict, docs: list[dict], pod_container: str) -> None:

@@ -249,3 +249,12 @@ def status(ctx: LabContext, name: str | None, output: str) -> None:
         ctx.ui.json(data)
     else:
         ctx.ui.table(["instance", "lab", "runtime", "phase", "objects"], rows)
+
+
+def kubeconfig(ctx: LabContext, instance: str) -> None:
+    """The admin kubeconfig of an instance's cluster (kind's, or the docker runtime's control plane)."""
+    state = _recorded(ctx, Path(instance.rstrip("/")).name)
+    path = state.directory / "kubeconfig"
+    if not path.is_file():
+        raise BadInput(f"instance {state.name} has no kubeconfig (phase {state.data.get('phase', '?')}); `lab up` it first")
+    ctx.ui.line(str(path))

@@ -144,22 +144,26 @@ class DockerEngine:
 
     def run(self, name: str, image: str, command: list[str], *, labels: dict[str, str], files: dict[str, FileSpec] | None = None,
             network: str | None = None, network_mode: str | None = None, user: str | None = None, cap_add: list[str] | None = None,
-            init: bool = True, environment: dict[str, str] | None = None) -> None:
+            init: bool = True, environment: dict[str, str] | None = None, aliases: list[str] | None = None,
+            entrypoint: list[str] | None = None, workdir: str | None = None, tmpfs: dict[str, str] | None = None,
+            publish: dict[str, tuple[str, int | None]] | None = None, ipv4_address: str | None = None):
         """Create, copy files in with exact owner and mode (no bind mount of key material), start."""
         self.ensure_image(image)
         kwargs = dict(name=name, command=command or None, labels=labels, init=init, user=user, cap_add=cap_add, detach=True,
-                      environment=environment or None)
+                      environment=environment or None, entrypoint=entrypoint, working_dir=workdir, tmpfs=tmpfs, ports=publish)
         if network_mode:
             kwargs["network_mode"] = network_mode
         elif network:
+            endpoint = self.client.api.create_endpoint_config(aliases=aliases or None, ipv4_address=ipv4_address)
+            kwargs["networking_config"] = {network: endpoint}
             kwargs["network"] = network
-        try:
+        with engine_errors(f"start container {name}"):
             container = self.client.containers.create(image, **kwargs)
             if files:
                 container.put_archive("/", tar_archive(files))
             container.start()
-        except self._errors.APIError as exc:
-            raise RuntimeFailure(f"docker could not start container {name}: {exc.explanation or exc}") from None
+            container.reload()
+            return container
 
     def wait_running(self, name: str, timeout: float) -> None:
         deadline = time.monotonic() + timeout
@@ -174,12 +178,12 @@ class DockerEngine:
                     raise RuntimeFailure(f"container {name} is {status}, not running{': ' + logs.strip()[-1000:] if logs.strip() else ''}")
                 time.sleep(0.1)
 
-    def exec(self, name: str, argv: list[str], user: str | None = None) -> ExecResult:
+    def exec(self, name: str, argv: list[str], user: str | None = None, privileged: bool = False) -> ExecResult:
         with engine_errors(f"exec in container {name}"):
             container = self.container(name)
             if container is None:
                 raise PermanentFailure(f"container {name} does not exist (is the lab up? `lab status`)")
-            result = container.exec_run(argv, demux=True, user=user or "")
+            result = container.exec_run(argv, demux=True, user=user or "", privileged=privileged)
         out, err = result.output if result.output else (b"", b"")
         return ExecResult(result.exit_code, (out or b"").decode(errors="replace"), (err or b"").decode(errors="replace"))
 

@@ -17,7 +17,7 @@ from orchestrator.errors import LabError, PermanentFailure, RuntimeFailure
 FIELD_MANAGER = "lab"
 
 
-def wait_until(what: str, probe: Callable[[], tuple[bool, str]], timeout: float, interval: float = 2.0) -> None:
+def wait_until(what: str, probe: Callable[[], tuple[bool, str]], timeout: float, interval: float = 0.5) -> None:
     """Poll probe until it says done; on timeout say what we waited for and what was last seen."""
     deadline = time.monotonic() + timeout
     last = ""
@@ -74,13 +74,34 @@ class KubeApi:
     def _resource(self, api_version: str, kind: str):
         return self.dynamic.resources.get(api_version=api_version, kind=kind)
 
-    def apply(self, doc: dict) -> None:
+    def apply(self, doc: dict, settle: float = 10.0) -> None:
+        """Server-side apply. A namespace's default ServiceAccount appears a moment after the namespace (the
+        controller-manager makes it), so a pod applied right after is retried briefly, as kubectl users do."""
+        from kubernetes.dynamic.exceptions import DynamicApiError
+
         meta = doc["metadata"]
         where = f"apply {doc['kind']} {meta.get('namespace', '') + '/' if meta.get('namespace') else ''}{meta['name']}"
+        deadline = time.monotonic() + settle
         with api_errors(where):
             resource = self._resource(doc["apiVersion"], doc["kind"])
             kwargs = {"namespace": meta["namespace"]} if resource.namespaced else {}
-            resource.server_side_apply(body=doc, name=meta["name"], field_manager=FIELD_MANAGER, force_conflicts=True, **kwargs)
+            while True:
+                try:
+                    resource.server_side_apply(body=doc, name=meta["name"], field_manager=FIELD_MANAGER, force_conflicts=True, **kwargs)
+                    return
+                except DynamicApiError as exc:
+                    if "serviceaccount" not in _api_message(exc).lower() or time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.2)
+
+    def list(self, api_version: str, kind: str, namespace: str | None = None, selector: str | None = None) -> list[dict]:
+        with api_errors(f"list {kind}"):
+            resource = self._resource(api_version, kind)
+            kwargs = {"namespace": namespace} if namespace and resource.namespaced else {}
+            if selector:
+                kwargs["label_selector"] = selector
+            # List items carry no kind; the emulation reads them as the manifests it would have been given.
+            return [{**item.to_dict(), "apiVersion": api_version, "kind": kind} for item in resource.get(**kwargs).items]
 
     def get(self, api_version: str, kind: str, name: str, namespace: str | None = None) -> dict:
         with api_errors(f"read {kind} {name}"):

@@ -26,6 +26,7 @@ STACK_DIR = "stack"
 MANIFESTS_DIR = "manifests"
 KIND_CONFIG = f"{CLUSTER_DIR}/kind-config.yaml"
 COMPOSE_FILE = f"{STACK_DIR}/compose.yaml"
+EMULATED_DIR = f"{CLUSTER_DIR}/emulated"  # what the charts would have created, for a runtime where they do not run
 
 
 def chart_values_file(chart: Chart) -> str:
@@ -55,6 +56,12 @@ class Rendered:
         for name in groups:
             for rel in self.manifests.get(name, []):
                 docs += [d for d in yaml.safe_load_all(self.files[rel]) if d]
+        return docs
+
+    def emulated_docs(self) -> list[dict]:
+        docs = []
+        for rel in sorted(r for r in self.files if r.startswith(EMULATED_DIR + "/")):
+            docs += [d for d in yaml.safe_load_all(self.files[rel]) if d]
         return docs
 
     def compose(self) -> dict:
@@ -110,6 +117,8 @@ def render_lab(lab: Lab, pki: Callable[[str], bytes | None]) -> Rendered:
         add(KIND_CONFIG, lab.cluster["kindConfig"])
     for chart in lab.charts:
         add(chart_values_file(chart), chart.values)
+    for index, template in enumerate(lab.emulated_manifests):
+        add(f"{EMULATED_DIR}/{index:02d}-{os.path.basename(output_name(template))}", template)
     if lab.stack:
         add(COMPOSE_FILE, lab.stack["compose"])
         for target, source in sorted(lab.stack.get("files", {}).items()):

@@ -122,8 +122,18 @@ def load_docs(files: list[Path]) -> list[dict]:
     return docs
 
 
+TEMPLATED_KINDS = ("Deployment", "ReplicaSet", "StatefulSet", "DaemonSet", "Job")
+
+
 def lab_pods(docs: list[dict]) -> list[dict]:
-    return [d for d in docs if d.get("kind") == "Pod"]
+    """The lab's Pods, and the pod templates of its workloads (named None: a controller names them)."""
+    pods = [d for d in docs if d.get("kind") == "Pod"]
+    for doc in docs:
+        if doc.get("kind") in TEMPLATED_KINDS:
+            template = ((doc.get("spec") or {}).get("template") or {}).get("metadata") or {}
+            pods.append({"kind": "Pod", "metadata": {"name": None, "namespace": doc["metadata"].get("namespace", "default"),
+                                                     "labels": template.get("labels") or {}, "owner": f"{doc['kind']} {doc['metadata']['name']}"}})
+    return pods
 
 
 def labels_match(labels: dict, selector: str) -> bool:
@@ -146,8 +156,8 @@ def resolve_pod(pod: PodRef | None, docs: list[dict], where: str = "manifests") 
     """The lab's pod a check runs in: by name or labels; with no `from:`, the lab's only pod."""
     pods = lab_pods(docs)
     if pod is None:
-        if len(pods) != 1:
-            names = ", ".join(p["metadata"]["name"] for p in pods) or "none"
+        if len(pods) != 1 or pods[0]["metadata"]["name"] is None:
+            names = ", ".join(p["metadata"]["name"] or p["metadata"]["owner"] for p in pods) or "none"
             raise BadInput(f"{where}: a check without `from:` runs in the lab's only pod, but the lab has {len(pods)} ({names}); add `from: <pod>`")
         return pods[0]
     found = [p for p in pods
@@ -155,7 +165,7 @@ def resolve_pod(pod: PodRef | None, docs: list[dict], where: str = "manifests") 
              and (pod.name is None or p["metadata"]["name"] == pod.name)
              and (pod.selector is None or labels_match(p["metadata"].get("labels") or {}, pod.selector))]
     if not found:
-        names = ", ".join(f"{p['metadata'].get('namespace', 'default')}/{p['metadata']['name']}" for p in pods) or "none"
+        names = ", ".join(f"{p['metadata'].get('namespace', 'default')}/{p['metadata']['name'] or p['metadata']['owner']}" for p in pods) or "none"
         raise BadInput(f"{where}: from: no pod of the lab is {pod} (pods: {names})")
     return found[0]
 

@@ -1,54 +1,76 @@
-"""The docker runtime: the lab without Kubernetes.
+"""The docker runtime: a real Kubernetes control plane in containers, a node that runs pods as containers,
+and Cilium's L7 proxy emulated.
 
-The lab's network is created as kind would have it; the compose stack runs on it; pods run as containers
-(emulation/pods.py); a CiliumClusterwideEnvoyConfig runs in a real Envoy sharing the redirected pod's
-network namespace and a CiliumNetworkPolicy listener redirect becomes an iptables rule there
-(emulation/proxy.py). Only the kinds in HANDLED are run; `validate` names anything else before `up` starts.
+The lab's network is created as kind would have it; etcd, kube-apiserver, kube-controller-manager and
+kube-scheduler run on it (emulation/control_plane.py); a node agent registers a Node and runs the pods the
+scheduler binds to it (emulation/node.py). Manifests go to the API server by server-side apply, as in the
+kind runtime; the lab's Cilium CRDs (real ones, from the lab's pinned artifacts) are registered first so the
+API server judges Cilium objects. The CiliumClusterwideEnvoyConfig and CiliumNetworkPolicy are read back
+from the API server, as Cilium would: a real Envoy runs the CCEC in the redirected pod's network namespace
+and the policy's listener redirect is an iptables rule there (emulation/proxy.py).
 """
 
 from __future__ import annotations
 
 import ipaddress
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from functools import cached_property
 from pathlib import Path
-from typing import Callable
+
+import yaml
 
 from orchestrator.diagnostics import Finding, docker_findings, network_findings, port_findings
-from orchestrator.emulation import pods as pod_emulation
+from orchestrator.emulation import cilium
+from orchestrator.emulation.control_plane import ControlPlane
 from orchestrator.emulation.proxy import CiliumProxy, proxy_problems, redirected_pods
 from orchestrator.errors import BadInput, PermanentFailure, RuntimeFailure
 from orchestrator.providers.docker import DockerEngine
 from orchestrator.providers.docker_cli import ComposeStack, DockerCli
 from orchestrator.render.artifacts import COMPOSE_FILE, read_rendered
-from orchestrator.runtimes.base import ExecResult, Flows, Instance, outside_subnets, pinned_in, resolve_pod
+from orchestrator.runtimes import kubernetes
+from orchestrator.runtimes.base import ExecResult, Flows, Instance, outside_subnets, pinned_in
 from orchestrator.spec.model import OWNER_LABEL, PodRef, Wait
 
-# CRDs of the kinds emulated here: nothing to wait for, they are known from the start.
-EMULATED_CRDS = {"ciliumnetworkpolicies.cilium.io", "ciliumclusterwideenvoyconfigs.cilium.io"}
+CONTROL_PLANE_ROLES = {"etcd": "etcd", "apiserver": "kube-apiserver", "controllerManager": "kube-controller-manager",
+                       "scheduler": "kube-scheduler"}
+NODE_READY_TIMEOUT = 60.0
 
 
 class DockerRuntime:
     name = "docker"
 
-    def __init__(self, instance: Instance, *, engine: DockerEngine | None = None, cli: DockerCli | None = None):
+    def __init__(self, instance: Instance, *, engine: DockerEngine | None = None, cli: DockerCli | None = None, kube_factory=None):
         self.instance = instance
         self.labels = instance.labels
         self._engine = engine
         self.cli = cli or DockerCli()
         self.network_name = instance.network.name
-        self.handlers: dict[str, Callable[[dict], None]] = {
-            "Namespace": lambda doc: None,  # names only; nothing to create without Kubernetes
-            "Secret": lambda doc: None,  # read from the rendered manifests where a Pod or the Envoy config uses them
-            "Pod": self._run_pod,
-            "CiliumClusterwideEnvoyConfig": self._run_envoy,
-            "CiliumNetworkPolicy": self._redirect,
-        }
+        self._kube_factory = kube_factory
+        self._kube = None
+        self.kubeconfig = instance.state_dir / "kubeconfig"
 
     @property
     def engine(self) -> DockerEngine:
         if self._engine is None:
             self._engine = DockerEngine()
         return self._engine
+
+    @property
+    def kube(self):
+        if self._kube is None:
+            if not self.kubeconfig.is_file():
+                raise PermanentFailure(f"instance {self.instance.name} has no cluster (no {self.kubeconfig}); `lab up` it first")
+            if self._kube_factory is None:
+                from orchestrator.providers.kube import KubeApi
+
+                self._kube_factory = KubeApi
+            self._kube = self._kube_factory(self.kubeconfig)
+        return self._kube
 
     @cached_property
     def docs(self) -> list[dict]:
@@ -60,17 +82,18 @@ class DockerRuntime:
         return ComposeStack(self.instance.compose_project, self.instance.rendered / COMPOSE_FILE)
 
     @cached_property
-    def pods(self) -> pod_emulation.PodRunner:
-        return pod_emulation.PodRunner(self.engine, self.instance.name, self.labels, self.network_name)
+    def control_plane(self) -> ControlPlane:
+        lab = self.instance.lab
+        images = {component: lab.image_for(role) for role, component in CONTROL_PLANE_ROLES.items()} if lab else {}
+        return ControlPlane(self.engine, self.instance.name, self.network_name, self.labels, images, self.instance.state_dir)
 
     @cached_property
     def proxy(self) -> CiliumProxy:
         lab = self.instance.lab
         return CiliumProxy(self.engine, f"lab-{self.instance.name}-envoy", self.labels, lab.image_for("proxy") if lab else None)
 
-    def _redirected_container(self) -> str | None:
-        selected = redirected_pods(self.docs)
-        return self.pods.container_name(selected[0]["metadata"]["name"]) if selected else None
+    def pod_container(self, name: str) -> str:
+        return f"lab-{self.instance.name}-{name}"  # as the node agent names them
 
     # what the machine needs, and what the lab asks for
     def requirements(self) -> list[Finding]:
@@ -80,21 +103,30 @@ class DockerRuntime:
             findings += network_findings(self.cli, self.instance.network, pinned_in(compose).get(self.network_name, []))
             if not self.instance.data.get("stack_up"):  # the stack's own ports are busy on a rerun
                 findings += port_findings(compose)
+        findings += self._artifact_findings()
+        return findings
+
+    def _artifact_findings(self) -> list[Finding]:
+        """The upstream files the runtime installs must be at hand (bundle, cache or download) before anything starts."""
+        from orchestrator.artifacts import fetch
+        from orchestrator.errors import MissingPrerequisite
+
+        lab = self.instance.lab
+        findings = []
+        for name in lab.emulated_crds if lab else ():
+            artifact = lab.artifacts[name]
+            try:
+                fetch(name, artifact.url, artifact.sha256)
+                findings.append(Finding(f"artifact {name}", True, f"sha256 {artifact.sha256[:12]}... verified"))
+            except MissingPrerequisite as exc:
+                findings.append(Finding(f"artifact {name}", False, exc.message, exc.hint or ""))
         return findings
 
     def validate(self, docs: list[dict]) -> list[str]:
+        """What the emulation cannot do, before anything runs; the manifests themselves are the API server's to judge."""
         lab = self.instance.require_lab()
-        problems = [f"{lab.spec_file}: manifests: {doc.get('kind')} {doc['metadata']['name']}: the docker runtime does not run this kind "
-                    f"(it runs {', '.join(self.handlers)}); use --runtime kind"
-                    for doc in docs if doc.get("kind") not in self.handlers]
-        secrets = pod_emulation.secrets_by_name(docs)
-        names: dict[str, str] = {}
-        for pod in (d for d in docs if d.get("kind") == "Pod"):
-            problems += pod_emulation.pod_problems(pod, secrets)
-            name, namespace = pod["metadata"]["name"], pod["metadata"].get("namespace", "default")
-            if name in names and names[name] != namespace:
-                problems.append(f"Pod {namespace}/{name}: the docker runtime names containers after pods; {names[name]}/{name} has the same name")
-            names[name] = namespace
+        problems = [f"{lab.spec_file}: imageRoles.{role}: the docker runtime runs {component} from this image; name its image key"
+                    for role, component in CONTROL_PLANE_ROLES.items() if not lab.image_for(role)]
         problems += proxy_problems(docs)
         if any(d.get("kind") == "CiliumClusterwideEnvoyConfig" for d in docs) and not lab.image_for("proxy"):
             problems.append(f"{lab.spec_file}: imageRoles.proxy: the docker runtime runs CiliumClusterwideEnvoyConfigs in Envoy; name its image key")
@@ -102,15 +134,83 @@ class DockerRuntime:
 
     # lifecycle
     def provision(self) -> None:
-        """No cluster here: only the docker network kind would have created, with the lab's subnet."""
-        subnet = self.instance.network.subnet
-        network = ipaddress.ip_network(subnet, strict=False)
+        """The network kind would have made, a control plane on it, the lab's emulated CRDs, and the node."""
+        lab = self.instance.require_lab()
+        network = ipaddress.ip_network(self.instance.network.subnet, strict=False)
         subnets = self.engine.ensure_network(self.network_name, str(network), {**self.labels})
         pinned = pinned_in(self.instance.rendered_files.compose() if self.instance.rendered_files else {}).get(self.network_name, [])
         outside = outside_subnets(pinned, subnets)
         if outside:
             raise BadInput(f"docker network {self.network_name} has subnet(s) {', '.join(subnets) or 'none'}, which do not contain "
                            f"{', '.join(outside)}; rerun with --set network.subnet=<its IPv4 subnet>")
+        self.instance.data["control_plane"] = True  # recorded first: a failed start is still torn down
+        self.control_plane.up()
+        self._start_node()  # it starts (and imports its clients) while the CRDs are registered
+        self._register_crds(lab)
+        self._wait_node_ready()
+
+    def _register_crds(self, lab) -> None:
+        """What the lab's charts would have installed: their CRDs (the real files, pinned), then other objects."""
+        from orchestrator.artifacts import fetch
+        from orchestrator.waits import default_waits
+
+        crd_wait = default_waits().get("crd-established")
+        for name in lab.emulated_crds:
+            artifact = lab.artifacts[name]
+            for doc in yaml.safe_load_all(fetch(name, artifact.url, artifact.sha256)):
+                if doc:
+                    self.kube.apply(doc)
+                    kubernetes.wait(self.kube, Wait("crd-established", {"name": doc["metadata"]["name"]}, 60), crd_wait)
+        rendered = self.instance.rendered_files or read_rendered(self.instance.rendered)
+        for doc in rendered.emulated_docs():
+            self.kube.apply(doc)
+
+    def _node_pids(self) -> list[int]:
+        """The instance's node agents, found by their command line (a crash before the pid was recorded
+        leaves one running; `down` must still find it)."""
+        found = []
+        for proc in Path("/proc").glob("[0-9]*"):
+            try:
+                argv = (proc / "cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if b"orchestrator.emulation.node" in argv and b"--instance" in argv:
+                index = argv.index(b"--instance")
+                if index + 1 < len(argv) and argv[index + 1] == self.instance.name.encode():
+                    found.append(int(proc.name))
+        return found
+
+    def _node_pid(self) -> int | None:
+        pids = self._node_pids()
+        return pids[0] if pids else None
+
+    def _start_node(self) -> None:
+        if self._node_pid() is None:
+            log = (self.instance.state_dir / "node.log").open("ab")
+            argv = [sys.executable, "-m", "orchestrator.emulation.node", "--kubeconfig", str(self.kubeconfig), "--instance", self.instance.name,
+                    "--network", self.network_name, "--api-host", self.control_plane.api_host, "--labels", json.dumps(self.labels)]
+            process = subprocess.Popen(argv, stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True,
+                                       env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])})
+            self.instance.data["node_pid"] = process.pid
+
+    def _wait_node_ready(self) -> None:
+        from orchestrator.waits import ObjectRef, WaitKind, _condition_ready
+
+        node = WaitKind("node-ready", {}, (), lambda p: ObjectRef("v1", "Node", f"{self.instance.name}-node"), _condition_ready("Ready"),
+                        lambda p: "condition=Ready", "the lab's node is Ready")
+        kubernetes.wait(self.kube, Wait("node-ready", {}, NODE_READY_TIMEOUT), node)
+
+    def _stop_node(self) -> bool:
+        pids = self._node_pids()
+        for pid in pids:
+            os.kill(pid, signal.SIGTERM)
+        for _ in range(50):
+            if not self._node_pids():
+                break
+            time.sleep(0.1)
+        for pid in self._node_pids():
+            os.kill(pid, signal.SIGKILL)
+        return bool(pids)
 
     def stack_up(self) -> None:
         if (self.instance.rendered / COMPOSE_FILE).is_file():
@@ -118,64 +218,95 @@ class DockerRuntime:
             self.compose.up()
 
     def reset(self) -> list[str]:
-        """Remove what the lab's apply steps made (pods, Envoy, redirect), keeping network and stack, so a
-        second `up` replays every stage instead of checking a direct connection through last run's redirect."""
+        """Delete the objects a previous run's steps made (and Envoy, which follows them), keeping the cluster
+        and the stack, so a second `up` replays every stage."""
         removed = []
-        for container in self.engine.containers(self.labels):
-            if container.labels.get(pod_emulation.ROLE_LABEL) in (pod_emulation.POD_ROLE, "envoy", "client"):
-                self.engine.remove(container)
-                removed.append(container.name)
-        return removed
+        for name in (self.proxy.name, self.proxy.datapath):
+            existing = self.engine.container(name)
+            if existing is not None:
+                self.engine.remove(existing)
+                removed.append(name)
+        self.instance.data.pop("redirected_pod", None)
+        return removed + kubernetes.reset(self.kube, self.docs, self.instance.selector, float(os.environ.get("LAB_TIMEOUT_DELETE", 120)))
 
     def apply(self, group: str, docs: list[dict]) -> None:
-        order = list(self.handlers)
-        for doc in sorted(docs, key=lambda d: order.index(d["kind"])):  # secrets before pods, config before policy
-            self.handlers[doc["kind"]](doc)
+        for doc in docs:
+            self.kube.apply(doc)
+        if any(d.get("apiVersion", "").startswith("cilium.io/") for d in docs):
+            self._reconcile_cilium()
 
-    def _run_pod(self, doc: dict) -> None:
-        # NET_ADMIN: the emulated CNP redirect is installed inside a redirected pod's network namespace.
-        redirected = doc in redirected_pods(self.docs)
-        self.pods.run(doc, pod_emulation.secrets_by_name(self.docs), cap_add=["NET_ADMIN"] if redirected else None)
-
-    def _run_envoy(self, doc: dict) -> None:
-        container = self._redirected_container()
-        if container is None:
-            raise BadInput(f"CiliumClusterwideEnvoyConfig {doc['metadata']['name']}: no CiliumNetworkPolicy of the lab redirects a pod to it")
-        self.proxy.run_envoy(doc, self.docs, container)
-
-    def _redirect(self, doc: dict) -> None:
-        container = self._redirected_container()
-        if container is not None:
-            self.proxy.redirect(doc, self.docs, container)
+    def _reconcile_cilium(self) -> None:
+        """What Cilium does with the objects the API server now holds: the CCEC in Envoy, the CNP's redirect."""
+        cnps = self.kube.list("cilium.io/v2", "CiliumNetworkPolicy")
+        ccecs = self.kube.list("cilium.io/v2", "CiliumClusterwideEnvoyConfig")
+        if not cnps and not ccecs:
+            return
+        pods = [p for p in self.kube.list("v1", "Pod") if (p.get("status") or {}).get("phase") == "Running"]
+        secrets = self.kube.list("v1", "Secret")
+        world = cnps + ccecs + pods + secrets
+        problems = proxy_problems(world)
+        if problems:
+            raise BadInput("; ".join(problems))
+        selected = redirected_pods(world)
+        if not selected:
+            raise RuntimeFailure("no running pod is selected by a CiliumNetworkPolicy with a listener redirect")
+        container = self.pod_container(selected[0]["metadata"]["name"])
+        self.instance.data["redirected_pod"] = container
+        self.instance.data["redirected_container_id"] = self.engine.container(container).id
+        for ccec in ccecs:
+            self.proxy.run_envoy(ccec, world, container)
+        for cnp in cnps:
+            if cilium.redirects(cnp):
+                self.proxy.redirect(cnp, world, container)
 
     def wait(self, wait: Wait, kind) -> None:
-        if wait.kind == "pod-ready":
-            self.pods.wait_ready(wait.params["name"], wait.timeout)
-        elif wait.kind == "crd-established" and wait.params["name"] in EMULATED_CRDS:
-            return
-        else:
-            raise BadInput(f"the docker runtime cannot wait for {wait.kind} {kind.ref(wait.params)}: it has no Kubernetes API; use --runtime kind")
+        kubernetes.wait(self.kube, wait, kind)
+
+    def _redirected_container(self) -> str | None:
+        """The pod whose traffic the proxy sees (recorded when the CNP was put in place)."""
+        return self.instance.data.get("redirected_pod")
 
     def _require_running(self) -> None:
-        """Every container of the lab runs, or a check cannot pass however long it waits: say which is not."""
-        for container in self.engine.containers(self.labels):
+        """Every container of the lab runs, or a check cannot pass however long it waits: say which is not.
+        (Pods the node restarts itself; the compose stack nobody restarts, so a missing service is named too.)"""
+        containers = self.engine.containers(self.labels)
+        compose = self.instance.rendered_files.compose() if self.instance.rendered_files else read_rendered(self.instance.rendered).compose()
+        names = {c.name for c in containers}
+        for service in sorted(compose.get("services") or {}):
+            expected = f"{self.instance.compose_project}-{service}-1"
+            if expected not in names:
+                raise PermanentFailure(f"container {expected} (compose service {service}) does not exist; `lab down {self.instance.name}` and `lab up` again")
+        for container in containers:
             if container.status != "running":
                 code = (container.attrs.get("State") or {}).get("ExitCode")
                 raise PermanentFailure(f"container {container.name} is {container.status}" + (f" (exit code {code})" if code is not None else "")
                                        + f"; `lab down {self.instance.name}` and `lab up` again")
 
+    def _follow_restarted_pod(self, container: str) -> None:
+        """The node recreated the redirected pod (its container was removed): put the proxy and the redirect
+        back into the new one, as Cilium regenerates an endpoint."""
+        current = self.engine.container(container)
+        if current is not None and current.id != self.instance.data.get("redirected_container_id"):
+            for name in (self.proxy.name, self.proxy.datapath):
+                existing = self.engine.container(name)
+                if existing is not None:
+                    self.engine.remove(existing)
+            self._reconcile_cilium()
+
     def exec(self, pod: PodRef | None, argv: list[str]) -> ExecResult:
-        name = resolve_pod(pod, self.docs)["metadata"]["name"]
-        container = self.pods.container_name(name)
+        namespace, name = kubernetes.find_pod(self.kube, pod, self.docs)
+        container = self.pod_container(name)
         if self.engine.container(container) is None:
-            raise PermanentFailure(f"pod {name} (container {container}) does not exist; `lab status` shows what is up")
+            raise PermanentFailure(f"pod {namespace}/{name} (container {container}) does not exist; `lab status` shows what is up")
+        if container == self._redirected_container():
+            self._follow_restarted_pod(container)
         self._require_running()
         if container == self._redirected_container():
             self.proxy.sample(container)  # the flows window starts before this command's traffic
-        return self.pods.exec(name, argv)
+        return self.engine.exec(container, argv)
 
     def explain(self, pod: PodRef | None, since: float) -> str:
-        container = self.pods.container_name(resolve_pod(pod, self.docs)["metadata"]["name"])
+        container = self.pod_container(kubernetes.find_pod(self.kube, pod, self.docs)[1])
         return self.proxy.explain(container, since) if container == self._redirected_container() else ""
 
     def flows(self, query) -> Flows:
@@ -200,14 +331,21 @@ class DockerRuntime:
         save("compose.log", self.compose.logs)
         for container in self.engine.containers(self.labels):
             save(f"{container.name}.log", lambda c=container.name: self.engine.logs(c))
+        node_log = self.instance.state_dir / "node.log"
+        if node_log.is_file():
+            save("node.log", lambda: node_log.read_text(errors="replace")[-200_000:])
+        if self.kubeconfig.is_file():
+            save("pods.json", lambda: json.dumps(self.kube.list("v1", "Pod"), indent=2, default=str))
+            save("events.json", lambda: json.dumps(self.kube.list("v1", "Event"), indent=2, default=str)[-200_000:])
         redirected = self._redirected_container()
         if redirected:
             save("redirected-pod-iptables.txt", lambda: self.proxy.rules(redirected))
         return written
 
     def teardown(self) -> list[str]:
-        """From the record alone: containers by label, the compose project by name, networks the lab made."""
-        removed = []
+        """From the record alone: the node agent by its pid, containers by label, the compose project by
+        name, networks the lab made."""
+        removed = ["node agent"] if self._stop_node() else []
         for container in self.engine.containers(self.labels):
             self.engine.remove(container)
             removed.append(f"container {container.name}")
@@ -224,21 +362,20 @@ class DockerRuntime:
         for name in sorted(candidates):
             if self.engine.remove_network_if_unused(name):
                 removed.append(f"network {name}")
-        self.instance.data.pop("stack_up", None)
+        for key in ("stack_up", "control_plane", "node_pid", "redirected_pod", "redirected_container_id"):
+            self.instance.data.pop(key, None)
         return removed
 
     def access_hint(self) -> str:
-        pods = [d["metadata"]["name"] for d in self.docs if d.get("kind") == "Pod"]
-        return f"explore: docker exec -it {self.pods.container_name(pods[0])} sh" if pods else "explore: docker ps --filter label=" + self.instance.selector
+        return f"explore: export KUBECONFIG={self.kubeconfig}; kubectl get pods -A   (or `lab kubeconfig {self.instance.name}`)"
 
     def status(self) -> list[dict]:
         try:
             containers = self.engine.containers(self.labels)
         except RuntimeFailure as exc:
             return [{"kind": "engine", "name": "docker", "status": exc.message.splitlines()[0][:120]}]
-        return [
-            {"kind": "container", "name": c.name, "status": c.status,
-             "image": (c.image.tags or [c.image.short_id])[0] if c.image else "",
-             "role": c.labels.get("lab.dev/role", c.labels.get("com.docker.compose.service", ""))}
-            for c in containers
-        ]
+        rows = [{"kind": "container", "name": c.name, "status": c.status,
+                 "image": (c.image.tags or [c.image.short_id])[0] if c.image else "",
+                 "role": c.labels.get("lab.dev/role", c.labels.get("com.docker.compose.service", ""))} for c in containers]
+        rows.append({"kind": "process", "name": "node agent", "status": "running" if self._node_pid() else "absent", "image": "", "role": "node"})
+        return rows

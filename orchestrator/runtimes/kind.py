@@ -26,6 +26,8 @@ from orchestrator.render.artifacts import COMPOSE_FILE, KIND_CONFIG, chart_value
 from orchestrator.runtimes.base import ExecResult, Flows, Instance, outside_subnets, pinned_in, resolve_pod
 from orchestrator.spec.model import PodRef, Wait
 
+# Image roles never run as pods of a kind cluster: its node image, compose's, and the docker runtime's own.
+NOT_IN_KIND_PODS = ("node", "stack", "proxy", "etcd", "apiserver", "controllerManager", "scheduler")
 KIND_MIN_CPUS = 2
 KIND_MIN_MEMORY = 4 * 1024**3
 HUBBLE_AGENT_SELECTOR = "k8s-app=cilium"  # Hubble runs in the Cilium agent; `hubble observe` is run there
@@ -128,7 +130,7 @@ class KindRuntime:
         """Images of the lab's pods already in the local Docker go into the nodes: a workshop on bad Wi-Fi
         needs no pull. The node image is the cluster itself; stack and proxy images never run in it."""
         lab = self.instance.require_lab()
-        skip = set(lab.image_roles.get("node", ())) | set(lab.image_roles.get("stack", ())) | set(lab.image_roles.get("proxy", ()))
+        skip = {key for role in NOT_IN_KIND_PODS for key in lab.image_roles.get(role, ())}
         for key, image in sorted(lab.images.items()):
             if key in skip or not self.docker.image_present(image):
                 continue

@@ -84,5 +84,5 @@ def _make_docker(instance: Instance) -> Runtime:
 def default_runtimes() -> RuntimeRegistry:
     return RuntimeRegistry([
         RuntimeEntry("kind", "kind cluster with Cilium (kind and helm found)", _kind_unavailable, _make_kind),
-        RuntimeEntry("docker", "Docker only: Cilium emulated with Envoy and iptables", lambda: None, _make_docker),
+        RuntimeEntry("docker", "a real control plane and a node in Docker; Cilium emulated with Envoy and iptables", lambda: None, _make_docker),
     ])

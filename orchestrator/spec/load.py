@@ -19,6 +19,7 @@ from orchestrator.errors import BadInput, SpecErrors
 from orchestrator.render.engine import lab_environment, render_string
 from orchestrator.spec.model import (
     DEFAULT_ALGORITHM,
+    Artifact,
     DEFAULT_CHART_WAIT_TIMEOUT,
     DEFAULT_CHECK_INTERVAL,
     DEFAULT_CHECK_TIMEOUT,
@@ -41,7 +42,8 @@ from orchestrator.spec.values import apply_overrides
 from orchestrator.spec.yamlio import read_yaml
 
 STEP_KINDS = ("apply", "wait", "check")
-IMAGE_ROLES = ("node", "stack", "proxy")
+IMAGE_ROLES = ("node", "stack", "proxy", "etcd", "apiserver", "controllerManager", "scheduler")
+SINGLE_IMAGE_ROLES = ("node", "proxy", "etcd", "apiserver", "controllerManager", "scheduler")
 DNS_NAME = re.compile(r"^(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$", re.I)
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 DOCKER_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,63}$")
@@ -205,13 +207,20 @@ def semantic_problems(raw: dict, lab_dir: Path, origin: str, checks, broken: set
             releases.add(chart["release"])
         if "kind" in raw["runtimes"] and "kindConfig" not in cluster:
             bad("cluster.kindConfig", "required when the lab supports the kind runtime")
+        emulated = cluster.get("emulated", {})
+        for i, name in enumerate(emulated.get("crds", [])):
+            if name not in raw.get("artifacts", {}):
+                bad(f"cluster.emulated.crds.{i}", f"'{name}' is not one of the lab's artifacts ({', '.join(sorted(raw.get('artifacts', {}))) or 'none'})")
+        for i, name in enumerate(emulated.get("manifests", [])):
+            if not _template_exists(name, lab_dir):
+                bad(f"cluster.emulated.manifests.{i}", f"template '{name}' not found")
     if sound("imageRoles", "images", "runtimes"):
         images = raw.get("images", {})
         for role, keys in raw.get("imageRoles", {}).items():
             for i, key in enumerate(keys):
                 if key not in images:
                     bad(f"imageRoles.{role}.{i}", f"'{key}' is not one of the lab's images ({', '.join(sorted(images)) or 'none'})")
-            if role in ("node", "proxy") and len(keys) > 1:
+            if role in SINGLE_IMAGE_ROLES and len(keys) > 1:
                 bad(f"imageRoles.{role}", "names one image")
         if "kind" in raw["runtimes"] and not raw.get("imageRoles", {}).get("node"):
             bad("imageRoles.node", "required when the lab supports the kind runtime: the image key of kind's nodes")
@@ -557,6 +566,7 @@ def load_lab(
         values=values, images=images, versions=versions, pki=pki, cluster={}, stack=raw.get("stack", {}),
         manifests=raw.get("manifests", {}), network=_network(values),
         image_roles={role: tuple(keys) for role, keys in raw.get("imageRoles", {}).items()},
+        artifacts={name: Artifact(name, a["url"], a["sha256"]) for name, a in raw.get("artifacts", {}).items()},
     )
     lab.cluster = _render_tree(env, raw.get("cluster", {}), lab.context(), origin, "cluster")
     steps = _render_tree(env, raw.get("steps", []), lab.context(), origin, "steps")
@@ -565,5 +575,7 @@ def load_lab(
     if problems:
         raise SpecErrors(problems)
     lab.charts = _build_charts(lab.cluster.get("charts", []))
+    lab.emulated_crds = tuple(lab.cluster.get("emulated", {}).get("crds", []))
+    lab.emulated_manifests = tuple(lab.cluster.get("emulated", {}).get("manifests", []))
     lab.steps = [_build_step(s, checks) for s in steps]
     return lab

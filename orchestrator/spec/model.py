@@ -92,6 +92,15 @@ class Chart:
 
 
 @dataclass(frozen=True)
+class Artifact:
+    """An upstream file named by URL and pinned by sha256."""
+
+    name: str
+    url: str
+    sha256: str
+
+
+@dataclass(frozen=True)
 class Check:
     type: str
     params: dict[str, Any]
@@ -133,6 +142,9 @@ class Lab:
     network: Network = field(default_factory=Network)
     image_roles: dict[str, tuple[str, ...]] = field(default_factory=dict)
     charts: tuple[Chart, ...] = ()
+    artifacts: dict[str, Artifact] = field(default_factory=dict)
+    emulated_crds: tuple[str, ...] = ()
+    emulated_manifests: tuple[str, ...] = ()
 
     def images_in_role(self, role: str) -> dict[str, str]:
         """The lab's images that play a role (node, stack, proxy), by key."""

@@ -9,7 +9,10 @@ from pathlib import Path
 
 import pytest
 
+REPO = Path(__file__).resolve().parents[2]
 IMAGES = {key: f"lab.local/{key}:test" for key in ("haproxy", "echo", "client", "envoy")}
+CONTROL_PLANE = {"etcd": "lab.local/etcd:test", "kubeApiserver": "lab.local/kube-apiserver:test",
+                 "kubeControllerManager": "lab.local/kube-controller-manager:test", "kubeScheduler": "lab.local/kube-scheduler:test"}
 INSTANCE_LABEL = "lab.dev/instance"
 
 
@@ -27,7 +30,7 @@ def docker_client():
 @pytest.fixture(scope="session")
 def docker_engine():
     client = docker_client()
-    missing = [ref for ref in IMAGES.values() if not client.images.list(name=ref)]
+    missing = [ref for ref in [*IMAGES.values(), *CONTROL_PLANE.values()] if not client.images.list(name=ref)]
     if missing:
         pytest.fail(f"local images missing: {', '.join(missing)} (run `make images`)")
     return client
@@ -36,7 +39,7 @@ def docker_engine():
 @pytest.fixture
 def labdir(tmp_path, docker_engine):
     """A working directory with an images file pointing the lab at the local images; `down` at the end."""
-    (tmp_path / "images.yaml").write_text("images:\n" + "".join(f"  {k}: {v}\n" for k, v in IMAGES.items()))
+    (tmp_path / "images.yaml").write_text((REPO / "images.local.yaml").read_text())
     yield tmp_path
     lab(tmp_path, "down", "inject-mtls")
 
@@ -46,7 +49,7 @@ def lab(cwd: Path, *args: str, timeout: float = 300, env: dict | None = None) ->
 
 
 def up_args(*extra: str) -> list[str]:
-    return ["up", "inject-mtls", "--runtime", "docker", "-f", "images.yaml", *extra]
+    return ["up", "inject-mtls", "--runtime", "docker", "--images", "images.yaml", *extra]
 
 
 def labelled(client, instance: str = "inject-mtls") -> dict[str, list[str]]:
@@ -60,3 +63,15 @@ def labelled(client, instance: str = "inject-mtls") -> dict[str, list[str]]:
 
 def parse_json(stdout: str) -> dict:
     return json.loads(stdout)  # with -o json, stdout is the report alone
+
+
+KUBECTL = Path.home() / ".cache" / "lab" / "components" / "bin" / "kubectl"  # built from its Go module by `make images`
+
+
+def kubectl(kubeconfig: str, *args: str) -> dict:
+    output = [] if "-o" in args or args[:1] == ("version",) else ["-o", "json"]
+    output = ["-o", "json"] if args[:1] == ("version",) else output
+    result = subprocess.run([str(KUBECTL), "--kubeconfig", kubeconfig, *args, *output],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)

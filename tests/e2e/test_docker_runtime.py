@@ -9,7 +9,7 @@ import sys
 import time
 import xml.etree.ElementTree as ET
 
-from tests.e2e.conftest import labelled, lab, parse_json, up_args
+from tests.e2e.conftest import kubectl, labelled, lab, parse_json, up_args
 
 NOTHING = {"containers": [], "networks": [], "volumes": []}
 
@@ -29,7 +29,19 @@ def test_up_verify_status_converge_down(labdir, docker_engine):
     assert ET.parse(labdir / "up.xml").getroot().find("testsuite").get("failures") == "0"
 
     objects = labelled(docker_engine)
-    assert set(objects["containers"]) == {"lab-inject-mtls-curl", "lab-inject-mtls-envoy", "lab-inject-mtls-haproxy-1", "lab-inject-mtls-echo-1"}
+    control_plane = {f"lab-inject-mtls-{c}" for c in ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler")}
+    assert set(objects["containers"]) == control_plane | {"lab-inject-mtls-curl", "lab-inject-mtls-envoy", "lab-inject-mtls-datapath",
+                                                          "lab-inject-mtls-haproxy-1", "lab-inject-mtls-echo-1"}
+
+    # The real API server holds the lab: the pod Running with its container's IP, the Cilium objects as applied.
+    kubeconfig = lab(labdir, "kubeconfig", "inject-mtls").stdout.strip()
+    pods = kubectl(kubeconfig, "get", "pods", "-n", "mtls-inject", "-o", "json")["items"]
+    ip = docker_engine.containers.get("lab-inject-mtls-curl").attrs["NetworkSettings"]["Networks"]["kind"]["IPAddress"]
+    assert [(p["metadata"]["name"], p["status"]["phase"], p["status"]["podIP"]) for p in pods] == [("curl", "Running", ip)]
+    assert kubectl(kubeconfig, "version")["serverVersion"]["gitVersion"] == "v1.35.4"
+    cilium = kubectl(kubeconfig, "get", "ccec,cnp", "-A", "-o", "json")["items"]
+    assert sorted((o["kind"], o["metadata"]["name"]) for o in cilium) == [
+        ("CiliumClusterwideEnvoyConfig", "mtls-injection-envoy"), ("CiliumNetworkPolicy", "mtls-injection-policy")]
 
     status = lab(labdir, "status")
     assert status.returncode == 0 and "inject-mtls" in status.stdout and " up " in status.stdout
@@ -96,6 +108,15 @@ def test_interrupted_up_is_cleaned_by_down(labdir, docker_engine):
     result = lab(labdir, "down", "inject-mtls")
     assert result.returncode == 0, result.stderr
     assert labelled(docker_engine) == NOTHING
+    assert not node_agents("inject-mtls")
+    assert not node_agents("inject-mtls")  # the node agent went with the rest
+
+
+def node_agents(instance: str) -> list[int]:
+    import subprocess as sp
+
+    out = sp.run(["pgrep", "-f", f"orchestrator.emulation.node .*--instance {instance} "], capture_output=True, text=True).stdout
+    return [int(pid) for pid in out.split()]
 
 
 def test_down_leaves_a_kind_network_in_use(labdir, docker_engine):

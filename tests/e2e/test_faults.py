@@ -28,7 +28,7 @@ def timed_verify(labdir, **env):
 
 
 @pytest.mark.parametrize("fault, broken, expected", [
-    ("remove", "lab-inject-mtls-curl", "pod curl (container lab-inject-mtls-curl) does not exist"),
+    ("remove", "lab-inject-mtls-haproxy-1", "container lab-inject-mtls-haproxy-1 (compose service haproxy) does not exist"),
     ("stop", "lab-inject-mtls-haproxy-1", "container lab-inject-mtls-haproxy-1 is exited"),
     ("kill", "lab-inject-mtls-envoy", "container lab-inject-mtls-envoy is exited"),
 ])
@@ -47,5 +47,27 @@ def test_a_dead_engine_is_a_missing_prerequisite(up, docker_engine, tmp_path):
     result, seconds = timed_verify(up, DOCKER_HOST=f"unix://{tmp_path}/dead.sock")
     assert result.returncode == 3, result.stdout + result.stderr
     assert "cannot reach the Docker daemon" in result.stderr and seconds < QUICK
+    assert lab(up, "down", "inject-mtls").returncode == 0
+    assert labelled(docker_engine) == NOTHING
+
+
+def test_a_removed_pod_container_is_recreated_by_the_node_and_the_proxy_follows(up, docker_engine):
+    """A pod's container removed by hand comes back as Kubernetes would bring it back (the node restarts it),
+    and the emulated Cilium puts the proxy and the redirect into the new one, as it regenerates an endpoint."""
+    old = docker_engine.containers.get("lab-inject-mtls-curl")
+    old.remove(force=True)
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            new = docker_engine.containers.get("lab-inject-mtls-curl")
+            if new.id != old.id and new.status == "running":
+                break
+        except Exception:
+            pass
+        assert time.monotonic() < deadline, "the node did not recreate the pod's container"
+        time.sleep(0.2)
+    result, seconds = timed_verify(up)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "2 passed, 0 failed" in result.stdout
     assert lab(up, "down", "inject-mtls").returncode == 0
     assert labelled(docker_engine) == NOTHING

@@ -8,7 +8,7 @@ from tests.helpers import run_lab
 def test_images_lists_runtime_images(workdir, tmp_path, monkeypatch):
     docker = run_lab("images", "inject-mtls", "--runtime", "docker", "-o", "json")
     keys = {i["key"] for i in json.loads(docker.stdout)}
-    assert keys == {"client", "echo", "envoy", "haproxy"}
+    assert keys == {"client", "echo", "envoy", "haproxy", "etcd", "kubeApiserver", "kubeControllerManager", "kubeScheduler"}
     monkeypatch.setenv("PATH", str(tmp_path))  # no helm: the chart's images cannot be resolved, and it says so
     kind = run_lab("images", "inject-mtls", "--runtime", "kind", "--set", "images.haproxy=lab.local/haproxy:test")
     assert "kindest/node:v1.35.0@sha256:" in kind.stdout and "lab.local/haproxy:test" in kind.stdout

@@ -1,0 +1,60 @@
+"""Upstream artifacts a lab names by URL and sha256 (a CRD file, a release manifest, a chart).
+
+Resolved from an offline bundle first (LAB_BUNDLE: folders holding the files and a SHA256SUMS listing them,
+as a workshop's bundle or this project's ../shared/upstream does), then from the download cache, then by
+downloading the URL. The content is always checked against the pinned sha256.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import urllib.request
+from pathlib import Path
+
+from orchestrator.errors import MissingPrerequisite
+from orchestrator.files import write_atomic
+
+CACHE = Path(os.environ.get("LAB_CACHE", Path.home() / ".cache" / "lab")) / "artifacts"
+
+
+def bundles() -> list[Path]:
+    return [Path(p) for p in os.environ.get("LAB_BUNDLE", "").split(os.pathsep) if p]
+
+
+def _listed(bundle: Path, sha256: str) -> Path | None:
+    sums = bundle / "SHA256SUMS"
+    if not sums.is_file():
+        return None
+    for line in sums.read_text().splitlines():
+        digest, _, name = line.strip().partition("  ")
+        if digest == sha256:
+            return bundle / name.lstrip("./")
+    return None
+
+
+def fetch(name: str, url: str, sha256: str) -> bytes:
+    """The artifact's bytes, verified against its sha256."""
+    for bundle in bundles():
+        path = _listed(bundle, sha256)
+        if path is not None and path.is_file():
+            return _verified(name, path.read_bytes(), sha256, str(path))
+    cached = CACHE / sha256
+    if cached.is_file():
+        return _verified(name, cached.read_bytes(), sha256, str(cached))
+    try:
+        with urllib.request.urlopen(url, timeout=30) as response:
+            data = response.read()
+    except OSError as exc:
+        raise MissingPrerequisite(f"artifact {name} ({url}) is in no offline bundle and cannot be downloaded: {str(exc)[:200]}",
+                                  hint="point LAB_BUNDLE at a folder holding it with a SHA256SUMS file (a workshop bundle)") from None
+    data = _verified(name, data, sha256, url)
+    write_atomic(cached, data, 0o644)
+    return data
+
+
+def _verified(name: str, data: bytes, sha256: str, where: str) -> bytes:
+    digest = hashlib.sha256(data).hexdigest()
+    if digest != sha256:
+        raise MissingPrerequisite(f"artifact {name} from {where} has sha256 {digest}, not the pinned {sha256}")
+    return data

@@ -1,0 +1,247 @@
+"""A real Kubernetes control plane as containers on the lab's network: etcd, kube-apiserver,
+kube-controller-manager and kube-scheduler, with a cluster PKI issued by the project's PKI engine.
+
+Laid out as kubeadm does (/etc/kubernetes/pki, /etc/kubernetes/*.conf) so a lab about the cluster's
+certificates reads them where a kubeadm cluster keeps them. Files go into the containers by copy with
+their modes; keys never on a command line. The admin kubeconfig is written to the instance's folder (0600),
+pointing at the API server's port published on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import ssl
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+from cryptography.hazmat.primitives import serialization
+
+from orchestrator.errors import RuntimeFailure
+from orchestrator.files import write_atomic
+from orchestrator.pki.issue import Issuer, Validity, build_name, issue_leaf, issue_root, new_key
+from orchestrator.pki.store import PkiStore, cert_pem, key_pem
+from orchestrator.providers.docker import DockerEngine, FileSpec
+
+SERVICE_CIDR = "10.96.0.0/16"
+KUBERNETES_SERVICE_IP = "10.96.0.1"
+API_PORT = 6443
+PKI_DIR = "/etc/kubernetes/pki"
+ROLE_LABEL = "lab.dev/role"
+CA_DAYS = 3650
+LEAF_DAYS = 365
+COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler")
+
+
+@dataclass(frozen=True)
+class ClientIdentity:
+    name: str  # file stem: admin, controller-manager, scheduler
+    cn: str
+    organization: str | None = None
+
+
+IDENTITIES = (
+    ClientIdentity("admin", "kubernetes-admin", "system:masters"),
+    ClientIdentity("controller-manager", "system:kube-controller-manager"),
+    ClientIdentity("scheduler", "system:kube-scheduler"),
+)
+
+
+def kubeconfig(cluster: str, server: str, ca: bytes, user: str, cert: bytes, key: bytes) -> str:
+    def b64(data: bytes) -> str:
+        return base64.b64encode(data).decode()
+
+    return yaml.safe_dump({
+        "apiVersion": "v1", "kind": "Config", "current-context": f"{user}@{cluster}",
+        "clusters": [{"name": cluster, "cluster": {"server": server, "certificate-authority-data": b64(ca)}}],
+        "users": [{"name": user, "user": {"client-certificate-data": b64(cert), "client-key-data": b64(key)}}],
+        "contexts": [{"name": f"{user}@{cluster}", "context": {"cluster": cluster, "user": user}}],
+    }, sort_keys=False)
+
+
+class ClusterPki:
+    """The cluster's CA, the API server's serving certificate, service-account keys and component client
+    certificates: issued once per instance and reused, as a cluster keeps its PKI."""
+
+    def __init__(self, directory: Path, cluster: str, api_names: list[str]):
+        self.store = PkiStore(directory)
+        self.cluster = cluster
+        self.api_names = api_names
+
+    def ensure(self) -> None:
+        store = self.store
+        if store.read_cert("ca.crt") is not None and store.read_key("ca.key") is not None:
+            return
+        store.ensure_dir()
+        now = dt.datetime.now(dt.timezone.utc)
+        ca_key = new_key("ecdsa-p256")
+        ca = issue_root(ca_key, build_name("kubernetes"), Validity.days_from(now, CA_DAYS))
+        issuer = Issuer(ca_key, ca)
+        store.write_key("ca.key", ca_key)
+        store.write_cert("ca.crt", ca)
+        server_key = new_key("ecdsa-p256")
+        ips = (KUBERNETES_SERVICE_IP, "127.0.0.1")
+        server = issue_leaf(server_key, build_name("kube-apiserver"), Validity.days_from(now, LEAF_DAYS), issuer,
+                            usage="server", dns=tuple(self.api_names), ips=ips)
+        store.write_key("apiserver.key", server_key)
+        store.write_cert("apiserver.crt", server)
+        sa_key = new_key("ecdsa-p256")
+        store.write_key("sa.key", sa_key)
+        store._write("sa.pub", sa_key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo), 0o644)
+        for identity in IDENTITIES:
+            key = new_key("ecdsa-p256")
+            subject = (("O", identity.organization),) if identity.organization else ()
+            cert = issue_leaf(key, build_name(identity.cn, subject), Validity.days_from(now, LEAF_DAYS), issuer, usage="client")
+            store.write_key(f"{identity.name}.key", key)
+            store.write_cert(f"{identity.name}.crt", cert)
+
+    def read(self, name: str) -> bytes:
+        data = self.store.read(name)
+        if data is None:
+            raise RuntimeFailure(f"cluster PKI file {self.store.path(name)} is missing")
+        return data
+
+    def kubeconfig(self, identity: str, server: str) -> str:
+        user = {"admin": "kubernetes-admin", "controller-manager": "system:kube-controller-manager",
+                "scheduler": "system:kube-scheduler"}[identity]
+        return kubeconfig(self.cluster, server, self.read("ca.crt"), user, self.read(f"{identity}.crt"), self.read(f"{identity}.key"))
+
+
+class ControlPlane:
+    def __init__(self, engine: DockerEngine, instance: str, network: str, labels: dict[str, str], images: dict[str, str],
+                 state_dir: Path):
+        self.engine = engine
+        self.instance = instance
+        self.network = network
+        self.labels = labels
+        self.images = images  # component name -> image reference
+        self.kubeconfig_path = state_dir / "kubeconfig"
+        self.api_host = f"{instance}-control-plane"  # as kind names its control-plane node
+        self.pki = ClusterPki(state_dir / "cluster-pki", instance,
+                              [self.api_host, "kubernetes", "kubernetes.default", "kubernetes.default.svc",
+                               "kubernetes.default.svc.cluster.local", "localhost"])
+
+    def name(self, component: str) -> str:
+        return f"lab-{self.instance}-{component}"
+
+    @property
+    def internal_server(self) -> str:
+        return f"https://{self.api_host}:{API_PORT}"
+
+    def _labels(self, component: str) -> dict[str, str]:
+        return {**self.labels, ROLE_LABEL: "control-plane", "lab.dev/component": component}
+
+    def _pki_files(self, *names: str) -> dict[str, FileSpec]:
+        return {f"{PKI_DIR}/{name}": FileSpec(self.pki.read(name), 0o600 if name.endswith(".key") else 0o644) for name in names}
+
+    def running(self) -> bool:
+        containers = {c.name: c.status for c in self.engine.containers(self.labels) if c.labels.get(ROLE_LABEL) == "control-plane"}
+        return all(containers.get(self.name(c)) == "running" for c in COMPONENTS)
+
+    def up(self, timeout: float = 120) -> None:
+        """Start what is not running (a rerun reuses a running control plane) and wait until the API is ready."""
+        self.pki.ensure()
+        deadline = time.monotonic() + timeout
+        # The controllers start once the API server is ready: before its RBAC bootstrap they are refused and exit.
+        for group in ((("etcd", self._etcd), ("kube-apiserver", self._apiserver)),
+                      (("kube-controller-manager", self._controller_manager), ("kube-scheduler", self._scheduler))):
+            for component, start in group:
+                existing = self.engine.container(self.name(component))
+                if existing is not None and existing.status == "running":
+                    continue
+                if existing is not None:
+                    self.engine.remove(existing)
+                start()
+            self._write_admin_kubeconfig()
+            self._wait_ready(max(1.0, deadline - time.monotonic()), [c for c, _ in group])
+
+    def _etcd(self) -> None:
+        argv = ["etcd", "--name", "etcd", "--data-dir", "/var/lib/etcd", "--listen-client-urls", "http://0.0.0.0:2379",
+                "--advertise-client-urls", f"http://{self.name('etcd')}:2379", "--listen-peer-urls", "http://127.0.0.1:2380",
+                "--unsafe-no-fsync", "--log-level", "warn"]
+        # Plain HTTP on the lab's own network, reached by the API server only; tmpfs: a lab's cluster is disposable.
+        self.engine.run(self.name("etcd"), self.images["etcd"], argv, labels=self._labels("etcd"), network=self.network,
+                        tmpfs={"/var/lib/etcd": "rw,size=512m"})
+
+    def _apiserver(self) -> None:
+        argv = ["kube-apiserver",
+                f"--etcd-servers=http://{self.name('etcd')}:2379",
+                f"--secure-port={API_PORT}", f"--tls-cert-file={PKI_DIR}/apiserver.crt", f"--tls-private-key-file={PKI_DIR}/apiserver.key",
+                f"--client-ca-file={PKI_DIR}/ca.crt",
+                "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+                f"--service-account-key-file={PKI_DIR}/sa.pub", f"--service-account-signing-key-file={PKI_DIR}/sa.key",
+                f"--service-cluster-ip-range={SERVICE_CIDR}",
+                "--authorization-mode=Node,RBAC",
+                # Webhooks are reached through their Service's endpoints (pod IPs on the lab network), not a ClusterIP.
+                "--enable-aggregator-routing=true",
+                "--allow-privileged=true", "--profiling=false", "--v=1"]
+        self.engine.run(self.name("kube-apiserver"), self.images["kube-apiserver"], argv, labels=self._labels("kube-apiserver"),
+                        network=self.network, aliases=[self.api_host],
+                        files=self._pki_files("ca.crt", "apiserver.crt", "apiserver.key", "sa.pub", "sa.key"),
+                        publish={f"{API_PORT}/tcp": ("127.0.0.1", None)})
+
+    def _component_files(self, identity: str, conf: str) -> dict[str, FileSpec]:
+        return {f"/etc/kubernetes/{conf}": FileSpec(self.pki.kubeconfig(identity, self.internal_server).encode(), 0o600)}
+
+    def _controller_manager(self) -> None:
+        conf = "/etc/kubernetes/controller-manager.conf"
+        argv = ["kube-controller-manager", f"--kubeconfig={conf}", f"--authentication-kubeconfig={conf}", f"--authorization-kubeconfig={conf}",
+                # The CSR signer: certificates.k8s.io requests are signed with the cluster CA.
+                f"--cluster-signing-cert-file={PKI_DIR}/ca.crt", f"--cluster-signing-key-file={PKI_DIR}/ca.key",
+                f"--root-ca-file={PKI_DIR}/ca.crt", f"--service-account-private-key-file={PKI_DIR}/sa.key",
+                "--use-service-account-credentials=true", f"--cluster-name={self.instance}", "--leader-elect=false",
+                "--controllers=*,bootstrapsigner,tokencleaner", "--v=1"]
+        files = {**self._component_files("controller-manager", "controller-manager.conf"), **self._pki_files("ca.crt", "ca.key", "sa.key")}
+        self.engine.run(self.name("kube-controller-manager"), self.images["kube-controller-manager"], argv,
+                        labels=self._labels("kube-controller-manager"), network=self.network, files=files)
+
+    def _scheduler(self) -> None:
+        conf = "/etc/kubernetes/scheduler.conf"
+        argv = ["kube-scheduler", f"--kubeconfig={conf}", f"--authentication-kubeconfig={conf}", f"--authorization-kubeconfig={conf}",
+                "--leader-elect=false", "--v=1"]
+        self.engine.run(self.name("kube-scheduler"), self.images["kube-scheduler"], argv, labels=self._labels("kube-scheduler"),
+                        network=self.network, files=self._component_files("scheduler", "scheduler.conf"))
+
+    def host_port(self) -> int:
+        container = self.engine.container(self.name("kube-apiserver"))
+        if container is None:
+            raise RuntimeFailure("the API server container is gone")
+        bindings = (container.attrs.get("NetworkSettings", {}).get("Ports") or {}).get(f"{API_PORT}/tcp") or []
+        if not bindings:
+            raise RuntimeFailure("the API server's port is not published")
+        return int(bindings[0]["HostPort"])
+
+    def server(self) -> str:
+        return f"https://127.0.0.1:{self.host_port()}"
+
+    def _write_admin_kubeconfig(self) -> None:
+        write_atomic(self.kubeconfig_path, self.pki.kubeconfig("admin", self.server()).encode(), 0o600)
+
+    def _ssl_context(self) -> ssl.SSLContext:
+        context = ssl.create_default_context(cadata=self.pki.read("ca.crt").decode())
+        store = self.pki.store
+        context.load_cert_chain(store.path("admin.crt"), store.path("admin.key"))
+        return context
+
+    def _wait_ready(self, timeout: float, components: list[str]) -> None:
+        deadline = time.monotonic() + timeout
+        url, context, last = f"{self.server()}/readyz", self._ssl_context(), ""
+        while True:
+            try:
+                with urllib.request.urlopen(url, context=context, timeout=5) as response:
+                    if response.status == 200:
+                        return
+            except (urllib.error.URLError, OSError, ssl.SSLError) as exc:
+                last = str(getattr(exc, "reason", exc))[:200]
+            for component in components:
+                container = self.engine.container(self.name(component))
+                if container is None or container.status != "running":
+                    logs = self.engine.logs(self.name(component))[-1500:] if container else ""
+                    raise RuntimeFailure(f"{component} ({self.name(component)}) is not running: {logs.strip()}")
+            if time.monotonic() > deadline:
+                raise RuntimeFailure(f"the API server was not ready after {timeout:.0f}s ({last}); see `docker logs {self.name('kube-apiserver')}`")
+            time.sleep(0.5)

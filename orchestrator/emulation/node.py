@@ -1,0 +1,488 @@
+"""The docker runtime's node: what a kubelet does, as far as a lab needs it, with Docker containers.
+
+It registers a Node (Ready, with a heartbeat Lease), runs every pod the scheduler binds to it as a container
+on the lab's network, and reports the real state back: phase, container statuses, the container's IP as the
+pod IP, readiness (running, and the readiness probe when there is one). Secret, ConfigMap, projected
+(service-account token, root CA, namespace) and emptyDir volumes are copied in with their modes; the pod
+reaches the API server with in-cluster configuration (KUBERNETES_SERVICE_HOST is the API server's name on
+the lab network). A Service's name (`svc`, `svc.ns`, `svc.ns.svc`, `svc.ns.svc.cluster.local`) resolves to
+its pods through Docker network aliases, so a Service's port must equal its pods' port.
+
+Whatever a pod spec asks for that this node cannot do fails the pod with a message naming the field; it is
+never silently ignored. Runs as a background process started by the docker runtime (`python -m
+orchestrator.emulation.node ...`) and stopped by `lab down`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import datetime as dt
+import hashlib
+import json
+import logging
+import signal
+import socket
+import ssl
+import sys
+import time
+import urllib.request
+
+from orchestrator.providers.docker import DockerEngine, FileSpec
+
+log = logging.getLogger("lab.node")
+
+ROLE_LABEL = "lab.dev/role"
+POD_ROLE = "pod"
+POD_UID_LABEL = "lab.dev/pod-uid"
+POD_LABEL = "lab.dev/pod"
+NAMESPACE_LABEL = "lab.dev/namespace"
+KUBELET_VERSION = "v1.35.4"
+SA_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
+
+POD_FIELDS = {"containers", "volumes", "restartPolicy", "terminationGracePeriodSeconds", "dnsPolicy", "serviceAccountName",
+              "serviceAccount", "automountServiceAccountToken", "nodeName", "schedulerName", "securityContext", "tolerations",
+              "priority", "priorityClassName", "preemptionPolicy", "enableServiceLinks", "hostname", "subdomain", "nodeSelector",
+              "affinity"}
+CONTAINER_FIELDS = {"name", "image", "imagePullPolicy", "command", "args", "env", "envFrom", "ports", "resources", "volumeMounts",
+                    "readinessProbe", "livenessProbe", "startupProbe", "securityContext", "workingDir", "terminationMessagePath",
+                    "terminationMessagePolicy", "stdin", "tty"}
+CONTAINER_SECURITY = {"runAsUser", "runAsGroup", "runAsNonRoot", "allowPrivilegeEscalation", "capabilities", "privileged",
+                      "readOnlyRootFilesystem", "seccompProfile"}
+POD_SECURITY = {"runAsUser", "runAsGroup", "runAsNonRoot", "fsGroup", "seccompProfile", "supplementalGroups"}
+VOLUME_KINDS = {"secret", "configMap", "projected", "emptyDir", "downwardAPI"}
+
+
+class Unsupported(Exception):
+    """The pod asks for something this node cannot do; `field` names it."""
+
+    def __init__(self, field: str, reason: str):
+        super().__init__(f"{field}: {reason}")
+        self.field = field
+
+
+def now() -> str:
+    return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def unsupported_fields(pod: dict) -> None:
+    spec = pod["spec"]
+    for key in sorted(set(spec) - POD_FIELDS):
+        if spec[key] not in (None, [], {}, False):
+            raise Unsupported(f"spec.{key}", "not supported by the docker runtime's node")
+    for key in sorted(set(spec.get("securityContext") or {}) - POD_SECURITY):
+        raise Unsupported(f"spec.securityContext.{key}", "not supported by the docker runtime's node")
+    if len(spec["containers"]) != 1:
+        raise Unsupported("spec.containers", f"the docker runtime's node runs single-container pods ({len(spec['containers'])} given)")
+    container = spec["containers"][0]
+    for key in sorted(set(container) - CONTAINER_FIELDS):
+        if container[key] not in (None, [], {}, False):
+            raise Unsupported(f"spec.containers[0].{key}", "not supported by the docker runtime's node")
+    for key in sorted(set(container.get("securityContext") or {}) - CONTAINER_SECURITY):
+        raise Unsupported(f"spec.containers[0].securityContext.{key}", "not supported by the docker runtime's node")
+    for i, mount in enumerate(container.get("volumeMounts") or []):
+        if mount.get("subPath") or mount.get("subPathExpr") or mount.get("mountPropagation"):
+            raise Unsupported(f"spec.containers[0].volumeMounts[{i}]", "subPath and mountPropagation are not supported")
+    for volume in spec.get("volumes") or []:
+        kinds = set(volume) - {"name"}
+        if not kinds <= VOLUME_KINDS:
+            raise Unsupported(f"spec.volumes[{volume['name']}]", f"{', '.join(sorted(kinds - VOLUME_KINDS))} volumes are not supported")
+
+
+class Node:
+    def __init__(self, kubeconfig: str, instance: str, network: str, api_host: str, labels: dict[str, str]):
+        from kubernetes import client, config
+
+        self.api = config.new_client_from_config(config_file=kubeconfig)
+        self.core = client.CoreV1Api(self.api)
+        self.coordination = client.CoordinationV1Api(self.api)
+        self.client = client
+        self.engine = DockerEngine()
+        self.instance = instance
+        self.network = network
+        self.api_host = api_host
+        self.labels = labels
+        self.name = f"{instance}-node"
+        self.started: dict[str, float] = {}
+        self.last_heartbeat = 0.0
+
+    # ------------------------------------------------------------------ the Node object
+    def address(self) -> str:
+        """The node's address: the lab network's gateway (this host, as seen from the pods)."""
+        import ipaddress
+
+        net = self.engine.network(self.network)
+        config = (net.attrs.get("IPAM", {}).get("Config") or [{}])[0] if net else {}
+        if config.get("Gateway"):
+            return config["Gateway"]
+        return str(ipaddress.ip_network(config["Subnet"], strict=False)[1]) if config.get("Subnet") else "127.0.0.1"
+
+    def node_status(self) -> dict:
+        condition = {"type": "Ready", "status": "True", "reason": "KubeletReady", "message": "lab node is posting ready status",
+                     "lastHeartbeatTime": now(), "lastTransitionTime": now()}
+        capacity = {"cpu": "8", "memory": "16Gi", "pods": "110", "ephemeral-storage": "100Gi"}
+        return {"conditions": [condition], "addresses": [{"type": "InternalIP", "address": self.address()},
+                                                         {"type": "Hostname", "address": self.name}],
+                "capacity": capacity, "allocatable": capacity,
+                "nodeInfo": {"kubeletVersion": KUBELET_VERSION, "kubeProxyVersion": "", "operatingSystem": "linux",
+                             "architecture": "amd64", "containerRuntimeVersion": "docker://lab", "osImage": "lab docker runtime",
+                             "kernelVersion": "", "machineID": self.name, "systemUUID": self.name, "bootID": self.name}}
+
+    def register(self) -> None:
+        from kubernetes.client.exceptions import ApiException
+
+        body = {"apiVersion": "v1", "kind": "Node", "metadata": {"name": self.name, "labels": {
+            "kubernetes.io/hostname": self.name, "kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64", **self.labels}}}
+        try:
+            self.core.create_node(body)
+        except ApiException as exc:
+            if exc.status != 409:
+                raise
+        self.heartbeat(force=True)
+
+    def heartbeat(self, force: bool = False) -> None:
+        from kubernetes.client.exceptions import ApiException
+
+        if not force and time.monotonic() - self.last_heartbeat < 10:
+            return
+        self.core.patch_node_status(self.name, {"status": self.node_status()})
+        lease = {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease", "metadata": {"name": self.name, "namespace": "kube-node-lease"},
+                 "spec": {"holderIdentity": self.name, "leaseDurationSeconds": 40,
+                          "renewTime": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")}}
+        try:
+            self.coordination.patch_namespaced_lease(self.name, "kube-node-lease", {"spec": lease["spec"]})
+        except ApiException as exc:
+            if exc.status != 404:
+                raise
+            self.coordination.create_namespaced_lease("kube-node-lease", lease)
+        self.last_heartbeat = time.monotonic()
+
+    # ------------------------------------------------------------------ pods
+    def container_name(self, pod: dict) -> str:
+        return f"lab-{self.instance}-{pod['metadata']['name']}"
+
+    def pods(self) -> list[dict]:
+        items = self.core.list_pod_for_all_namespaces(field_selector=f"spec.nodeName={self.name}").items
+        return [self.api.sanitize_for_serialization(p) for p in items]
+
+    def _secret(self, namespace: str, name: str) -> dict:
+        return self.api.sanitize_for_serialization(self.core.read_namespaced_secret(name, namespace))
+
+    def _config_map(self, namespace: str, name: str) -> dict:
+        return self.api.sanitize_for_serialization(self.core.read_namespaced_config_map(name, namespace))
+
+    def _token(self, pod: dict, expiration: int, audience: str | None) -> str:
+        meta = pod["metadata"]
+        body = {"spec": {"expirationSeconds": expiration, "audiences": [audience] if audience else None,
+                         "boundObjectRef": {"kind": "Pod", "apiVersion": "v1", "name": meta["name"], "uid": meta["uid"]}}}
+        account = pod["spec"].get("serviceAccountName") or "default"
+        return self.core.create_namespaced_service_account_token(account, meta["namespace"], body).status.token
+
+    def _items(self, data: dict, items: list | None, mode: int, optional_keys: bool = False) -> dict[str, tuple[bytes, int]]:
+        if not items:
+            return {key: (value, mode) for key, value in data.items()}
+        out = {}
+        for item in items:
+            if item["key"] in data:
+                out[item["path"]] = (data[item["key"]], item.get("mode", mode))
+        return out
+
+    def _volume_files(self, pod: dict, volume: dict) -> dict[str, tuple[bytes, int]]:
+        namespace = pod["metadata"]["namespace"]
+        if "secret" in volume:
+            src = volume["secret"]
+            secret = self._secret(namespace, src["secretName"])
+            data = {k: base64.b64decode(v) for k, v in (secret.get("data") or {}).items()}
+            return self._items(data, src.get("items"), src.get("defaultMode", 0o644))
+        if "configMap" in volume:
+            src = volume["configMap"]
+            cm = self._config_map(namespace, src["name"])
+            data = {k: v.encode() for k, v in (cm.get("data") or {}).items()}
+            return self._items(data, src.get("items"), src.get("defaultMode", 0o644))
+        if "downwardAPI" in volume:
+            return self._downward(pod, volume["downwardAPI"].get("items") or [], volume["downwardAPI"].get("defaultMode", 0o644))
+        if "projected" in volume:
+            mode = volume["projected"].get("defaultMode", 0o644)
+            files: dict[str, tuple[bytes, int]] = {}
+            for source in volume["projected"].get("sources") or []:
+                if "serviceAccountToken" in source:
+                    sat = source["serviceAccountToken"]
+                    files[sat["path"]] = (self._token(pod, sat.get("expirationSeconds", 3607), sat.get("audience")).encode(), mode)
+                elif "configMap" in source:
+                    cm = self._config_map(namespace, source["configMap"]["name"])
+                    files.update(self._items({k: v.encode() for k, v in (cm.get("data") or {}).items()}, source["configMap"].get("items"), mode))
+                elif "secret" in source:
+                    secret = self._secret(namespace, source["secret"]["name"])
+                    data = {k: base64.b64decode(v) for k, v in (secret.get("data") or {}).items()}
+                    files.update(self._items(data, source["secret"].get("items"), mode))
+                elif "downwardAPI" in source:
+                    files.update(self._downward(pod, source["downwardAPI"].get("items") or [], mode))
+                else:
+                    raise Unsupported(f"spec.volumes[{volume['name']}].projected", f"source {', '.join(source)} is not supported")
+            return files
+        return {}
+
+    def _downward(self, pod: dict, items: list, mode: int) -> dict[str, tuple[bytes, int]]:
+        files = {}
+        for item in items:
+            path = (item.get("fieldRef") or {}).get("fieldPath")
+            value = self._field(pod, path) if path else None
+            if value is None:
+                raise Unsupported("downwardAPI", f"{item.get('path')}: only metadata fields are supported")
+            files[item["path"]] = (value.encode(), item.get("mode", mode))
+        return files
+
+    def _field(self, pod: dict, path: str) -> str | None:
+        meta = pod["metadata"]
+        simple = {"metadata.name": meta["name"], "metadata.namespace": meta["namespace"], "metadata.uid": meta.get("uid", ""),
+                  "spec.nodeName": self.name, "spec.serviceAccountName": pod["spec"].get("serviceAccountName", "default"),
+                  "status.hostIP": self.address()}
+        if path in simple:
+            return simple[path]
+        if path.startswith("metadata.labels['"):
+            return (meta.get("labels") or {}).get(path[len("metadata.labels['"):-2], "")
+        return None
+
+    def _env(self, pod: dict, container: dict) -> dict[str, str]:
+        namespace = pod["metadata"]["namespace"]
+        env = {"KUBERNETES_SERVICE_HOST": self.api_host, "KUBERNETES_SERVICE_PORT": "6443",
+               "KUBERNETES_PORT": f"tcp://{self.api_host}:6443"}
+        for source in container.get("envFrom") or []:
+            prefix = source.get("prefix", "")
+            if "configMapRef" in source:
+                env.update({prefix + k: v for k, v in (self._config_map(namespace, source["configMapRef"]["name"]).get("data") or {}).items()})
+            elif "secretRef" in source:
+                data = self._secret(namespace, source["secretRef"]["name"]).get("data") or {}
+                env.update({prefix + k: base64.b64decode(v).decode() for k, v in data.items()})
+        for i, item in enumerate(container.get("env") or []):
+            if "value" in item or not item.get("valueFrom"):
+                env[item["name"]] = item.get("value", "")
+                continue
+            source = item["valueFrom"]
+            if "fieldRef" in source:
+                value = self._field(pod, source["fieldRef"]["fieldPath"])
+                if value is None:
+                    raise Unsupported(f"spec.containers[0].env[{i}].valueFrom.fieldRef", f"{source['fieldRef']['fieldPath']} is not supported")
+                env[item["name"]] = value
+            elif "secretKeyRef" in source:
+                ref = source["secretKeyRef"]
+                env[item["name"]] = base64.b64decode((self._secret(namespace, ref["name"]).get("data") or {})[ref["key"]]).decode()
+            elif "configMapKeyRef" in source:
+                ref = source["configMapKeyRef"]
+                env[item["name"]] = (self._config_map(namespace, ref["name"]).get("data") or {})[ref["key"]]
+            else:
+                raise Unsupported(f"spec.containers[0].env[{i}].valueFrom", f"{', '.join(source)} is not supported")
+        return env
+
+    def _aliases(self, pod: dict, services: list[dict]) -> list[str]:
+        meta = pod["metadata"]
+        labels, namespace = meta.get("labels") or {}, meta["namespace"]
+        aliases = []
+        for svc in services:
+            selector = (svc.get("spec") or {}).get("selector") or {}
+            if svc["metadata"]["namespace"] == namespace and selector and all(labels.get(k) == v for k, v in selector.items()):
+                name = svc["metadata"]["name"]
+                aliases += [name, f"{name}.{namespace}", f"{name}.{namespace}.svc", f"{name}.{namespace}.svc.cluster.local"]
+        if pod["spec"].get("hostname") and pod["spec"].get("subdomain"):
+            aliases.append(f"{pod['spec']['hostname']}.{pod['spec']['subdomain']}.{namespace}.svc.cluster.local")
+        return sorted(set(aliases))
+
+    def start(self, pod: dict, services: list[dict]) -> None:
+        unsupported_fields(pod)
+        spec, meta = pod["spec"], pod["metadata"]
+        container = spec["containers"][0]
+        volumes = {v["name"]: v for v in spec.get("volumes") or []}
+        files: dict[str, FileSpec] = {}
+        tmpfs: dict[str, str] = {}
+        for mount in container.get("volumeMounts") or []:
+            volume = volumes.get(mount["name"])
+            if volume is None:
+                raise Unsupported("spec.containers[0].volumeMounts", f"no volume named {mount['name']}")
+            if "emptyDir" in volume:
+                tmpfs[mount["mountPath"]] = "rw,mode=1777"
+                continue
+            for path, (content, mode) in self._volume_files(pod, volume).items():
+                files[f"{mount['mountPath'].rstrip('/')}/{path}"] = FileSpec(content, mode, *self._owner(pod, container))
+        security = {**(spec.get("securityContext") or {}), **(container.get("securityContext") or {})}
+        user = None
+        if security.get("runAsUser") is not None:
+            user = f"{security['runAsUser']}" + (f":{security['runAsGroup']}" if security.get("runAsGroup") is not None else "")
+        caps = list(((security.get("capabilities") or {}).get("add")) or [])
+        if security.get("privileged"):
+            raise Unsupported("spec.containers[0].securityContext.privileged", "privileged pods are not run by the docker runtime's node")
+        name = self.container_name(pod)
+        labels = {**self.labels, ROLE_LABEL: POD_ROLE, POD_UID_LABEL: meta["uid"], POD_LABEL: meta["name"], NAMESPACE_LABEL: meta["namespace"],
+                  "lab.dev/spec-hash": hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:12]}
+        existing = self.engine.container(name)
+        if existing is not None:
+            self.engine.remove(existing)
+        self.engine.run(name, container["image"], container.get("args") or [], labels=labels, files=files, network=self.network,
+                        user=user, cap_add=caps or None, init=False,
+                        environment=self._env(pod, container), aliases=self._aliases(pod, services),
+                        entrypoint=container.get("command") or None, workdir=container.get("workingDir"), tmpfs=tmpfs or None)
+        self.started[meta["uid"]] = time.time()
+
+    def _owner(self, pod: dict, container: dict) -> tuple[int, int]:
+        """Files a pod's volumes hold belong to root, group fsGroup when set (as the kubelet does)."""
+        group = (pod["spec"].get("securityContext") or {}).get("fsGroup")
+        return 0, int(group) if group is not None else 0
+
+    def probe(self, pod: dict, ip: str) -> bool:
+        probe = pod["spec"]["containers"][0].get("readinessProbe")
+        if not probe:
+            return True
+        name = self.container_name(pod)
+        try:
+            if "exec" in probe:
+                return self.engine.exec(name, probe["exec"]["command"]).returncode == 0
+            if "httpGet" in probe:
+                get = probe["httpGet"]
+                port = get["port"] if isinstance(get["port"], int) else self._named_port(pod, get["port"])
+                scheme = get.get("scheme", "HTTP").lower()
+                context = ssl._create_unverified_context() if scheme == "https" else None  # as the kubelet: no verification
+                with urllib.request.urlopen(f"{scheme}://{ip}:{port}{get.get('path', '/')}", timeout=probe.get("timeoutSeconds", 1),
+                                            context=context) as r:
+                    return 200 <= r.status < 400
+            if "tcpSocket" in probe:
+                port = probe["tcpSocket"]["port"]
+                port = port if isinstance(port, int) else self._named_port(pod, port)
+                with socket.create_connection((ip, port), timeout=probe.get("timeoutSeconds", 1)):
+                    return True
+        except Exception:  # a failing probe is not ready; it is not the node's error
+            return False
+        return False
+
+    def _named_port(self, pod: dict, name: str) -> int:
+        for port in pod["spec"]["containers"][0].get("ports") or []:
+            if port.get("name") == name:
+                return port["containerPort"]
+        return 0
+
+    def report(self, pod: dict, phase: str, *, ready: bool = False, ip: str | None = None, state: dict | None = None,
+               restarts: int = 0, reason: str | None = None, message: str | None = None, container_id: str = "") -> None:
+        meta = pod["metadata"]
+        container = pod["spec"]["containers"][0]
+        started = dt.datetime.fromtimestamp(self.started.get(meta["uid"], time.time()), dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        conditions = [{"type": t, "status": s, "lastTransitionTime": started} for t, s in (
+            ("PodScheduled", "True"), ("Initialized", "True"), ("ContainersReady", "True" if ready else "False"), ("Ready", "True" if ready else "False"))]
+        status = {"phase": phase, "conditions": conditions, "hostIP": self.address(), "startTime": started,
+                  "containerStatuses": [{"name": container["name"], "image": container["image"], "imageID": "", "containerID": container_id,
+                                         "ready": ready, "started": phase == "Running", "restartCount": restarts,
+                                         "state": state or {"waiting": {"reason": reason or "ContainerCreating"}}}]}
+        if ip:
+            status["podIP"], status["podIPs"] = ip, [{"ip": ip}]
+        if reason:
+            status["reason"] = reason
+        if message:
+            status["message"] = message
+        if pod.get("status", {}).get("phase") == phase and _same(pod.get("status", {}), status):
+            return
+        self.core.patch_namespaced_pod_status(meta["name"], meta["namespace"], {"status": status})
+
+    def reconcile(self) -> None:
+        try:
+            self.heartbeat()
+        except Exception as exc:  # a missed heartbeat must not stop the pods' work
+            log.warning("heartbeat: %s", _brief(exc))
+        pods = self.pods()
+        services = [self.api.sanitize_for_serialization(s) for s in self.core.list_service_for_all_namespaces().items]
+        wanted = {p["metadata"]["uid"] for p in pods}
+        for container in self.engine.containers({**self.labels, ROLE_LABEL: POD_ROLE}):
+            if container.labels.get(POD_UID_LABEL) not in wanted:
+                self.engine.remove(container)
+        for pod in pods:
+            try:
+                self.reconcile_pod(pod, services)
+            except Unsupported as exc:
+                log.info("pod %s/%s: %s", pod["metadata"]["namespace"], pod["metadata"]["name"], exc)
+                self.report(pod, "Failed", reason="Unsupported", message=f"the docker runtime's node cannot run this pod: {exc}",
+                            state={"terminated": {"exitCode": 1, "reason": "Unsupported", "message": str(exc)}})
+            except Exception as exc:  # one pod's trouble must not stop the node
+                log.warning("pod %s/%s: %s", pod["metadata"]["namespace"], pod["metadata"]["name"], _brief(exc))
+
+    def reconcile_pod(self, pod: dict, services: list[dict]) -> None:
+        meta = pod["metadata"]
+        name = self.container_name(pod)
+        container = self.engine.container(name)
+        if meta.get("deletionTimestamp"):
+            if container is not None:
+                self.engine.remove(container)
+            self.core.delete_namespaced_pod(meta["name"], meta["namespace"], grace_period_seconds=0)
+            return
+        if pod.get("status", {}).get("phase") in ("Failed", "Succeeded") and container is None:
+            return
+        if container is None or container.labels.get(POD_UID_LABEL) != meta["uid"]:
+            self.start(pod, services)
+            container = self.engine.container(name)
+        state = container.attrs.get("State") or {}
+        restarts = container.attrs.get("RestartCount", 0)
+        if container.status == "running":
+            net = (container.attrs.get("NetworkSettings", {}).get("Networks") or {}).get(self.network) or {}
+            ip = net.get("IPAddress")
+            wanted_aliases = self._aliases(pod, services)
+            if sorted(set(net.get("Aliases") or []) & set(wanted_aliases)) != wanted_aliases and wanted_aliases:
+                self._realias(container, ip, wanted_aliases)
+            self.report(pod, "Running", ready=self.probe(pod, ip), ip=ip, restarts=restarts, container_id=f"docker://{container.id}",
+                        state={"running": {"startedAt": state.get("StartedAt", now())[:19] + "Z"}})
+            return
+        code = state.get("ExitCode", 1)
+        policy = pod["spec"].get("restartPolicy", "Always")
+        if policy == "Always" or (policy == "OnFailure" and code != 0):
+            container.restart()
+            return
+        self.report(pod, "Succeeded" if code == 0 else "Failed", restarts=restarts, container_id=f"docker://{container.id}",
+                    state={"terminated": {"exitCode": code, "reason": "Completed" if code == 0 else "Error"}})
+
+    def _realias(self, container, ip: str, aliases: list[str]) -> None:
+        """A Service appeared after its pod: reconnect the pod to the network under its names, keeping its IP."""
+        net = self.engine.network(self.network)
+        net.disconnect(container)
+        net.connect(container, aliases=aliases, ipv4_address=ip)
+
+
+def _brief(exc: Exception) -> str:
+    """An API error with the server's message (its reason alone says little)."""
+    body = getattr(exc, "body", None)
+    if body:
+        try:
+            return f"({exc.status}) {json.loads(body).get('message', '')}"[:400]
+        except (TypeError, ValueError):
+            pass
+    return (str(exc).splitlines() or [type(exc).__name__])[0][:400]
+
+
+def _same(old: dict, new: dict) -> bool:
+    keys = ("phase", "podIP", "reason", "message")
+    if any(old.get(k) != new.get(k) for k in keys):
+        return False
+    ready = lambda s: [(c.get("type"), c.get("status")) for c in s.get("conditions") or []]  # noqa: E731
+    statuses = lambda s: [(c.get("ready"), c.get("restartCount"), sorted((c.get("state") or {}).keys())) for c in s.get("containerStatuses") or []]  # noqa: E731
+    return ready(old) == ready(new) and statuses(old) == statuses(new)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m orchestrator.emulation.node")
+    parser.add_argument("--kubeconfig", required=True)
+    parser.add_argument("--instance", required=True)
+    parser.add_argument("--network", required=True)
+    parser.add_argument("--api-host", required=True)
+    parser.add_argument("--labels", required=True, help="JSON object: the instance's ownership labels")
+    parser.add_argument("--interval", type=float, default=0.5)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
+    node = Node(args.kubeconfig, args.instance, args.network, args.api_host, json.loads(args.labels))
+    stop = []
+    signal.signal(signal.SIGTERM, lambda *_: stop.append(True))
+    node.register()
+    log.info("node %s registered", node.name)
+    while not stop:
+        try:
+            node.reconcile()
+        except Exception as exc:  # the API server restarting, a container vanishing: try again
+            log.warning("reconcile: %s", _brief(exc))
+        time.sleep(args.interval)
+    log.info("node %s stopping", node.name)
+
+
+if __name__ == "__main__":
+    main()

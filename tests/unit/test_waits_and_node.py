@@ -1,0 +1,63 @@
+"""Wait predicates and the docker runtime node's guard, on objects as the API server returns them."""
+
+import pytest
+
+from orchestrator.emulation.node import Unsupported, unsupported_fields
+from orchestrator.waits import default_waits, rollout_ready
+
+
+def deployment(generation=2, observed=2, replicas=2, updated=2, available=2, total=2):
+    return {"kind": "Deployment", "metadata": {"generation": generation}, "spec": {"replicas": replicas},
+            "status": {"observedGeneration": observed, "updatedReplicas": updated, "availableReplicas": available, "replicas": total}}
+
+
+@pytest.mark.parametrize("obj, ready", [
+    (deployment(), True),
+    (deployment(observed=1), False),  # after an upgrade, the old generation's ready pods do not count
+    (deployment(updated=1), False),
+    (deployment(available=1), False),
+    (deployment(total=3), False),  # an old pod still around
+    ({"kind": "DaemonSet", "metadata": {"generation": 1}, "status": {"observedGeneration": 1, "desiredNumberScheduled": 2,
+                                                                      "updatedNumberScheduled": 2, "numberAvailable": 2}}, True),
+    ({"kind": "DaemonSet", "metadata": {"generation": 3}, "status": {"observedGeneration": 2, "desiredNumberScheduled": 2,
+                                                                      "updatedNumberScheduled": 2, "numberAvailable": 2}}, False),
+    ({"kind": "DaemonSet", "metadata": {"generation": 1}, "status": {"observedGeneration": 1, "desiredNumberScheduled": 2,
+                                                                      "updatedNumberScheduled": 1, "numberAvailable": 2}}, False),
+])
+def test_rollout_is_observed_updated_and_available(obj, ready):
+    assert rollout_ready(obj, {})[0] is ready
+
+
+def test_condition_wait_reads_any_condition():
+    kind = default_waits().get("condition")
+    params = {"apiVersion": "certificates.k8s.io/v1", "kind": "CertificateSigningRequest", "name": "ringu", "condition": "Approved"}
+    assert kind.ready({"status": {"conditions": [{"type": "Approved", "status": "True"}]}}, params)[0]
+    assert not kind.ready({"status": {"conditions": [{"type": "Denied", "status": "True"}]}}, params)[0]
+    assert kind.kubectl(params, 60) == ["kubectl", "wait", "--for=condition=Approved", "certificatesigningrequest/ringu", "--timeout=60s"]
+
+
+def pod(**spec):
+    return {"metadata": {"name": "p", "namespace": "n"}, "spec": {"containers": [{"name": "c", "image": "i"}], **spec}}
+
+
+@pytest.mark.parametrize("change, field", [
+    (lambda p: p["spec"].update(hostNetwork=True), "spec.hostNetwork"),
+    (lambda p: p["spec"]["containers"].append({"name": "d", "image": "i"}), "spec.containers"),
+    (lambda p: p["spec"].update(initContainers=[{"name": "init", "image": "i"}]), "spec.initContainers"),
+    (lambda p: p["spec"].update(volumes=[{"name": "v", "hostPath": {"path": "/"}}]), "spec.volumes[v]"),
+    (lambda p: p["spec"]["containers"][0].update(lifecycle={"preStop": {}}), "spec.containers[0].lifecycle"),
+    (lambda p: p["spec"]["containers"][0].update(securityContext={"seLinuxOptions": {}}), "spec.containers[0].securityContext.seLinuxOptions"),
+    (lambda p: p["spec"]["containers"][0].update(volumeMounts=[{"name": "v", "mountPath": "/x", "subPath": "a"}]), "spec.containers[0].volumeMounts[0]"),
+])
+def test_the_node_names_what_it_cannot_run(change, field):
+    spec = pod()
+    change(spec)
+    with pytest.raises(Unsupported) as err:
+        unsupported_fields(spec)
+    assert err.value.field == field
+
+
+def test_the_node_accepts_what_the_api_server_defaults():
+    unsupported_fields(pod(restartPolicy="Always", dnsPolicy="ClusterFirst", schedulerName="default-scheduler", securityContext={},
+                           tolerations=[{"key": "node.kubernetes.io/not-ready"}], enableServiceLinks=True, preemptionPolicy="PreemptLowerPriority",
+                           priority=0, serviceAccountName="default", terminationGracePeriodSeconds=30))
