@@ -15,7 +15,8 @@ from pathlib import Path
 from orchestrator.errors import MissingPrerequisite
 from orchestrator.files import write_atomic
 
-CACHE = Path(os.environ.get("LAB_CACHE", Path.home() / ".cache" / "lab")) / "artifacts"
+def cache_dir() -> Path:
+    return Path(os.environ.get("LAB_CACHE", Path.home() / ".cache" / "lab")) / "artifacts"
 
 
 def bundles() -> list[Path]:
@@ -39,7 +40,7 @@ def fetch(name: str, url: str, sha256: str) -> bytes:
         path = _listed(bundle, sha256)
         if path is not None and path.is_file():
             return _verified(name, path.read_bytes(), sha256, str(path))
-    cached = CACHE / sha256
+    cached = cache_dir() / sha256
     if cached.is_file():
         return _verified(name, cached.read_bytes(), sha256, str(cached))
     try:
@@ -58,3 +59,11 @@ def _verified(name: str, data: bytes, sha256: str, where: str) -> bytes:
     if digest != sha256:
         raise MissingPrerequisite(f"artifact {name} from {where} has sha256 {digest}, not the pinned {sha256}")
     return data
+
+
+def cached_path(name: str, url: str, sha256: str) -> Path:
+    """The artifact as a file (for tools that read files, such as helm): its verified copy in the cache."""
+    path = cache_dir() / sha256
+    if not path.is_file():
+        write_atomic(path, fetch(name, url, sha256), 0o644)
+    return path

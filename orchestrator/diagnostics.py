@@ -127,14 +127,21 @@ def docker_findings(cli) -> list[Finding]:
     return findings
 
 
-def network_findings(cli, network, pinned: list[str]) -> list[Finding]:
-    """An existing network (kind made it, maybe with another subnet, or none) must hold the stack's pinned addresses."""
+def network_findings(cli, network, pinned: list[str], probe_image: str | None = None) -> list[Finding]:
+    """An existing network (kind made it, maybe with another subnet, or none) must hold the stack's pinned
+    addresses, and must let a container have one (not so on a network created without a subnet, as kind does)."""
     from orchestrator.runtimes.base import outside_subnets
 
     findings = [subnet_clash(network.subnet)] if network.subnet else []
     subnets = cli.network_subnets(network.name)
     if subnets is None:
         return findings
+    if pinned and probe_image:
+        refused = cli.static_address_refused(network.name, pinned[0], probe_image)
+        if refused:
+            return findings + [Finding(f"network {network.name}", False, f"exists without a configured IPv4 subnet: Docker refuses the stack's fixed address ({refused[:120]})",
+                                       f"remove it when nothing uses it (`kind delete clusters --all`, then `docker network rm {network.name}`): "
+                                       f"lab creates it with {network.subnet} before kind does, and kind reuses it")]
     outside = outside_subnets(pinned, subnets)
     same_family = [s for s in subnets if (":" in s) == (":" in network.subnet)]
     detail = f"exists with {', '.join(subnets) or 'no configured subnet'}" + (f"; {', '.join(outside)} is outside it" if outside else "")
@@ -151,3 +158,18 @@ def image_findings(cli, images: dict[str, str]) -> list[Finding]:
     return [Finding(f"image {key}", present, image if present else f"{image} not present locally",
                     "`lab images pull` (connected) or `lab images load` (offline bundle)", blocking=False)
             for key, image in sorted(images.items()) for present in [cli.image_present(image)]]
+
+
+def artifact_findings(lab, names) -> list[Finding]:
+    """The upstream files a runtime installs are at hand (bundle, cache or download) before anything starts."""
+    from orchestrator.artifacts import fetch
+
+    findings = []
+    for name in names:
+        artifact = lab.artifacts[name]
+        try:
+            fetch(name, artifact.url, artifact.sha256)
+            findings.append(Finding(f"artifact {name}", True, f"sha256 {artifact.sha256[:12]}... verified"))
+        except MissingPrerequisite as exc:
+            findings.append(Finding(f"artifact {name}", False, exc.message, exc.hint or ""))
+    return findings

@@ -16,17 +16,17 @@ import hashlib
 import os
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from build_images import base_root, existing_label  # noqa: E402  (the same image recipe as the other local images)
+from build_images import import_image  # noqa: E402  (the same image recipe as the other local images)
 
 HERE = Path(__file__).resolve().parent / "components"
 KUBERNETES = "v1.35.4"
 ETCD = "v3.6.16"
 KIND = "v0.31.0"
+HELM = "v3.19.5"
 BIN = Path(os.environ.get("LAB_COMPONENTS_BIN", Path.home() / ".cache" / "lab" / "components" / "bin"))
 CONTROL_PLANE = ["kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl"]
 
@@ -55,6 +55,9 @@ def build_binaries() -> None:
                                                HERE / "kubernetes")),
         ("etcd " + ETCD, lambda: go(["install", "-ldflags", "-s -w", "go.etcd.io/etcd/server/v3"], HERE / "etcd")),
         ("kind " + KIND, lambda: go(["install", f"sigs.k8s.io/kind@{KIND}"])),
+        # helm's own documented Go install path; the tests render the real Cilium chart with it
+        ("helm " + HELM, lambda: go(["install", "-ldflags", f"-s -w -X helm.sh/helm/v3/internal/version.version={HELM}",
+                                     f"helm.sh/helm/v3/cmd/helm@{HELM}"])),
     ]
     for name, build in steps:
         start = time.monotonic()
@@ -75,25 +78,15 @@ def fingerprint(binary: Path) -> str:
 
 
 def image(name: str, binary: Path) -> None:
-    ref = f"lab.local/{name}:test"
-    fp = fingerprint(binary)
-    if existing_label(ref) == fp:
-        print(f"{ref}: up to date")
-        return
-    with tempfile.TemporaryDirectory(prefix=f"lab-image-{name}-") as tmp:
-        root = Path(tmp) / "root"
-        root.mkdir()
-        base_root(root)
+    def fill(root: Path) -> list[str]:
         target = root / "usr/local/bin" / binary.name
         target.write_bytes(binary.read_bytes())
         target.chmod(0o755)
         (root / "var/lib/etcd").mkdir(parents=True)
-        argv = ["docker", "import", "--change", "ENV PATH=/usr/local/bin:/usr/bin:/bin", "--change", f'CMD ["{binary.name}", "--version"]',
-                "--change", f"LABEL lab.dev/fingerprint={fp}", "-", ref]
-        tar = subprocess.Popen(["tar", "-C", str(root), "-c", "."], stdout=subprocess.PIPE)
-        subprocess.run(argv, stdin=tar.stdout, check=True, capture_output=True)
-        tar.wait()
-    print(f"{ref}: built ({binary.stat().st_size // 1_000_000} MB binary)")
+        return ["ENV PATH=/usr/local/bin:/usr/bin:/bin", f'CMD ["{binary.name}", "--version"]']
+
+    if import_image(f"lab.local/{name}:test", fingerprint(binary), fill):
+        print(f"lab.local/{name}:test: built ({binary.stat().st_size // 1_000_000} MB binary)")
 
 
 def main() -> None:
@@ -101,7 +94,7 @@ def main() -> None:
     build_binaries()
     for name in ["etcd", *CONTROL_PLANE]:
         image(name, BIN / name)
-    print(f"components: {time.monotonic() - start:.1f}s (binaries in {BIN}; kind at {BIN / 'kind'})")
+    print(f"components: {time.monotonic() - start:.1f}s (binaries in {BIN}: kind, helm, kubectl and the control plane)")
 
 
 if __name__ == "__main__":

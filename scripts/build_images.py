@@ -146,25 +146,31 @@ def existing_label(ref: str) -> str | None:
     return result.stdout.strip() if result.returncode == 0 else None
 
 
-def build(name: str) -> None:
-    ref = f"lab.local/{name}:{TAG}"
-    fp = fingerprint(name)
+def import_image(ref: str, fp: str, fill) -> bool:
+    """Build ref from a root folder that fill(root) populates (returning Dockerfile-style changes), unless an
+    image with the same fingerprint is there already. Returns whether it built."""
     if existing_label(ref) == fp:
         print(f"{ref}: up to date")
-        return
-    with tempfile.TemporaryDirectory(prefix=f"lab-image-{name}-") as tmp:
+        return False
+    with tempfile.TemporaryDirectory(prefix="lab-image-") as tmp:
         root = Path(tmp) / "root"
         root.mkdir()
         base_root(root)
-        changes = BUILDERS[name](root) + [f"LABEL lab.dev/fingerprint={fp}"]
+        changes = fill(root) + [f"LABEL lab.dev/fingerprint={fp}"]
         argv = ["docker", "import"]
         for change in changes:
             argv += ["--change", change]
         tar = subprocess.Popen(["tar", "-C", str(root), "-c", "."], stdout=subprocess.PIPE)
         subprocess.run(argv + ["-", ref], stdin=tar.stdout, check=True, capture_output=True)
         tar.wait()
-    size = run("docker", "image", "inspect", "-f", "{{ .Size }}", ref).stdout.strip()
-    print(f"{ref}: built ({int(size) // 1_000_000} MB)")
+    return True
+
+
+def build(name: str) -> None:
+    ref = f"lab.local/{name}:{TAG}"
+    if import_image(ref, fingerprint(name), BUILDERS[name]):
+        size = run("docker", "image", "inspect", "-f", "{{ .Size }}", ref).stdout.strip()
+        print(f"{ref}: built ({int(size) // 1_000_000} MB)")
 
 
 def main() -> None:

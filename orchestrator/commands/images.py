@@ -8,11 +8,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import yaml
-
 from orchestrator.context import LabContext
 from orchestrator.providers.docker_cli import DockerCli
 from orchestrator.providers.process import which
+from orchestrator.render.images import manifest_images
 from orchestrator.spec import Lab
 
 
@@ -24,25 +23,6 @@ def lab_images(lab: Lab, runtime: str) -> list[tuple[str, str]]:
     return [(key, image) for key, image in sorted(lab.images.items()) if key not in skip]
 
 
-def manifest_images(text: str) -> list[str]:
-    """Every container and init container image of the pod templates in rendered manifests."""
-    found: list[str] = []
-
-    def visit(node) -> None:
-        if isinstance(node, dict):
-            for key in ("containers", "initContainers", "ephemeralContainers"):
-                for container in node.get(key) or []:
-                    if isinstance(container, dict) and container.get("image") and container["image"] not in found:
-                        found.append(container["image"])
-            for value in node.values():
-                visit(value)
-        elif isinstance(node, list):
-            for value in node:
-                visit(value)
-
-    for doc in yaml.safe_load_all(text):
-        visit(doc)
-    return found
 
 
 def chart_images(ctx: LabContext, lab: Lab) -> list[tuple[str, str]]:
@@ -67,8 +47,8 @@ def chart_images(ctx: LabContext, lab: Lab) -> list[tuple[str, str]]:
         for chart in lab.charts:
             values = Path(tmp) / f"{chart.release}.yaml"
             values.write_bytes(rendered.files[chart_values_file(chart)])
-            text = HelmCli().template(release=chart.release, chart=chart.chart, version=chart.version, namespace=chart.namespace,
-                                      values=values, repo=chart.repo)
+            text = HelmCli().template(release=chart.release, chart=chart.ref(lab), namespace=chart.namespace, values=values,
+                                      kube_version=lab.versions.get("kubernetes"))
             rows += [(f"chart:{chart.release}", image) for image in manifest_images(text)]
     return rows
 

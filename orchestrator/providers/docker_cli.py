@@ -82,6 +82,19 @@ class DockerCli:
                              check=False, timeout=30)
         return result.stdout.split() if result.returncode == 0 else None
 
+    def static_address_refused(self, network: str, address: str, image: str) -> str | None:
+        """Whether Docker refuses a container a fixed address on the network (it does on a network created
+        without a user-configured subnet, which `network inspect` does not tell apart; it says so when the
+        container starts): run one that exits at once and see."""
+        result = process.run(["docker", "run", "--rm", "--network", network, "--ip", address, "--label", "lab.dev/probe=static-ip",
+                              "--entrypoint", "true", image], check=False, timeout=60)
+        text = (result.stderr or result.stdout).strip()
+        return text if result.returncode != 0 and "user configured subnets" in text else None
+
+    def remove_network(self, name: str) -> bool:
+        """Remove a network; False when Docker refuses (still in use)."""
+        return process.run(["docker", "network", "rm", name], check=False, timeout=60).returncode == 0
+
     def create_network(self, name: str, subnet: str, gateway: str, labels: dict[str, str]) -> None:
         argv = ["docker", "network", "create", "--driver", "bridge", "--subnet", subnet, "--gateway", gateway]
         for key, value in sorted(labels.items()):

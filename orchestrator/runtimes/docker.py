@@ -24,7 +24,7 @@ from pathlib import Path
 
 import yaml
 
-from orchestrator.diagnostics import Finding, docker_findings, network_findings, port_findings
+from orchestrator.diagnostics import Finding, artifact_findings, docker_findings, network_findings, port_findings
 from orchestrator.emulation import cilium
 from orchestrator.emulation.control_plane import ControlPlane
 from orchestrator.emulation.proxy import CiliumProxy, proxy_problems, redirected_pods
@@ -103,23 +103,7 @@ class DockerRuntime:
             findings += network_findings(self.cli, self.instance.network, pinned_in(compose).get(self.network_name, []))
             if not self.instance.data.get("stack_up"):  # the stack's own ports are busy on a rerun
                 findings += port_findings(compose)
-        findings += self._artifact_findings()
-        return findings
-
-    def _artifact_findings(self) -> list[Finding]:
-        """The upstream files the runtime installs must be at hand (bundle, cache or download) before anything starts."""
-        from orchestrator.artifacts import fetch
-        from orchestrator.errors import MissingPrerequisite
-
-        lab = self.instance.lab
-        findings = []
-        for name in lab.emulated_crds if lab else ():
-            artifact = lab.artifacts[name]
-            try:
-                fetch(name, artifact.url, artifact.sha256)
-                findings.append(Finding(f"artifact {name}", True, f"sha256 {artifact.sha256[:12]}... verified"))
-            except MissingPrerequisite as exc:
-                findings.append(Finding(f"artifact {name}", False, exc.message, exc.hint or ""))
+        findings += artifact_findings(self.instance.lab, self.instance.lab.emulated_crds) if self.instance.lab else []
         return findings
 
     def validate(self, docs: list[dict]) -> list[str]:

@@ -16,13 +16,14 @@ import tempfile
 from functools import cached_property
 from pathlib import Path
 
-from orchestrator.diagnostics import Finding, docker_findings, inotify, network_findings, platform_notes, port_findings
+from orchestrator.diagnostics import Finding, artifact_findings, docker_findings, inotify, network_findings, platform_notes, port_findings
 from orchestrator.errors import BadInput, RuntimeFailure
 from orchestrator.providers.docker_cli import ComposeStack, DockerCli
 from orchestrator.providers.helm import HelmCli
 from orchestrator.providers.kind import KindCli
 from orchestrator.providers.process import which
 from orchestrator.render.artifacts import COMPOSE_FILE, KIND_CONFIG, chart_values_file, read_rendered
+from orchestrator.render.images import manifest_images
 from orchestrator.runtimes.base import ExecResult, Flows, Instance, outside_subnets, pinned_in, resolve_pod
 from orchestrator.spec.model import PodRef, Wait
 
@@ -94,12 +95,23 @@ class KindRuntime:
             found = version() if which(tool) else None
             findings.append(Finding(tool, found is not None, found or "missing", fix, blocking=blocking))
         findings += inotify() + platform_notes()
+        if lab:
+            findings += artifact_findings(lab, [c.artifact for c in lab.charts if c.artifact])
         if findings[0].ok:
             compose = self.instance.rendered_files.compose() if self.instance.rendered_files else {}
-            findings += network_findings(self.docker, self.instance.network, pinned_in(compose).get(self.instance.network.name, []))
+            pinned = pinned_in(compose).get(self.instance.network.name, [])
+            findings += network_findings(self.docker, self.instance.network, pinned, self._probe_image(compose))
             if not self.instance.data.get("created_cluster"):
                 findings += port_findings(compose)
         return findings
+
+    def _probe_image(self, compose: dict) -> str | None:
+        """An image already here to test a fixed address with (the stack's own), or None: no pull for a probe."""
+        for service in (compose.get("services") or {}).values():
+            image = service.get("image")
+            if image and self.docker.image_present(image):
+                return image
+        return None
 
     def validate(self, docs: list[dict]) -> list[str]:
         return []  # the API server is the judge of the manifests
@@ -108,16 +120,17 @@ class KindRuntime:
     def provision(self) -> None:
         lab = self.instance.require_lab()
         self.kubeconfig.parent.mkdir(parents=True, exist_ok=True)
+        self._ensure_network()
         if self.cluster_name in self.kind.clusters():
             self.kind.export_kubeconfig(self.cluster_name, self.kubeconfig)  # converge: reuse the cluster
         else:
             self.instance.data["created_cluster"] = self.cluster_name  # recorded first: a failed create is still deleted
-            self.kind.create(self.cluster_name, self.instance.rendered / KIND_CONFIG, self.kubeconfig)
+            self.kind.create(self.cluster_name, self.instance.rendered / KIND_CONFIG, self.kubeconfig, self.instance.network.name)
         os.chmod(self.kubeconfig, 0o600)
         self._sideload_images()
         for chart in lab.charts:
-            self.helm.upgrade_install(release=chart.release, chart=chart.chart, version=chart.version, namespace=chart.namespace,
-                                      values=self.instance.rendered / chart_values_file(chart), kubeconfig=self.kubeconfig, repo=chart.repo)
+            self.helm.upgrade_install(release=chart.release, chart=chart.ref(lab), namespace=chart.namespace,
+                                      values=self.instance.rendered / chart_values_file(chart), kubeconfig=self.kubeconfig)
         self.kube.wait_nodes_ready(self._timeout(600))
         from orchestrator.waits import default_waits
 
@@ -126,13 +139,30 @@ class KindRuntime:
             for wait in chart.waits:
                 self.wait(Wait(wait.kind, wait.params, self._timeout(wait.timeout)), waits.get(wait.kind))
 
+    def _ensure_network(self) -> None:
+        """kind creates its network without an IPv4 subnet, where Docker refuses the stack's fixed addresses; so
+        the network is created first, with the lab's subnet (kind reuses a network of that name)."""
+        import ipaddress
+
+        network = self.instance.network
+        if self.docker.network_subnets(network.name) is not None:
+            return
+        subnet = ipaddress.ip_network(network.subnet, strict=False)
+        self.docker.create_network(network.name, str(subnet), str(subnet[1]), dict(self.instance.labels))
+        self.instance.data["created_network"] = network.name
+
     def _sideload_images(self) -> None:
         """Images of the lab's pods already in the local Docker go into the nodes: a workshop on bad Wi-Fi
         needs no pull. The node image is the cluster itself; stack and proxy images never run in it."""
         lab = self.instance.require_lab()
         skip = {key for role in NOT_IN_KIND_PODS for key in lab.image_roles.get(role, ())}
-        for key, image in sorted(lab.images.items()):
-            if key in skip or not self.docker.image_present(image):
+        wanted = [image for key, image in sorted(lab.images.items()) if key not in skip]
+        for chart in lab.charts:  # every image the rendered chart runs (with the lab's values), e.g. Cilium's own
+            text = self.helm.template(release=chart.release, chart=chart.ref(lab), namespace=chart.namespace,
+                                      values=self.instance.rendered / chart_values_file(chart), kube_version=lab.versions.get("kubernetes"))
+            wanted += [image for image in manifest_images(text) if image not in wanted]
+        for image in wanted:
+            if not self.docker.image_present(image):
                 continue
             try:
                 self.kind.load_image(self.cluster_name, image)
@@ -271,8 +301,12 @@ class KindRuntime:
         if self.cluster_name in self.kind.clusters():
             self.kind.delete(self.cluster_name, self.kubeconfig)
             removed.append(f"kind cluster {self.cluster_name}")
+        network = self.instance.data.get("created_network")
+        if network and self.docker.remove_network(network):  # refused while another cluster still uses it
+            removed.append(f"network {network}")
         self.kubeconfig.unlink(missing_ok=True)
-        self.instance.data.pop("created_cluster", None)
+        for key in ("created_cluster", "created_network"):
+            self.instance.data.pop(key, None)
         return removed
 
     def access_hint(self) -> str:

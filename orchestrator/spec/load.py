@@ -202,6 +202,8 @@ def semantic_problems(raw: dict, lab_dir: Path, origin: str, checks, broken: set
         for i, chart in enumerate(cluster.get("charts", [])):
             if not _template_exists(chart["values"], lab_dir):
                 bad(f"cluster.charts.{i}.values", f"template '{chart['values']}' not found")
+            if chart.get("artifact") and chart["artifact"] not in raw.get("artifacts", {}):
+                bad(f"cluster.charts.{i}.artifact", f"'{chart['artifact']}' is not one of the lab's artifacts")
             if chart["release"] in releases:
                 bad(f"cluster.charts.{i}.release", f"duplicate release '{chart['release']}'")
             releases.add(chart["release"])
@@ -495,7 +497,8 @@ def _build_step(raw: dict, checks) -> Step:
 def _build_charts(raw: list[dict]) -> tuple[Chart, ...]:
     return tuple(
         Chart(release=c["release"], chart=c["chart"], version=str(c["version"]), namespace=c["namespace"], values=c["values"],
-              repo=c.get("repo"), waits=tuple(_build_wait(w, DEFAULT_CHART_WAIT_TIMEOUT) for w in c.get("wait", [])))
+              repo=c.get("repo"), waits=tuple(_build_wait(w, DEFAULT_CHART_WAIT_TIMEOUT) for w in c.get("wait", [])),
+              artifact=c.get("artifact"))
         for c in raw
     )
 

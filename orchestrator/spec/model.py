@@ -89,6 +89,19 @@ class Chart:
     values: str  # template of its values file
     repo: str | None = None
     waits: tuple[Wait, ...] = ()
+    artifact: str | None = None  # the chart archive as a pinned artifact (offline); then repo is only provenance
+
+    def ref(self, lab: "Lab"):
+        """What helm installs: the pinned archive when the lab has one (resolved from a bundle, the cache or its
+        URL, checked against its sha256), else the chart by name, version and repository."""
+        from orchestrator.providers.helm import ChartRef
+
+        if self.artifact:
+            from orchestrator.artifacts import cached_path
+
+            artifact = lab.artifacts[self.artifact]
+            return ChartRef(str(cached_path(artifact.name, artifact.url, artifact.sha256)))
+        return ChartRef(self.chart, self.version, self.repo)
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ import yaml
 
 from orchestrator.errors import RuntimeFailure
 from orchestrator.runtimes.docker import DockerRuntime  # noqa: F401  (imports must not need a daemon)
-from tests.helpers import run_lab
+from tests.helpers import REPO, run_lab
 
 FAKES = Path(__file__).parent / "fakes" / "fake_tool.py"
 HAPROXY = "172.18.255.249"
@@ -107,8 +107,9 @@ def fake_world(tmp_path, monkeypatch):
         os.symlink(FAKES, bin_dir / tool)
     state = tmp_path / "fake"
     state.mkdir()
-    (state / "images").write_text("lab.local/haproxy:test\nlab.local/client:test\n")
+    (state / "images").write_text("lab.local/haproxy:test\nlab.local/client:test\nquay.io/cilium/cilium:v1.19.6\n")
     monkeypatch.setenv("LAB_FAKE_DIR", str(state))
+    monkeypatch.setenv("LAB_CACHE", str(tmp_path / "cache"))
     monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
     work = tmp_path / "work"
     work.mkdir()
@@ -136,6 +137,9 @@ def test_up_makes_the_documented_calls_in_order(fake_world):
     assert result.exit_code == 0, result.stdout + result.stderr
     lab_dir = work / ".lab" / "inject-mtls"
     rendered, kubeconfig = lab_dir / "rendered", lab_dir / "kubeconfig"
+    # the chart archive pinned by the lab, resolved from the offline bundle and verified into the cache
+    chart = str(work.parent / "cache/artifacts/21c43cf53841f9ab0375047d95aa4c64051ea52bbd2c679416e6408f5f1c9179")
+    assert Path(chart).read_bytes() == (REPO.parent / "shared/upstream/charts/cilium-1.19.6.tgz").read_bytes()
     calls = tool_calls(state)
     assert calls == [
         ["docker", "version", "--format", "{{.Server.Version}}"],
@@ -144,14 +148,26 @@ def test_up_makes_the_documented_calls_in_order(fake_world):
         ["docker", "info", "--format", "{{.NCPU}} {{.MemTotal}}"],
         ["kind", "version"],
         ["helm", "version", "--short"],
+        # the network exists: Docker must let the stack's haproxy have its fixed address there (probed with a local image)
+        ["docker", "image", "inspect", "--format", "{{.Id}}", "lab.local/haproxy:test"],
+        ["docker", "network", "inspect", "kind", "--format", "{{range .IPAM.Config}}{{.Subnet}} {{end}}"],
+        ["docker", "run", "--rm", "--network", "kind", "--ip", HAPROXY, "--label", "lab.dev/probe=static-ip", "--entrypoint", "true",
+         "lab.local/haproxy:test"],
         ["docker", "network", "inspect", "kind", "--format", "{{range .IPAM.Config}}{{.Subnet}} {{end}}"],
         ["kind", "get", "clusters"],
         ["kind", "create", "cluster", "--name", "inject-mtls", "--config", str(rendered / "cluster/kind-config.yaml"), "--kubeconfig", str(kubeconfig)],
-        # only the pods' images go into the nodes: not the node image, not compose's (haproxy, echo), not the proxy stand-in
+        # what the chart runs with the lab's values, rendered from the pinned archive (no repository is asked)
+        ["helm", "template", "cilium", chart, "--namespace", "kube-system", "--values", str(rendered / "cluster/charts/cilium.values.yaml"),
+         "--kube-version", "v1.35.4"],
+        # only the pods' images and the chart's go into the nodes: not the node image, not compose's, not the proxy stand-in
         ["docker", "image", "inspect", "--format", "{{.Id}}", "lab.local/client:test"],
         ["kind", "load", "docker-image", "lab.local/client:test", "--name", "inject-mtls"],
-        ["helm", "upgrade", "--install", "cilium", "cilium", "--version", "1.19.6", "--namespace", "kube-system",
-         "--values", str(rendered / "cluster/charts/cilium.values.yaml"), "--kubeconfig", str(kubeconfig), "--repo", "https://helm.cilium.io"],
+        ["docker", "image", "inspect", "--format", "{{.Id}}", "quay.io/cilium/cilium:v1.19.6"],
+        ["kind", "load", "docker-image", "quay.io/cilium/cilium:v1.19.6", "--name", "inject-mtls"],
+        ["docker", "image", "inspect", "--format", "{{.Id}}", "quay.io/cilium/operator-generic:v1.19.6"],
+        ["docker", "image", "inspect", "--format", "{{.Id}}", "quay.io/cilium/cilium-envoy:v1.36.9"],
+        ["helm", "upgrade", "--install", "cilium", chart, "--namespace", "kube-system",
+         "--values", str(rendered / "cluster/charts/cilium.values.yaml"), "--kubeconfig", str(kubeconfig)],
         ["docker", "network", "inspect", "kind", "--format", "{{range .IPAM.Config}}{{.Subnet}} {{end}}"],
         ["docker", "compose", "-p", "lab-inject-mtls", "-f", str(rendered / "stack/compose.yaml"), "up", "-d", "--wait", "--wait-timeout", "120", "--remove-orphans"],
     ]
@@ -291,7 +307,7 @@ def test_images_are_those_the_rendered_chart_runs(fake_world):
     assert chart == ["quay.io/cilium/cilium:v1.19.6", "quay.io/cilium/operator-generic:v1.19.6", "quay.io/cilium/cilium-envoy:v1.36.9"]
     assert next(i["image"] for i in rows if i["key"] == "kindNode").startswith("kindest/node:v1.35.0@sha256:")
     template = next(c for c in tool_calls(state) if c[:2] == ["helm", "template"])
-    assert template[2:9] == ["cilium", "cilium", "--version", "1.19.6", "--namespace", "kube-system", "--values"]
+    assert template[2] == "cilium" and template[3].endswith("/artifacts/21c43cf53841f9ab0375047d95aa4c64051ea52bbd2c679416e6408f5f1c9179")
 
 
 def test_existing_kind_network_with_another_subnet_fails_before_creating_anything(fake_world):
@@ -321,7 +337,7 @@ def test_labs_are_data_two_pods_two_charts_checks_from_each_pod(fake_world, monk
     result = run_lab("up", "two-pods", "--runtime", "kind")
     assert result.exit_code == 0, result.stdout + result.stderr
     rendered = work / ".lab/two-pods/rendered"
-    helm = [c for c in tool_calls(state) if c[:1] == ["helm"] and c[1] != "version"]
+    helm = [c for c in tool_calls(state) if c[:2] == ["helm", "upgrade"]]
     assert [c[3:5] for c in helm] == [["cni", "cilium"], ["metrics", "oci://registry.example/charts/metrics"]]
     assert helm[1][helm[1].index("--values") + 1] == str(rendered / "cluster/charts/metrics.values.yaml")
     assert "--repo" not in helm[1]
@@ -357,3 +373,30 @@ def test_down_works_from_the_record_after_the_lab_folder_is_gone(fake_world, tmp
     assert result.exit_code == 0, result.stderr
     assert ["kind", "delete", "cluster", "--name", "two-pods", "--kubeconfig", str(work / ".lab/two-pods/kubeconfig")] in tool_calls(state)
     assert not (work / ".lab/two-pods").exists()
+
+
+def test_the_kind_network_is_made_with_the_lab_subnet_before_kind_makes_one_without(fake_world):
+    """kind v0.31 creates its network with no IPv4 subnet of the user's, where Docker refuses the stack's fixed
+    address (the fake refuses it as Docker does); lab creates the network first, kind reuses it, down removes it."""
+    state, work = fake_world
+    (state / "network-state").write_text("absent")
+    result = run_lab("up", "inject-mtls", "--runtime", "kind", *IMAGES)
+    assert result.exit_code == 0, result.stdout + result.stderr
+    calls = tool_calls(state)
+    create = calls.index(["docker", "network", "create", "--driver", "bridge", "--subnet", "172.18.0.0/16", "--gateway", "172.18.0.1",
+                          "--label", "app.kubernetes.io/managed-by=lab", "--label", "lab.dev/instance=inject-mtls",
+                          "--label", "lab.dev/lab=inject-mtls", "kind"])
+    assert create < next(i for i, c in enumerate(calls) if c[:3] == ["kind", "create", "cluster"])
+    assert run_lab("down", "inject-mtls").exit_code == 0
+    assert ["docker", "network", "rm", "kind"] in tool_calls(state)
+
+
+def test_without_the_lab_network_kind_would_break_the_stack(fake_world):
+    """What the fix prevents, shown with the same fakes: kind's own network refuses the fixed address."""
+    state, _ = fake_world
+    (state / "network-state").write_text("auto")
+    result = run_lab("up", "inject-mtls", "--runtime", "kind", *IMAGES)
+    assert result.exit_code == 3, result.stdout + result.stderr  # found at preflight, before anything is made
+    assert "network kind: exists without a configured IPv4 subnet: Docker refuses the stack's fixed address" in result.stderr
+    assert "docker network rm kind" in result.stderr
+    assert not any(c[:2] == ["kind", "create"] for c in tool_calls(state))

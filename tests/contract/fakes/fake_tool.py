@@ -25,12 +25,23 @@ def flag(name):
     return args[args.index(name) + 1] if name in args else None
 
 
+def network_state():
+    """absent, auto (made by kind: no user-configured IPv4 subnet) or configured (made with --subnet)."""
+    return (state / "network-state").read_text().strip() if (state / "network-state").exists() else "configured"
+
+
+STATIC_IP_REFUSED = ("Error response from daemon: user specified IP address is supported only when connecting to networks "
+                     "with user configured subnets")
+
+
 if tool == "kind":
     if args[:1] == ["version"]:
         print("kind v0.31.0 go1.24.6 linux/amd64")
     elif args[:2] == ["get", "clusters"]:
         print("\n".join(lines("clusters")) or "No kind clusters found.", file=sys.stdout if lines("clusters") else sys.stderr)
     elif args[:2] == ["create", "cluster"]:
+        if network_state() == "absent":  # as kind v0.31: its network gets no IPv4 subnet of the user's
+            (state / "network-state").write_text("auto")
         (state / "clusters").write_text("\n".join(lines("clusters") + [flag("--name")]))
         Path(flag("--kubeconfig")).write_text("apiVersion: v1\nkind: Config\n")
     elif args[:2] == ["export", "kubeconfig"]:
@@ -80,11 +91,25 @@ elif tool == "docker":
         compose_file = flag("-f")
         if compose_file and not Path(compose_file).is_file():  # as the real compose: a missing file is an error
             sys.exit(f"open {compose_file}: no such file or directory")
+        if "up" in args and "ipv4_address" in Path(compose_file).read_text() and network_state() != "configured":
+            sys.exit(STATIC_IP_REFUSED)  # as real Docker refuses a fixed address on such a network
         print("")
     elif args[:2] == ["image", "inspect"]:
         sys.exit(0 if args[-1] in lines("images") else 1)
     elif args[:2] == ["network", "inspect"]:
+        if network_state() == "absent":
+            sys.exit(f"Error response from daemon: network {args[2]} not found")
         print(" ".join(lines("network")) or "172.18.0.0/16 fc00:f853:ccd:e793::/64 ")
+    elif args[:2] == ["network", "create"]:
+        if network_state() != "absent":
+            sys.exit(f"Error response from daemon: network with name {args[-1]} already exists")
+        (state / "network-state").write_text("configured" if "--subnet" in args else "auto")
+        (state / "network").write_text(flag("--subnet") or "172.18.0.0/16")
+    elif args[:2] == ["network", "rm"]:
+        (state / "network-state").write_text("absent")
+    elif args[:2] == ["run", "--rm"]:
+        if "--ip" in args and network_state() == "auto":  # as Docker says when the container starts
+            sys.exit("docker: " + STATIC_IP_REFUSED + ".")
     elif args[:1] == ["save"]:
         Path(flag("-o")).write_bytes(b"tar")
     else:
