@@ -31,7 +31,7 @@ def blocking_problem(runtime: str, findings: list[Finding]) -> MissingPrerequisi
         return None
     text = "; ".join(f"{f.check}: {f.detail}" for f in missing)
     return MissingPrerequisite(f"this machine is not ready for the {runtime} runtime: {text}",
-                               hint="; ".join(f.fix for f in missing) + " (details: `lab doctor`)")
+                               hint="; ".join(dict.fromkeys(f.fix for f in missing)) + " (details: `lab doctor`)")
 
 
 def inotify() -> list[Finding]:
@@ -171,5 +171,5 @@ def artifact_findings(lab, names) -> list[Finding]:
             fetch(name, artifact.url, artifact.sha256)
             findings.append(Finding(f"artifact {name}", True, f"sha256 {artifact.sha256[:12]}... verified"))
         except MissingPrerequisite as exc:
-            findings.append(Finding(f"artifact {name}", False, exc.message, exc.hint or ""))
+            findings.append(Finding(f"artifact {name}", False, exc.message.removeprefix(f"artifact {name} "), exc.hint or ""))
     return findings

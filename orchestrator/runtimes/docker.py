@@ -128,6 +128,7 @@ class DockerRuntime:
             raise BadInput(f"docker network {self.network_name} has subnet(s) {', '.join(subnets) or 'none'}, which do not contain "
                            f"{', '.join(outside)}; rerun with --set network.subnet=<its IPv4 subnet>")
         self.instance.data["control_plane"] = True  # recorded first: a failed start is still torn down
+        self._fresh = not self.control_plane.running()  # a new cluster holds nothing of an earlier run to reset
         self.control_plane.up()
         self._start_node()  # it starts (and imports its clients) while the CRDs are registered
         self._register_crds(lab)
@@ -211,6 +212,8 @@ class DockerRuntime:
                 self.engine.remove(existing)
                 removed.append(name)
         self.instance.data.pop("redirected_pod", None)
+        if getattr(self, "_fresh", False):
+            return removed
         return removed + kubernetes.reset(self.kube, self.docs, self.instance.selector, float(os.environ.get("LAB_TIMEOUT_DELETE", 120)))
 
     def apply(self, group: str, docs: list[dict]) -> None:
