@@ -87,6 +87,9 @@ def clean_baseline(prepared: Path) -> None:
         subprocess.run(["docker", "rm", "-f", *ids], capture_output=True)
     subprocess.run(["docker", "compose", "-p", "base", "-f", str(prepared / "rendered/stack/compose.yaml"), "down", "-v", "--timeout", "1"],
                    capture_output=True)
+    nets = subprocess.run(["docker", "network", "ls", "-q", "--filter", "label=lab.dev/bench=baseline"], capture_output=True, text=True).stdout.split()
+    if nets:  # the baseline made the network: it goes too, as `lab down` removes the one lab made
+        subprocess.run(["docker", "network", "rm", *nets], capture_output=True)
 
 
 def main() -> None:

@@ -8,6 +8,23 @@ mkdir -p "$state_dir"
 
 answers() { timeout 5 docker info >/dev/null 2>&1; }
 
+# An engine that stopped leaves its bridges (with their addresses) and its iptables rules behind. A new engine
+# whose network takes the same subnet (kind's 172.18.0.0/16) then cannot route between its own containers.
+# No engine answers when this runs, so every Docker-named bridge (br-<12 hex>) is stale: remove it and its rules.
+clean_stale_bridges() {
+  command -v ip >/dev/null || return 0
+  for dev in $(ip -o link show | awk -F': ' '{print $2}' | cut -d@ -f1 | grep -E '^br-[0-9a-f]{12}$' || true); do
+    for table in filter nat; do
+      iptables -t "$table" -S 2>/dev/null | grep -- "$dev" | sed 's/^-A /-D /' | while read -r rule; do
+        # shellcheck disable=SC2086  # a rule is a list of words
+        iptables -t "$table" $rule 2>/dev/null || true
+      done
+    done
+    ip link delete "$dev" 2>/dev/null || true
+    echo "docker engine: removed stale bridge $dev"
+  done
+}
+
 start_with() {
   local driver=$1
   dockerd --storage-driver="$driver" --data-root="$state_dir/data-$driver" --pidfile="$state_dir/dockerd-internal.pid" \
@@ -25,6 +42,7 @@ case "${1:-}" in
   start)
     if answers; then echo "docker engine: already running, leaving it alone"; exit 0; fi
     command -v dockerd >/dev/null || { echo "error: no dockerd; run scripts/sysdeps.sh" >&2; exit 3; }
+    clean_stale_bridges
     # overlay2 starts containers faster; vfs works everywhere.
     for driver in overlay2 vfs; do
       if start_with "$driver"; then echo "docker engine: started (storage driver $driver, pid $(cat "$pidfile"))"; exit 0; fi
