@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from orchestrator.registry import Registry
+
 NAME = {"type": "string", "minLength": 1, "maxLength": 253}
 NAMESPACE = {"type": "string", "pattern": "^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"}
 
@@ -107,21 +109,5 @@ def default_waits() -> "WaitRegistry":
     ])
 
 
-class WaitRegistry:
-    def __init__(self, kinds: list[WaitKind]):
-        self._kinds: dict[str, WaitKind] = {}
-        for kind in kinds:
-            if kind.name in self._kinds:
-                raise ValueError(f"wait kind {kind.name} registered twice")
-            self._kinds[kind.name] = kind
-
-    def names(self) -> list[str]:
-        return sorted(self._kinds)
-
-    def get(self, name: str) -> WaitKind:
-        if name not in self._kinds:
-            raise KeyError(f"unknown wait kind {name} (known: {', '.join(self.names())})")
-        return self._kinds[name]
-
-    def __iter__(self):
-        return iter(self._kinds[name] for name in self.names())
+class WaitRegistry(Registry[WaitKind]):
+    what = "wait kind"

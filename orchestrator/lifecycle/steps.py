@@ -67,52 +67,39 @@ class Reset:
 
 
 @dataclass
-class ApplyStep:
+class _LabStepBase:
+    """One of the lab's own steps: named "<verb> <step>", told with the step's description."""
+
     spec: LabStep
     lab_step: ClassVar[bool] = True
+    verb: ClassVar[str] = ""
 
     @property
     def name(self) -> str:
-        return f"apply {self.spec.name}"
+        return f"{self.verb} {self.spec.name}"
 
     @property
     def description(self) -> str:
         return self.spec.description
+
+
+class ApplyStep(_LabStepBase):
+    verb = "apply"
 
     def run(self, run: Run) -> None:
         run.stage_started = time.time()
         run.runtime.apply(self.spec.apply, run.rendered.docs(self.spec.apply))
 
 
-@dataclass
-class WaitStep:
-    spec: LabStep
-    lab_step: ClassVar[bool] = True
-
-    @property
-    def name(self) -> str:
-        return f"wait {self.spec.name}"
-
-    @property
-    def description(self) -> str:
-        return self.spec.description
+class WaitStep(_LabStepBase):
+    verb = "wait"
 
     def run(self, run: Run) -> None:
         run.runtime.wait(self.spec.wait, run.ctx.waits.get(self.spec.wait.kind))
 
 
-@dataclass
-class CheckStep:
-    spec: LabStep
-    lab_step: ClassVar[bool] = True
-
-    @property
-    def name(self) -> str:
-        return f"check {self.spec.name}"
-
-    @property
-    def description(self) -> str:
-        return self.spec.description
+class CheckStep(_LabStepBase):
+    verb = "check"
 
     def run(self, run: Run) -> None:
         result = run_check(self.spec, run.runtime, run.ctx.checks, progress=run.ctx.ui.progress if run.ctx.ui.plain else None,

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from orchestrator.errors import BadInput, MissingPrerequisite
+from orchestrator.registry import Registry
 from orchestrator.runtimes.base import Instance, Runtime
 
 
@@ -22,21 +23,14 @@ class RuntimeEntry:
     factory: Callable[[Instance], Runtime]
 
 
-class RuntimeRegistry:
+class RuntimeRegistry(Registry[RuntimeEntry]):
+    what = "runtime"
+
     def __init__(self, entries: list[RuntimeEntry]):
-        self._entries: dict[str, RuntimeEntry] = {}
-        for entry in entries:
-            if entry.name in self._entries:
-                raise ValueError(f"runtime {entry.name} registered twice")
-            self._entries[entry.name] = entry
+        super().__init__(entries, ordered=True)  # in order of preference
 
-    def names(self) -> list[str]:
-        return list(self._entries)  # in order of preference
-
-    def get(self, name: str) -> RuntimeEntry:
-        if name not in self._entries:
-            raise BadInput(f"unknown runtime '{name}' (runtimes: {', '.join(self.names())})")
-        return self._entries[name]
+    def unknown(self, name: str) -> Exception:
+        return BadInput(f"unknown runtime '{name}' (runtimes: {', '.join(self.names())})")
 
     def make(self, name: str, instance: Instance) -> Runtime:
         return self.get(name).factory(instance)
@@ -53,10 +47,10 @@ class RuntimeRegistry:
         for name in self.names():
             if name not in supported:
                 continue
-            why_not = self._entries[name].unavailable()
+            why_not = self.get(name).unavailable()
             if why_not is None:
                 others = [n for n in supported if n != name]
-                return name, f"{self._entries[name].summary}" + (f"; --runtime {others[0]} to choose another" if others else "")
+                return name, f"{self.get(name).summary}" + (f"; --runtime {others[0]} to choose another" if others else "")
             reasons.append(f"{name}: {why_not}")
         raise MissingPrerequisite(f"lab {lab_name} cannot run here: {'; '.join(reasons)}",
                                   hint="run `lab doctor " + lab_name + "` for what to install")
