@@ -24,7 +24,7 @@ from cryptography.hazmat.primitives import serialization
 from orchestrator.errors import RuntimeFailure
 from orchestrator.files import write_atomic
 from orchestrator.pki.issue import Issuer, Validity, build_name, issue_leaf, issue_root, new_key
-from orchestrator.pki.store import PkiStore, cert_pem, key_pem
+from orchestrator.pki.store import PkiStore
 from orchestrator.providers.docker import DockerEngine, FileSpec
 
 SERVICE_CIDR = "10.96.0.0/16"

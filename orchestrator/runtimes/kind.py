@@ -274,8 +274,8 @@ class KindRuntime:
         try:
             agents = self.kube.pods(HUBBLE_AGENT_NAMESPACE, HUBBLE_AGENT_SELECTOR)
         except RuntimeFailure as exc:
-            agents = []
-            save("cilium-agents.txt", lambda: f"unavailable: {exc.message}")
+            agents, reason = [], exc.message
+            save("cilium-agents.txt", lambda: f"unavailable: {reason}")
         for agent in agents:
             save(f"{agent}.log", lambda a=agent: self.kube.logs(HUBBLE_AGENT_NAMESPACE, a, HUBBLE_AGENT_CONTAINER))
             for what, argv in (("redirects", ["cilium-dbg", "status", "--all-redirects"]),

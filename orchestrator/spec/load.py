@@ -12,8 +12,6 @@ import re
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from orchestrator.catalog import LabEntry, shared_templates_dir
 from orchestrator.errors import BadInput, SpecErrors
 from orchestrator.render.engine import lab_environment, render_string

@@ -15,7 +15,6 @@ import pytest
 import yaml
 
 from orchestrator.errors import RuntimeFailure
-from orchestrator.runtimes.docker import DockerRuntime  # noqa: F401  (imports must not need a daemon)
 from tests.helpers import REPO, run_lab
 
 FAKES = Path(__file__).parent / "fakes" / "fake_tool.py"

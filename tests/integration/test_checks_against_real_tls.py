@@ -8,8 +8,6 @@ from dataclasses import replace
 import subprocess
 from pathlib import Path
 
-import pytest
-
 from orchestrator.checks.registry import default_checks
 from orchestrator.checks.runner import run_check
 from orchestrator.runtimes.base import ExecResult

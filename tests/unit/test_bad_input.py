@@ -9,13 +9,10 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 import time
 from pathlib import Path
 
 import pytest
-import yaml
-
 from tests.helpers import FIXTURE_LABS, LABS, copy_lab, edit_spec, run_lab
 
 FAKES = Path(__file__).parent.parent / "contract" / "fakes" / "fake_tool.py"
