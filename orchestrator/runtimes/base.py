@@ -62,6 +62,14 @@ class Instance:
     def compose_project(self) -> str:
         return f"lab-{self.name}"
 
+    def artifacts(self) -> "Rendered":
+        """What `up` rendered for the instance: handed in by up/verify, else read back once from its folder."""
+        if self.rendered_files is None:
+            from orchestrator.render.artifacts import read_rendered
+
+            self.rendered_files = read_rendered(self.rendered)
+        return self.rendered_files
+
     def require_lab(self) -> "Lab":
         if self.lab is None:
             raise BadInput(f"instance {self.name}: this needs the lab's spec, which was not loaded")

@@ -31,7 +31,7 @@ from orchestrator.emulation.proxy import CiliumProxy, proxy_problems, redirected
 from orchestrator.errors import BadInput, PermanentFailure, RuntimeFailure
 from orchestrator.providers.docker import DockerEngine
 from orchestrator.providers.docker_cli import ComposeStack, DockerCli
-from orchestrator.render.artifacts import COMPOSE_FILE, read_rendered
+from orchestrator.render.artifacts import COMPOSE_FILE
 from orchestrator.runtimes import kubernetes
 from orchestrator.runtimes.base import ExecResult, Flows, Instance, outside_subnets, pinned_in
 from orchestrator.spec.model import OWNER_LABEL, PodRef, Wait
@@ -74,8 +74,7 @@ class DockerRuntime:
 
     @cached_property
     def docs(self) -> list[dict]:
-        rendered = self.instance.rendered_files or read_rendered(self.instance.rendered)
-        return rendered.docs()
+        return self.instance.artifacts().docs()
 
     @property
     def compose(self) -> ComposeStack:
@@ -99,7 +98,7 @@ class DockerRuntime:
     def requirements(self) -> list[Finding]:
         findings = docker_findings(self.cli)
         if findings[0].ok:
-            compose = self.instance.rendered_files.compose() if self.instance.rendered_files else {}
+            compose = self.instance.artifacts().compose()
             findings += network_findings(self.cli, self.instance.network, pinned_in(compose).get(self.network_name, []))
             if not self.instance.data.get("stack_up"):  # the stack's own ports are busy on a rerun
                 findings += port_findings(compose)
@@ -122,7 +121,7 @@ class DockerRuntime:
         lab = self.instance.require_lab()
         network = ipaddress.ip_network(self.instance.network.subnet, strict=False)
         subnets = self.engine.ensure_network(self.network_name, str(network), {**self.labels})
-        pinned = pinned_in(self.instance.rendered_files.compose() if self.instance.rendered_files else {}).get(self.network_name, [])
+        pinned = pinned_in(self.instance.artifacts().compose()).get(self.network_name, [])
         outside = outside_subnets(pinned, subnets)
         if outside:
             raise BadInput(f"docker network {self.network_name} has subnet(s) {', '.join(subnets) or 'none'}, which do not contain "
@@ -146,8 +145,7 @@ class DockerRuntime:
                 if doc:
                     self.kube.apply(doc)
                     kubernetes.wait(self.kube, Wait("crd-established", {"name": doc["metadata"]["name"]}, 60), crd_wait)
-        rendered = self.instance.rendered_files or read_rendered(self.instance.rendered)
-        for doc in rendered.emulated_docs():
+        for doc in self.instance.artifacts().emulated_docs():
             self.kube.apply(doc)
 
     def _node_pids(self) -> list[int]:
@@ -257,7 +255,7 @@ class DockerRuntime:
         """Every container of the lab runs, or a check cannot pass however long it waits: say which is not.
         (Pods the node restarts itself; the compose stack nobody restarts, so a missing service is named too.)"""
         containers = self.engine.containers(self.labels)
-        compose = self.instance.rendered_files.compose() if self.instance.rendered_files else read_rendered(self.instance.rendered).compose()
+        compose = self.instance.artifacts().compose()
         names = {c.name for c in containers}
         for service in sorted(compose.get("services") or {}):
             expected = f"{self.instance.compose_project}-{service}-1"

@@ -22,7 +22,7 @@ from orchestrator.providers.docker_cli import ComposeStack, DockerCli
 from orchestrator.providers.helm import HelmCli
 from orchestrator.providers.kind import KindCli
 from orchestrator.providers.process import which
-from orchestrator.render.artifacts import COMPOSE_FILE, KIND_CONFIG, chart_values_file, read_rendered
+from orchestrator.render.artifacts import COMPOSE_FILE, KIND_CONFIG, chart_values_file
 from orchestrator.render.images import manifest_images
 from orchestrator.runtimes.base import ExecResult, Flows, Instance, outside_subnets, pinned_in, resolve_pod
 from orchestrator.spec.model import PodRef, Wait
@@ -57,8 +57,7 @@ class KindRuntime:
 
     @cached_property
     def docs(self) -> list[dict]:
-        rendered = self.instance.rendered_files or read_rendered(self.instance.rendered)
-        return rendered.docs()
+        return self.instance.artifacts().docs()
 
     @property
     def kube(self):
@@ -98,7 +97,7 @@ class KindRuntime:
         if lab:
             findings += artifact_findings(lab, [c.artifact for c in lab.charts if c.artifact])
         if findings[0].ok:
-            compose = self.instance.rendered_files.compose() if self.instance.rendered_files else {}
+            compose = self.instance.artifacts().compose()
             pinned = pinned_in(compose).get(self.instance.network.name, [])
             findings += network_findings(self.docker, self.instance.network, pinned, self._probe_image(compose))
             if not self.instance.data.get("created_cluster"):
@@ -180,7 +179,7 @@ class KindRuntime:
         subnets = self.docker.network_subnets(network)
         if subnets is None:
             raise RuntimeFailure(f"docker network {network} does not exist; kind creates it with the cluster")
-        compose = self.instance.rendered_files.compose() if self.instance.rendered_files else {}
+        compose = self.instance.artifacts().compose()
         outside = outside_subnets(pinned_in(compose).get(network, []), subnets)
         if outside:
             raise BadInput(f"{', '.join(outside)} pinned by the stack is not inside the {network} network ({', '.join(subnets)}); "
