@@ -29,13 +29,3 @@ def remove_tree(path: Path) -> None:
     if path.is_dir():
         shutil.rmtree(path)
 
-
-def remove_empty_parents(path: Path, stop: Path) -> None:
-    """Remove path and then its parents while they are empty, never going above stop."""
-    current = path
-    while current != stop and stop in current.parents:
-        try:
-            current.rmdir()
-        except OSError:
-            return
-        current = current.parent

@@ -18,7 +18,7 @@ from orchestrator.diagnostics import blocking_problem
 from orchestrator.errors import BadInput, LabError, SpecErrors, StepFailed
 from orchestrator.lifecycle.run import CheckFailed, Run, RunOptions, checks_failed, run_steps, timed
 from orchestrator.lifecycle.state import InstanceState, recorded_instances
-from orchestrator.lifecycle.steps import CommitPki, Provision, Reset, StackUp, WriteRendered, lab_step
+from orchestrator.lifecycle.steps import CommitPki, WriteRendered, lab_step, runtime_steps
 from orchestrator.pki.manager import PkiManager
 from orchestrator.pki.store import PkiStore
 from orchestrator.render.artifacts import Rendered, read_rendered, render_lab
@@ -117,7 +117,7 @@ def up(ctx: LabContext, name: str, overrides: Overrides, options: RunOptions) ->
                sets=list(overrides.sets), values_files=[str(Path(p).resolve()) for p in overrides.values_files],
                images_files=[str(Path(p).resolve()) for p in overrides.images_files])
     steps = [CommitPki(store)] if lab.pki else []
-    steps += [WriteRendered(), Provision(), StackUp(), Reset()]
+    steps += [WriteRendered(), *runtime_steps()]
     steps += [lab_step(s) for s in lab.steps if s.name not in options.skip and (options.verify or s.kind != "check")]
     for skipped in options.skip:
         ctx.ui.step(skipped, "skip", None, "left out with --skip")

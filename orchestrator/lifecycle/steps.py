@@ -1,16 +1,17 @@
-"""The steps of `lab up`: the tool's own (pki, render, cluster, stack, reset) and the lab's (apply, wait,
+"""The steps of `lab up`: the tool's own (pki, render, then cluster, stack and reset on the runtime) and the lab's (apply, wait,
 check), each an object with a name and `run(run)`."""
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Callable, ClassVar
 
 from orchestrator.checks.runner import run_check
 from orchestrator.lifecycle.run import CheckFailed, Run
 from orchestrator.pki.store import PkiStore
 from orchestrator.render.artifacts import write_rendered
+from orchestrator.runtimes.base import Runtime
 from orchestrator.spec.model import Step as LabStep
 
 
@@ -36,34 +37,25 @@ class WriteRendered:
 
 
 @dataclass
-class Provision:
-    name: str = "cluster"
-    description: str = "the network, the cluster and its charts"
+class RuntimeStep:
+    """A step of the tool's own that is one call on the runtime (cluster, stack, reset)."""
+
+    name: str
+    description: str
+    call: Callable[[Runtime], object]
     lab_step: ClassVar[bool] = False
 
     def run(self, run: Run) -> None:
-        run.runtime.provision()
+        self.call(run.runtime)
 
 
-@dataclass
-class StackUp:
-    name: str = "stack"
-    description: str = "the compose stack"
-    lab_step: ClassVar[bool] = False
-
-    def run(self, run: Run) -> None:
-        run.runtime.stack_up()
-
-
-@dataclass
-class Reset:
-    # Converge: objects of a previous run are replaced, so every stage is replayed and checked again.
-    name: str = "reset"
-    description: str = "remove what a previous run's steps made"
-    lab_step: ClassVar[bool] = False
-
-    def run(self, run: Run) -> None:
-        run.runtime.reset()
+def runtime_steps() -> list[RuntimeStep]:
+    return [
+        RuntimeStep("cluster", "the network, the cluster and its charts", lambda runtime: runtime.provision()),
+        RuntimeStep("stack", "the compose stack", lambda runtime: runtime.stack_up()),
+        # Converge: objects of a previous run are replaced, so every stage is replayed and checked again.
+        RuntimeStep("reset", "remove what a previous run's steps made", lambda runtime: runtime.reset()),
+    ]
 
 
 @dataclass

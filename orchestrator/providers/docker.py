@@ -178,12 +178,12 @@ class DockerEngine:
                     raise RuntimeFailure(f"container {name} is {status}, not running{': ' + logs.strip()[-1000:] if logs.strip() else ''}")
                 time.sleep(0.1)
 
-    def exec(self, name: str, argv: list[str], user: str | None = None, privileged: bool = False) -> ExecResult:
+    def exec(self, name: str, argv: list[str], user: str | None = None) -> ExecResult:
         with engine_errors(f"exec in container {name}"):
             container = self.container(name)
             if container is None:
                 raise PermanentFailure(f"container {name} does not exist (is the lab up? `lab status`)")
-            result = container.exec_run(argv, demux=True, user=user or "", privileged=privileged)
+            result = container.exec_run(argv, demux=True, user=user or "")
         out, err = result.output if result.output else (b"", b"")
         return ExecResult(result.exit_code, (out or b"").decode(errors="replace"), (err or b"").decode(errors="replace"))
 
