@@ -47,7 +47,7 @@ def describe(lab: Lab) -> dict:
         certs.append({"name": "intermediate", "usage": "intermediate CA (pathlen 0)", "cn": lab.pki.intermediate.cn,
                       "days": lab.pki.intermediate.days, "key": lab.pki.intermediate.algorithm})
         for c in lab.pki.certificates.values():
-            certs.append({"name": c.name, "usage": c.usage, "cn": c.cn, "dns": list(c.dns), "ip": list(c.ip),
+            certs.append({"name": c.name, "usage": c.usage + (", self-signed" if c.self_signed else ""), "cn": c.cn, "dns": list(c.dns), "ip": list(c.ip),
                           "days": c.days, "key": c.algorithm})
     return {
         "name": lab.name,

@@ -5,6 +5,7 @@ as Cilium's transparent proxy does), and the flows Hubble would report, read fro
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import time
 from dataclasses import dataclass
@@ -38,9 +39,45 @@ TLS_REFUSALS = {
 @dataclass(frozen=True)
 class Sample:
     at: float
-    proxied: int  # connections the listener accepted (the redirected traffic reached the proxy)
-    forwarded: int  # upstream connections the proxy made
+    proxied: dict[int, int]  # per proxy port: connections the listener accepted (redirected traffic reached the proxy)
+    forwarded: dict[str, int]  # per cluster: upstream connections the proxy made (TLS ones once the handshake succeeded)
     tls_refusals: tuple[tuple[str, int], ...] = ()  # (counter, value) per TLS_REFUSALS counter, summed over clusters
+
+
+@dataclass(frozen=True)
+class Route:
+    """One redirect as the datapath holds it: egress to cidrs:port goes to proxy_port, whose listener sends
+    to clusters. Hubble's filters (--to-ip, --to-port) pick routes, as they pick flows."""
+
+    cidrs: tuple[str, ...]
+    port: int
+    proxy_port: int
+    clusters: tuple[str, ...]
+
+    def matches(self, to_ip: str | None, to_port: int | None) -> bool:
+        if to_port is not None and int(to_port) != self.port:
+            return False
+        if to_ip is None:
+            return True
+        address = ipaddress.ip_address(to_ip)
+        return any(address in ipaddress.ip_network(cidr, strict=False) for cidr in self.cidrs)
+
+
+def _clusters_of(node) -> list[str]:
+    """The clusters a listener sends to (tcp_proxy's `cluster`, a route's `cluster`)."""
+    if isinstance(node, dict):
+        found = [v for k, v in node.items() if k == "cluster" and isinstance(v, str)]
+        return found + [c for k, v in node.items() for c in _clusters_of(v)]
+    if isinstance(node, list):
+        return [c for item in node for c in _clusters_of(item)]
+    return []
+
+
+def routes(cnp: dict, ccecs: list[dict], docs: list[dict]) -> list[Route]:
+    ports = listener_ports(docs)
+    listeners = {r["name"]: r for c in ccecs for r in c["spec"].get("resources", []) if r.get("@type") == cilium.LISTENER_TYPE}
+    return [Route(rule.cidrs, rule.port, ports[rule.listener], tuple(_clusters_of(listeners.get(rule.listener, {}))))
+            for rule in cilium.redirects(cnp)]
 
 
 def listener_ports(docs: list[dict]) -> dict[str, int]:
@@ -198,30 +235,39 @@ class CiliumProxy:
             name, _, value = line.partition(": ")
             if value.strip().isdigit():
                 stats[name] = int(value)
-        proxied = sum(v for k, v in stats.items() if re.fullmatch(r"listener\.[0-9a-f.:\[\]]+_\d+\.downstream_cx_total", k))  # not per worker
-        forwarded = 0
+        proxied = {}
+        for key, value in stats.items():
+            match = re.fullmatch(r"listener\.[0-9a-f.:\[\]]+_(\d+)\.downstream_cx_total", key)  # not per worker
+            if match:
+                proxied[int(match.group(1))] = value
+        forwarded = {}
         for key in (k for k in stats if re.fullmatch(r"cluster\.[^.]+\.upstream_cx_total", k)):
             cluster = key[: -len(".upstream_cx_total")]
             if f"{cluster}.ssl.handshake" in stats:  # a TLS upstream: forwarded once the handshake succeeded
-                forwarded += stats[f"{cluster}.ssl.handshake"]
+                forwarded[cluster[len("cluster."):]] = stats[f"{cluster}.ssl.handshake"]
             else:
-                forwarded += stats[key] - stats.get(f"{cluster}.upstream_cx_connect_fail", 0)
+                forwarded[cluster[len("cluster."):]] = stats[key] - stats.get(f"{cluster}.upstream_cx_connect_fail", 0)
         refusals = tuple((name, sum(v for k, v in stats.items() if k.startswith("cluster.") and k.endswith("." + name))) for name in TLS_REFUSALS)
         sample = Sample(time.time(), proxied, forwarded, refusals)
         self.samples.append(sample)
         return sample
 
-    def flows(self, pod_container: str, since: float) -> Flows:
-        """to-proxy flows in [since, now]: counted from the first sample taken in the window (before the
-        window's traffic, since every exec in the redirected pod samples first) to a sample taken now."""
+    def flows(self, pod_container: str, since: float, selected: list[Route]) -> Flows:
+        """to-proxy flows in [since, now] through the selected routes: counted from the first sample taken in
+        the window (before the window's traffic, since every exec in the redirected pod samples first) to a
+        sample taken now."""
         now = self.sample(pod_container)
         if now is None:  # waiting will not bring it back: end the check now, naming the broken part
             raise PermanentFailure(f"Envoy ({self.name}) is not running or not answering: no traffic can reach the proxy")
         start = next((s for s in self.samples if s.at >= since), now)
-        proxied, forwarded = now.proxied - start.proxied, now.forwarded - start.forwarded
-        verdicts = ("FORWARDED",) * min(proxied, max(forwarded, 0)) + ("DROPPED",) * max(proxied - max(forwarded, 0), 0)
-        output = (f"Envoy counters since {time.strftime('%H:%M:%S', time.localtime(start.at))}: "
-                  f"{proxied} connection(s) redirected to the proxy, {max(forwarded, 0)} forwarded upstream")
+        proxy_ports = {r.proxy_port for r in selected}
+        clusters = {c for r in selected for c in r.clusters}
+        proxied = sum(now.proxied.get(p, 0) - start.proxied.get(p, 0) for p in proxy_ports)
+        forwarded = max(sum(now.forwarded.get(c, 0) - start.forwarded.get(c, 0) for c in clusters), 0)
+        verdicts = ("FORWARDED",) * min(proxied, forwarded) + ("DROPPED",) * max(proxied - forwarded, 0)
+        output = (f"Envoy counters since {time.strftime('%H:%M:%S', time.localtime(start.at))}, proxy port(s) "
+                  f"{', '.join(map(str, sorted(proxy_ports))) or 'none'}: {proxied} connection(s) redirected to the proxy, "
+                  f"{forwarded} forwarded upstream")
         return Flows(proxied, FLOWS_SOURCE, verdicts, output=output)
 
     def explain(self, pod_container: str, since: float) -> str:

@@ -118,12 +118,13 @@ def issue_leaf(
     key: PrivateKey,
     name: x509.Name,
     validity: Validity,
-    issuer: Issuer,
+    issuer: Issuer | None,
     *,
     usage: str,
     dns: tuple[str, ...] = (),
     ips: tuple[str, ...] = (),
 ) -> x509.Certificate:
+    """A leaf signed by `issuer`, or self-signed when `issuer` is None (a certificate no lab CA vouches for)."""
     is_rsa = isinstance(key, rsa.RSAPrivateKey)
     key_usage = x509.KeyUsage(
         digital_signature=True, content_commitment=False,
@@ -133,13 +134,14 @@ def issue_leaf(
     )
     eku = ExtendedKeyUsageOID.SERVER_AUTH if usage == "server" else ExtendedKeyUsageOID.CLIENT_AUTH
     builder = (
-        _builder(name, issuer.cert.subject, key.public_key(), validity)
+        _builder(name, issuer.cert.subject if issuer else name, key.public_key(), validity)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(key_usage, critical=True)
         .add_extension(x509.ExtendedKeyUsage([eku]), critical=False)
-        .add_extension(_authority_key_id(issuer), critical=False)
     )
+    if issuer is not None:
+        builder = builder.add_extension(_authority_key_id(issuer), critical=False)
     sans = san_list(dns, ips)
     if sans:
         builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
-    return _sign(builder, issuer.key)
+    return _sign(builder, issuer.key if issuer else key)

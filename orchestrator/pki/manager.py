@@ -112,7 +112,8 @@ class PkiManager:
 
     def _leaf(self, spec: CertSpec, issuer: Issuer, force: bool, actions: list[CertAction]) -> None:
         cert, key = self.store.read_cert(f"{spec.name}.crt"), self.store.read_key(f"{spec.name}.key")
-        reason = self._stale_reason(cert, key, spec.cn, spec.subject, spec.algorithm, issuer.cert)
+        signer = cert if spec.self_signed else issuer.cert
+        reason = self._stale_reason(cert, key, spec.cn, spec.subject, spec.algorithm, signer)
         if reason is None and force:
             reason = "forced"
         if reason is None:
@@ -122,21 +123,24 @@ class PkiManager:
                 reason = "SANs changed"
             elif _usage(cert) != spec.usage:
                 reason = f"usage changed to {spec.usage}"
+            elif (cert.issuer == cert.subject) != spec.self_signed:
+                reason = "self-signed" if spec.self_signed else "issuer changed"
         if reason is None:
             actions.append(CertAction(spec.name, "reused"))
         else:
             key = new_key(spec.algorithm)
             cert = issue_leaf(
-                key, build_name(spec.cn, spec.subject), Validity.days_from(self.now, spec.days), issuer,
+                key, build_name(spec.cn, spec.subject), Validity.days_from(self.now, spec.days), None if spec.self_signed else issuer,
                 usage=spec.usage, dns=spec.dns, ips=spec.ip,
             )
             self.store.write_key(f"{spec.name}.key", key)
             self.store.write_cert(f"{spec.name}.crt", cert)
             actions.append(CertAction(spec.name, "issued" if reason == "missing" else "reissued", reason))
-        self._write_derived(f"{spec.name}-chain.crt", cert_pem(cert) + cert_pem(issuer.cert), self.store.write_cert, cert, issuer.cert)
-        bundle = key_pem(key) + cert_pem(cert) + cert_pem(issuer.cert)
+        chain = (cert,) if spec.self_signed else (cert, issuer.cert)
+        self._write_derived(f"{spec.name}-chain.crt", b"".join(cert_pem(c) for c in chain), self.store.write_cert, *chain)
+        bundle = key_pem(key) + b"".join(cert_pem(c) for c in chain)
         if self._differs(f"{spec.name}.pem", bundle):
-            self.store.write_bundle(f"{spec.name}.pem", key, cert, issuer.cert)
+            self.store.write_bundle(f"{spec.name}.pem", key, *chain)
 
     def _differs(self, name: str, content: bytes) -> bool:
         return self.store.read(name) != content

@@ -19,6 +19,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import asdict
 from functools import cached_property
 from pathlib import Path
 
@@ -27,7 +28,7 @@ import yaml
 from orchestrator.diagnostics import Finding, artifact_findings, docker_findings, network_findings, port_findings
 from orchestrator.emulation import cilium
 from orchestrator.emulation.control_plane import ControlPlane
-from orchestrator.emulation.proxy import CiliumProxy, proxy_problems, redirected_pods
+from orchestrator.emulation.proxy import CiliumProxy, Route, proxy_problems, redirected_pods, routes
 from orchestrator.errors import BadInput, PermanentFailure, RuntimeFailure
 from orchestrator.providers.docker import DockerEngine
 from orchestrator.providers.docker_cli import ComposeStack, DockerCli
@@ -240,9 +241,11 @@ class DockerRuntime:
         self.instance.data["redirected_container_id"] = self.engine.container(container).id
         for ccec in ccecs:
             self.proxy.run_envoy(ccec, world, container)
+        self.instance.data["proxy_routes"] = []
         for cnp in cnps:
             if cilium.redirects(cnp):
                 self.proxy.redirect(cnp, world, container)
+                self.instance.data["proxy_routes"] += [asdict(r) for r in routes(cnp, ccecs, world)]
 
     def wait(self, wait: Wait, kind) -> None:
         kubernetes.wait(self.kube, wait, kind)
@@ -299,7 +302,11 @@ class DockerRuntime:
         if container is None:
             return Flows(0, "no pod of the lab is redirected to a proxy", output="")
         self._require_running()
-        return self.proxy.flows(container, query.since)
+        to_port = query.filters.get("toPort")
+        selected = [r for r in (Route(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
+                                for d in self.instance.data.get("proxy_routes", []))
+                    if r.matches(query.filters.get("toIp"), int(to_port) if to_port is not None else None)]
+        return self.proxy.flows(container, query.since, selected)
 
     def collect_logs(self, dest: Path) -> list[Path]:
         dest.mkdir(parents=True, exist_ok=True)
@@ -347,7 +354,7 @@ class DockerRuntime:
         for name in sorted(candidates):
             if self.engine.remove_network_if_unused(name):
                 removed.append(f"network {name}")
-        for key in ("stack_up", "control_plane", "node_pid", "redirected_pod", "redirected_container_id"):
+        for key in ("stack_up", "control_plane", "node_pid", "redirected_pod", "redirected_container_id", "proxy_routes"):
             self.instance.data.pop(key, None)
         return removed
 

@@ -445,6 +445,7 @@ def _build_pki(raw: dict | None, origin: str) -> PkiSpec | None:
         certificates[name] = CertSpec(
             name=name, usage=cert["usage"], cn=cert["cn"], dns=tuple(cert.get("dns", [])), ip=tuple(cert.get("ip", [])),
             days=cert.get("days", 365), algorithm=cert.get("algorithm", algorithm), subject=_subject(base, cert.get("subject")),
+            self_signed=cert.get("selfSigned", False),
         )
     if problems:
         raise SpecErrors(problems)

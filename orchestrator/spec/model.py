@@ -25,6 +25,7 @@ class CertSpec:
     days: int = 365
     algorithm: str = DEFAULT_ALGORITHM
     subject: tuple[tuple[str, str], ...] = ()
+    self_signed: bool = False  # signed by its own key: an impostor the lab CA does not vouch for
 
 
 @dataclass(frozen=True)

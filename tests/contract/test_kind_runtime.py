@@ -1,7 +1,9 @@
 """Contract of the kind runtime: the exact calls to kind, helm, docker and the Kubernetes API, and their order.
 
 kind, helm and docker are fake executables on PATH that record their argv; the Kubernetes API is a
-recording fake at the KubeApi seam. Every applied object must be the rendered one.
+recording fake at the KubeApi seam, for the order of calls. Every applied object must be the rendered one.
+The same runtime against a real API server (applies, waits, deletion by label, Cilium's CRDs, the real chart
+installed by the real helm) is tests/e2e/test_kind_api.py.
 """
 
 from __future__ import annotations
@@ -15,10 +17,10 @@ import pytest
 import yaml
 
 from orchestrator.errors import RuntimeFailure
+from tests.contract.fakes.pod_answers import HAPROXY, answer
 from tests.helpers import REPO, run_lab
 
 FAKES = Path(__file__).parent / "fakes" / "fake_tool.py"
-HAPROXY = "172.18.255.249"
 
 
 def ready_object(kind: str, name: str, ready: bool) -> dict:
@@ -81,18 +83,7 @@ class FakeKube:
 
     def exec(self, namespace, pod, argv, container=None, timeout=60):
         FakeKube.calls.append(("exec", namespace, pod, tuple(argv), container))
-        if argv[0] == "curl":
-            if "--cert" in argv or argv[-1].startswith("http://"):
-                body = json.dumps({"headers": {"x-ssl-client-cn": "mtls-inject-client", "x-ssl-client-verify": "0"}})
-                return 0, body + "\n__lab_http_status__:200", ""
-            return 56, "\n__lab_http_status__:000", "curl: (56) OpenSSL SSL_read: error:0A00045C:SSL routines::tlsv13 alert certificate required, errno 0"
-        if argv[0] == "sh":  # openssl s_client
-            return 0, ("Certificate chain\n 0 s:C = AU, ST = New South Wales, O = Lab, CN = haproxy.mtls-inject.lab\n"
-                       "   i:C = AU, ST = New South Wales, O = Lab, CN = Lab Intermediate CA\nVerify return code: 0 (ok)\n"), ""
-        if argv[0] == "hubble":
-            flow = {"flow": {"verdict": "REDIRECTED", "Type": "L3_L4", "trace_observation_point": "TO_PROXY"}}
-            return 0, json.dumps(flow) + "\n", ""
-        return 0, "ok", ""
+        return answer(argv)
 
 
 @pytest.fixture
@@ -206,8 +197,9 @@ def test_up_makes_the_documented_calls_in_order(fake_world):
                     "--to-ip", HAPROXY, "--to-port", "8083", "--type", "trace:to-proxy"]
     curls = [c[3] for c in kube if c[0] == "exec" and c[3][0] == "curl"]
     assert curls[0][-1] == f"https://{HAPROXY}:8083/" and "--cert" in curls[0]
-    assert curls[-1][-1] == f"http://{HAPROXY}:8083/" and "--cert" not in curls[-1]
-    assert "5 passed, 0 failed" in result.stdout
+    assert [c[-1] for c in curls[-2:]] == [f"http://{HAPROXY}:8083/", f"http://{HAPROXY}:8443/"]
+    assert all("--cert" not in c for c in curls[-2:])
+    assert "6 passed, 0 failed" in result.stdout
     assert f"explore: export KUBECONFIG={kubeconfig}; kubectl -n mtls-inject exec -it curl -- sh" in result.stdout
 
 
@@ -240,7 +232,7 @@ def test_verify_runs_only_the_final_checks(fake_world):
     assert result.exit_code == 0, result.stderr
     assert tool_calls(state) == []
     execs = [c[3][0] for c in FakeKube.calls if c[0] == "exec"]
-    assert execs == ["curl", "hubble"]
+    assert execs == ["curl", "curl", "hubble"]
 
 
 def test_down_removes_stack_and_cluster(fake_world):

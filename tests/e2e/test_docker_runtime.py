@@ -19,12 +19,14 @@ def test_up_verify_status_converge_down(labdir, docker_engine):
     assert result.returncode == 0, result.stdout + result.stderr
     report = parse_json(result.stdout)
     checks = {c["name"]: c for c in report["checks"]}
-    assert report["passed"] and report["summary"] == {"passed": 5, "failed": 0, "skipped": 0}
+    assert report["passed"] and report["summary"] == {"passed": 6, "failed": 0, "skipped": 0}
     assert checks["direct-mtls-with-cert"]["seen"]["status"] == 200
     assert checks["direct-mtls-with-cert"]["seen"]["json"]["headers.x-ssl-client-cn"] == "mtls-inject-client"
     assert checks["direct-mtls-without-cert"]["seen"]["exitCode"] == 56
     assert "certificate required" in checks["direct-mtls-without-cert"]["seen"]["error"]
     assert checks["plain-http-injected"]["seen"]["json"]["headers.x-ssl-client-cn"] == "mtls-inject-client"
+    assert checks["foreign-server-refused"]["seen"]["status"] == 503
+    assert "CERTIFICATE_VERIFY_FAILED" in checks["foreign-server-refused"]["seen"]["body"]
     assert checks["hubble-to-proxy"]["seen"]["flows"] >= 1
     assert ET.parse(labdir / "up.xml").getroot().find("testsuite").get("failures") == "0"
 
@@ -49,11 +51,11 @@ def test_up_verify_status_converge_down(labdir, docker_engine):
 
     verify = lab(labdir, "verify", "inject-mtls")
     assert verify.returncode == 0, verify.stdout + verify.stderr
-    assert "2 passed, 0 failed" in verify.stdout
+    assert "3 passed, 0 failed" in verify.stdout
 
     again = lab(labdir, *up_args())
     assert again.returncode == 0, again.stdout + again.stderr
-    assert "5 passed, 0 failed" in again.stdout
+    assert "6 passed, 0 failed" in again.stdout
 
     assert lab(labdir, "down", "inject-mtls").returncode == 0
     assert labelled(docker_engine) == NOTHING
@@ -65,9 +67,9 @@ def test_up_verify_status_converge_down(labdir, docker_engine):
 def test_without_the_envoy_step_plain_http_fails(labdir, docker_engine):
     result = lab(labdir, *up_args("--skip", "cilium-objects", "--junit", "report.xml"))
     assert result.returncode == 1, result.stdout + result.stderr
-    assert "plain-http-injected" in result.stderr and "hubble-to-proxy" in result.stderr
+    assert all(name in result.stderr for name in ("plain-http-injected", "foreign-server-refused", "hubble-to-proxy"))
     suite = ET.parse(labdir / "report.xml").getroot().find("testsuite")
-    assert suite.get("failures") == "2"
+    assert suite.get("failures") == "3"
     failure = suite.find("testcase[@name='plain-http-injected']/failure")
     assert failure is not None and "expected" in failure.get("message") + failure.text
     assert "logs:" in failure.text

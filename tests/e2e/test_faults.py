@@ -68,6 +68,6 @@ def test_a_removed_pod_container_is_recreated_by_the_node_and_the_proxy_follows(
         time.sleep(0.2)
     result, seconds = timed_verify(up)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "2 passed, 0 failed" in result.stdout
+    assert "3 passed, 0 failed" in result.stdout
     assert lab(up, "down", "inject-mtls").returncode == 0
     assert labelled(docker_engine) == NOTHING

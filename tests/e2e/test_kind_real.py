@@ -22,7 +22,7 @@ def test_inject_mtls_on_kind(tmp_path):
     up = lab(tmp_path, "up", "inject-mtls", "--runtime", "kind", "--junit", "up.xml", timeout=1800)
     try:
         assert up.returncode == 0, up.stdout + up.stderr
-        assert "5 passed, 0 failed" in up.stdout
+        assert "6 passed, 0 failed" in up.stdout
         verify = lab(tmp_path, "verify", "inject-mtls", "--junit", "verify.xml", timeout=600)
         assert verify.returncode == 0, verify.stdout + verify.stderr
     finally:

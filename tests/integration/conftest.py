@@ -85,28 +85,34 @@ class LoopbackLab:
     def start_haproxy(self, config: Path | None = None) -> None:
         self.start([haproxy_binary(), "-db", "-f", str(config or self.out / "stack/haproxy.cfg")], self.ports["haproxy"])
 
-    def write_envoy_bootstrap(self, listener_port: int, admin_port: int) -> Path:
-        """The CCEC's listener and cluster unchanged; secrets from the rendered cilium-secrets Secrets."""
+    def write_envoy_bootstrap(self, listener_ports: dict[str, int], admin_port: int) -> Path:
+        """The CCEC's listeners and clusters unchanged; secrets from the rendered cilium-secrets Secrets."""
         docs = self.manifests("cilium")
         ccec = next(d for d in docs if d["kind"] == "CiliumClusterwideEnvoyConfig")
-        cnp = next(d for d in docs if d["kind"] == "CiliumNetworkPolicy")
         secrets = cilium.sds_secrets([d for d in docs if d["kind"] == "Secret"])
-        ports = {r.listener: listener_port for r in cilium.redirects(cnp)}
         secret_dir = str(self.root / "envoy-secrets")
         for path, content in cilium.secret_files(secrets, secret_dir).items():
             Path(path).parent.mkdir(parents=True, exist_ok=True)
             Path(path).write_bytes(content)
             os.chmod(path, 0o600)
-        bootstrap = cilium.envoy_bootstrap(ccec, ports, secrets, secret_dir, admin_port, listen_address="127.0.0.1")
+        bootstrap = cilium.envoy_bootstrap(ccec, listener_ports, secrets, secret_dir, admin_port, listen_address="127.0.0.1")
         path = self.root / "envoy.yaml"
         path.write_text(yaml.safe_dump(bootstrap, sort_keys=False))
         return path
 
-    def start_envoy(self) -> int:
-        listener, admin = free_port(), free_port()
-        bootstrap = self.write_envoy_bootstrap(listener, admin)
-        self.start([envoy_binary(), "-c", str(bootstrap), "--disable-hot-restart", "-l", "warning"], listener)
-        return listener
+    def listeners(self) -> list[str]:
+        """The listeners the CNP redirects to, in its order (the main one first, then the impostor's)."""
+        cnp = next(d for d in self.manifests("cilium") if d["kind"] == "CiliumNetworkPolicy")
+        return [r.listener for r in cilium.redirects(cnp)]
+
+    def start_envoy(self) -> dict[str, int]:
+        """Envoy on loopback; the port of each redirect's listener."""
+        ports = {name: free_port() for name in self.listeners()}
+        bootstrap = self.write_envoy_bootstrap(ports, free_port())
+        proc = self.start([envoy_binary(), "-c", str(bootstrap), "--disable-hot-restart", "-l", "warning"], next(iter(ports.values())))
+        for port in ports.values():
+            wait_port(port, proc)
+        return ports
 
     def stop(self) -> None:
         for proc in self.procs:
@@ -119,12 +125,13 @@ class LoopbackLab:
 
 
 def render_loopback(root: Path, extra_sets: tuple[str, ...] = (), pki_dir: Path | None = None) -> LoopbackLab:
-    ports = {"haproxy": free_port(), "health": free_port(), "echo": free_port()}
+    ports = {"haproxy": free_port(), "health": free_port(), "echo": free_port(), "impostor": free_port()}
     out = root / "rendered"
     sets = (
         "haproxy.ip=127.0.0.1",
         f"haproxy.port={ports['haproxy']}",
         f"haproxy.healthPort={ports['health']}",
+        f"haproxy.impostorPort={ports['impostor']}",
         f"haproxy.backend=127.0.0.1:{ports['echo']}",
         f"echo.port={ports['echo']}",
         f"haproxy.certDir={out / 'stack/certs'}",

@@ -115,8 +115,10 @@ def test_unvalidated_option_drops_validation(tmp_path):
     PkiManager(lab.pki, PkiStore(tmp_path / "pki")).ensure()
     render_to(lab, tmp_path / "pki", tmp_path / "out")
     ccec = yaml.safe_load((tmp_path / "out/manifests/cilium/01-ccec.yaml").read_text())
-    tls = ccec["spec"]["resources"][1]["transport_socket"]["typed_config"]["common_tls_context"]
-    assert "combined_validation_context" not in tls
+    clusters = [r for r in ccec["spec"]["resources"] if r["@type"].endswith("Cluster")]
+    assert len(clusters) == 2
+    for cluster in clusters:
+        assert "combined_validation_context" not in cluster["transport_socket"]["typed_config"]["common_tls_context"]
     secrets = list(yaml.safe_load_all((tmp_path / "out/manifests/cilium/00-cilium-secrets.yaml").read_text()))
     assert [s["metadata"]["name"] for s in secrets if s] == ["tls-client-cert"]
 
@@ -129,7 +131,7 @@ def test_render_is_deterministic_and_offline(tmp_path, monkeypatch):
     assert run_lab("render", "inject-mtls", "--out", "b").exit_code == 0
     a = {p.relative_to(tmp_path / "a"): p.read_bytes() for p in (tmp_path / "a").rglob("*") if p.is_file()}
     b = {p.relative_to(tmp_path / "b"): p.read_bytes() for p in (tmp_path / "b").rglob("*") if p.is_file()}
-    assert a == b and len(a) == 14  # with the namespace the docker runtime creates in place of Cilium's chart
+    assert a == b and len(a) == 15  # with the namespace the docker runtime creates in place of Cilium's chart
 
 
 def test_haproxy_config_check(loopback, default_render):
@@ -176,7 +178,7 @@ def test_haproxy_refuses_client_of_another_ca(loopback, tmp_path):
 
 
 def test_envoy_validates_the_ccec(loopback):
-    bootstrap = loopback.write_envoy_bootstrap(10000, 9901)
+    bootstrap = loopback.write_envoy_bootstrap({name: 10000 + i for i, name in enumerate(loopback.listeners())}, 9901)
     result = subprocess.run([envoy_binary(), "--mode", "validate", "-c", str(bootstrap)], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "OK" in result.stdout
@@ -185,7 +187,7 @@ def test_envoy_validates_the_ccec(loopback):
 def test_envoy_injects_the_client_certificate(loopback):
     loopback.start_echo()
     loopback.start_haproxy()
-    listener = loopback.start_envoy()
+    listener = loopback.start_envoy()[loopback.listeners()[0]]
     result = curl(f"http://127.0.0.1:{listener}/via-envoy", "-H", f"Host: 127.0.0.1:{loopback.ports['haproxy']}")
     assert result.returncode == 0, result.stderr
     echoed = json.loads(result.stdout)
@@ -201,7 +203,7 @@ def envoy_against_foreign_server(tmp_path, extra_sets=()):
         (lab.out / "stack/certs/server.pem").write_bytes((foreign.pki / "server.pem").read_bytes())
         lab.start_echo()
         lab.start_haproxy()
-        return curl(f"http://127.0.0.1:{lab.start_envoy()}/")
+        return curl(f"http://127.0.0.1:{lab.start_envoy()[lab.listeners()[0]]}/")
     finally:
         lab.stop()
 
@@ -216,3 +218,42 @@ def test_without_validation_envoy_accepts_foreign_server_certificate(tmp_path):
     """The seed's behaviour (envoy.validateServer=false) really skips validation."""
     result = envoy_against_foreign_server(tmp_path, ("envoy.validateServer=false",))
     assert result.returncode == 0 and "mtls-inject-client" in result.stdout
+
+
+def impostor_through_envoy(tmp_path, extra_sets=()):
+    """Plain HTTP into the impostor's listener: Envoy originates TLS to haproxy's impostor frontend, which
+    presents the self-signed certificate for haproxy's own name."""
+    lab = render_loopback(tmp_path / "lab", extra_sets)
+    try:
+        lab.start_echo()
+        lab.start_haproxy()
+        return curl("-w", "\n%{http_code}", f"http://127.0.0.1:{lab.start_envoy()[lab.listeners()[1]]}/")
+    finally:
+        lab.stop()
+
+
+def test_envoy_answers_the_impostor_with_503_naming_the_verification_failure(tmp_path):
+    """What the lab's foreign-server-refused check expects, from the real Envoy running the rendered CCEC."""
+    result = impostor_through_envoy(tmp_path)
+    body, _, status = result.stdout.rpartition("\n")
+    assert result.returncode == 0 and status == "503", (result.returncode, result.stdout, result.stderr)
+    assert "CERTIFICATE_VERIFY_FAILED" in body and "unable to get local issuer certificate" in body.replace("_", " ")
+
+
+def test_without_validation_the_impostor_is_served(tmp_path):
+    """So the lab's impostor check fails when validation is off: it can fail."""
+    result = impostor_through_envoy(tmp_path, ("envoy.validateServer=false",))
+    body, _, status = result.stdout.rpartition("\n")
+    assert status == "200" and json.loads(body)["path"] == "/"  # the echo server's answer, through the impostor
+
+
+def test_impostor_certificate_is_self_signed_for_haproxys_name(default_render, tmp_path):
+    lab, _out = default_render
+    from cryptography import x509
+
+    cert = x509.load_pem_x509_certificate((tmp_path / "pki/impostor.crt").read_bytes())
+    ca = x509.load_pem_x509_certificate((tmp_path / "pki/intermediate.crt").read_bytes())
+    assert cert.issuer == cert.subject and cert.issuer != ca.subject
+    cert.verify_directly_issued_by(cert)
+    sans = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert sans.get_values_for_type(x509.DNSName) == [lab.values["haproxy"]["serverName"]]

@@ -160,3 +160,39 @@ def test_force_reissues_all(pki):
     actions = PkiManager(make_spec(), store).ensure(force=True)
     assert {a.action for a in actions} == {"reissued"}
     assert store.path("ca.crt").read_bytes() != old
+
+
+def _with_impostor(self_signed=True) -> PkiSpec:
+    spec = make_spec()
+    impostor = CertSpec("impostor", "server", "haproxy.lab", ("haproxy.lab",), ("172.18.255.249",), 365, "ecdsa-p256", SUBJECT,
+                        self_signed=self_signed)
+    return PkiSpec(spec.root, spec.intermediate, {**spec.certificates, "impostor": impostor})
+
+
+def test_self_signed_leaf_chains_to_no_lab_ca(tmp_path):
+    """The impostor's certificate: openssl verifies it only against itself, never against the lab CA."""
+    store = PkiStore(tmp_path / "pki")
+    PkiManager(_with_impostor(), store).ensure()
+    d = store.directory
+    refused = openssl("verify", "-CAfile", str(d / "ca.crt"), "-untrusted", str(d / "intermediate.crt"), str(d / "impostor.crt"), check=False)
+    assert refused.returncode != 0
+    assert openssl("verify", "-CAfile", str(d / "impostor.crt"), str(d / "impostor.crt")).stdout.strip().endswith("OK")
+    assert (d / "impostor.pem").read_bytes().count(b"BEGIN CERTIFICATE") == 1  # no lab CA in its bundle
+    assert stat.S_IMODE(os.stat(d / "impostor.pem").st_mode) == 0o600
+    from orchestrator.pki.inspect import verify_pki
+
+    result = {r.name: r for r in verify_pki(_with_impostor(), store)}["impostor"]
+    assert result.ok and "self-signed" in result.detail
+
+
+def test_switching_self_signed_reissues(tmp_path):
+    store = PkiStore(tmp_path / "pki")
+    PkiManager(_with_impostor(False), store).ensure()
+    assert load(store.directory / "impostor.crt").issuer != load(store.directory / "impostor.crt").subject
+    actions = {a.name: a for a in PkiManager(_with_impostor(True), store).ensure()}
+    assert actions["impostor"].action == "reissued" and actions["server"].action == "reused"
+    cert = load(store.directory / "impostor.crt")
+    assert cert.issuer == cert.subject
+    assert {a.name: a.action for a in PkiManager(_with_impostor(True), store).ensure()}["impostor"] == "reused"
+    back = {a.name: a for a in PkiManager(_with_impostor(False), store).ensure()}["impostor"]
+    assert back.action == "reissued" and back.reason == "issuer changed"

@@ -30,6 +30,12 @@ def network_state():
     return (state / "network-state").read_text().strip() if (state / "network-state").exists() else "configured"
 
 
+def kubeconfig():
+    """The cluster's admin kubeconfig: a real API server's when the test runs one (LAB_FAKE_KUBECONFIG)."""
+    real = os.environ.get("LAB_FAKE_KUBECONFIG")
+    return Path(real).read_text() if real else "apiVersion: v1\nkind: Config\n"
+
+
 STATIC_IP_REFUSED = ("Error response from daemon: user specified IP address is supported only when connecting to networks "
                      "with user configured subnets")
 
@@ -43,9 +49,9 @@ if tool == "kind":
         if network_state() == "absent":  # as kind v0.31: its network gets no IPv4 subnet of the user's
             (state / "network-state").write_text("auto")
         (state / "clusters").write_text("\n".join(lines("clusters") + [flag("--name")]))
-        Path(flag("--kubeconfig")).write_text("apiVersion: v1\nkind: Config\n")
+        Path(flag("--kubeconfig")).write_text(kubeconfig())
     elif args[:2] == ["export", "kubeconfig"]:
-        Path(flag("--kubeconfig")).write_text("apiVersion: v1\nkind: Config\n")
+        Path(flag("--kubeconfig")).write_text(kubeconfig())
     elif args[:2] == ["delete", "cluster"]:
         (state / "clusters").write_text("\n".join(c for c in lines("clusters") if c != flag("--name")))
     elif args[:2] == ["load", "docker-image"]:
