@@ -64,7 +64,9 @@ class TlsCheck:
         if p.get("cacert"):
             argv += ["-CAfile", p["cacert"]]
         if p.get("cert"):
-            argv += ["-cert", p["cert"], "-key", p["key"]]
+            # -cert alone sends only the file's first certificate; -cert_chain sends the rest (the intermediate),
+            # as curl --cert does: a server trusting only the root needs it.
+            argv += ["-cert", p["cert"], "-cert_chain", p["cert"], "-key", p["key"]]
         return argv
 
     def commands(self, check: Check) -> list[list[str]]:

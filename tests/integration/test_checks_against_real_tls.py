@@ -66,3 +66,20 @@ def test_the_lab_checks_fail_when_haproxy_serves_a_foreign_certificate(tmp_path)
     assert tls.status == "failed" and "verification" in tls.message and "expected ok" in tls.message
     http = results["direct-mtls-with-cert"]
     assert http.status == "failed" and "curl exit code" not in http.message and "curl failed (exit 60)" in http.message
+
+
+def test_the_tls_check_sends_the_client_chain_every_time(tmp_path):
+    """haproxy trusts only the root: the handshake holds only if the intermediate is sent. openssl's -cert alone
+    sends just the leaf (and then passes only by luck of haproxy's threads); every attempt must pass at once."""
+    certs = tmp_path / "client-certs"
+    lab = render_loopback(tmp_path / "lab", (f"client.certDir={certs}",))
+    client_files(lab.pki, certs)
+    lab.start_echo()
+    lab.start_haproxy()
+    try:
+        step = next(s for s in lab.lab.steps if s.name == "server-certificate")
+        step = replace(step, check=replace(step.check, timeout=1))
+        results = [run_check(step, HostRuntime(), default_checks()) for _ in range(12)]
+    finally:
+        lab.stop()
+    assert [(r.status, r.attempts) for r in results] == [("passed", 1)] * 12, [r.message for r in results if not r.passed]
