@@ -61,7 +61,7 @@ def prepare_baseline(cwd: Path, out: Path) -> None:
     ccec = next(d for d in docs if d["kind"] == "CiliumClusterwideEnvoyConfig")
     cnp = next(d for d in docs if d["kind"] == "CiliumNetworkPolicy")
     secrets = cilium.sds_secrets([d for d in docs if d["kind"] == "Secret"])
-    bootstrap = cilium.envoy_bootstrap(ccec, {r.listener: 15000 for r in cilium.redirects(cnp)}, secrets, "/etc/envoy/secrets", 9901)
+    bootstrap = cilium.envoy_bootstrap(ccec, {r.listener: 15000 + i for i, r in enumerate(cilium.redirects(cnp))}, secrets, "/etc/envoy/secrets", 9901)
     (out / "envoy").mkdir()
     (out / "envoy/envoy.yaml").write_text(yaml.safe_dump(bootstrap, sort_keys=False))
     for path, content in cilium.secret_files(secrets, str(out / "envoy/secrets")).items():

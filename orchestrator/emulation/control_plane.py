@@ -15,6 +15,7 @@ import ssl
 import time
 import urllib.error
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -144,20 +145,34 @@ class ControlPlane:
 
     def up(self, timeout: float = 120) -> None:
         """Start what is not running (a rerun reuses a running control plane) and wait until the API is ready."""
+        self.start_api(timeout)
+        self.start_controllers(timeout)
+
+    def start_api(self, timeout: float = 120) -> None:
+        """etcd and the API server, until it is ready: enough to register CRDs and a node."""
         self.pki.ensure()
+        self._start_group((("etcd", self._etcd), ("kube-apiserver", self._apiserver)), timeout)
+
+    def start_controllers(self, timeout: float = 120) -> None:
+        """The controller-manager and scheduler, once the API server is ready: before its RBAC bootstrap they
+        are refused and exit."""
+        self._start_group((("kube-controller-manager", self._controller_manager), ("kube-scheduler", self._scheduler)), timeout)
+
+    def _start_group(self, group, timeout: float) -> None:
         deadline = time.monotonic() + timeout
-        # The controllers start once the API server is ready: before its RBAC bootstrap they are refused and exit.
-        for group in ((("etcd", self._etcd), ("kube-apiserver", self._apiserver)),
-                      (("kube-controller-manager", self._controller_manager), ("kube-scheduler", self._scheduler))):
-            for component, start in group:
-                existing = self.engine.container(self.name(component))
-                if existing is not None and existing.status == "running":
-                    continue
-                if existing is not None:
-                    self.engine.remove(existing)
-                start()
-            self._write_admin_kubeconfig()
-            self._wait_ready(max(1.0, deadline - time.monotonic()), [c for c, _ in group])
+        with ThreadPoolExecutor(len(group)) as pool:  # the API server retries etcd until it answers
+            for started in [pool.submit(self._start, component, start) for component, start in group]:
+                started.result()
+        self._write_admin_kubeconfig()
+        self._wait_ready(max(1.0, deadline - time.monotonic()), [c for c, _ in group])
+
+    def _start(self, component: str, start) -> None:
+        existing = self.engine.container(self.name(component))
+        if existing is not None and existing.status == "running":
+            return
+        if existing is not None:
+            self.engine.remove(existing)
+        start()
 
     def _etcd(self) -> None:
         argv = ["etcd", "--name", "etcd", "--data-dir", "/var/lib/etcd", "--listen-client-urls", "http://0.0.0.0:2379",
@@ -194,6 +209,9 @@ class ControlPlane:
                 f"--cluster-signing-cert-file={PKI_DIR}/ca.crt", f"--cluster-signing-key-file={PKI_DIR}/ca.key",
                 f"--root-ca-file={PKI_DIR}/ca.crt", f"--service-account-private-key-file={PKI_DIR}/sa.key",
                 "--use-service-account-credentials=true", f"--cluster-name={self.instance}", "--leader-elect=false",
+                # Each controller gets its own service account and token at start; at the default 20 requests/s
+                # that alone takes seconds. A lab's cluster has one client of the sort: let it start at once.
+                "--kube-api-qps=200", "--kube-api-burst=400",
                 "--controllers=*,bootstrapsigner,tokencleaner", "--v=1"]
         files = {**self._component_files("controller-manager", "controller-manager.conf"), **self._pki_files("ca.crt", "ca.key", "sa.key")}
         self.engine.run(self.name("kube-controller-manager"), self.images["kube-controller-manager"], argv,
@@ -244,4 +262,4 @@ class ControlPlane:
                     raise RuntimeFailure(f"{component} ({self.name(component)}) is not running: {logs.strip()}")
             if time.monotonic() > deadline:
                 raise RuntimeFailure(f"the API server was not ready after {timeout:.0f}s ({last}); see `docker logs {self.name('kube-apiserver')}`")
-            time.sleep(0.5)
+            time.sleep(0.1)

@@ -467,7 +467,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--network", required=True)
     parser.add_argument("--api-host", required=True)
     parser.add_argument("--labels", required=True, help="JSON object: the instance's ownership labels")
-    parser.add_argument("--interval", type=float, default=0.5)
+    parser.add_argument("--interval", type=float, default=0.2)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
     node = Node(args.kubeconfig, args.instance, args.network, args.api_host, json.loads(args.labels))

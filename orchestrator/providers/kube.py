@@ -18,9 +18,11 @@ FIELD_MANAGER = "lab"
 
 
 def wait_until(what: str, probe: Callable[[], tuple[bool, str]], timeout: float, interval: float = 0.5) -> None:
-    """Poll probe until it says done; on timeout say what we waited for and what was last seen."""
+    """Poll probe until it says done; on timeout say what we waited for and what was last seen. Polls start
+    at 50 ms and back off to `interval`: most things a lab waits for are ready within a fraction of a second."""
     deadline = time.monotonic() + timeout
     last = ""
+    pause = min(0.05, interval)
     while True:
         try:
             done, last = probe()
@@ -32,7 +34,8 @@ def wait_until(what: str, probe: Callable[[], tuple[bool, str]], timeout: float,
             return
         if time.monotonic() > deadline:
             raise RuntimeFailure(f"timed out after {timeout:.0f}s waiting for {what}" + (f" (last seen: {last})" if last else ""))
-        time.sleep(interval)
+        time.sleep(pause)
+        pause = min(pause * 1.5, interval)
 
 
 def _api_message(exc) -> str:
@@ -92,7 +95,7 @@ class KubeApi:
                 except DynamicApiError as exc:
                     if "serviceaccount" not in _api_message(exc).lower() or time.monotonic() > deadline:
                         raise
-                    time.sleep(0.2)
+                    time.sleep(0.05)
 
     def list(self, api_version: str, kind: str, namespace: str | None = None, selector: str | None = None) -> list[dict]:
         with api_errors(f"list {kind}"):

@@ -12,6 +12,7 @@ and the policy's listener redirect is an iptables rule there (emulation/proxy.py
 
 from __future__ import annotations
 
+import importlib
 import ipaddress
 import json
 import os
@@ -19,6 +20,7 @@ import signal
 import subprocess
 import sys
 import time
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import asdict
 from functools import cached_property
 from pathlib import Path
@@ -129,10 +131,30 @@ class DockerRuntime:
                            f"{', '.join(outside)}; rerun with --set network.subnet=<its IPv4 subnet>")
         self.instance.data["control_plane"] = True  # recorded first: a failed start is still torn down
         self._fresh = not self.control_plane.running()  # a new cluster holds nothing of an earlier run to reset
-        self.control_plane.up()
-        self._start_node()  # it starts (and imports its clients) while the CRDs are registered
-        self._register_crds(lab)
-        self._wait_node_ready()
+        # While the control plane boots (seconds, mostly the API server's): the compose stack, which needs only
+        # the network, and the Kubernetes client's import. `stack_up` then only collects the stack's outcome.
+        # Once the API answers, the controllers start while the node comes up and the CRDs are registered.
+        background = ThreadPoolExecutor(3)
+        self._stack_started = self._start_stack(background)
+        started = [f for f in (self._stack_started, background.submit(importlib.import_module, "orchestrator.providers.kube")) if f]
+        try:
+            self.control_plane.start_api()
+            started.append(background.submit(self.control_plane.start_controllers))
+            self._start_node()
+            self._register_crds(lab)
+            started[-1].result()
+            self._wait_node_ready()
+        except BaseException:
+            wait(started)  # nothing still starting when teardown looks for what to remove
+            raise
+        finally:
+            background.shutdown(wait=False)
+
+    def _start_stack(self, pool: ThreadPoolExecutor) -> Future | None:
+        if not (self.instance.rendered / COMPOSE_FILE).is_file():
+            return None
+        self.instance.data["stack_up"] = True  # recorded first: a failed `up` still tears the stack down
+        return pool.submit(self.compose.up)
 
     def _register_crds(self, lab) -> None:
         """What the lab's charts would have installed: their CRDs (the real files, pinned), then other objects."""
@@ -197,7 +219,10 @@ class DockerRuntime:
         return bool(pids)
 
     def stack_up(self) -> None:
-        if (self.instance.rendered / COMPOSE_FILE).is_file():
+        started = getattr(self, "_stack_started", None)
+        if started is not None:
+            started.result()  # compose's failure, raised here as it would have been
+        elif (self.instance.rendered / COMPOSE_FILE).is_file():
             self.instance.data["stack_up"] = True  # recorded first: a failed `up` still tears the stack down
             self.compose.up()
 
