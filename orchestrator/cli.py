@@ -216,6 +216,22 @@ def kubeconfig(ctx, lab, instance):
 
 
 @cli.command()
+@click.argument("lab")
+@click.option("--out", type=click.Path(path_type=Path), help="Output folder (default: guide/<instance>).")
+@click.option("--format", "formats", type=click.Choice(["html", "md"]), multiple=True,
+              help="html (one self-contained file) or md (with a Mermaid picture); both when not given.")
+@click.option("--results", is_flag=True, help="Mark each check with the last `up`/`verify` result: a verified walkthrough.")
+@run_options
+@value_options
+@click.pass_obj
+def guide(ctx, lab, out, formats, results, runtime, overrides):
+    """Write LAB's walkthrough: story, topology picture, each step with its commands and expectations."""
+    from orchestrator.commands.guide import FORMATS, guide as write_guide
+
+    write_guide(ctx, lab, overrides, out, tuple(formats) or FORMATS, results, runtime)
+
+
+@cli.command()
 @click.argument("lab", required=False)
 @output_option
 @click.pass_obj

@@ -45,6 +45,10 @@ class LabContext:
     def certs_root(self) -> Path:
         return self.workdir / "certs"
 
+    def results_file(self, instance: str) -> Path:
+        """The last `up`/`verify` report of an instance; like logs it outlives `down` (`lab guide --results`)."""
+        return self.state_root / "results" / f"{instance}.json"
+
     def state_dir(self, instance: str) -> Path:
         return self.state_root / instance
 

@@ -34,6 +34,15 @@ def blocking_problem(runtime: str, findings: list[Finding]) -> MissingPrerequisi
                                hint="; ".join(dict.fromkeys(f.fix for f in missing)) + " (details: `lab doctor`)")
 
 
+def graphviz_finding() -> Finding:
+    """`lab guide` draws the topology with Graphviz; without it the guide carries the DOT source instead."""
+    from orchestrator.providers.process import which
+
+    found = which("dot")
+    return Finding("graphviz (lab guide)", found is not None, found or "dot not found: `lab guide` writes the DOT source, not the picture",
+                   "apt install graphviz (or brew install graphviz)", blocking=False)
+
+
 def inotify() -> list[Finding]:
     findings = []
     for name, minimum in (("max_user_watches", 524288), ("max_user_instances", 512)):

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install the system tools the tests drive for real, when missing (Debian/Ubuntu, as root or with sudo).
 set -euo pipefail
-declare -A pkg_for=([haproxy]=haproxy [openssl]=openssl [curl]=curl [iptables]=iptables [dockerd]=docker.io [busybox]=busybox-static)
+declare -A pkg_for=([haproxy]=haproxy [openssl]=openssl [curl]=curl [iptables]=iptables [dockerd]=docker.io [busybox]=busybox-static
+  [dot]=graphviz [chromium]=chromium)  # dot draws `lab guide`'s topology; chromium renders the guide in its test
 missing=()
 for tool in "${!pkg_for[@]}"; do
   command -v "$tool" >/dev/null 2>&1 || [ -x "/usr/sbin/$tool" ] || missing+=("${pkg_for[$tool]}")

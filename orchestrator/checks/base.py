@@ -67,6 +67,9 @@ class CheckKind(Protocol):
     def commands(self, check: Check) -> list[list[str]]:
         """The command lines this check runs, as a participant would type them."""
 
+    def expectations(self, expect: dict[str, Any]) -> list[str]:
+        """What must be seen, in words (the walkthrough's "expected")."""
+
     def attempt(self, check: Check, runtime, timeout: float, since: float) -> Observation:
         """One attempt against the runtime; `since` is when the check began (epoch seconds)."""
 

@@ -67,6 +67,19 @@ class HttpCheck:
         parts += [f"{path}={value}" for path, value in seen.get("json", {}).items()]
         return ", ".join(p for p in parts if p)
 
+    def expectations(self, expect: dict) -> list[str]:
+        said = []
+        if "status" in expect:
+            said.append(f"HTTP status {expect['status']}")
+        if "exitCode" in expect:
+            said.append(f"curl exits with {expect['exitCode']}")
+        if "error" in expect:
+            said.append(f"curl's error contains \"{expect['error']}\"")
+        if "body" in expect:
+            said.append(f"the response body contains \"{expect['body']}\"")
+        said += [f"the JSON response has {path} = {value}" for path, value in expect.get("json", {}).items()]
+        return said
+
     def argv(self, check: Check, timeout: float) -> list[str]:
         p = check.params
         argv = ["curl", "-sS", "--max-time", str(max(1, int(timeout))), "-X", p.get("method", "GET"),

@@ -54,6 +54,10 @@ class HubbleCheck:
         verdicts = ",".join(seen.get("verdicts", []))
         return f"flows={seen.get('flows', 0)}" + (f" ({verdicts})" if verdicts else "")
 
+    def expectations(self, expect: dict) -> list[str]:
+        verdicts = _verdicts(expect)
+        return [f"at least {expect.get('flows', 1)} flow(s) since the step began" + (f", with verdict {' or '.join(verdicts)}" if verdicts else "")]
+
     def argv(self, check: Check, since: float) -> list[str]:
         p = check.params
         argv = ["hubble", "observe", "--output", "json", "--since", dt.datetime.fromtimestamp(since, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")]

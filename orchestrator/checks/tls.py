@@ -56,6 +56,19 @@ class TlsCheck:
     def summary(self, seen: dict) -> str:
         return brief(seen, ("verified", "alert", "subjectCN", "issuerCN"))
 
+    def expectations(self, expect: dict) -> list[str]:
+        said = []
+        if "verified" in expect:
+            said.append("the server's certificate verifies against the CA file" if expect["verified"]
+                        else "the server's certificate does not verify")
+        if "alert" in expect:
+            said.append(f"the handshake ends with the TLS alert \"{expect['alert']}\"")
+        if "subjectCN" in expect:
+            said.append(f"the server certificate's subject CN is {expect['subjectCN']}")
+        if "issuerCN" in expect:
+            said.append(f"its issuer CN is {expect['issuerCN']}")
+        return said
+
     def argv(self, check: Check) -> list[str]:
         p = check.params
         argv = ["openssl", "s_client", "-connect", f"{p['host']}:{p['port']}"]

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import asdict
 
 from orchestrator.context import LabContext, Overrides
-from orchestrator.diagnostics import blocking_problem, image_findings
+from orchestrator.diagnostics import blocking_problem, graphviz_finding, image_findings
 from orchestrator.lifecycle.state import InstanceState
 from orchestrator.pki.manager import PkiManager
 from orchestrator.pki.store import PkiStore
@@ -31,6 +31,7 @@ def doctor(ctx: LabContext, lab_name: str, overrides: Overrides, runtime: str | 
         from orchestrator.commands.images import lab_images
 
         findings += image_findings(DockerCli(), dict(lab_images(lab, name)))
+    findings.append(graphviz_finding())
     if output == "json":
         ctx.ui.json([{**asdict(f), "status": f.status} for f in findings])
     else:

@@ -7,6 +7,7 @@ and `status` work from the instance's record alone.
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 from pathlib import Path
@@ -16,6 +17,7 @@ from orchestrator.checks.report import as_dict, summary, table_rows, write_junit
 from orchestrator.context import LabContext, Overrides
 from orchestrator.diagnostics import blocking_problem
 from orchestrator.errors import BadInput, LabError, SpecErrors, StepFailed
+from orchestrator.files import write_atomic
 from orchestrator.lifecycle.run import CheckFailed, Run, RunOptions, checks_failed, run_steps, timed
 from orchestrator.lifecycle.state import InstanceState, recorded_instances
 from orchestrator.lifecycle.steps import CommitPki, WriteRendered, lab_step, runtime_steps
@@ -49,6 +51,8 @@ def _source_problems(ctx: LabContext, lab: Lab, rendered: Rendered, runtime: str
 def _report(run: Run, logs: Path | None) -> None:
     ui, results = run.ctx.ui, run.results
     logs_text = str(logs) if logs else None
+    report = {**as_dict(run.lab.name, run.lab.instance, run.runtime.name, results, logs_text), "at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    write_atomic(run.ctx.results_file(run.lab.instance), json.dumps(report, indent=2, default=str).encode(), 0o644)
     if run.options.junit:
         write_junit(run.options.junit, f"lab.{run.lab.name}", results, logs_text)
     if run.options.output == "json":

@@ -18,8 +18,11 @@ class ComposeStack:
     def _argv(self, *args: str) -> list[str]:
         return ["docker", "compose", "-p", self.project, "-f", str(self.compose_file), *args]
 
+    def up_argv(self, timeout: int = 120) -> list[str]:
+        return self._argv("up", "-d", "--wait", "--wait-timeout", str(timeout), "--remove-orphans")
+
     def up(self, timeout: int = 120) -> None:
-        process.run(self._argv("up", "-d", "--wait", "--wait-timeout", str(timeout), "--remove-orphans"), timeout=timeout + 60)
+        process.run(self.up_argv(timeout), timeout=timeout + 60)
 
     def down(self) -> None:
         # The file may be gone after a crash; `-p` alone identifies the project's containers.

@@ -40,7 +40,11 @@ class HelmCli:
             argv += ["--kube-version", kube_version]
         return process.run(argv, timeout=300).stdout
 
+    @staticmethod
+    def upgrade_install_argv(*, release: str, chart: ChartRef, namespace: str, values: Path, kubeconfig: Path | None = None) -> list[str]:
+        argv = ["helm", "upgrade", "--install", release, *chart.argv(), "--namespace", namespace, "--values", str(values)]
+        return argv + (["--kubeconfig", str(kubeconfig)] if kubeconfig else [])
+
     def upgrade_install(self, *, release: str, chart: ChartRef, namespace: str, values: Path, kubeconfig: Path) -> None:
-        argv = ["helm", "upgrade", "--install", release, *chart.argv(), "--namespace", namespace,
-                "--values", str(values), "--kubeconfig", str(kubeconfig)]
-        process.run(argv, timeout=900)
+        process.run(self.upgrade_install_argv(release=release, chart=chart, namespace=namespace, values=values, kubeconfig=kubeconfig),
+                    timeout=900)

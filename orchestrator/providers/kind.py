@@ -18,11 +18,14 @@ class KindCli:
     def clusters(self) -> list[str]:
         return process.run(["kind", "get", "clusters"], timeout=60).stdout.split()
 
+    @staticmethod
+    def create_argv(name: str, config: Path, kubeconfig: Path | None = None) -> list[str]:
+        return ["kind", "create", "cluster", "--name", name, "--config", str(config)] + (["--kubeconfig", str(kubeconfig)] if kubeconfig else [])
+
     def create(self, name: str, config: Path, kubeconfig: Path, network: str = "kind") -> None:
         # kind's own switch for a network other than "kind" (it reuses an existing network of that name).
         env = {"KIND_EXPERIMENTAL_DOCKER_NETWORK": network} if network != "kind" else None
-        process.run(["kind", "create", "cluster", "--name", name, "--config", str(config), "--kubeconfig", str(kubeconfig)],
-                    timeout=900, env=env)
+        process.run(self.create_argv(name, config, kubeconfig), timeout=900, env=env)
 
     def export_kubeconfig(self, name: str, kubeconfig: Path) -> None:
         process.run(["kind", "export", "kubeconfig", "--name", name, "--kubeconfig", str(kubeconfig)], timeout=60)

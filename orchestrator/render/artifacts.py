@@ -58,6 +58,9 @@ class Rendered:
                 docs += [d for d in yaml.safe_load_all(self.files[rel]) if d]
         return docs
 
+    def docs_of(self, rel: str) -> list[dict]:
+        return [d for d in yaml.safe_load_all(self.files[rel]) if d]
+
     def emulated_docs(self) -> list[dict]:
         docs = []
         for rel in sorted(r for r in self.files if r.startswith(EMULATED_DIR + "/")):

@@ -60,14 +60,16 @@ def subnet_host(subnet: str, index: int) -> str:
     return str(address)
 
 
-def make_environment(search_path: list[Path], globals_: dict[str, Callable[..., Any]] | None = None) -> jinja2.Environment:
+def make_environment(search_path: list[Path], globals_: dict[str, Callable[..., Any]] | None = None,
+                     autoescape: bool | Callable[[str | None], bool] = False) -> jinja2.Environment:
+    """The one way templates are rendered: StrictUndefined, the lab filters; autoescape for the tool's HTML."""
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader([str(p) for p in search_path if p.is_dir()]),
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
         trim_blocks=True,
         lstrip_blocks=True,
-        autoescape=False,
+        autoescape=autoescape,
     )
     env.filters.update(b64=b64, to_yaml=to_yaml, to_json=to_json, subnet_host=subnet_host)
     if globals_:

@@ -21,6 +21,7 @@ class RuntimeEntry:
     # Why this runtime cannot be the default on this machine (None: it can), without side effects.
     unavailable: Callable[[], str | None]
     factory: Callable[[Instance], Runtime]
+    prerequisites: tuple[str, ...] = ()  # what a participant installs, in words (`lab guide`; `lab doctor` checks them)
 
 
 class RuntimeRegistry(Registry[RuntimeEntry]):
@@ -77,6 +78,8 @@ def _make_docker(instance: Instance) -> Runtime:
 
 def default_runtimes() -> RuntimeRegistry:
     return RuntimeRegistry([
-        RuntimeEntry("kind", "kind cluster with Cilium (kind and helm found)", _kind_unavailable, _make_kind),
-        RuntimeEntry("docker", "a real control plane and a node in Docker; Cilium emulated with Envoy and iptables", lambda: None, _make_docker),
+        RuntimeEntry("kind", "kind cluster with Cilium (kind and helm found)", _kind_unavailable, _make_kind,
+                     ("Docker with compose v2", "kind v0.31", "helm 3", "kubectl", "enough inotify watches for the kind nodes (Linux)")),
+        RuntimeEntry("docker", "a real control plane and a node in Docker; Cilium emulated with Envoy and iptables", lambda: None, _make_docker,
+                     ("Linux with Docker and compose v2", "the control plane images (registry.k8s.io, or `make images` builds them)")),
     ])

@@ -53,7 +53,7 @@ IMAGE_REF = re.compile(
 )
 PKI_SOURCE = "pki:"  # stack files copied from the issued PKI instead of rendered
 MAX_VALUE_LENGTH = 4096
-RESERVED_INSTANCES = ("logs", "engine")  # folders of .lab/ that are not instances
+RESERVED_INSTANCES = ("logs", "engine", "results")  # folders of .lab/ that are not instances
 INSTANCE_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?$")
 
 

@@ -45,6 +45,13 @@ def test_up_verify_status_converge_down(labdir, docker_engine):
     assert sorted((o["kind"], o["metadata"]["name"]) for o in cilium) == [
         ("CiliumClusterwideEnvoyConfig", "mtls-injection-envoy"), ("CiliumNetworkPolicy", "mtls-injection-policy")]
 
+    # The walkthrough, verified: every check of the guide marked with what this run saw.
+    guide = lab(labdir, "guide", "inject-mtls", "--results", "--out", "guide")
+    assert guide.returncode == 0, guide.stderr
+    html = (labdir / "guide/guide.html").read_text()
+    assert html.count('class="badge passed"') == 6 and 'class="badge failed"' not in html
+    assert "runtime <code>docker</code>" in html and "&#34;status&#34;: 503" in html
+
     status = lab(labdir, "status")
     assert status.returncode == 0 and "inject-mtls" in status.stdout and " up " in status.stdout
     assert "lab-inject-mtls-envoy running" in status.stdout
@@ -76,6 +83,12 @@ def test_without_the_envoy_step_plain_http_fails(labdir, docker_engine):
     logs = sorted((labdir / ".lab/logs/inject-mtls").iterdir())
     assert logs and (logs[-1] / "compose.log").stat().st_size > 0
     assert labelled(docker_engine) == NOTHING  # torn down after the failure (no --retain)
+    guide = lab(labdir, "guide", "inject-mtls", "--results", "--out", "guide")  # the results outlive the teardown
+    assert guide.returncode == 0, guide.stderr
+    html = (labdir / "guide/guide.html").read_text()
+    failed = html[html.index('id="step-plain-http-injected"'):].split("</section>")[0]
+    assert 'class="badge failed"' in failed and "exitCode" in failed
+    assert html.count('class="badge passed"') == 3 and 'class="badge not_run"' not in html
 
 
 def test_foreign_server_certificate_is_refused_by_envoy(labdir, docker_engine, tmp_path):

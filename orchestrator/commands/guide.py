@@ -1,0 +1,86 @@
+"""`lab guide`: the walkthrough of a lab with its topology picture, written from the spec and what it renders
+(in memory: nothing of the lab is issued or written but the guide), optionally with the last results."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from markupsafe import Markup, escape
+
+from orchestrator.context import LabContext, Overrides
+from orchestrator.errors import BadInput
+from orchestrator.files import write_atomic
+from orchestrator.guide import topology as topo
+from orchestrator.guide.walkthrough import TEXT, language_of, walkthrough
+from orchestrator.pki.manager import PkiManager
+from orchestrator.pki.store import PkiStore
+from orchestrator.providers import process
+from orchestrator.render.artifacts import render_lab
+from orchestrator.render.engine import make_environment, render_template
+from orchestrator.waits import default_waits
+
+FORMATS = ("html", "md")
+
+
+def code_spans(text: str) -> Markup:
+    """Escaped text with its `backtick spans` as <code> (the walkthrough's prose is written for Markdown too)."""
+    return Markup(re.sub(r"`([^`]+)`", r"<code>\1</code>", str(escape(text))))
+
+
+def draw_svg(dot: str) -> str | None:
+    """The picture, by Graphviz; None when `dot` is not installed (the guide then carries the DOT source)."""
+    if process.which("dot") is None:
+        return None
+    svg = process.run(["dot", "-Tsvg"], input=dot, timeout=60).stdout
+    return svg[svg.index("<svg"):]  # inline in HTML: without the XML prolog and doctype
+
+
+def guide(ctx: LabContext, name: str, overrides: Overrides, out: Path | None, formats: tuple[str, ...], results: bool,
+          runtime: str | None) -> list[Path]:
+    lab = ctx.load(name, overrides)
+    if runtime:
+        ctx.runtimes.get(runtime)
+    report = None
+    if results:
+        path = ctx.results_file(lab.instance)
+        if not path.is_file():
+            raise BadInput(f"--results: instance {lab.instance} has no results yet (no {path}); run `lab up {name}` or `lab verify {name}` first")
+        report = json.loads(path.read_text())
+        report["command"] = "up / verify"
+    store = PkiStore(ctx.pki_dir(lab), staged=True)  # in memory: the guide needs the rendered objects, not new keys
+    if lab.pki is not None:
+        PkiManager(lab.pki, store).ensure()
+    rendered = render_lab(lab, store.read)
+    graph = topo.build(lab, rendered)
+    dot, mermaid = topo.to_dot(graph), topo.to_mermaid(graph)
+    svg = draw_svg(dot)
+    lang = language_of(lab)
+    shown_runtime = report["runtime"] if report else runtime
+    context = {
+        "lab": lab, "lang": lang, "t": TEXT[lang], "runtime": shown_runtime, "report": report,
+        "prerequisites": [f"{entry.name}: {', '.join(entry.prerequisites)} — `lab doctor {lab.name} --runtime {entry.name}`"
+                          for entry in (ctx.runtimes.get(n) for n in lab.runtimes) if not shown_runtime or entry.name == shown_runtime],
+        "steps": walkthrough(lab, rendered, ctx.checks, default_waits(), report, lang),
+        "dot": dot, "svg": svg, "mermaid": mermaid,
+    }
+    out = out or ctx.workdir / "guide" / lab.instance
+    env = make_environment([Path(__file__).resolve().parent.parent / "guide" / "templates"],
+                           autoescape=lambda template: (template or "").endswith(".html.j2"))
+    env.filters["code"] = code_spans
+    written = [out / "topology.dot"]
+    write_atomic(out / "topology.dot", dot.encode(), 0o644)
+    if svg:
+        write_atomic(out / "topology.svg", svg.encode(), 0o644)
+        written.append(out / "topology.svg")
+    for fmt in formats:
+        text = render_template(env, f"guide.{fmt}.j2", context)
+        write_atomic(out / f"guide.{fmt}", text.encode(), 0o644)
+        written.append(out / f"guide.{fmt}")
+    for path in written:
+        ctx.ui.line(f"  {path}")
+    if svg is None:
+        ctx.ui.progress(f"graphviz (dot) not found: the guide carries the DOT source; draw it with "
+                        f"`dot -Tsvg {out / 'topology.dot'} -o {out / 'topology.svg'}` (apt install graphviz)")
+    return written

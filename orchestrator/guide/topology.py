@@ -1,0 +1,241 @@
+"""The lab's topology as a graph, from the spec and what it renders alone: the network, the cluster with its
+namespaces and pods (labels), the compose stack's containers (addresses), Envoy listeners and the policy
+redirects that send traffic to them, and the path each check's traffic takes at its step. Written as DOT
+(drawn by Graphviz) and as a Mermaid flowchart (rendered by GitHub).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+from orchestrator.emulation import cilium
+from orchestrator.render.artifacts import Rendered
+from orchestrator.runtimes.base import lab_pods, resolve_pod
+from orchestrator.spec.model import Lab
+
+
+@dataclass(frozen=True)
+class GraphNode:
+    id: str  # also the SVG <title> Graphviz writes for it
+    label: str
+    group: str  # network | cluster | namespace/<ns> | stack | proxy | outside
+    shape: str = "box"
+
+
+@dataclass(frozen=True)
+class GraphEdge:
+    source: str
+    target: str
+    label: str
+    style: str = "solid"  # solid: a check's traffic; dashed: what a policy or proxy does with it; dotted: dependency
+
+
+@dataclass
+class Topology:
+    network: str
+    cluster: str
+    nodes: dict[str, GraphNode] = field(default_factory=dict)
+    edges: list[GraphEdge] = field(default_factory=list)
+
+    def add(self, node: GraphNode) -> str:
+        self.nodes.setdefault(node.id, node)
+        return node.id
+
+    def edge(self, edge: GraphEdge) -> None:
+        if edge not in self.edges:
+            self.edges.append(edge)
+
+    def groups(self) -> list[str]:
+        return sorted({n.group for n in self.nodes.values()})
+
+
+def pod_id(namespace: str, name: str) -> str:
+    return f"pod {namespace}/{name}"
+
+
+def _service_endpoints(compose: dict, network: str) -> dict[str, str]:
+    """host (address, service name, alias) -> compose service, as other containers on the network reach it."""
+    found = {}
+    for name, service in (compose.get("services") or {}).items():
+        found[name] = name
+        networks = service.get("networks") or {}
+        for config in (networks.values() if isinstance(networks, dict) else []):
+            if isinstance(config, dict):
+                if config.get("ipv4_address"):
+                    found[str(config["ipv4_address"])] = name
+                for alias in config.get("aliases") or []:
+                    found[str(alias)] = name
+    return found
+
+
+def _address(compose: dict, name: str) -> str:
+    networks = ((compose.get("services") or {}).get(name) or {}).get("networks") or {}
+    for config in (networks.values() if isinstance(networks, dict) else []):
+        if isinstance(config, dict) and config.get("ipv4_address"):
+            return str(config["ipv4_address"])
+    return ""
+
+
+def _target(check) -> tuple[str, int] | None:
+    """Where a check's traffic goes: an http check's URL, a tls check's host and port, a hubble check's filter."""
+    params = check.params
+    if "url" in params:
+        parts = urlsplit(str(params["url"]))
+        return parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80)
+    if "host" in params and "port" in params:
+        return str(params["host"]), int(params["port"])
+    if "toIp" in params:
+        return str(params["toIp"]), int(params["toPort"]) if params.get("toPort") else 0
+    return None
+
+
+def _in(host: str, cidrs: tuple[str, ...]) -> bool:
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return any(address in ipaddress.ip_network(c, strict=False) for c in cidrs)
+
+
+def build(lab: Lab, rendered: Rendered) -> Topology:
+    docs = rendered.docs()
+    compose = rendered.compose()
+    topology = Topology(f"docker network {lab.network.name} ({lab.network.subnet})", f"Kubernetes cluster {lab.instance}")
+    # pods, by namespace, with their labels
+    for pod in lab_pods(docs):
+        meta = pod["metadata"]
+        namespace = meta.get("namespace", "default")
+        name = meta["name"] or meta["owner"]
+        owner = lab.owner_labels()  # the same on every object: noise in a picture
+        labels = "\n".join(f"{k}={v}" for k, v in sorted((meta.get("labels") or {}).items()) if k not in owner)
+        topology.add(GraphNode(pod_id(namespace, name), f"pod {name}" + (f"\n{labels}" if labels else ""), f"namespace/{namespace}"))
+    # the compose stack
+    for name, service in (compose.get("services") or {}).items():
+        address = _address(compose, name)
+        topology.add(GraphNode(name, f"{name}\n{service.get('image', '')}" + (f"\n{address}" if address else ""), "stack"))
+        for dependency in service.get("depends_on") or []:
+            topology.edge(GraphEdge(name, str(dependency), "depends on", "dotted"))
+    # Envoy listeners and the redirects policies install, with the step that applies them
+    applied_at = {}
+    for index, step in enumerate(lab.steps):
+        if step.kind == "apply":
+            for doc in rendered.docs(step.apply):
+                applied_at.setdefault((doc.get("kind"), doc["metadata"].get("name")), index)
+    redirects = []  # (applied at step index, selected pods, rule, clusters' endpoints)
+    ccecs = [d for d in docs if d.get("kind") == "CiliumClusterwideEnvoyConfig"]
+    for ccec in ccecs:
+        listeners = [r["name"] for r in ccec["spec"].get("resources", []) if r.get("@type") == cilium.LISTENER_TYPE]
+        topology.add(GraphNode(f"Envoy {ccec['metadata']['name']}", f"Envoy (CiliumClusterwideEnvoyConfig {ccec['metadata']['name']})\n"
+                               + "\n".join(f"listener {name}" for name in listeners), "proxy", "component"))
+    for cnp in (d for d in docs if d.get("kind") == "CiliumNetworkPolicy"):
+        namespace = cnp["metadata"].get("namespace", "default")
+        match = ((cnp.get("spec") or {}).get("endpointSelector") or {}).get("matchLabels") or {}
+        selected = [p for p in lab_pods(docs) if p["metadata"].get("namespace", "default") == namespace
+                    and all((p["metadata"].get("labels") or {}).get(k) == v for k, v in match.items())]
+        for rule in cilium.redirects(cnp):
+            redirects.append((applied_at.get(("CiliumNetworkPolicy", cnp["metadata"]["name"]), -1), selected, rule))
+    endpoints = _service_endpoints(compose, lab.network.name)
+    # the path of each check's traffic
+    for index, step in enumerate(lab.steps):
+        check = step.check
+        target = _target(check) if check else None
+        if not target:
+            continue
+        host, port = target
+        destination = endpoints.get(host) or topology.add(GraphNode(f"{host}:{port}", f"{host}:{port}", "outside", "ellipse"))
+        try:
+            source_doc = resolve_pod(check.source if check.type != "hubble" else _hubble_source(check), docs)
+        except Exception:
+            continue
+        source = pod_id(source_doc["metadata"].get("namespace", "default"), source_doc["metadata"]["name"] or source_doc["metadata"]["owner"])
+        via = [(i, rule) for i, pods, rule in redirects if 0 <= i < index and rule.port == port and _in(host, rule.cidrs)
+               and any(pod_id(p["metadata"].get("namespace", "default"), p["metadata"]["name"] or p["metadata"]["owner"]) == source for p in pods)]
+        if check.type == "hubble":
+            topology.edge(GraphEdge(source, destination, f"{step.name}: observed by Hubble", "dashed"))
+        elif via:
+            envoy = f"Envoy {via[0][1].config_name}"
+            topology.edge(GraphEdge(source, envoy, f"{step.name}: :{port} redirected to listener {via[0][1].listener}", "solid"))
+            topology.edge(GraphEdge(envoy, destination, f"{step.name}: TLS from the proxy to :{port}", "solid"))
+        else:
+            topology.edge(GraphEdge(source, destination, f"{step.name}: :{port}", "solid"))
+    return topology
+
+
+def _hubble_source(check):
+    from orchestrator.spec.model import PodRef
+
+    params = check.params
+    return PodRef(params.get("namespace"), params["pod"]) if params.get("pod") else None
+
+
+def _quote(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+
+
+GROUP_TITLES = {"stack": "compose stack", "proxy": "Cilium's L7 proxy", "outside": "outside"}
+
+
+def to_dot(topology: Topology) -> str:
+    lines = ["digraph lab {", '  graph [rankdir=LR, fontname="Helvetica", fontsize=11, compound=true];',
+             '  node [shape=box, style="rounded,filled", fillcolor="#f5f7fa", fontname="Helvetica", fontsize=10];',
+             '  edge [fontname="Helvetica", fontsize=9];',
+             f"  subgraph cluster_network {{ label={_quote(topology.network)}; style=dashed;"]
+    groups = topology.groups()
+    cluster_groups = [g for g in groups if g.startswith("namespace/") or g == "proxy"]
+    if cluster_groups:
+        lines.append(f"    subgraph cluster_k8s {{ label={_quote(topology.cluster)}; style=rounded; color=\"#326ce5\";")
+        for group in cluster_groups:
+            title = f"namespace {group.split('/', 1)[1]}" if group.startswith("namespace/") else GROUP_TITLES[group]
+            lines.append(f"      subgraph {_cluster_name(group)} {{ label={_quote(title)}; style=rounded;")
+            lines += [f"        {_quote(n.id)} [label={_quote(n.label)}, shape={n.shape}];" for n in topology.nodes.values() if n.group == group]
+            lines.append("      }")
+        lines.append("    }")
+    if "stack" in groups:
+        lines.append(f"    subgraph cluster_stack {{ label={_quote(GROUP_TITLES['stack'])}; style=rounded; color=\"#2b8a3e\";")
+        lines += [f"      {_quote(n.id)} [label={_quote(n.label)}];" for n in topology.nodes.values() if n.group == "stack"]
+        lines.append("    }")
+    lines.append("  }")
+    lines += [f"  {_quote(n.id)} [label={_quote(n.label)}, shape={n.shape}];" for n in topology.nodes.values() if n.group == "outside"]
+    for edge in topology.edges:
+        lines.append(f"  {_quote(edge.source)} -> {_quote(edge.target)} [label={_quote(edge.label)}, style={edge.style}];")
+    lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
+def _cluster_name(group: str) -> str:
+    return "cluster_" + re.sub(r"[^A-Za-z0-9_]", "_", group)
+
+
+def _mermaid_id(node_id: str) -> str:
+    return "n_" + re.sub(r"[^A-Za-z0-9_]", "_", node_id)
+
+
+def _mermaid_text(text: str) -> str:
+    return text.replace("\n", "<br/>").replace('"', "#quot;")
+
+
+def to_mermaid(topology: Topology) -> str:
+    lines = ["flowchart LR", f'  subgraph network["{_mermaid_text(topology.network)}"]']
+    groups = topology.groups()
+    cluster_groups = [g for g in groups if g.startswith("namespace/") or g == "proxy"]
+    if cluster_groups:
+        lines.append(f'    subgraph k8s["{_mermaid_text(topology.cluster)}"]')
+        for group in cluster_groups:
+            title = f"namespace {group.split('/', 1)[1]}" if group.startswith("namespace/") else GROUP_TITLES[group]
+            lines.append(f'      subgraph {_cluster_name(group)}["{title}"]')
+            lines += [f'        {_mermaid_id(n.id)}["{_mermaid_text(n.label)}"]' for n in topology.nodes.values() if n.group == group]
+            lines.append("      end")
+        lines.append("    end")
+    if "stack" in groups:
+        lines.append('    subgraph stack["compose stack"]')
+        lines += [f'      {_mermaid_id(n.id)}["{_mermaid_text(n.label)}"]' for n in topology.nodes.values() if n.group == "stack"]
+        lines.append("    end")
+    lines.append("  end")
+    lines += [f'  {_mermaid_id(n.id)}(["{_mermaid_text(n.label)}"])' for n in topology.nodes.values() if n.group == "outside"]
+    arrows = {"solid": "-->", "dashed": "-.->", "dotted": "-.->"}
+    for edge in topology.edges:
+        lines.append(f'  {_mermaid_id(edge.source)} {arrows[edge.style]}|"{_mermaid_text(edge.label)}"| {_mermaid_id(edge.target)}')
+    return "\n".join(lines) + "\n"
