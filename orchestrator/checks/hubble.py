@@ -26,6 +26,8 @@ class FlowQuery:
 class HubbleCheck:
     name = "hubble"
     runs_in_pod = False  # it reads flows; the pod it filters on is `pod`
+    # Where a participant runs it on a real cluster: in the Cilium agent (as the kind runtime does).
+    by_hand_in = ("kubectl", "-n", "kube-system", "exec", "ds/cilium", "-c", "cilium-agent", "--")
     required = ("expect",)
     params = {
         "namespace": {"type": "string", "minLength": 1, "maxLength": 63},

@@ -11,8 +11,11 @@ class CheckRegistry(Registry[CheckKind]):
 
 
 def default_checks() -> CheckRegistry:
+    from orchestrator.checks.cluster_cert import ClusterCertCheck
+    from orchestrator.checks.csr import CsrCheck
     from orchestrator.checks.http import HttpCheck
     from orchestrator.checks.hubble import HubbleCheck
+    from orchestrator.checks.kube_access import KubeAccessCheck
     from orchestrator.checks.tls import TlsCheck
 
-    return CheckRegistry([HttpCheck(), TlsCheck(), HubbleCheck()])
+    return CheckRegistry([HttpCheck(), TlsCheck(), HubbleCheck(), KubeAccessCheck(), CsrCheck(), ClusterCertCheck()])

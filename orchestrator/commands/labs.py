@@ -33,6 +33,10 @@ def describe(lab: Lab) -> dict:
             item["apply"] = {"group": step.apply, "templates": lab.manifests[step.apply]}
         if step.wait:
             item["wait"] = {"for": step.wait.kind, **step.wait.params, "timeout": step.wait.timeout}
+        if step.user:
+            u = step.user
+            item["user"] = {"name": u.name, "cn": u.cn, "groups": list(u.groups), "via": u.via,
+                            **({"expirationSeconds": u.expiration_seconds} if u.via == "csr" else {"days": u.days})}
         if step.check:
             c = step.check
             item["check"] = {"type": c.type, **c.params, "expect": c.expect, "timeout": c.timeout, "interval": c.interval}
@@ -89,15 +93,19 @@ def show_lab(ctx: LabContext, name: str, overrides: Overrides, output: str) -> N
     ui.table(["image", "reference (override with --set images.NAME=...)"], sorted(lab.images.items()), title="Images")
     ui.line("Values (override with --set key=value or -f values.yaml):")
     ui.line("  " + to_yaml(lab.values, 2))
-    ui.table(["name", "usage", "cn", "sans", "days", "key"],
-             [[c["name"], c["usage"], c["cn"], ", ".join(c.get("dns", []) + c.get("ip", [])), c["days"], c["key"]]
-              for c in data["certificates"]], title="Certificates")
+    if data["certificates"]:
+        ui.table(["name", "usage", "cn", "sans", "days", "key"],
+                 [[c["name"], c["usage"], c["cn"], ", ".join(c.get("dns", []) + c.get("ip", [])), c["days"], c["key"]]
+                  for c in data["certificates"]], title="Certificates")
     rows = []
     for s in data["steps"]:
         if "check" in s:
             what = f"{s['check']['type']} check" + (f" from {s['check']['from']}" if s["check"].get("from") else "") + f", expect {s['check']['expect']}"
         elif "apply" in s:
             what = f"apply {s['apply']['group']}: {', '.join(s['apply']['templates'])}"
+        elif "user" in s:
+            u = s["user"]
+            what = f"user {u['name']} (CN={u['cn']}" + "".join(f", O={g}" for g in u["groups"]) + f") signed via {u['via']}"
         else:
             what = f"wait for {s['wait']['for']} {s['wait'].get('namespace', '') + '/' if s['wait'].get('namespace') else ''}{s['wait'].get('name', '')}"
         if s.get("check", {}).get("runtimes"):
@@ -108,7 +116,7 @@ def show_lab(ctx: LabContext, name: str, overrides: Overrides, output: str) -> N
                  [[c["release"], c["chart"], c["version"], c["namespace"], ", ".join(f"{w['for']} {w.get('name', '')}".strip() for w in c["wait"])]
                   for c in data["charts"]], title="Charts (kind runtime)")
     ui.table(["step", "kind", "why", "what"], rows, title="Steps")
-    if "docker" in lab.runtimes:
+    if "docker" in lab.runtimes and any(d in lab.image_roles for d in ("proxy",)):
         ui.line("In the docker runtime, pods run as containers, a CiliumClusterwideEnvoyConfig runs in a real Envoy in the")
         ui.line("redirected pod's network namespace, a CiliumNetworkPolicy listener redirect is an iptables rule there, and")
         ui.line("Hubble's flows are read from Envoy's connection counters.")

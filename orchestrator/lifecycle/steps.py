@@ -101,5 +101,15 @@ class CheckStep(_LabStepBase):
             raise CheckFailed(result)
 
 
+class UserStep(_LabStepBase):
+    verb = "user"
+
+    def run(self, run: Run) -> None:
+        from orchestrator.kubeusers import make_user
+
+        run.stage_started = time.time()
+        make_user(run.runtime, self.spec.user, run.lab.owner_labels())
+
+
 def lab_step(spec: LabStep):
-    return {"apply": ApplyStep, "wait": WaitStep, "check": CheckStep}[spec.kind](spec)
+    return {"apply": ApplyStep, "wait": WaitStep, "check": CheckStep, "user": UserStep}[spec.kind](spec)

@@ -66,6 +66,10 @@ class DockerCli:
             return cpus, memory
         return None
 
+    def exec_output(self, container: str, argv: list[str], timeout: float = 60) -> str:
+        """stdout of argv run in a container (a kind node): read into memory, never echoed."""
+        return process.run(["docker", "exec", container, *argv], timeout=timeout).stdout
+
     def image_present(self, ref: str) -> bool:
         return process.run(["docker", "image", "inspect", "--format", "{{.Id}}", ref], check=False, timeout=30).returncode == 0
 

@@ -67,12 +67,22 @@ def api_errors(what: str):
 
 class KubeApi:
     def __init__(self, kubeconfig: Path):
-        from kubernetes import client, config, dynamic
+        from kubernetes import client, config
 
         with api_errors(f"connect with {kubeconfig}"):
             self.api_client = config.new_client_from_config(config_file=str(kubeconfig))
             self.core = client.CoreV1Api(self.api_client)
-            self.dynamic = dynamic.DynamicClient(self.api_client)
+        self._dynamic = None
+
+    @property
+    def dynamic(self):
+        """Discovery on first use: a client whose credentials the server refuses still gets its answer (401)."""
+        if self._dynamic is None:
+            from kubernetes import dynamic
+
+            with api_errors("discover the API"):
+                self._dynamic = dynamic.DynamicClient(self.api_client)
+        return self._dynamic
 
     def _resource(self, api_version: str, kind: str):
         return self.dynamic.resources.get(api_version=api_version, kind=kind)
@@ -183,3 +193,48 @@ class KubeApi:
     def logs(self, namespace: str, pod: str, container: str | None = None) -> str:
         with api_errors(f"logs of pod {namespace}/{pod}"):
             return self.core.read_namespaced_pod_log(pod, namespace, container=container, timestamps=True)
+
+    def approve_csr(self, name: str, reason: str, message: str) -> None:
+        """`kubectl certificate approve`: an Approved condition on the CSR's approval subresource."""
+        from kubernetes import client
+
+        api = client.CertificatesV1Api(self.api_client)
+        with api_errors(f"approve CertificateSigningRequest {name}"):
+            csr = api.read_certificate_signing_request(name)
+            conditions = [c for c in (csr.status.conditions or []) if c.type != "Approved"]
+            conditions.append(client.V1CertificateSigningRequestCondition(type="Approved", status="True", reason=reason, message=message))
+            csr.status.conditions = conditions
+            api.replace_certificate_signing_request_approval(name, csr)
+
+    def can_i(self, verb: str, resource: str, namespace: str | None, group: str = "", name: str | None = None) -> tuple[int, bool, str]:
+        """`kubectl auth can-i` as this client's user: (HTTP status, allowed, the authorizer's reason)."""
+        body = {"apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectAccessReview",
+                "spec": {"resourceAttributes": {k: v for k, v in {"verb": verb, "resource": resource, "namespace": namespace,
+                                                                   "group": group, "name": name}.items() if v is not None}}}
+        status, answer = self.call("POST", "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews", body)
+        result = (answer or {}).get("status")
+        if not isinstance(result, dict):  # a refused review is a Status object: its `status` is "Failure"
+            return status, False, str((answer or {}).get("message", ""))
+        return status, bool(result.get("allowed")), str(result.get("reason", ""))
+
+    def call(self, method: str, path: str, body: dict | None = None, query: list | None = None) -> tuple[int, dict | None]:
+        """One real request as this client's user: (HTTP status, the decoded body); refusals are answers here."""
+        from kubernetes.client.exceptions import ApiException
+
+        try:
+            request = self.api_client.param_serialize(method=method, resource_path=path, query_params=query or [], body=body,
+                                                      header_params={"Content-Type": "application/json", "Accept": "application/json"},
+                                                      auth_settings=["BearerToken"])
+            response = self.api_client.call_api(*request[:2], header_params=request[2], body=request[3], post_params=request[4])
+            response.read()
+            try:
+                return response.status, json.loads(response.data or b"null")
+            except ValueError:
+                return response.status, {"message": (response.data or b"")[:300].decode(errors="replace")}
+        except ApiException as exc:
+            try:
+                return exc.status, json.loads(exc.body)
+            except (TypeError, ValueError):
+                return exc.status, {"message": str(exc.reason)}
+        except (OSError, TimeoutError) as exc:
+            raise RuntimeFailure(f"{method} {path}: cannot reach the API server: {str(exc).splitlines()[0][:200]}") from None

@@ -6,7 +6,7 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar, Protocol
+from typing import Any, TYPE_CHECKING, ClassVar, Protocol
 
 import yaml
 
@@ -85,6 +85,14 @@ class Runtime(Protocol):
 
     name: ClassVar[str]
     instance: Instance
+    kubeconfig: Path  # the cluster's admin kubeconfig (0600, in the instance's folder)
+    kube: Any  # providers.kube.KubeApi on that kubeconfig
+
+    def cluster_ca(self) -> tuple[bytes, bytes]:
+        """The cluster CA's certificate and key (PEM), for signing as the cluster does (the seed's way)."""
+
+    def cluster_certificates(self) -> tuple[list[tuple[str, bytes]], str]:
+        """The control plane's certificates (name, PEM), and the cluster's own report of them ('' when none)."""
 
     def requirements(self, *, lab_is_up: bool) -> list["Finding"]:
         """What this machine must have for the runtime (doctor findings; the blocking ones stop `up`)."""

@@ -275,6 +275,14 @@ class DockerRuntime:
     def wait(self, wait: Wait, kind) -> None:
         kubernetes.wait(self.kube, wait, kind)
 
+    def cluster_ca(self) -> tuple[bytes, bytes]:
+        return self.control_plane.pki.read("ca.crt"), self.control_plane.pki.read("ca.key")
+
+    def cluster_certificates(self) -> tuple[list[tuple[str, bytes]], str]:
+        """The PKI this runtime made for its control plane, laid out as kubeadm does."""
+        names = ["ca", "apiserver", "admin", "controller-manager", "scheduler"]
+        return [(name, self.control_plane.pki.read(f"{name}.crt")) for name in names], ""
+
     def _redirected_container(self) -> str | None:
         """The pod whose traffic the proxy sees (recorded when the CNP was put in place)."""
         return self.instance.data.get("redirected_pod")

@@ -33,6 +33,7 @@ KIND_MIN_CPUS = 2
 KIND_MIN_MEMORY = 4 * 1024**3
 HUBBLE_AGENT_SELECTOR = "k8s-app=cilium"  # Hubble runs in the Cilium agent; `hubble observe` is run there
 HUBBLE_AGENT_NAMESPACE = "kube-system"
+NODE_PKI = "/etc/kubernetes/pki"  # kubeadm's, on kind's control-plane node
 HUBBLE_AGENT_CONTAINER = "cilium-agent"
 
 
@@ -215,6 +216,22 @@ class KindRuntime:
         ref = kind.ref(wait.params)
         self.kube.wait_for(f"{ref}: {kind.description}", ref.api_version, ref.kind, ref.name, ref.namespace,
                            lambda obj: kind.ready(obj, wait.params), wait.timeout)
+
+    @property
+    def _control_plane_node(self) -> str:
+        return f"{self.cluster_name}-control-plane"  # kind's name for it
+
+    def cluster_ca(self) -> tuple[bytes, bytes]:
+        """kubeadm's cluster CA on the control-plane node (the seed signs with /etc/kubernetes/pki/ca.key)."""
+        read = lambda name: self.docker.exec_output(self._control_plane_node, ["cat", f"{NODE_PKI}/{name}"]).encode()  # noqa: E731
+        return read("ca.crt"), read("ca.key")
+
+    def cluster_certificates(self) -> tuple[list[tuple[str, bytes]], str]:
+        """Every certificate under the node's /etc/kubernetes/pki, and `kubeadm certs check-expiration`."""
+        node = self._control_plane_node
+        listing = self.docker.exec_output(node, ["find", NODE_PKI, "-name", "*.crt"]).split()
+        certs = [(path[len(NODE_PKI) + 1:-len(".crt")], self.docker.exec_output(node, ["cat", path]).encode()) for path in sorted(listing)]
+        return certs, self.docker.exec_output(node, ["kubeadm", "certs", "check-expiration"], timeout=120)
 
     def _pod(self, pod: PodRef | None) -> tuple[str, str]:
         doc = resolve_pod(pod, self.docs)

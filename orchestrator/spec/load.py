@@ -34,12 +34,13 @@ from orchestrator.spec.model import (
     PkiSpec,
     PodRef,
     Step,
+    UserSpec,
     Wait,
 )
 from orchestrator.spec.values import apply_overrides
 from orchestrator.spec.yamlio import read_yaml
 
-STEP_KINDS = ("apply", "wait", "check")
+STEP_KINDS = ("apply", "wait", "check", "user")
 IMAGE_ROLES = ("node", "stack", "proxy", "etcd", "apiserver", "controllerManager", "scheduler")
 SINGLE_IMAGE_ROLES = ("node", "proxy", "etcd", "apiserver", "controllerManager", "scheduler")
 DNS_NAME = re.compile(r"^(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$", re.I)
@@ -239,16 +240,23 @@ def semantic_problems(raw: dict, lab_dir: Path, origin: str, checks, broken: set
                 bad(f"stack.files.{target}", f"template '{source}' not found")
     if sound("steps", "manifests", "runtimes"):
         seen: set[str] = set()
+        users: set[str] = set()  # made by the steps so far: a check acts as a user made before it
         for i, step in enumerate(raw.get("steps", [])):
             kinds = [k for k in STEP_KINDS if k in step]
             if len(kinds) != 1:
-                bad(f"steps.{i}", "needs exactly one of apply, wait, check")
+                bad(f"steps.{i}", "needs exactly one of " + ", ".join(STEP_KINDS))
             if step["name"] in seen:
                 bad(f"steps.{i}.name", f"duplicate step name '{step['name']}'")
             seen.add(step["name"])
             if "apply" in step and step["apply"] not in manifests:
                 bad(f"steps.{i}.apply", f"unknown manifest group '{step['apply']}' (known: {', '.join(sorted(manifests)) or 'none'})")
+            if "user" in step:
+                if step["user"]["name"] in users:
+                    bad(f"steps.{i}.user.name", f"user '{step['user']['name']}' is made by an earlier step")
+                users.add(step["user"]["name"])
             check = step.get("check")
+            if check and "user" in check and check["user"] not in users:
+                bad(f"steps.{i}.check.user", f"no earlier step makes user '{check['user']}' (users: {', '.join(sorted(users)) or 'none'})")
             if check:
                 for runtime in check.get("runtimes", []):
                     if runtime not in raw["runtimes"]:
@@ -332,8 +340,25 @@ def _render_tree(env, tree: Any, context: dict, origin: str, prefix: str) -> Any
     if isinstance(tree, list):
         return [_render_tree(env, v, context, origin, f"{prefix}.{i}") for i, v in enumerate(tree)]
     if isinstance(tree, str) and ("{{" in tree or "{%" in tree):
-        return render_string(env, tree, context, f"{origin}: {prefix}")
+        native = _native_value(env, tree, context)
+        return native if native is not None else render_string(env, tree, context, f"{origin}: {prefix}")
     return tree
+
+
+_ONE_EXPRESSION = re.compile(r"^\{\{([^{}]*)\}\}$")
+
+
+def _native_value(env, text: str, context: dict) -> int | float | bool | None:
+    """A string that is one expression of a number or a boolean value keeps its type (`minDaysLeft: "{{ days }}"`
+    stays an integer), as a value written in place would; anything else renders as text."""
+    match = _ONE_EXPRESSION.match(text.strip())
+    if not match:
+        return None
+    try:
+        value = env.compile_expression(match.group(1))(**context)
+    except Exception:
+        return None  # rendering as text reports the problem with its place
+    return value if isinstance(value, (bool, int, float)) else None
 
 
 # ---------------------------------------------------------------- values: form and range
@@ -487,9 +512,15 @@ def _build_step(raw: dict, checks) -> Step:
             runtimes=tuple(c.get("runtimes", ())),
             source=_pod_ref(c.get("from")),
         )
+    user = None
+    if kind == "user":
+        u = raw["user"]
+        user = UserSpec(name=u["name"], via=u["via"], cn=u.get("cn", u["name"]), groups=tuple(u.get("groups", ())),
+                        expiration_seconds=int(u.get("expirationSeconds", 86400)), days=int(u.get("days", 365)),
+                        namespace=u.get("namespace"), timeout=float(u.get("timeout", 60)))
     return Step(
         name=raw["name"], kind=kind, description=raw.get("description", "").strip(), apply=raw.get("apply"),
-        wait=_build_wait(raw["wait"], DEFAULT_WAIT_TIMEOUT) if kind == "wait" else None, check=check,
+        wait=_build_wait(raw["wait"], DEFAULT_WAIT_TIMEOUT) if kind == "wait" else None, check=check, user=user,
     )
 
 

@@ -126,13 +126,28 @@ class Check:
 
 
 @dataclass(frozen=True)
+class UserSpec:
+    """A Kubernetes user made from a certificate (see schema.yaml `user`)."""
+
+    name: str
+    via: str  # csr | cluster-ca | untrusted-ca
+    cn: str
+    groups: tuple[str, ...] = ()
+    expiration_seconds: int = 86400
+    days: int = 365
+    namespace: str | None = None
+    timeout: float = 60.0
+
+
+@dataclass(frozen=True)
 class Step:
     name: str
-    kind: str  # apply | wait | check
+    kind: str  # apply | wait | check | user
     description: str = ""
     apply: str | None = None
     wait: Wait | None = None
     check: Check | None = None
+    user: UserSpec | None = None
 
 
 @dataclass

@@ -39,7 +39,7 @@ def test_echo_image_serves_the_lab_echo(docker_engine, tmp_path):
 
 def test_envoy_image_validates_the_ccec_bootstrap_as_uid_101(docker_engine, tmp_path):
     lab = render_loopback(tmp_path)
-    bootstrap = lab.write_envoy_bootstrap(10000, 9901)
+    bootstrap = lab.write_envoy_bootstrap({name: 10000 + i for i, name in enumerate(lab.listeners())}, 9901)
     files = {"etc/envoy/envoy.yaml": bootstrap.read_bytes()}
     for path in (tmp_path / "envoy-secrets").rglob("*"):
         if path.is_file():
@@ -55,7 +55,7 @@ def test_envoy_image_validates_the_ccec_bootstrap_as_uid_101(docker_engine, tmp_
 def test_haproxy_image_checks_the_rendered_config(docker_engine, tmp_path):
     lab = render_loopback(tmp_path, ("haproxy.certDir=/usr/local/etc/haproxy/certs",))
     files = {"usr/local/etc/haproxy/haproxy.cfg": (lab.out / "stack/haproxy.cfg").read_bytes()}
-    for name in ("server.pem", "ca.crt"):
+    for name in ("server.pem", "impostor.pem", "ca.crt"):
         files[f"usr/local/etc/haproxy/certs/{name}"] = (lab.out / "stack/certs" / name).read_bytes()
     with DockerContainer(IMAGES["haproxy"]).with_command(["sleep", "30"]) as container:
         container.get_wrapped_container().put_archive("/", _tar(files))

@@ -10,6 +10,7 @@ lab's Cilium objects.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -38,11 +39,10 @@ def _helm() -> str:
     return found
 
 
-@pytest.fixture
-def cluster(tmp_path, docker_engine, monkeypatch):
-    """A real control plane; a fake kind whose clusters are it; the real helm; kind's nodes as the boundary."""
-    if BUNDLE is None or not (BUNDLE / "cilium-1.19/crds/ciliumnetworkpolicies.yaml").is_file():
-        pytest.fail("LAB_BUNDLE must point at the offline bundle (../shared/upstream): the chart and CRDs come from it")
+@contextlib.contextmanager
+def kind_on_a_real_api_server(tmp_path, monkeypatch, cluster: str, workers: int, crds: list[dict]):
+    """A real control plane; a fake kind whose clusters are it (its node's /etc/kubernetes/pki is the control
+    plane's PKI); the real helm; kind's nodes as the boundary."""
     engine = DockerEngine()
     labels = {"lab.dev/instance": INSTANCE, "app.kubernetes.io/managed-by": "lab"}
     engine.ensure_network(f"lab-{INSTANCE}", "172.31.240.0/24", labels)
@@ -60,6 +60,7 @@ def cluster(tmp_path, docker_engine, monkeypatch):
         state.mkdir()
         (state / "images").write_text("")
         for key, value in {"LAB_FAKE_DIR": str(state), "LAB_FAKE_KUBECONFIG": str(control_plane.kubeconfig_path),
+                           "LAB_FAKE_NODE_PKI": str(control_plane.pki.store.directory),
                            "LAB_CACHE": str(tmp_path / "cache"), "PATH": f"{bin_dir}:{os.environ['PATH']}"}.items():
             monkeypatch.setenv(key, value)
         work = tmp_path / "work"
@@ -69,15 +70,23 @@ def cluster(tmp_path, docker_engine, monkeypatch):
 
         monkeypatch.setattr(kube_module, "KubeApi", KindNodeKube)
         KindNodeKube.calls = []
-        crds = operator_crds([BUNDLE / "cilium-1.19/crds" / f for f in ("ciliumnetworkpolicies.yaml", "ciliumclusterwideenvoyconfigs.yaml",
-                                                                          "ciliumenvoyconfigs.yaml")])
-        with KindNodes(control_plane.kubeconfig_path, "inject-mtls", workers=1, operator_crds=crds) as nodes:
+        with KindNodes(control_plane.kubeconfig_path, cluster, workers=workers, operator_crds=crds) as nodes:
             yield control_plane, nodes, work
         assert nodes.errors == []
     finally:
         for container in engine.containers(labels):
             engine.remove(container)
         engine.remove_network_if_unused(f"lab-{INSTANCE}")
+
+
+@pytest.fixture
+def cluster(tmp_path, docker_engine, monkeypatch):
+    if BUNDLE is None or not (BUNDLE / "cilium-1.19/crds/ciliumnetworkpolicies.yaml").is_file():
+        pytest.fail("LAB_BUNDLE must point at the offline bundle (../shared/upstream): the chart and CRDs come from it")
+    crds = operator_crds([BUNDLE / "cilium-1.19/crds" / f for f in ("ciliumnetworkpolicies.yaml", "ciliumclusterwideenvoyconfigs.yaml",
+                                                                      "ciliumenvoyconfigs.yaml")])
+    with kind_on_a_real_api_server(tmp_path, monkeypatch, "inject-mtls", 1, crds) as world:
+        yield world
 
 
 def test_kind_runtime_on_a_real_api_server(cluster):
@@ -150,3 +159,23 @@ def test_delete_by_label_removes_only_the_labs_objects(cluster):
     assert kubectl(kubeconfig, "get", "configmap", "-n", "mtls-inject", "keep")["data"] == {"a": "b"}
     # the chart's objects carry no lab label: untouched
     assert kubectl(kubeconfig, "get", "daemonset", "-n", "kube-system", "cilium")["status"]["numberReady"] == 2
+
+
+def test_k8s_user_certs_on_the_kind_runtime(tmp_path, docker_engine, monkeypatch):
+    """The users lab on kind's path: the CSR signed by the real controller-manager, john signed with the CA key
+    read from kind's control-plane node (the real cluster CA here), RBAC judged by the real API server."""
+    with kind_on_a_real_api_server(tmp_path, monkeypatch, "k8s-user-certs", 0, []) as (control_plane, _nodes, work):
+        result = run_lab("up", "k8s-user-certs", "--runtime", "kind", "-o", "json")
+        assert result.exit_code == 0, result.stdout + result.stderr
+        report = json.loads(result.stdout)
+        assert report["summary"] == {"passed": 8, "failed": 0, "skipped": 0}
+        pki = next(c for c in report["checks"] if c["name"] == "cluster-pki")
+        assert "kubeadm certs check-expiration" in pki["output"] and "apiserver" in pki["output"]
+        calls = [json.loads(line) for line in (tmp_path / "fake/calls.jsonl").read_text().splitlines()]
+        assert ["docker", "exec", "k8s-user-certs-control-plane", "cat", "/etc/kubernetes/pki/ca.key"] in calls
+        # john's certificate: signed with that key, so the real API server authenticates him
+        john = (work / ".lab/k8s-user-certs/users/john.crt").read_bytes()
+        from cryptography import x509
+
+        x509.load_pem_x509_certificate(john).verify_directly_issued_by(x509.load_pem_x509_certificate(control_plane.pki.read("ca.crt")))
+        assert run_lab("down", "k8s-user-certs").exit_code == 0

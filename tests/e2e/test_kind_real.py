@@ -29,3 +29,13 @@ def test_inject_mtls_on_kind(tmp_path):
         down = lab(tmp_path, "down", "inject-mtls", timeout=600)
     assert down.returncode == 0, down.stderr
     assert "inject-mtls" not in lab(tmp_path, "status").stdout.replace("not up", "")
+
+
+def test_k8s_user_certs_on_kind(tmp_path):
+    up = lab(tmp_path, "up", "k8s-user-certs", "--runtime", "kind", "--junit", "up.xml", timeout=1800)
+    try:
+        assert up.returncode == 0, up.stdout + up.stderr
+        assert "8 passed, 0 failed" in up.stdout
+    finally:
+        down = lab(tmp_path, "down", "k8s-user-certs", timeout=600)
+    assert down.returncode == 0, down.stderr

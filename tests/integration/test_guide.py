@@ -82,7 +82,7 @@ def test_values_flow_into_the_guide(tmp_path, monkeypatch):
     assert not (tmp_path / "g/guide.html").exists()
 
 
-@pytest.mark.parametrize("lab_name, root", [("inject-mtls", LABS), ("mini", FIXTURE_LABS), ("two-pods", FIXTURE_LABS), ("deploy-svc", FIXTURE_LABS)])
+@pytest.mark.parametrize("lab_name, root", [("inject-mtls", LABS), ("k8s-user-certs", LABS), ("mini", FIXTURE_LABS), ("two-pods", FIXTURE_LABS), ("deploy-svc", FIXTURE_LABS)])
 def test_every_lab_gets_a_guide_from_its_spec_alone(lab_name, root, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("LAB_PATH", str(root))

@@ -116,6 +116,22 @@ elif tool == "docker":
     elif args[:2] == ["run", "--rm"]:
         if "--ip" in args and network_state() == "auto":  # as Docker says when the container starts
             sys.exit("docker: " + STATIC_IP_REFUSED + ".")
+    elif args[:1] == ["exec"] and os.environ.get("LAB_FAKE_NODE_PKI"):
+        # A kind node: kubeadm's /etc/kubernetes/pki is the real control plane's PKI the test runs.
+        pki, command = Path(os.environ["LAB_FAKE_NODE_PKI"]), args[2:]
+        if command[:1] == ["cat"] and command[1].startswith("/etc/kubernetes/pki/"):
+            source = pki / command[1][len("/etc/kubernetes/pki/"):]
+            if not source.is_file():
+                sys.exit(f"cat: {command[1]}: No such file or directory")
+            sys.stdout.write(source.read_text())
+        elif command[:2] == ["find", "/etc/kubernetes/pki"]:
+            print("\n".join(f"/etc/kubernetes/pki/{p.name}" for p in sorted(pki.glob("*.crt"))))
+        elif command == ["kubeadm", "certs", "check-expiration"]:
+            print("CERTIFICATE                EXPIRES                  RESIDUAL TIME   CERTIFICATE AUTHORITY   EXTERNALLY MANAGED")
+            for name in sorted(p.stem for p in pki.glob("*.crt") if p.stem != "ca"):
+                print(f"{name:<26} (from the test's control plane)  ca  no")
+        else:
+            sys.exit(f"fake docker exec: unexpected {command}")
     elif args[:1] == ["save"]:
         Path(flag("-o")).write_bytes(b"tar")
     else:
