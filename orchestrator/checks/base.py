@@ -74,5 +74,10 @@ class CheckKind(Protocol):
         """One attempt against the runtime; `since` is when the check began (epoch seconds)."""
 
 
+def say(expect: dict[str, Any], phrases: dict[str, Any]) -> list[str]:
+    """An expectation in words, key by key in the phrases' order: a format string for the value, or a function."""
+    return [phrase(expect[key]) if callable(phrase) else phrase.format(expect[key]) for key, phrase in phrases.items() if key in expect]
+
+
 def brief(seen: dict[str, Any], keys: tuple[str, ...]) -> str:
     return ", ".join(f"{key}={seen[key]}" for key in keys if key in seen)

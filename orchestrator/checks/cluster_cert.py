@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 
-from orchestrator.checks.base import Observation, brief
+from orchestrator.checks.base import Observation, brief, say
 from orchestrator.spec.model import Check
 
 
@@ -56,15 +56,11 @@ class ClusterCertCheck:
         return brief(seen, ("subjectCN", "issuerCN", "daysLeft"))
 
     def expectations(self, expect: dict) -> list[str]:
-        said = []
-        if "issuedByClusterCA" in expect:
-            said.append("the API server's serving certificate chains to the cluster CA" if expect["issuedByClusterCA"]
-                        else "the serving certificate does not chain to the cluster CA")
-        if "minDaysLeft" in expect:
-            said.append(f"it is valid for at least {expect['minDaysLeft']} more days")
-        if "dns" in expect:
-            said.append(f"its SANs include {expect['dns']}")
-        return said
+        return say(expect, {
+            "issuedByClusterCA": lambda v: "the API server's serving certificate " + ("chains" if v else "does not chain") + " to the cluster CA",
+            "minDaysLeft": "it is valid for at least {} more days",
+            "dns": "its SANs include {}",
+        })
 
     def commands(self, check: Check) -> list[list[str]]:
         return [["sh", "-c", "openssl s_client -connect <api server> -CAfile /etc/kubernetes/pki/ca.crt </dev/null | openssl x509 -noout -text"],

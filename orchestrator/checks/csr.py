@@ -9,7 +9,7 @@ from typing import Any
 from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from orchestrator.checks.base import Observation, brief
+from orchestrator.checks.base import Observation, brief, say
 from orchestrator.spec.model import Check
 
 LIFETIME_TOLERANCE = 60  # seconds: a signer may round the duration
@@ -53,20 +53,12 @@ class CsrCheck:
         return brief(seen, ("approved", "subjectCN", "subjectO", "lifetimeSeconds", "issuer"))
 
     def expectations(self, expect: dict) -> list[str]:
-        said = []
-        if expect.get("approved") is not None:
-            said.append("the request is Approved and has a certificate" if expect["approved"] else "the request is not approved")
-        if "signerName" in expect:
-            said.append(f"for the signer {expect['signerName']}")
+        said = say(expect, {"approved": lambda v: "the request is Approved and has a certificate" if v else "the request is not approved",
+                            "signerName": "for the signer {}"})
         if "subjectCN" in expect or "subjectO" in expect:
             said.append(f"the certificate's subject is CN={expect.get('subjectCN', '*')}, O={', '.join(expect.get('subjectO', ['*']))}")
-        if "usage" in expect:
-            said.append(f"its extended key usage is {expect['usage']}")
-        if "lifetimeSeconds" in expect:
-            said.append(f"it is valid for {expect['lifetimeSeconds']} s from its signing (expirationSeconds)")
-        if "issuedByClusterCA" in expect:
-            said.append("it is signed by the cluster CA" if expect["issuedByClusterCA"] else "it is not signed by the cluster CA")
-        return said
+        return said + say(expect, {"usage": "its extended key usage is {}", "lifetimeSeconds": "it is valid for {} s (expirationSeconds)",
+                                   "issuedByClusterCA": lambda v: "it is " + ("" if v else "not ") + "signed by the cluster CA"})
 
     def commands(self, check: Check) -> list[list[str]]:
         name = check.params["name"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from orchestrator.checks.base import Observation, brief
+from orchestrator.checks.base import Observation, brief, say
 from orchestrator.errors import PermanentFailure
 from orchestrator.spec.model import Check
 
@@ -68,17 +68,9 @@ class HttpCheck:
         return ", ".join(p for p in parts if p)
 
     def expectations(self, expect: dict) -> list[str]:
-        said = []
-        if "status" in expect:
-            said.append(f"HTTP status {expect['status']}")
-        if "exitCode" in expect:
-            said.append(f"curl exits with {expect['exitCode']}")
-        if "error" in expect:
-            said.append(f"curl's error contains \"{expect['error']}\"")
-        if "body" in expect:
-            said.append(f"the response body contains \"{expect['body']}\"")
-        said += [f"the JSON response has {path} = {value}" for path, value in expect.get("json", {}).items()]
-        return said
+        said = say(expect, {"status": "HTTP status {}", "exitCode": "curl exits with {}", "error": 'curl\'s error contains "{}"',
+                            "body": 'the response body contains "{}"'})
+        return said + [f"the JSON response has {path} = {value}" for path, value in expect.get("json", {}).items()]
 
     def argv(self, check: Check, timeout: float) -> list[str]:
         p = check.params

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from orchestrator.checks.base import Observation, brief
+from orchestrator.checks.base import Observation, brief, say
 from orchestrator.spec.model import Check
 
 VERBS = {"get": "GET", "list": "GET", "delete": "DELETE", "deletecollection": "DELETE"}
@@ -55,14 +55,8 @@ class KubeAccessCheck:
         return brief(seen, ("allowed", "status"))
 
     def expectations(self, expect: dict) -> list[str]:
-        said = []
-        if "allowed" in expect:
-            said.append("`kubectl auth can-i` says " + ("yes" if expect["allowed"] else "no"))
-        if "status" in expect:
-            said.append(f"the request is answered with HTTP {expect['status']}")
-        if "message" in expect:
-            said.append(f"the API server's message contains \"{expect['message']}\"")
-        return said
+        return say(expect, {"allowed": lambda v: "`kubectl auth can-i` says " + ("yes" if v else "no"),
+                            "status": "the request is answered with HTTP {}", "message": 'the API server\'s message contains "{}"'})
 
     def commands(self, check: Check) -> list[list[str]]:
         p = check.params

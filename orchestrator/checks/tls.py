@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from orchestrator.checks.base import Observation, brief
+from orchestrator.checks.base import Observation, brief, say
 from orchestrator.errors import PermanentFailure
 from orchestrator.spec.model import Check
 
@@ -57,17 +57,12 @@ class TlsCheck:
         return brief(seen, ("verified", "alert", "subjectCN", "issuerCN"))
 
     def expectations(self, expect: dict) -> list[str]:
-        said = []
-        if "verified" in expect:
-            said.append("the server's certificate verifies against the CA file" if expect["verified"]
-                        else "the server's certificate does not verify")
-        if "alert" in expect:
-            said.append(f"the handshake ends with the TLS alert \"{expect['alert']}\"")
-        if "subjectCN" in expect:
-            said.append(f"the server certificate's subject CN is {expect['subjectCN']}")
-        if "issuerCN" in expect:
-            said.append(f"its issuer CN is {expect['issuerCN']}")
-        return said
+        return say(expect, {
+            "verified": lambda v: "the server's certificate verifies against the CA file" if v else "the server's certificate does not verify",
+            "alert": 'the handshake ends with the TLS alert "{}"',
+            "subjectCN": "the server certificate's subject CN is {}",
+            "issuerCN": "its issuer CN is {}",
+        })
 
     def argv(self, check: Check) -> list[str]:
         p = check.params

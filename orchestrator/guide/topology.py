@@ -51,6 +51,14 @@ class Topology:
     def groups(self) -> list[str]:
         return sorted({n.group for n in self.nodes.values()})
 
+    def in_group(self, group: str) -> list[GraphNode]:
+        return [n for n in self.nodes.values() if n.group == group]
+
+    def cluster_groups(self) -> list[tuple[str, str, list[GraphNode]]]:
+        """Inside the cluster: (group, title, nodes) per namespace, then the proxy."""
+        return [(g, f"namespace {g.split('/', 1)[1]}" if g.startswith("namespace/") else GROUP_TITLES[g], self.in_group(g))
+                for g in self.groups() if g.startswith("namespace/") or g == "proxy"]
+
 
 def pod_id(namespace: str, name: str) -> str:
     return f"pod {namespace}/{name}"
@@ -183,22 +191,19 @@ def to_dot(topology: Topology) -> str:
              '  node [shape=box, style="rounded,filled", fillcolor="#f5f7fa", fontname="Helvetica", fontsize=10];',
              '  edge [fontname="Helvetica", fontsize=9];',
              f"  subgraph cluster_network {{ label={_quote(topology.network)}; style=dashed;"]
-    groups = topology.groups()
-    cluster_groups = [g for g in groups if g.startswith("namespace/") or g == "proxy"]
-    if cluster_groups:
+    if topology.cluster_groups():
         lines.append(f"    subgraph cluster_k8s {{ label={_quote(topology.cluster)}; style=rounded; color=\"#326ce5\";")
-        for group in cluster_groups:
-            title = f"namespace {group.split('/', 1)[1]}" if group.startswith("namespace/") else GROUP_TITLES[group]
+        for group, title, nodes in topology.cluster_groups():
             lines.append(f"      subgraph {_cluster_name(group)} {{ label={_quote(title)}; style=rounded;")
-            lines += [f"        {_quote(n.id)} [label={_quote(n.label)}, shape={n.shape}];" for n in topology.nodes.values() if n.group == group]
+            lines += [f"        {_quote(n.id)} [label={_quote(n.label)}, shape={n.shape}];" for n in nodes]
             lines.append("      }")
         lines.append("    }")
-    if "stack" in groups:
+    if topology.in_group("stack"):
         lines.append(f"    subgraph cluster_stack {{ label={_quote(GROUP_TITLES['stack'])}; style=rounded; color=\"#2b8a3e\";")
-        lines += [f"      {_quote(n.id)} [label={_quote(n.label)}];" for n in topology.nodes.values() if n.group == "stack"]
+        lines += [f"      {_quote(n.id)} [label={_quote(n.label)}];" for n in topology.in_group("stack")]
         lines.append("    }")
     lines.append("  }")
-    lines += [f"  {_quote(n.id)} [label={_quote(n.label)}, shape={n.shape}];" for n in topology.nodes.values() if n.group == "outside"]
+    lines += [f"  {_quote(n.id)} [label={_quote(n.label)}, shape={n.shape}];" for n in topology.in_group("outside")]
     for edge in topology.edges:
         lines.append(f"  {_quote(edge.source)} -> {_quote(edge.target)} [label={_quote(edge.label)}, style={edge.style}];")
     lines.append("}")
@@ -219,22 +224,19 @@ def _mermaid_text(text: str) -> str:
 
 def to_mermaid(topology: Topology) -> str:
     lines = ["flowchart LR", f'  subgraph network["{_mermaid_text(topology.network)}"]']
-    groups = topology.groups()
-    cluster_groups = [g for g in groups if g.startswith("namespace/") or g == "proxy"]
-    if cluster_groups:
+    if topology.cluster_groups():
         lines.append(f'    subgraph k8s["{_mermaid_text(topology.cluster)}"]')
-        for group in cluster_groups:
-            title = f"namespace {group.split('/', 1)[1]}" if group.startswith("namespace/") else GROUP_TITLES[group]
+        for group, title, nodes in topology.cluster_groups():
             lines.append(f'      subgraph {_cluster_name(group)}["{title}"]')
-            lines += [f'        {_mermaid_id(n.id)}["{_mermaid_text(n.label)}"]' for n in topology.nodes.values() if n.group == group]
+            lines += [f'        {_mermaid_id(n.id)}["{_mermaid_text(n.label)}"]' for n in nodes]
             lines.append("      end")
         lines.append("    end")
-    if "stack" in groups:
+    if topology.in_group("stack"):
         lines.append('    subgraph stack["compose stack"]')
-        lines += [f'      {_mermaid_id(n.id)}["{_mermaid_text(n.label)}"]' for n in topology.nodes.values() if n.group == "stack"]
+        lines += [f'      {_mermaid_id(n.id)}["{_mermaid_text(n.label)}"]' for n in topology.in_group("stack")]
         lines.append("    end")
     lines.append("  end")
-    lines += [f'  {_mermaid_id(n.id)}(["{_mermaid_text(n.label)}"])' for n in topology.nodes.values() if n.group == "outside"]
+    lines += [f'  {_mermaid_id(n.id)}(["{_mermaid_text(n.label)}"])' for n in topology.in_group("outside")]
     arrows = {"solid": "-->", "dashed": "-.->", "dotted": "-.->"}
     for edge in topology.edges:
         lines.append(f'  {_mermaid_id(edge.source)} {arrows[edge.style]}|"{_mermaid_text(edge.label)}"| {_mermaid_id(edge.target)}')
