@@ -57,7 +57,7 @@ class Topology:
     def cluster_groups(self) -> list[tuple[str, str, list[GraphNode]]]:
         """Inside the cluster: (group, title, nodes) per namespace, then the proxy."""
         return [(g, f"namespace {g.split('/', 1)[1]}" if g.startswith("namespace/") else GROUP_TITLES[g], self.in_group(g))
-                for g in self.groups() if g.startswith("namespace/") or g == "proxy"]
+                for g in self.groups() if g.startswith("namespace/") or g in ("proxy", "control-plane")]
 
 
 def pod_id(namespace: str, name: str) -> str:
@@ -111,7 +111,7 @@ def _in(host: str, cidrs: tuple[str, ...]) -> bool:
 def build(lab: Lab, rendered: Rendered) -> Topology:
     docs = rendered.docs()
     compose = rendered.compose()
-    topology = Topology(f"docker network {lab.network.name} ({lab.network.subnet})", f"Kubernetes cluster {lab.instance}")
+    topology = Topology(f"docker network {lab.network.name} ({lab.network.subnet})", f"Kubernetes cluster {lab.instance}{_nodes_of(rendered)}")
     # pods, by namespace, with their labels
     for pod in lab_pods(docs):
         meta = pod["metadata"]
@@ -145,6 +145,7 @@ def build(lab: Lab, rendered: Rendered) -> Topology:
                     and all((p["metadata"].get("labels") or {}).get(k) == v for k, v in match.items())]
         for rule in cilium.redirects(cnp):
             redirects.append((applied_at.get(("CiliumNetworkPolicy", cnp["metadata"]["name"]), -1), selected, rule))
+    _users_and_rbac(topology, lab, docs)
     endpoints = _service_endpoints(compose, lab.network.name)
     # the path of each check's traffic
     for index, step in enumerate(lab.steps):
@@ -172,6 +173,55 @@ def build(lab: Lab, rendered: Rendered) -> Topology:
     return topology
 
 
+def _nodes_of(rendered: Rendered) -> str:
+    """The cluster's nodes as kind makes them (the docker runtime runs one node)."""
+    import yaml
+
+    from orchestrator.render.artifacts import KIND_CONFIG
+
+    if KIND_CONFIG not in rendered.files:
+        return ""
+    roles = [n.get("role", "control-plane") for n in (yaml.safe_load(rendered.files[KIND_CONFIG]) or {}).get("nodes") or [{}]]
+    counts = ", ".join(f"{roles.count(r)} {r}" for r in dict.fromkeys(roles))
+    return f"\nkind nodes: {counts}"
+
+
+def _users_and_rbac(topology: Topology, lab: Lab, docs: list[dict]) -> None:
+    """The API server, the users the lab makes (and how they are signed), what RBAC binds to them, and the
+    requests the checks make as them."""
+    users = {s.user.name: s.user for s in lab.steps if s.kind == "user"}
+    checks = [s for s in lab.steps if s.check and s.check.type in ("kube-access", "csr", "cluster-cert")]
+    if not users and not checks:
+        return
+    topology.add(GraphNode(API_SERVER, "kube-apiserver\n(authentication: client certificates of the cluster CA;\nauthorization: RBAC)",
+                           "control-plane", "component"))
+    for name, user in users.items():
+        groups = "".join(f", O={g}" for g in user.groups)
+        signed = {"csr": "signed via the CSR API", "cluster-ca": "signed with the cluster CA's key", "untrusted-ca": "signed by an untrusted CA"}[user.via]
+        topology.add(GraphNode(f"user {name}", f"user {name}\nCN={user.cn}{groups}\n{signed}", "outside", "ellipse"))
+    for doc in docs:
+        if doc.get("kind") in ("Role", "ClusterRole", "RoleBinding", "ClusterRoleBinding"):
+            meta = doc["metadata"]
+            node = topology.add(GraphNode(f"{doc['kind']} {meta['name']}", f"{doc['kind']} {meta['name']}",
+                                          f"namespace/{meta['namespace']}" if meta.get("namespace") else "control-plane"))
+            if doc["kind"].endswith("Binding"):
+                for subject in doc.get("subjects") or []:
+                    if subject.get("kind") == "User" and f"user {subject['name']}" in topology.nodes:
+                        topology.edge(GraphEdge(node, f"user {subject['name']}", "binds", "dotted"))
+                role = doc.get("roleRef", {})
+                topology.edge(GraphEdge(node, topology.add(GraphNode(f"{role.get('kind')} {role.get('name')}", f"{role.get('kind')} {role.get('name')}",
+                                                                    f"namespace/{meta['namespace']}" if meta.get("namespace") else "control-plane")),
+                                        "grants", "dotted"))
+    for step in checks:
+        p = step.check.params
+        if step.check.type == "kube-access" and f"user {p['user']}" in topology.nodes:
+            status = step.check.expect.get("status")
+            topology.edge(GraphEdge(f"user {p['user']}", API_SERVER, f"{step.name}: {p['verb']} {p['resource']}" + (f" → {status}" if status else "")))
+        else:
+            topology.add(GraphNode(ADMIN, ADMIN, "outside", "ellipse"))
+            topology.edge(GraphEdge(ADMIN, API_SERVER, f"{step.name}: {step.check.type}"))
+
+
 def _hubble_source(check):
     from orchestrator.spec.model import PodRef
 
@@ -183,7 +233,9 @@ def _quote(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
 
 
-GROUP_TITLES = {"stack": "compose stack", "proxy": "Cilium's L7 proxy", "outside": "outside"}
+GROUP_TITLES = {"stack": "compose stack", "proxy": "Cilium's L7 proxy", "control-plane": "control plane", "outside": "outside"}
+API_SERVER = "kube-apiserver"
+ADMIN = "you (admin kubeconfig)"
 
 
 def to_dot(topology: Topology) -> str:

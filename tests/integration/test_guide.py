@@ -170,3 +170,17 @@ def test_the_offline_check_catches_a_page_that_fetches(tmp_path):
     page.write_text('<!DOCTYPE html><html><head><link rel="stylesheet" href="https://example.com/a.css"></head>'
                     '<body><img src="http://example.com/x.png"></body></html>')
     assert page_requests(page, tmp_path / "net.json") == ["http://example.com/x.png", "https://example.com/a.css"]
+
+
+def test_a_users_lab_draws_its_users_the_api_server_and_rbac(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    require("dot")
+    assert run_lab("guide", "k8s-user-certs", "--out", "g").exit_code == 0
+    titles = [unescape(t) for t in re.findall(r"<title>(.*?)</title>", (tmp_path / "g/topology.svg").read_text())]
+    for node in ("user ringu", "user john", "user forged-ringu", "kube-apiserver", "RoleBinding read-pods", "Role pod-reader"):
+        assert node in titles
+    assert "user ringu->kube-apiserver" in titles and "RoleBinding read-pods->user ringu" in titles
+    dot = (tmp_path / "g/topology.dot").read_text()
+    assert "forged-unauthorized: list pods → 401" in dot and "kind nodes: 1 control-plane" in dot
+    md = (tmp_path / "g/guide.md").read_text()
+    assert "kubectl certificate approve ringu" in md and "openssl req -new -key users/ringu.key -out users/ringu.csr -subj /CN=ringu/O=k8sproject" in md
