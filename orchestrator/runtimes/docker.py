@@ -131,11 +131,9 @@ class DockerRuntime:
                            f"{', '.join(outside)}; rerun with --set network.subnet=<its IPv4 subnet>")
         self.instance.data["control_plane"] = True  # recorded first: a failed start is still torn down
         self._fresh = not self.control_plane.running()  # a new cluster holds nothing of an earlier run to reset
-        # While the control plane boots (seconds, mostly the API server's): the compose stack, which needs only
-        # the network, and the Kubernetes client's import (half a second of the CLI's own time). `stack_up` then only collects the stack's outcome.
-        # Once the API answers, the controllers start while the node comes up and the CRDs are registered.
-        # The CRDs the lab emulates are read (a large YAML) while the API server boots, and the API client is made
-        # while the controllers start.
+        # While the API server boots (seconds): the compose stack (it needs only the network; `stack_up` collects
+        # its outcome), the Kubernetes client's import and the emulated CRDs' parsing. Once the API answers, the
+        # controllers start while the client is made, the node comes up and the CRDs are registered.
         background = ThreadPoolExecutor(3)
         self._stack_started = self._start_stack(background)
         crds = background.submit(self._crd_documents, lab)
