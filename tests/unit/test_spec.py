@@ -104,6 +104,16 @@ def test_defaults_and_templated_values_resolve(lab_root):
     assert check.timeout == 30.0 and check.interval == 1.0
 
 
+def test_one_expression_of_a_number_keeps_its_type(lab_root):
+    """`status: "{{ port }}"` is the number, as if written in place; text around an expression makes it text."""
+    def change(spec):
+        spec["steps"][1]["check"]["expect"] = {"status": "{{ port - 8243 }}", "error": "port {{ port }}", "exitCode": "{{ port > 1 and 7 }}"}
+
+    edit_spec(lab_root / "mini", change)
+    expect = load_lab(_entry(lab_root)).steps[1].check.expect
+    assert expect["status"] == 200 and expect["error"] == "port 8443" and expect["exitCode"] == 7
+
+
 def test_refusal_checks_get_a_short_default_timeout(lab_root):
     def change(spec):
         spec["steps"][1]["check"]["expect"] = {"exitCode": 56, "error": "certificate required"}
