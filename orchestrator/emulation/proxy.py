@@ -203,17 +203,22 @@ class CiliumProxy:
         return result
 
     def redirect(self, cnp: dict, docs: list[dict], pod_container: str) -> None:
+        """The policy's redirects as one iptables-restore of the nat chain (declaring the chain flushes it), and
+        the chain hooked into OUTPUT once: one exec in the datapath, not one per rule."""
         ports = listener_ports(docs)
-        self._iptables(pod_container, "-t", "nat", "-N", REDIRECT_CHAIN, check=False)
-        self._iptables(pod_container, "-t", "nat", "-F", REDIRECT_CHAIN)
-        if self._iptables(pod_container, "-t", "nat", "-C", "OUTPUT", "-j", REDIRECT_CHAIN, check=False).returncode != 0:
-            self._iptables(pod_container, "-t", "nat", "-A", "OUTPUT", "-j", REDIRECT_CHAIN)
+        table = ["*nat", f":{REDIRECT_CHAIN} - [0:0]"]
         for rule in cilium.redirects(cnp):
             for cidr in rule.cidrs:
-                self._iptables(
-                    pod_container, "-t", "nat", "-A", REDIRECT_CHAIN, "-p", rule.protocol.lower(), "-d", cidr, "--dport", str(rule.port),
-                    "-m", "owner", "!", "--uid-owner", str(ENVOY_UID), "-j", "REDIRECT", "--to-ports", str(ports[rule.listener]),
-                )
+                table.append(f"-A {REDIRECT_CHAIN} -p {rule.protocol.lower()} -d {cidr} --dport {rule.port} "
+                             f"-m owner ! --uid-owner {ENVOY_UID} -j REDIRECT --to-ports {ports[rule.listener]}")
+        table.append("COMMIT")
+        script = ('printf "%s\\n" "$1" | iptables-restore -w 5 --noflush && '
+                  f'{{ iptables -w 5 -t nat -C OUTPUT -j {REDIRECT_CHAIN} 2>/dev/null || iptables -w 5 -t nat -A OUTPUT -j {REDIRECT_CHAIN}; }}')
+        self.ensure_datapath(pod_container)
+        result = self.engine.exec(self.datapath, ["sh", "-c", script, "redirect", "\n".join(table)])
+        if result.returncode != 0:
+            raise RuntimeFailure(f"iptables-restore of the redirect failed in the datapath of {pod_container} "
+                                 f"(the pod's image must carry iptables): {(result.stderr or result.stdout).strip()[:300]}")
 
     def rules(self, pod_container: str) -> str:
         result = self._iptables(pod_container, "-t", "nat", "-S", check=False)

@@ -275,8 +275,11 @@ class DockerRuntime:
         container = self.pod_container(selected[0]["metadata"]["name"])
         self.instance.data["redirected_pod"] = container
         self.instance.data["redirected_container_id"] = self.engine.container(container).id
-        for ccec in ccecs:
-            self.proxy.run_envoy(ccec, world, container)
+        with ThreadPoolExecutor(2) as pool:  # the datapath container starts while Envoy does
+            datapath = pool.submit(self.proxy.ensure_datapath, container)
+            for ccec in ccecs:
+                self.proxy.run_envoy(ccec, world, container)
+            datapath.result()
         self.instance.data["proxy_routes"] = []
         for cnp in cnps:
             if cilium.redirects(cnp):
