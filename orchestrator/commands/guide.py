@@ -47,8 +47,14 @@ def guide(ctx: LabContext, name: str, overrides: Overrides, out: Path | None, fo
         path = ctx.results_file(lab.instance)
         if not path.is_file():
             raise BadInput(f"--results: instance {lab.instance} has no results yet (no {path}); run `lab up {name}` or `lab verify {name}` first")
-        report = json.loads(path.read_text())
-        report["command"] = "up / verify"
+        try:
+            report = json.loads(path.read_text())
+            checks = report["checks"]
+        except (ValueError, KeyError, TypeError):
+            raise BadInput(f"--results: {path} is not a report `lab up`/`lab verify` wrote; run one of them again") from None
+        if not isinstance(checks, list):
+            raise BadInput(f"--results: {path} is not a report `lab up`/`lab verify` wrote; run one of them again")
+        report.setdefault("command", "up / verify")
     store = PkiStore(ctx.pki_dir(lab), staged=True)  # in memory: the guide needs the rendered objects, not new keys
     if lab.pki is not None:
         PkiManager(lab.pki, store).ensure()

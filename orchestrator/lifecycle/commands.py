@@ -51,7 +51,8 @@ def _source_problems(ctx: LabContext, lab: Lab, rendered: Rendered, runtime: str
 def _report(run: Run, logs: Path | None) -> None:
     ui, results = run.ctx.ui, run.results
     logs_text = str(logs) if logs else None
-    report = {**as_dict(run.lab.name, run.lab.instance, run.runtime.name, results, logs_text), "at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    report = {**as_dict(run.lab.name, run.lab.instance, run.runtime.name, results, logs_text), "at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+              "command": run.command}
     write_atomic(run.ctx.results_file(run.lab.instance), json.dumps(report, indent=2, default=str).encode(), 0o644)
     if run.options.junit:
         write_junit(run.options.junit, f"lab.{run.lab.name}", results, logs_text)
@@ -181,7 +182,7 @@ def verify(ctx: LabContext, name: str, overrides: Overrides, options: RunOptions
     rendered = read_rendered(state.rendered)
     instance = state.instance()
     instance.lab, instance.rendered_files = lab, rendered
-    run = Run(ctx, lab, state, ctx.runtimes.make(state.data["runtime"], instance), rendered, options)
+    run = Run(ctx, lab, state, ctx.runtimes.make(state.data["runtime"], instance), rendered, options, command="verify")
     failed = False
     for step in final_checks(lab):
         try:

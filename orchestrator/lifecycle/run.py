@@ -41,6 +41,7 @@ class Run:
     rendered: Rendered
     options: RunOptions
     results: list[CheckResult] = field(default_factory=list)
+    command: str = "up"  # up | verify: what the kept report says it came from
     # When the current stage began (the run's start, then each apply step): a check counts flows from here.
     stage_started: float = field(default_factory=time.time)
 

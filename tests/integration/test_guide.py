@@ -114,7 +114,10 @@ def test_results_mark_each_check_with_what_was_seen(tmp_path, monkeypatch):
     assert run_lab("guide", "inject-mtls", "--results").exit_code == 2  # nothing ran yet: said, exit 2
     results = tmp_path / ".lab/results/inject-mtls.json"
     results.parent.mkdir(parents=True)
-    results.write_text(json.dumps({"lab": "inject-mtls", "runtime": "docker", "at": "2026-11-23T10:00:00+0000", "checks": [
+    results.write_text("{not json")
+    garbled = run_lab("guide", "inject-mtls", "--results")
+    assert garbled.exit_code == 2 and "is not a report" in garbled.stderr and "Traceback" not in garbled.stderr
+    results.write_text(json.dumps({"lab": "inject-mtls", "runtime": "docker", "at": "2026-11-23T10:00:00+0000", "command": "verify", "checks": [
         {"name": "direct-mtls-with-cert", "status": "passed", "seen": {"status": 200}, "message": "", "seconds": 0.1},
         {"name": "plain-http-injected", "status": "failed", "seen": {"exitCode": 7}, "message": "curl failed (exit 7)", "seconds": 60.0}]}))
     result = run_lab("guide", "inject-mtls", "--results", "--out", "g")
@@ -125,7 +128,7 @@ def test_results_mark_each_check_with_what_was_seen(tmp_path, monkeypatch):
     failed = section("plain-http-injected")
     assert 'class="badge failed"' in failed and "curl failed (exit 7)" in failed and "exitCode" in failed
     assert 'class="badge not_run"' in section("hubble-to-proxy")
-    assert "docker" in html
+    assert "docker" in html and "<code>lab verify</code>" in html
 
 
 def test_a_korean_lab_gets_a_korean_guide(tmp_path, monkeypatch):
