@@ -28,7 +28,7 @@ class KubeAccessCheck:
     params = {
         "user": {"type": "string", "pattern": "^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"},
         "verb": {"enum": sorted(VERBS)},
-        "resource": {"type": "string", "pattern": "^[a-z][a-z0-9]*(/[a-z]+)?$"},
+        "resource": {"type": "string", "pattern": "^[a-z][a-z0-9]*$"},  # plural, no subresource
         "group": {"type": "string", "maxLength": 253},
         "version": {"type": "string", "pattern": "^v[0-9]+((alpha|beta)[0-9]+)?$"},
         "namespace": NAME,
@@ -74,7 +74,7 @@ class KubeAccessCheck:
 
         p = check.params
         api = KubeApi(user_kubeconfig(runtime.instance.state_dir, p["user"]))
-        review_status, allowed, reason = api.can_i(p["verb"], p["resource"].split("/")[0], p.get("namespace"), p.get("group", ""), p.get("name"))
+        review_status, allowed, reason = api.can_i(p["verb"], p["resource"], p.get("namespace"), p.get("group", ""), p.get("name"))
         query = [("dryRun", "All")] if VERBS[p["verb"]] == "DELETE" else []
         status, body = api.call(VERBS[p["verb"]], request_path(p), query=query)
         message = str((body or {}).get("message", "")) if status >= 400 else ""
