@@ -8,10 +8,8 @@ from dataclasses import asdict
 from orchestrator.context import LabContext, Overrides
 from orchestrator.diagnostics import blocking_problem, graphviz_finding, image_findings
 from orchestrator.lifecycle.state import InstanceState
-from orchestrator.pki.manager import PkiManager
-from orchestrator.pki.store import PkiStore
 from orchestrator.providers.docker_cli import DockerCli
-from orchestrator.render.artifacts import render_lab
+from orchestrator.render.artifacts import render_in_memory
 from orchestrator.runtimes.base import Instance
 
 
@@ -20,12 +18,9 @@ def doctor(ctx: LabContext, lab_name: str, overrides: Overrides, runtime: str | 
     name, why = ctx.runtimes.select(lab.runtimes, runtime, lab.name)
     if not runtime:
         ctx.ui.progress(f"runtime: {name} ({why})")
-    store = PkiStore(ctx.pki_dir(lab), staged=True)  # in memory: the doctor writes nothing
-    if lab.pki is not None:
-        PkiManager(lab.pki, store).ensure()
+    _store, rendered = render_in_memory(lab, ctx.pki_dir(lab))  # in memory: the doctor writes nothing
     state = InstanceState(ctx.state_dir(lab.instance))
-    instance = Instance(lab.name, lab.instance, lab.owner_labels(), lab.network, state.directory, dict(state.runtime_data), lab,
-                        render_lab(lab, store.read))
+    instance = Instance(lab.name, lab.instance, lab.owner_labels(), lab.network, state.directory, dict(state.runtime_data), lab, rendered)
     findings = ctx.runtimes.make(name, instance).requirements()
     if findings and findings[0].ok:  # the engine answers: which of the lab's images are here already
         from orchestrator.commands.images import lab_images

@@ -14,10 +14,8 @@ from orchestrator.errors import BadInput
 from orchestrator.files import write_atomic
 from orchestrator.guide import topology as topo
 from orchestrator.guide.walkthrough import TEXT, language_of, walkthrough
-from orchestrator.pki.manager import PkiManager
-from orchestrator.pki.store import PkiStore
 from orchestrator.providers import process
-from orchestrator.render.artifacts import render_lab
+from orchestrator.render.artifacts import render_in_memory
 from orchestrator.render.engine import make_environment, render_template
 from orchestrator.waits import default_waits
 
@@ -55,10 +53,7 @@ def guide(ctx: LabContext, name: str, overrides: Overrides, out: Path | None, fo
         if not isinstance(checks, list):
             raise BadInput(f"--results: {path} is not a report `lab up`/`lab verify` wrote; run one of them again")
         report.setdefault("command", "up / verify")
-    store = PkiStore(ctx.pki_dir(lab), staged=True)  # in memory: the guide needs the rendered objects, not new keys
-    if lab.pki is not None:
-        PkiManager(lab.pki, store).ensure()
-    rendered = render_lab(lab, store.read)
+    _store, rendered = render_in_memory(lab, ctx.pki_dir(lab))  # the rendered objects; no key is written
     graph = topo.build(lab, rendered)
     dot, mermaid = topo.to_dot(graph), topo.to_mermaid(graph)
     svg = draw_svg(dot)

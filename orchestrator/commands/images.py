@@ -33,15 +33,10 @@ def chart_images(ctx: LabContext, lab: Lab) -> list[tuple[str, str]]:
         return [(f"chart:{c.release}", f"(install helm to list the images of chart {c.chart} {c.version})") for c in lab.charts]
     import tempfile
 
-    from orchestrator.pki.manager import PkiManager
-    from orchestrator.pki.store import PkiStore
     from orchestrator.providers.helm import HelmCli
-    from orchestrator.render.artifacts import chart_values_file, render_lab
+    from orchestrator.render.artifacts import chart_values_file, render_in_memory
 
-    store = PkiStore(ctx.pki_dir(lab), staged=True)
-    if lab.pki is not None:
-        PkiManager(lab.pki, store).ensure()
-    rendered = render_lab(lab, store.read)
+    _store, rendered = render_in_memory(lab, ctx.pki_dir(lab))
     rows = []
     with tempfile.TemporaryDirectory(prefix="lab-chart-") as tmp:
         for chart in lab.charts:

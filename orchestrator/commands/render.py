@@ -5,17 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from orchestrator.context import LabContext, Overrides
-from orchestrator.pki.manager import PkiManager
-from orchestrator.pki.store import PkiStore
-from orchestrator.render.artifacts import Rendered, render_lab, write_rendered
+from orchestrator.render.artifacts import Rendered, render_in_memory, write_rendered
 
 
 def render_command(ctx: LabContext, name: str, overrides: Overrides, out: Path | None, pki_out: Path | None) -> Rendered:
     lab = ctx.load(name, overrides)
-    store = PkiStore(ctx.pki_dir(lab, pki_out), staged=True)
-    if lab.pki is not None:  # templates read certificates and keys with pem(): issue (or reuse) them, in memory first
-        PkiManager(lab.pki, store).ensure()
-    rendered = render_lab(lab, store.read)
+    store, rendered = render_in_memory(lab, ctx.pki_dir(lab, pki_out))
     store.commit()
     out = out or (ctx.workdir / "rendered" / lab.instance)  # not .lab/: that copy belongs to a running instance
     write_rendered(rendered, out)

@@ -21,9 +21,7 @@ from orchestrator.files import write_atomic
 from orchestrator.lifecycle.run import CheckFailed, Run, RunOptions, checks_failed, run_steps, timed
 from orchestrator.lifecycle.state import InstanceState, recorded_instances
 from orchestrator.lifecycle.steps import CommitPki, WriteRendered, lab_step, runtime_steps
-from orchestrator.pki.manager import PkiManager
-from orchestrator.pki.store import PkiStore
-from orchestrator.render.artifacts import Rendered, read_rendered, render_lab
+from orchestrator.render.artifacts import Rendered, read_rendered, render_in_memory
 from orchestrator.runtimes.base import Instance, resolve_pod
 from orchestrator.spec.model import Lab
 
@@ -100,10 +98,7 @@ def up(ctx: LabContext, name: str, overrides: Overrides, options: RunOptions) ->
     runtime_name = _choose_runtime(ctx, lab, state, options.runtime)
 
     # Everything in memory first: nothing exists on disk or in Docker until all of it is known to be right.
-    store = PkiStore(ctx.pki_dir(lab), staged=True)
-    if lab.pki is not None:
-        PkiManager(lab.pki, store).ensure()
-    rendered = render_lab(lab, store.read)
+    store, rendered = render_in_memory(lab, ctx.pki_dir(lab))
     instance = Instance(lab.name, lab.instance, lab.owner_labels(), lab.network, state.directory, state.runtime_data, lab, rendered)
     runtime = ctx.runtimes.make(runtime_name, instance)
     problems = _source_problems(ctx, lab, rendered, runtime_name) + runtime.validate(rendered.docs())

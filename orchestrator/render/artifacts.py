@@ -169,6 +169,18 @@ def read_rendered(out: Path) -> Rendered:
     return rendered
 
 
+def render_in_memory(lab: Lab, pki_dir: Path):
+    """The lab's PKI issued or reused in a staged store (templates read certificates and keys with pem()) and
+    every artifact rendered, nothing written: the caller commits the store and writes the files, or not."""
+    from orchestrator.pki.manager import PkiManager
+    from orchestrator.pki.store import PkiStore
+
+    store = PkiStore(pki_dir, staged=True)
+    if lab.pki is not None:
+        PkiManager(lab.pki, store).ensure()
+    return store, render_lab(lab, store.read)
+
+
 def render_to(lab: Lab, pki_dir: Path, out: Path) -> Rendered:
     """Render against the PKI files in pki_dir and write into out (rendered in full before anything is written)."""
     from orchestrator.pki.store import PkiStore

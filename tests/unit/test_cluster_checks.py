@@ -12,7 +12,6 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from cryptography import x509
 
 from orchestrator.checks.cluster_cert import ClusterCertCheck
 from orchestrator.checks.csr import CsrCheck
