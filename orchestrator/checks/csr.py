@@ -11,21 +11,10 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from orchestrator.checks.base import Observation, brief, say
 from orchestrator.spec.model import Check
+from orchestrator.waits import condition_status
 
 LIFETIME_TOLERANCE = 60  # seconds: a signer may round the duration
 USAGES = {"clientAuth": ExtendedKeyUsageOID.CLIENT_AUTH, "serverAuth": ExtendedKeyUsageOID.SERVER_AUTH}
-
-
-def _condition(obj: dict, kind: str) -> str | None:
-    return next((c.get("status") for c in (obj.get("status") or {}).get("conditions") or [] if c.get("type") == kind), None)
-
-
-def _timestamp(value) -> float:
-    import datetime as dt
-
-    if hasattr(value, "timestamp"):
-        return value.timestamp()
-    return dt.datetime.fromisoformat(str(value).replace("Z", "+00:00")).timestamp()
 
 
 class CsrCheck:
@@ -70,8 +59,8 @@ class CsrCheck:
 
         obj = runtime.kube.get("certificates.k8s.io/v1", "CertificateSigningRequest", check.params["name"])
         spec, status = obj.get("spec") or {}, obj.get("status") or {}
-        seen: dict[str, Any] = {"approved": _condition(obj, "Approved") == "True", "signerName": spec.get("signer_name", spec.get("signerName"))}
-        if _condition(obj, "Denied") == "True":
+        seen: dict[str, Any] = {"approved": condition_status(obj, "Approved") == "True", "signerName": spec.get("signerName")}
+        if condition_status(obj, "Denied") == "True":
             seen["denied"] = True
         cert = None
         if status.get("certificate"):

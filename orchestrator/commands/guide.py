@@ -17,7 +17,6 @@ from orchestrator.guide.walkthrough import TEXT, language_of, walkthrough
 from orchestrator.providers import process
 from orchestrator.render.artifacts import render_in_memory
 from orchestrator.render.engine import make_environment, render_template
-from orchestrator.waits import default_waits
 
 FORMATS = ("html", "md")
 
@@ -47,11 +46,10 @@ def guide(ctx: LabContext, name: str, overrides: Overrides, out: Path | None, fo
             raise BadInput(f"--results: instance {lab.instance} has no results yet (no {path}); run `lab up {name}` or `lab verify {name}` first")
         try:
             report = json.loads(path.read_text())
-            checks = report["checks"]
+            if not isinstance(report["checks"], list):
+                raise TypeError
         except (ValueError, KeyError, TypeError):
             raise BadInput(f"--results: {path} is not a report `lab up`/`lab verify` wrote; run one of them again") from None
-        if not isinstance(checks, list):
-            raise BadInput(f"--results: {path} is not a report `lab up`/`lab verify` wrote; run one of them again")
         report.setdefault("command", "up / verify")
     _store, rendered = render_in_memory(lab, ctx.pki_dir(lab))  # the rendered objects; no key is written
     graph = topo.build(lab, rendered)
@@ -63,7 +61,7 @@ def guide(ctx: LabContext, name: str, overrides: Overrides, out: Path | None, fo
         "lab": lab, "lang": lang, "t": TEXT[lang], "runtime": shown_runtime, "report": report,
         "prerequisites": [f"{entry.name}: {', '.join(entry.prerequisites)} — `lab doctor {lab.name} --runtime {entry.name}`"
                           for entry in (ctx.runtimes.get(n) for n in lab.runtimes) if not shown_runtime or entry.name == shown_runtime],
-        "steps": walkthrough(lab, rendered, ctx.checks, default_waits(), report, lang),
+        "steps": walkthrough(lab, rendered, ctx.checks, ctx.waits, report, lang),
         "dot": dot, "svg": svg, "mermaid": mermaid,
     }
     out = out or ctx.workdir / "guide" / lab.instance
