@@ -39,6 +39,12 @@ class SdsSecret:
     files: dict[str, bytes]
 
 
+def covers(cidrs: tuple[str, ...], address: str) -> bool:
+    """A policy's toCIDR list holds the address (ValueError when it is not an IP address)."""
+    ip = ipaddress.ip_address(address)
+    return any(ip in ipaddress.ip_network(cidr, strict=False) for cidr in cidrs)
+
+
 def redirects(cnp: dict) -> list[Redirect]:
     name = f"{cnp['metadata'].get('namespace', '')}/{cnp['metadata']['name']}"
     found = []

@@ -5,7 +5,6 @@ as Cilium's transparent proxy does), and the flows Hubble would report, read fro
 
 from __future__ import annotations
 
-import ipaddress
 import re
 import time
 from dataclasses import dataclass
@@ -57,10 +56,7 @@ class Route:
     def matches(self, to_ip: str | None, to_port: int | None) -> bool:
         if to_port is not None and int(to_port) != self.port:
             return False
-        if to_ip is None:
-            return True
-        address = ipaddress.ip_address(to_ip)
-        return any(address in ipaddress.ip_network(cidr, strict=False) for cidr in self.cidrs)
+        return to_ip is None or cilium.covers(self.cidrs, to_ip)
 
 
 def _clusters_of(node) -> list[str]:
@@ -92,19 +88,25 @@ def listener_ports(docs: list[dict]) -> dict[str, int]:
     return ports
 
 
+def selected_pods(cnp: dict, pods: list[dict]) -> list[dict]:
+    """The pods a CNP applies to: its namespace, its endpointSelector's matchLabels (none for a malformed policy,
+    which is the API server's to refuse, with its own words)."""
+    endpoint_selector = (cnp.get("spec") or {}).get("endpointSelector") if isinstance(cnp.get("spec"), dict) else None
+    if not isinstance(endpoint_selector, dict):
+        return []
+    namespace = cnp["metadata"].get("namespace", "default")
+    selector = ",".join(f"{k}={v}" for k, v in (endpoint_selector.get("matchLabels") or {}).items())
+    return [p for p in pods if p["metadata"].get("namespace", "default") == namespace
+            and labels_match(p["metadata"].get("labels") or {}, selector)]
+
+
 def redirected_pods(docs: list[dict]) -> list[dict]:
-    """The pods a CNP with a listener redirect selects (its namespace, its endpointSelector)."""
+    """The pods a CNP with a listener redirect selects."""
     pods = [d for d in docs if d.get("kind") == "Pod"]
     selected = []
     for cnp in (d for d in docs if d.get("kind") == "CiliumNetworkPolicy"):
-        endpoint_selector = (cnp.get("spec") or {}).get("endpointSelector") if isinstance(cnp.get("spec"), dict) else None
-        if not isinstance(endpoint_selector, dict) or not _redirects_or_none(cnp):
-            continue  # a malformed policy is the API server's to refuse, with its own words
-        namespace = cnp["metadata"].get("namespace", "default")
-        match = endpoint_selector.get("matchLabels") or {}
-        selector = ",".join(f"{k}={v}" for k, v in match.items())
-        selected += [p for p in pods if p["metadata"].get("namespace", "default") == namespace
-                     and labels_match(p["metadata"].get("labels") or {}, selector) and p not in selected]
+        if _redirects_or_none(cnp):
+            selected += [p for p in selected_pods(cnp, pods) if p not in selected]
     return selected
 
 

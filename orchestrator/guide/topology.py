@@ -6,12 +6,13 @@ redirects that send traffic to them, and the path each check's traffic takes at 
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from orchestrator.emulation import cilium
+from orchestrator.emulation.proxy import selected_pods
+from orchestrator.errors import BadInput
 from orchestrator.render.artifacts import Rendered
 from orchestrator.runtimes.base import lab_pods, resolve_pod
 from orchestrator.spec.model import Lab
@@ -60,11 +61,13 @@ class Topology:
                 for g in self.groups() if g.startswith("namespace/") or g in ("proxy", "control-plane")]
 
 
-def pod_id(namespace: str, name: str) -> str:
-    return f"pod {namespace}/{name}"
+def pod_id(pod: dict) -> str:
+    """A pod's node id; a workload's pod template is named after its owner (a controller names the pods)."""
+    meta = pod["metadata"]
+    return f"pod {meta.get('namespace', 'default')}/{meta['name'] or meta['owner']}"
 
 
-def _service_endpoints(compose: dict, network: str) -> dict[str, str]:
+def _service_endpoints(compose: dict) -> dict[str, str]:
     """host (address, service name, alias) -> compose service, as other containers on the network reach it."""
     found = {}
     for name, service in (compose.get("services") or {}).items():
@@ -100,53 +103,47 @@ def _target(check) -> tuple[str, int] | None:
     return None
 
 
-def _in(host: str, cidrs: tuple[str, ...]) -> bool:
+def _covered(host: str, cidrs: tuple[str, ...]) -> bool:
     try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
+        return cilium.covers(cidrs, host)
+    except ValueError:  # a name, not an address: no toCIDR rule covers it
         return False
-    return any(address in ipaddress.ip_network(c, strict=False) for c in cidrs)
 
 
 def build(lab: Lab, rendered: Rendered) -> Topology:
     docs = rendered.docs()
     compose = rendered.compose()
     topology = Topology(f"docker network {lab.network.name} ({lab.network.subnet})", f"Kubernetes cluster {lab.instance}{_nodes_of(rendered)}")
-    # pods, by namespace, with their labels
-    for pod in lab_pods(docs):
+    # pods, by namespace, with their labels (not the owner labels: the same on every object, noise in a picture)
+    owner = lab.owner_labels()
+    pods = lab_pods(docs)
+    for pod in pods:
         meta = pod["metadata"]
-        namespace = meta.get("namespace", "default")
-        name = meta["name"] or meta["owner"]
-        owner = lab.owner_labels()  # the same on every object: noise in a picture
         labels = "\n".join(f"{k}={v}" for k, v in sorted((meta.get("labels") or {}).items()) if k not in owner)
-        topology.add(GraphNode(pod_id(namespace, name), f"pod {name}" + (f"\n{labels}" if labels else ""), f"namespace/{namespace}"))
+        topology.add(GraphNode(pod_id(pod), f"pod {meta['name'] or meta['owner']}" + (f"\n{labels}" if labels else ""),
+                               f"namespace/{meta.get('namespace', 'default')}"))
     # the compose stack
     for name, service in (compose.get("services") or {}).items():
         address = _address(compose, name)
         topology.add(GraphNode(name, f"{name}\n{service.get('image', '')}" + (f"\n{address}" if address else ""), "stack"))
         for dependency in service.get("depends_on") or []:
             topology.edge(GraphEdge(name, str(dependency), "depends on", "dotted"))
-    # Envoy listeners and the redirects policies install, with the step that applies them
+    # Envoy listeners, and the redirects policies install with the step that applies them
     applied_at = {}
     for index, step in enumerate(lab.steps):
         if step.kind == "apply":
             for doc in rendered.docs(step.apply):
                 applied_at.setdefault((doc.get("kind"), doc["metadata"].get("name")), index)
-    redirects = []  # (applied at step index, selected pods, rule, clusters' endpoints)
-    ccecs = [d for d in docs if d.get("kind") == "CiliumClusterwideEnvoyConfig"]
-    for ccec in ccecs:
+    for ccec in (d for d in docs if d.get("kind") == "CiliumClusterwideEnvoyConfig"):
         listeners = [r["name"] for r in ccec["spec"].get("resources", []) if r.get("@type") == cilium.LISTENER_TYPE]
         topology.add(GraphNode(f"Envoy {ccec['metadata']['name']}", f"Envoy (CiliumClusterwideEnvoyConfig {ccec['metadata']['name']})\n"
                                + "\n".join(f"listener {name}" for name in listeners), "proxy", "component"))
+    redirects = []  # (index of the step applying the policy, ids of the pods it selects, the rule)
     for cnp in (d for d in docs if d.get("kind") == "CiliumNetworkPolicy"):
-        namespace = cnp["metadata"].get("namespace", "default")
-        match = ((cnp.get("spec") or {}).get("endpointSelector") or {}).get("matchLabels") or {}
-        selected = [p for p in lab_pods(docs) if p["metadata"].get("namespace", "default") == namespace
-                    and all((p["metadata"].get("labels") or {}).get(k) == v for k, v in match.items())]
-        for rule in cilium.redirects(cnp):
-            redirects.append((applied_at.get(("CiliumNetworkPolicy", cnp["metadata"]["name"]), -1), selected, rule))
+        selected = {pod_id(p) for p in selected_pods(cnp, pods)}
+        redirects += [(applied_at.get(("CiliumNetworkPolicy", cnp["metadata"]["name"]), -1), selected, rule) for rule in cilium.redirects(cnp)]
     _users_and_rbac(topology, lab, docs)
-    endpoints = _service_endpoints(compose, lab.network.name)
+    endpoints = _service_endpoints(compose)
     # the path of each check's traffic
     for index, step in enumerate(lab.steps):
         check = step.check
@@ -156,12 +153,11 @@ def build(lab: Lab, rendered: Rendered) -> Topology:
         host, port = target
         destination = endpoints.get(host) or topology.add(GraphNode(f"{host}:{port}", f"{host}:{port}", "outside", "ellipse"))
         try:
-            source_doc = resolve_pod(check.source if check.type != "hubble" else _hubble_source(check), docs)
-        except Exception:
+            source = pod_id(resolve_pod(check.source if check.type != "hubble" else _hubble_source(check), docs))
+        except BadInput:  # a check `up` would refuse for its pod: it says why; the picture leaves it out
             continue
-        source = pod_id(source_doc["metadata"].get("namespace", "default"), source_doc["metadata"]["name"] or source_doc["metadata"]["owner"])
-        via = [(i, rule) for i, pods, rule in redirects if 0 <= i < index and rule.port == port and _in(host, rule.cidrs)
-               and any(pod_id(p["metadata"].get("namespace", "default"), p["metadata"]["name"] or p["metadata"]["owner"]) == source for p in pods)]
+        via = [(i, rule) for i, selected, rule in redirects
+               if 0 <= i < index and rule.port == port and source in selected and _covered(host, rule.cidrs)]
         if check.type == "hubble":
             topology.edge(GraphEdge(source, destination, f"{step.name}: observed by Hubble", "dashed"))
         elif via:
@@ -238,28 +234,46 @@ API_SERVER = "kube-apiserver"
 ADMIN = "you (admin kubeconfig)"
 
 
+@dataclass
+class Box:
+    """A frame of the picture: the network holds the cluster (its namespaces, proxy, control plane) and the stack."""
+
+    id: str
+    title: str
+    style: str
+    color: str = ""
+    nodes: list[GraphNode] = field(default_factory=list)
+    boxes: list["Box"] = field(default_factory=list)
+
+
+def layout(topology: Topology) -> Box:
+    """The nesting both writers draw, decided once."""
+    network = Box("cluster_network", topology.network, "dashed")
+    if topology.cluster_groups():
+        network.boxes.append(Box("cluster_k8s", topology.cluster, "rounded", "#326ce5", [],
+                                 [Box(_cluster_name(group), title, "rounded", "", nodes) for group, title, nodes in topology.cluster_groups()]))
+    if topology.in_group("stack"):
+        network.boxes.append(Box("cluster_stack", GROUP_TITLES["stack"], "rounded", "#2b8a3e", topology.in_group("stack")))
+    return network
+
+
 def to_dot(topology: Topology) -> str:
     lines = ["digraph lab {", '  graph [rankdir=LR, fontname="Helvetica", fontsize=11, compound=true];',
              '  node [shape=box, style="rounded,filled", fillcolor="#f5f7fa", fontname="Helvetica", fontsize=10];',
-             '  edge [fontname="Helvetica", fontsize=9];',
-             f"  subgraph cluster_network {{ label={_quote(topology.network)}; style=dashed;"]
-    if topology.cluster_groups():
-        lines.append(f"    subgraph cluster_k8s {{ label={_quote(topology.cluster)}; style=rounded; color=\"#326ce5\";")
-        for group, title, nodes in topology.cluster_groups():
-            lines.append(f"      subgraph {_cluster_name(group)} {{ label={_quote(title)}; style=rounded;")
-            lines += [f"        {_quote(n.id)} [label={_quote(n.label)}, shape={n.shape}];" for n in nodes]
-            lines.append("      }")
-        lines.append("    }")
-    if topology.in_group("stack"):
-        lines.append(f"    subgraph cluster_stack {{ label={_quote(GROUP_TITLES['stack'])}; style=rounded; color=\"#2b8a3e\";")
-        lines += [f"      {_quote(n.id)} [label={_quote(n.label)}];" for n in topology.in_group("stack")]
-        lines.append("    }")
-    lines.append("  }")
+             '  edge [fontname="Helvetica", fontsize=9];']
+
+    def draw(box: Box, pad: str) -> None:
+        color = f' color="{box.color}";' if box.color else ""
+        lines.append(f"{pad}subgraph {box.id} {{ label={_quote(box.title)}; style={box.style};{color}")
+        lines.extend(f"{pad}  {_quote(n.id)} [label={_quote(n.label)}, shape={n.shape}];" for n in box.nodes)
+        for inner in box.boxes:
+            draw(inner, pad + "  ")
+        lines.append(pad + "}")
+
+    draw(layout(topology), "  ")
     lines += [f"  {_quote(n.id)} [label={_quote(n.label)}, shape={n.shape}];" for n in topology.in_group("outside")]
-    for edge in topology.edges:
-        lines.append(f"  {_quote(edge.source)} -> {_quote(edge.target)} [label={_quote(edge.label)}, style={edge.style}];")
-    lines.append("}")
-    return "\n".join(lines) + "\n"
+    lines += [f"  {_quote(e.source)} -> {_quote(e.target)} [label={_quote(e.label)}, style={e.style}];" for e in topology.edges]
+    return "\n".join(lines + ["}"]) + "\n"
 
 
 def _cluster_name(group: str) -> str:
@@ -275,21 +289,17 @@ def _mermaid_text(text: str) -> str:
 
 
 def to_mermaid(topology: Topology) -> str:
-    lines = ["flowchart LR", f'  subgraph network["{_mermaid_text(topology.network)}"]']
-    if topology.cluster_groups():
-        lines.append(f'    subgraph k8s["{_mermaid_text(topology.cluster)}"]')
-        for group, title, nodes in topology.cluster_groups():
-            lines.append(f'      subgraph {_cluster_name(group)}["{title}"]')
-            lines += [f'        {_mermaid_id(n.id)}["{_mermaid_text(n.label)}"]' for n in nodes]
-            lines.append("      end")
-        lines.append("    end")
-    if topology.in_group("stack"):
-        lines.append('    subgraph stack["compose stack"]')
-        lines += [f'      {_mermaid_id(n.id)}["{_mermaid_text(n.label)}"]' for n in topology.in_group("stack")]
-        lines.append("    end")
-    lines.append("  end")
+    lines = ["flowchart LR"]
+
+    def draw(box: Box, pad: str) -> None:
+        lines.append(f'{pad}subgraph {box.id}["{_mermaid_text(box.title)}"]')
+        lines.extend(f'{pad}  {_mermaid_id(n.id)}["{_mermaid_text(n.label)}"]' for n in box.nodes)
+        for inner in box.boxes:
+            draw(inner, pad + "  ")
+        lines.append(pad + "end")
+
+    draw(layout(topology), "  ")
     lines += [f'  {_mermaid_id(n.id)}(["{_mermaid_text(n.label)}"])' for n in topology.in_group("outside")]
     arrows = {"solid": "-->", "dashed": "-.->", "dotted": "-.->"}
-    for edge in topology.edges:
-        lines.append(f'  {_mermaid_id(edge.source)} {arrows[edge.style]}|"{_mermaid_text(edge.label)}"| {_mermaid_id(edge.target)}')
+    lines += [f'  {_mermaid_id(e.source)} {arrows[e.style]}|"{_mermaid_text(e.label)}"| {_mermaid_id(e.target)}' for e in topology.edges]
     return "\n".join(lines) + "\n"
