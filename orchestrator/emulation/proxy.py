@@ -53,6 +53,11 @@ class Route:
     proxy_port: int
     clusters: tuple[str, ...]
 
+    @classmethod
+    def from_record(cls, record: dict) -> "Route":
+        """Back from the instance's record (JSON: tuples came back as lists)."""
+        return cls(tuple(record["cidrs"]), record["port"], record["proxy_port"], tuple(record["clusters"]))
+
     def matches(self, to_ip: str | None, to_port: int | None) -> bool:
         if to_port is not None and int(to_port) != self.port:
             return False

@@ -14,7 +14,7 @@ from typing import Any
 
 from orchestrator.errors import BadInput
 from orchestrator.render.artifacts import COMPOSE_FILE, KIND_CONFIG, Rendered, chart_values_file
-from orchestrator.runtimes.base import resolve_pod
+from orchestrator.runtimes.base import compose_project, resolve_pod
 from orchestrator.spec.model import Lab, PodRef, Step
 
 TEXT = {
@@ -97,7 +97,7 @@ def setup_view(lab: Lab, rendered: Rendered, waits, lang: str) -> StepView:
                                                                   values=RENDERED / chart_values_file(chart))))
         view.commands += [_shell(waits.get(w.kind).kubectl(w.params, w.timeout)) for w in chart.waits]
     if COMPOSE_FILE in rendered.files:
-        view.commands.append(_shell(ComposeStack(f"lab-{lab.instance}", RENDERED / COMPOSE_FILE).up_argv()))
+        view.commands.append(_shell(ComposeStack(compose_project(lab.instance), RENDERED / COMPOSE_FILE).up_argv()))
     return view
 
 

@@ -36,6 +36,11 @@ class Flows:
     output: str = ""
 
 
+def compose_project(instance: str) -> str:
+    """The compose project of an instance's stack (its containers are <project>-<service>-1)."""
+    return f"lab-{instance}"
+
+
 @dataclass
 class Instance:
     """One running copy of a lab: what `up` recorded, enough for `down` and `status` even when the lab's
@@ -60,7 +65,7 @@ class Instance:
 
     @property
     def compose_project(self) -> str:
-        return f"lab-{self.name}"
+        return compose_project(self.name)
 
     def artifacts(self) -> "Rendered":
         """What `up` rendered for the instance: handed in by up/verify, else read back once from its folder."""

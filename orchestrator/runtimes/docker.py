@@ -350,9 +350,8 @@ class DockerRuntime:
             return Flows(0, "no pod of the lab is redirected to a proxy", output="")
         self._require_running()
         to_port = query.filters.get("toPort")
-        selected = [r for r in (Route(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
-                                for d in self.instance.data.get("proxy_routes", []))
-                    if r.matches(query.filters.get("toIp"), int(to_port) if to_port is not None else None)]
+        routes_now = [Route.from_record(record) for record in self.instance.data.get("proxy_routes", [])]
+        selected = [r for r in routes_now if r.matches(query.filters.get("toIp"), int(to_port) if to_port is not None else None)]
         return self.proxy.flows(container, query.since, selected)
 
     def collect_logs(self, dest: Path) -> list[Path]:

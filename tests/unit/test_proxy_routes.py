@@ -42,3 +42,11 @@ def test_flows_count_only_the_selected_listener():
     assert proxy.flows("pod", 100.0, [main]).verdicts == ("FORWARDED",)
     assert proxy.flows("pod", 100.0, [impostor]).verdicts == ("DROPPED", "DROPPED")  # refused upstream: never forwarded
     assert proxy.flows("pod", 100.0, []).count == 0
+
+
+def test_a_route_comes_back_from_the_instance_record_unchanged():
+    import json
+    from dataclasses import asdict
+
+    route = Route(("172.18.255.249/32",), 8443, 15001, ("internal-tls-cluster-impostor",))
+    assert Route.from_record(json.loads(json.dumps(asdict(route)))) == route
