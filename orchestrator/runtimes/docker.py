@@ -79,6 +79,11 @@ class DockerRuntime:
     def docs(self) -> list[dict]:
         return self.instance.artifacts().docs()
 
+    @cached_property
+    def compose_doc(self) -> dict:
+        """The rendered compose file, parsed once: every exec checks the stack's containers against it."""
+        return self.instance.artifacts().compose()
+
     @property
     def compose(self) -> ComposeStack:
         return ComposeStack(self.instance.compose_project, self.instance.rendered / COMPOSE_FILE)
@@ -101,7 +106,7 @@ class DockerRuntime:
     def requirements(self) -> list[Finding]:
         findings = docker_findings(self.cli)
         if findings[0].ok:
-            compose = self.instance.artifacts().compose()
+            compose = self.compose_doc
             findings += network_findings(self.cli, self.instance.network, pinned_in(compose).get(self.network_name, []))
             if not self.instance.data.get("stack_up"):  # the stack's own ports are busy on a rerun
                 findings += port_findings(compose)
@@ -124,7 +129,7 @@ class DockerRuntime:
         lab = self.instance.require_lab()
         network = ipaddress.ip_network(self.instance.network.subnet, strict=False)
         subnets = self.engine.ensure_network(self.network_name, str(network), {**self.labels})
-        pinned = pinned_in(self.instance.artifacts().compose()).get(self.network_name, [])
+        pinned = pinned_in(self.compose_doc).get(self.network_name, [])
         outside = outside_subnets(pinned, subnets)
         if outside:
             raise BadInput(f"docker network {self.network_name} has subnet(s) {', '.join(subnets) or 'none'}, which do not contain "
@@ -305,9 +310,8 @@ class DockerRuntime:
         """Every container of the lab runs, or a check cannot pass however long it waits: say which is not.
         (Pods the node restarts itself; the compose stack nobody restarts, so a missing service is named too.)"""
         containers = self.engine.containers(self.labels)
-        compose = self.instance.artifacts().compose()
         names = {c.name for c in containers}
-        for service in sorted(compose.get("services") or {}):
+        for service in sorted(self.compose_doc.get("services") or {}):
             expected = f"{self.instance.compose_project}-{service}-1"
             if expected not in names:
                 raise PermanentFailure(f"container {expected} (compose service {service}) does not exist; `lab down {self.instance.name}` and `lab up` again")
