@@ -2,8 +2,14 @@
 
 It registers a Node (Ready, with a heartbeat Lease), runs every pod the scheduler binds to it as a container
 on the lab's network, and reports the real state back: phase, container statuses, the container's IP as the
-pod IP, readiness (running, and the readiness probe when there is one). Secret, ConfigMap, projected
-(service-account token, root CA, namespace) and emptyDir volumes are copied in with their modes; the pod
+pod IP, readiness and liveness probes with their timing (initial delay, period, thresholds; a failed liveness
+probe restarts the container). Secret, ConfigMap, projected (service-account token, root CA, namespace) and
+downwardAPI volumes live in Docker volumes mounted read-only, laid out as the kubelet's atomic writer does
+(`..data` -> a versioned folder, each key a link through it) and refreshed when their source changes, so a
+program watching its certificate files sees a Secret's update; the files are written through a created,
+never started helper container (`<pod>-volumes`) that mounts them writable. emptyDir is a tmpfs. The
+container's securityContext is honoured: user and group, runAsNonRoot, readOnlyRootFilesystem, capabilities
+added and dropped, allowPrivilegeEscalation: false (no-new-privileges). The pod
 reaches the API server with in-cluster configuration (KUBERNETES_SERVICE_HOST is the API server's name on
 the lab network). A Service's name (`svc`, `svc.ns`, `svc.ns.svc`, `svc.ns.svc.cluster.local`) resolves to
 its pods through Docker network aliases, so a Service's port must equal its pods' port.
@@ -27,6 +33,7 @@ import ssl
 import sys
 import time
 import urllib.request
+from dataclasses import dataclass
 
 from orchestrator.providers.docker import DockerEngine, FileSpec
 
@@ -34,6 +41,8 @@ log = logging.getLogger("lab.node")
 
 ROLE_LABEL = "lab.dev/role"
 POD_ROLE = "pod"
+VOLUMES_ROLE = "pod-volumes"  # the helper container that writes a pod's volumes
+VOLUME_REFRESH = 1.0  # seconds between looks at a running pod's Secret and ConfigMap volumes (the kubelet: about a minute)
 POD_UID_LABEL = "lab.dev/pod-uid"
 POD_LABEL = "lab.dev/pod"
 NAMESPACE_LABEL = "lab.dev/namespace"
@@ -51,6 +60,19 @@ CONTAINER_SECURITY = {"runAsUser", "runAsGroup", "runAsNonRoot", "allowPrivilege
                       "readOnlyRootFilesystem", "seccompProfile"}
 POD_SECURITY = {"runAsUser", "runAsGroup", "runAsNonRoot", "fsGroup", "seccompProfile", "supplementalGroups"}
 VOLUME_KINDS = {"secret", "configMap", "projected", "emptyDir", "downwardAPI"}
+
+
+class Refused(Exception):
+    """The pod's container cannot be created as asked (the kubelet's CreateContainerConfigError)."""
+
+
+@dataclass
+class ProbeTrack:
+    """A probe's state for one container: what it reports, and how many results in a row said otherwise."""
+
+    ok: bool
+    last: float = 0.0  # monotonic time of the last probe
+    streak: int = 0
 
 
 class Unsupported(Exception):
@@ -80,6 +102,11 @@ def unsupported_fields(pod: dict) -> None:
             raise Unsupported(f"spec.containers[0].{key}", "not supported by the docker runtime's node")
     for key in sorted(set(container.get("securityContext") or {}) - CONTAINER_SECURITY):
         raise Unsupported(f"spec.containers[0].securityContext.{key}", "not supported by the docker runtime's node")
+    for where, context in (("spec.securityContext", spec.get("securityContext") or {}),
+                           ("spec.containers[0].securityContext", container.get("securityContext") or {})):
+        profile = (context.get("seccompProfile") or {}).get("type")
+        if profile not in (None, "RuntimeDefault"):
+            raise Unsupported(f"{where}.seccompProfile", f"{profile}: the node runs containers with Docker's default profile only")
     for i, mount in enumerate(container.get("volumeMounts") or []):
         if mount.get("subPath") or mount.get("subPathExpr") or mount.get("mountPropagation"):
             raise Unsupported(f"spec.containers[0].volumeMounts[{i}]", "subPath and mountPropagation are not supported")
@@ -104,6 +131,11 @@ class Node:
         self.labels = labels
         self.name = f"{instance}-node"
         self.started: dict[str, float] = {}
+        self.started_mono: dict[str, float] = {}  # when the container (re)started, for probe delays
+        self.probes: dict[tuple[str, str], ProbeTrack] = {}
+        self.restarts: dict[str, int] = {}  # liveness restarts (Docker counts only its own)
+        self.volume_state: dict[tuple[str, str], tuple[str, tuple[str, ...]]] = {}  # (uid, volume) -> (content hash, keys)
+        self.volume_checked: dict[str, float] = {}
         self.last_heartbeat = 0.0
 
     # ------------------------------------------------------------------ the Node object
@@ -287,50 +319,157 @@ class Node:
             aliases.append(f"{pod['spec']['hostname']}.{pod['spec']['subdomain']}.{namespace}.svc.cluster.local")
         return sorted(set(aliases))
 
+    def helper_name(self, pod: dict) -> str:
+        return f"{self.container_name(pod)}-volumes"
+
+    def volume_name(self, pod: dict, volume: str) -> str:
+        return f"lab-{self.instance}-{pod['metadata']['uid'][:8]}-{volume}"
+
+    def _mounted_volumes(self, pod: dict) -> tuple[dict[str, dict], dict[str, str], dict[str, str]]:
+        """(volumes by name that hold files, docker volume -> mount path, emptyDir tmpfs mounts)."""
+        spec = pod["spec"]
+        container = spec["containers"][0]
+        volumes = {v["name"]: v for v in spec.get("volumes") or []}
+        with_files: dict[str, dict] = {}
+        mounts: dict[str, str] = {}
+        tmpfs: dict[str, str] = {}
+        for i, mount in enumerate(container.get("volumeMounts") or []):
+            volume = volumes.get(mount["name"])
+            if volume is None:
+                raise Unsupported(f"spec.containers[0].volumeMounts[{i}]", f"no volume named {mount['name']}")
+            if "emptyDir" in volume:
+                tmpfs[mount["mountPath"]] = "rw,mode=1777"
+                continue
+            if mount["mountPath"] in mounts.values():
+                raise Unsupported(f"spec.containers[0].volumeMounts[{i}]", f"{mount['mountPath']} is mounted twice")
+            with_files[volume["name"]] = volume
+            mounts[self.volume_name(pod, volume["name"])] = mount["mountPath"]
+        return with_files, mounts, tmpfs
+
+    def _write_volume(self, pod: dict, helper, volume: dict) -> None:
+        """The kubelet's atomic writer: the files in a new versioned folder, then `..data` pointed at it; each
+        key is a link through `..data`, so a reader never sees half an update."""
+        files = self._volume_files(pod, volume)
+        uid, name = pod["metadata"]["uid"], volume["name"]
+        digest = hashlib.sha256(json.dumps(sorted((k, v.hex(), m) for k, (v, m) in files.items())).encode()).hexdigest()
+        keys = tuple(sorted({path.split("/")[0] for path in files}))
+        previous = self.volume_state.get((uid, name))
+        if previous and previous[0] == digest:
+            return
+        version = f"..{dt.datetime.now(dt.timezone.utc).strftime('%Y_%m_%d_%H_%M_%S.%f')}"
+        owner = self._owner(pod)
+        specs = {f"{version}/{path}": FileSpec(content, mode, *owner) for path, (content, mode) in files.items()}
+        links = {"..data": version}
+        if not previous or previous[1] != keys:
+            links.update({key: f"..data/{key}" for key in keys})
+        self.engine.put_files(helper, f"/volumes/{name}", specs, links)
+        self.volume_state[(uid, name)] = (digest, keys)
+
+    def refresh_volumes(self, pod: dict) -> None:
+        """Secret, ConfigMap and downwardAPI volumes follow their sources, as the kubelet's periodic sync does
+        (service-account tokens are not renewed: a lab lives far shorter than a token)."""
+        uid = pod["metadata"]["uid"]
+        if time.monotonic() - self.volume_checked.get(uid, 0) < VOLUME_REFRESH:
+            return
+        self.volume_checked[uid] = time.monotonic()
+        with_files, _mounts, _tmpfs = self._mounted_volumes(pod)
+        helper = None
+        for volume in with_files.values():
+            if any("serviceAccountToken" in source for source in (volume.get("projected") or {}).get("sources") or []):
+                continue
+            helper = helper or self.engine.container(self.helper_name(pod))
+            if helper is not None:
+                self._write_volume(pod, helper, volume)
+
+    def _groups(self, pod: dict) -> list[str] | None:
+        """fsGroup and supplementalGroups join the container's groups, as the kubelet adds them (the volumes' files
+        belong to fsGroup)."""
+        context = pod["spec"].get("securityContext") or {}
+        groups = ([context["fsGroup"]] if context.get("fsGroup") is not None else []) + list(context.get("supplementalGroups") or [])
+        return [str(g) for g in groups] or None
+
+    def _user(self, pod: dict, security: dict) -> str | None:
+        """The container's user, refused as the kubelet refuses it when runAsNonRoot cannot hold."""
+        container = pod["spec"]["containers"][0]
+        user = security.get("runAsUser")
+        if security.get("runAsNonRoot"):
+            if user is None:
+                image_user = (self.engine.client.images.get(container["image"]).attrs.get("Config") or {}).get("User") or ""
+                if image_user.split(":")[0] in ("", "0", "root"):
+                    raise Refused("container has runAsNonRoot and image will run as root")
+                if not image_user.split(":")[0].isdigit():
+                    raise Refused(f"container has runAsNonRoot and image has non-numeric user ({image_user}), cannot verify user is non-root")
+            elif int(user) == 0:
+                raise Refused("container's runAsUser breaks non-root policy")
+        if user is None:
+            return None
+        return f"{user}" + (f":{security['runAsGroup']}" if security.get("runAsGroup") is not None else "")
+
     def start(self, pod: dict, services: list[dict]) -> None:
         unsupported_fields(pod)
         spec, meta = pod["spec"], pod["metadata"]
         container = spec["containers"][0]
-        volumes = {v["name"]: v for v in spec.get("volumes") or []}
-        files: dict[str, FileSpec] = {}
-        tmpfs: dict[str, str] = {}
-        for mount in container.get("volumeMounts") or []:
-            volume = volumes.get(mount["name"])
-            if volume is None:
-                raise Unsupported("spec.containers[0].volumeMounts", f"no volume named {mount['name']}")
-            if "emptyDir" in volume:
-                tmpfs[mount["mountPath"]] = "rw,mode=1777"
-                continue
-            for path, (content, mode) in self._volume_files(pod, volume).items():
-                files[f"{mount['mountPath'].rstrip('/')}/{path}"] = FileSpec(content, mode, *self._owner(pod, container))
+        with_files, mounts, tmpfs = self._mounted_volumes(pod)
         security = {**(spec.get("securityContext") or {}), **(container.get("securityContext") or {})}
-        user = None
-        if security.get("runAsUser") is not None:
-            user = f"{security['runAsUser']}" + (f":{security['runAsGroup']}" if security.get("runAsGroup") is not None else "")
-        caps = list(((security.get("capabilities") or {}).get("add")) or [])
         if security.get("privileged"):
             raise Unsupported("spec.containers[0].securityContext.privileged", "privileged pods are not run by the docker runtime's node")
+        user = self._user(pod, security)
+        caps = security.get("capabilities") or {}
         name = self.container_name(pod)
         labels = {**self.labels, ROLE_LABEL: POD_ROLE, POD_UID_LABEL: meta["uid"], POD_LABEL: meta["name"], NAMESPACE_LABEL: meta["namespace"],
                   "lab.dev/spec-hash": hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:12]}
-        existing = self.engine.container(name)
-        if existing is not None:
-            self.engine.remove(existing)
-        self.engine.run(name, container["image"], container.get("args") or [], labels=labels, files=files, network=self.network,
-                        user=user, cap_add=caps or None, init=False,
-                        environment=self._env(pod, container), aliases=self._aliases(pod, services),
+        for old in (self.engine.container(name), self.engine.container(self.helper_name(pod))):
+            if old is not None:
+                self.engine.remove(old)
+        for volume in mounts:
+            self.engine.create_volume(volume, {**self.labels, POD_UID_LABEL: meta["uid"]})
+        if with_files:
+            helper = self.engine.run(self.helper_name(pod), container["image"], ["volumes"], entrypoint=["volumes"], start=False, init=False,
+                                     labels={**labels, ROLE_LABEL: VOLUMES_ROLE},
+                                     volumes={self.volume_name(pod, v): f"/volumes/{v}" for v in with_files}, volumes_read_only=False)
+            for key in [k for k in self.volume_state if k[0] == meta["uid"]]:
+                del self.volume_state[key]
+            for volume in with_files.values():
+                self._write_volume(pod, helper, volume)
+        self.engine.run(name, container["image"], container.get("args") or [], labels=labels, network=self.network,
+                        user=user, cap_add=list(caps.get("add") or []) or None, cap_drop=list(caps.get("drop") or []) or None,
+                        read_only=bool(security.get("readOnlyRootFilesystem")), group_add=self._groups(pod),
+                        no_new_privileges=security.get("allowPrivilegeEscalation") is False, init=False,
+                        environment=self._env(pod, container), aliases=self._aliases(pod, services), volumes=mounts,
                         entrypoint=container.get("command") or None, workdir=container.get("workingDir"), tmpfs=tmpfs or None)
         self.started[meta["uid"]] = time.time()
+        self.started_mono[meta["uid"]] = time.monotonic()
+        self.volume_checked[meta["uid"]] = time.monotonic()
 
-    def _owner(self, pod: dict, container: dict) -> tuple[int, int]:
+    def _owner(self, pod: dict) -> tuple[int, int]:
         """Files a pod's volumes hold belong to root, group fsGroup when set (as the kubelet does)."""
         group = (pod["spec"].get("securityContext") or {}).get("fsGroup")
         return 0, int(group) if group is not None else 0
 
-    def probe(self, pod: dict, ip: str) -> bool:
-        probe = pod["spec"]["containers"][0].get("readinessProbe")
+    def probe(self, pod: dict, kind: str, ip: str) -> bool:
+        """What a readiness or liveness probe reports now, run when due as the kubelet runs it: not before
+        initialDelaySeconds, every periodSeconds, switching state after successThreshold or failureThreshold
+        results in a row. No probe: ready and alive."""
+        probe = pod["spec"]["containers"][0].get(kind)
         if not probe:
             return True
+        uid = pod["metadata"]["uid"]
+        track = self.probes.setdefault((uid, kind), ProbeTrack(ok=kind == "livenessProbe"))
+        now_mono = time.monotonic()
+        started = self.started_mono.setdefault(uid, now_mono)
+        if now_mono - started < probe.get("initialDelaySeconds", 0) or (track.last and now_mono - track.last < probe.get("periodSeconds", 10)):
+            return track.ok
+        track.last = now_mono
+        result = self.run_probe(pod, probe, ip)
+        if result == track.ok:
+            track.streak = 0
+        else:
+            track.streak += 1
+            if track.streak >= (probe.get("successThreshold", 1) if result else probe.get("failureThreshold", 3)):
+                track.ok, track.streak = result, 0
+        return track.ok
+
+    def run_probe(self, pod: dict, probe: dict, ip: str) -> bool:
         name = self.container_name(pod)
         try:
             if "exec" in probe:
@@ -351,6 +490,14 @@ class Node:
         except Exception:  # a failing probe is not ready; it is not the node's error
             return False
         return False
+
+    def restart(self, pod: dict, container) -> None:
+        uid = pod["metadata"]["uid"]
+        container.restart(timeout=pod["spec"].get("terminationGracePeriodSeconds", 30))
+        self.restarts[uid] = self.restarts.get(uid, 0) + 1
+        self.started_mono[uid] = time.monotonic()
+        for kind in ("readinessProbe", "livenessProbe"):
+            self.probes.pop((uid, kind), None)
 
     def _named_port(self, pod: dict, name: str) -> int:
         for port in pod["spec"]["containers"][0].get("ports") or []:
@@ -387,12 +534,22 @@ class Node:
         pods = self.pods()
         services = [self.api.sanitize_for_serialization(s) for s in self.core.list_service_for_all_namespaces().items]
         wanted = {p["metadata"]["uid"] for p in pods}
-        for container in self.engine.containers({**self.labels, ROLE_LABEL: POD_ROLE}):
-            if container.labels.get(POD_UID_LABEL) not in wanted:
-                self.engine.remove(container)
+        for role in (POD_ROLE, VOLUMES_ROLE):
+            for container in self.engine.containers({**self.labels, ROLE_LABEL: role}):
+                if container.labels.get(POD_UID_LABEL) not in wanted:
+                    self.engine.remove(container)
+        for volume in self.engine.volumes(self.labels):
+            uid = (volume.attrs.get("Labels") or {}).get(POD_UID_LABEL)
+            if uid and uid not in wanted:
+                self.engine.remove_volume(volume)
+        for key in [k for k in self.probes if k[0] not in wanted]:
+            del self.probes[key]
         for pod in pods:
             try:
                 self.reconcile_pod(pod, services)
+            except Refused as exc:
+                self.report(pod, "Pending", reason="CreateContainerConfigError", message=str(exc),
+                            state={"waiting": {"reason": "CreateContainerConfigError", "message": str(exc)}})
             except Unsupported as exc:
                 log.info("pod %s/%s: %s", pod["metadata"]["namespace"], pod["metadata"]["name"], exc)
                 self.report(pod, "Failed", reason="Unsupported", message=f"the docker runtime's node cannot run this pod: {exc}",
@@ -405,8 +562,9 @@ class Node:
         name = self.container_name(pod)
         container = self.engine.container(name)
         if meta.get("deletionTimestamp"):
-            if container is not None:
-                self.engine.remove(container)
+            for gone in (container, self.engine.container(self.helper_name(pod))):
+                if gone is not None:
+                    self.engine.remove(gone)
             self.core.delete_namespaced_pod(meta["name"], meta["namespace"], grace_period_seconds=0)
             return
         if pod.get("status", {}).get("phase") in ("Failed", "Succeeded") and container is None:
@@ -415,20 +573,25 @@ class Node:
             self.start(pod, services)
             container = self.engine.container(name)
         state = container.attrs.get("State") or {}
-        restarts = container.attrs.get("RestartCount", 0)
+        restarts = container.attrs.get("RestartCount", 0) + self.restarts.get(meta["uid"], 0)
         if container.status == "running":
             net = (container.attrs.get("NetworkSettings", {}).get("Networks") or {}).get(self.network) or {}
             ip = net.get("IPAddress")
             wanted_aliases = self._aliases(pod, services)
             if sorted(set(net.get("Aliases") or []) & set(wanted_aliases)) != wanted_aliases and wanted_aliases:
                 self._realias(container, ip, wanted_aliases)
-            self.report(pod, "Running", ready=self.probe(pod, ip), ip=ip, restarts=restarts, container_id=f"docker://{container.id}",
-                        state={"running": {"startedAt": state.get("StartedAt", now())[:19] + "Z"}})
+            self.refresh_volumes(pod)
+            if not self.probe(pod, "livenessProbe", ip):
+                log.info("pod %s/%s: liveness probe failed, restarting", meta["namespace"], meta["name"])
+                self.restart(pod, container)
+                return
+            self.report(pod, "Running", ready=self.probe(pod, "readinessProbe", ip), ip=ip, restarts=restarts,
+                        container_id=f"docker://{container.id}", state={"running": {"startedAt": state.get("StartedAt", now())[:19] + "Z"}})
             return
         code = state.get("ExitCode", 1)
         policy = pod["spec"].get("restartPolicy", "Always")
         if policy == "Always" or (policy == "OnFailure" and code != 0):
-            container.restart()
+            self.restart(pod, container)
             return
         self.report(pod, "Succeeded" if code == 0 else "Failed", restarts=restarts, container_id=f"docker://{container.id}",
                     state={"terminated": {"exitCode": code, "reason": "Completed" if code == 0 else "Error"}})

@@ -26,7 +26,7 @@ class FileSpec:
     gid: int = 0
 
 
-def tar_archive(files: dict[str, FileSpec]) -> bytes:
+def tar_archive(files: dict[str, FileSpec], links: dict[str, str] | None = None) -> bytes:
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w") as tar:
         dirs = sorted({"/".join(p.strip("/").split("/")[:i]) for p in files for i in range(1, len(p.strip("/").split("/")))})
@@ -39,6 +39,10 @@ def tar_archive(files: dict[str, FileSpec]) -> bytes:
             info = tarfile.TarInfo(path.strip("/"))
             info.size, info.mode, info.uid, info.gid = len(spec.content), spec.mode, spec.uid, spec.gid
             tar.addfile(info, io.BytesIO(spec.content))
+        for path, target in (links or {}).items():  # after the files: a link replaced last switches atomically enough
+            info = tarfile.TarInfo(path.strip("/"))
+            info.type, info.linkname, info.mode = tarfile.SYMTYPE, target, 0o777
+            tar.addfile(info)
     return buffer.getvalue()
 
 
@@ -146,11 +150,18 @@ class DockerEngine:
             network: str | None = None, network_mode: str | None = None, user: str | None = None, cap_add: list[str] | None = None,
             init: bool = True, environment: dict[str, str] | None = None, aliases: list[str] | None = None,
             entrypoint: list[str] | None = None, workdir: str | None = None, tmpfs: dict[str, str] | None = None,
-            publish: dict[str, tuple[str, int | None]] | None = None, ipv4_address: str | None = None):
-        """Create, copy files in with exact owner and mode (no bind mount of key material), start."""
+            publish: dict[str, tuple[str, int | None]] | None = None, ipv4_address: str | None = None,
+            volumes: dict[str, str] | None = None, volumes_read_only: bool = True, read_only: bool = False,
+            cap_drop: list[str] | None = None, no_new_privileges: bool = False, start: bool = True, group_add: list[str] | None = None):
+        """Create, copy files in with exact owner and mode (no bind mount of key material), start. `volumes`:
+        named volume -> path, read-only unless said (a kubelet mounts secret and configMap volumes read-only)."""
+        import docker.types
+
         self.ensure_image(image)
         kwargs = dict(name=name, command=command or None, labels=labels, init=init, user=user, cap_add=cap_add, detach=True,
-                      environment=environment or None, entrypoint=entrypoint, working_dir=workdir, tmpfs=tmpfs, ports=publish)
+                      environment=environment or None, entrypoint=entrypoint, working_dir=workdir, tmpfs=tmpfs, ports=publish,
+                      read_only=read_only, cap_drop=cap_drop, group_add=group_add, security_opt=["no-new-privileges"] if no_new_privileges else None,
+                      mounts=[docker.types.Mount(path, volume, type="volume", read_only=volumes_read_only) for volume, path in (volumes or {}).items()] or None)
         if network_mode:
             kwargs["network_mode"] = network_mode
         elif network:
@@ -161,9 +172,26 @@ class DockerEngine:
             container = self.client.containers.create(image, **kwargs)
             if files:
                 container.put_archive("/", tar_archive(files))
-            container.start()
-            container.reload()
+            if start:
+                container.start()
+                container.reload()
             return container
+
+    def put_files(self, container, path: str, files: dict[str, FileSpec], links: dict[str, str] | None = None) -> None:
+        """Files (and symlinks: name -> target) into a container's folder, running or not."""
+        with engine_errors(f"copy files into container {container.name}"):
+            container.put_archive(path, tar_archive(files, links))
+
+    def create_volume(self, name: str, labels: dict[str, str]):
+        with engine_errors(f"create volume {name}"):
+            return self.client.volumes.create(name, labels=labels)
+
+    def remove_volume(self, volume) -> None:
+        with engine_errors(f"remove volume {volume.name}"):
+            try:
+                volume.remove(force=True)
+            except self._errors.NotFound:
+                pass
 
     def wait_running(self, name: str, timeout: float) -> None:
         deadline = time.monotonic() + timeout

@@ -30,6 +30,7 @@ import yaml
 from orchestrator.diagnostics import Finding, artifact_findings, docker_findings, network_findings, port_findings
 from orchestrator.emulation import cilium
 from orchestrator.emulation.control_plane import ControlPlane
+from orchestrator.emulation.node import ROLE_LABEL, VOLUMES_ROLE
 from orchestrator.emulation.proxy import CiliumProxy, Route, proxy_problems, redirected_pods, routes
 from orchestrator.errors import BadInput, PermanentFailure, RuntimeFailure
 from orchestrator.providers.docker import DockerEngine
@@ -316,6 +317,8 @@ class DockerRuntime:
             if expected not in names:
                 raise PermanentFailure(f"container {expected} (compose service {service}) does not exist; `lab down {self.instance.name}` and `lab up` again")
         for container in containers:
+            if container.labels.get(ROLE_LABEL) == VOLUMES_ROLE:
+                continue  # created to write a pod's volumes, never started
             if container.status != "running":
                 code = (container.attrs.get("State") or {}).get("ExitCode")
                 raise PermanentFailure(f"container {container.name} is {container.status}" + (f" (exit code {code})" if code is not None else "")

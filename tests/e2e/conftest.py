@@ -55,7 +55,8 @@ def up_args(*extra: str) -> list[str]:
 def labelled(client, instance: str = "inject-mtls") -> dict[str, list[str]]:
     label = {"label": f"{INSTANCE_LABEL}={instance}"}
     return {
-        "containers": [c.name for c in client.containers.list(all=True, filters=label)],
+        # sparse: a container removed between the list and its inspection is not an error
+        "containers": [c.attrs["Names"][0].lstrip("/") for c in client.containers.list(all=True, filters=label, sparse=True)],
         "networks": [n.name for n in client.networks.list(filters=label)],
         "volumes": [v.name for v in client.volumes.list(filters=label)],
     }

@@ -3,9 +3,12 @@ the API server judges Cilium objects against the real CRDs."""
 
 from __future__ import annotations
 
+import json
 import shutil
+import subprocess
+import time
 
-from tests.e2e.conftest import REPO, kubectl, labelled, lab
+from tests.e2e.conftest import KUBECTL, REPO, kubectl, labelled, lab
 from tests.helpers import FIXTURE_LABS, LABS
 
 NOTHING = {"containers": [], "networks": [], "volumes": []}
@@ -28,6 +31,7 @@ def test_deployment_and_service_reached_by_name(tmp_path, docker_engine):
         slices = kubectl(kubeconfig, "get", "endpointslices", "-n", "deploy", "-l", "kubernetes.io/service-name=web")["items"]
         addresses = sorted(a for s in slices for e in s["endpoints"] for a in e["addresses"])
         assert addresses == sorted(p["status"]["podIP"] for p in pods)  # the real EndpointSlice controller saw them Ready
+        node_guards(kubeconfig, docker_engine)
     finally:
         down = lab(tmp_path, "down", "deploy-svc", env=env)
     assert down.returncode == 0, down.stderr
@@ -50,3 +54,65 @@ def test_a_cilium_object_the_crd_forbids_is_refused_by_the_api_server(tmp_path, 
     assert list((tmp_path / ".lab/logs/inject-mtls").iterdir())  # logs collected
     assert labelled(docker_engine) == NOTHING  # torn down after the failure
     assert lab(tmp_path, "down", "inject-mtls", env=env).returncode == 0
+
+
+def _apply(kubeconfig: str, *docs: dict) -> None:
+    text = "\n---\n".join(json.dumps(d) for d in docs)
+    result = subprocess.run([str(KUBECTL), "--kubeconfig", kubeconfig, "apply", "-f", "-"], input=text, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+
+
+def _until(what: str, probe, timeout: float = 30):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = probe()
+        if value:
+            return value
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.3)
+
+
+def _pod(name: str, container: dict, **spec) -> dict:
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": "deploy"},
+            "spec": {"terminationGracePeriodSeconds": 0, "containers": [{"name": name, "image": "lab.local/client:test", **container}], **spec}}
+
+
+def node_guards(kubeconfig: str, engine) -> None:
+    """What the node honours of a pod spec, each shown by breaking it: a Secret volume follows the Secret and
+    cannot be written, a read-only root filesystem and dropped capabilities hold, runAsNonRoot is refused for
+    an image that runs as root, a failing liveness probe restarts the container."""
+    secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "token", "namespace": "deploy"}, "stringData": {"key": "one"}}
+    reader = _pod("reader", {"command": ["sleep", "infinity"], "volumeMounts": [{"name": "s", "mountPath": "/s", "readOnly": True}],
+                             "securityContext": {"readOnlyRootFilesystem": True, "capabilities": {"drop": ["ALL"]},
+                                                 "allowPrivilegeEscalation": False, "runAsUser": 65534}},
+                  volumes=[{"name": "s", "secret": {"secretName": "token", "defaultMode": 0o440}}], securityContext={"fsGroup": 2000})
+    nonroot = _pod("nonroot", {"command": ["sleep", "infinity"], "securityContext": {"runAsNonRoot": True}})
+    unlive = _pod("unlive", {"command": ["sleep", "infinity"], "livenessProbe": {"exec": {"command": ["false"]}, "periodSeconds": 1,
+                                                                                  "failureThreshold": 2}})
+    _apply(kubeconfig, secret, reader, nonroot, unlive)
+    container = "lab-deploy-svc-reader"
+    _until("the reader pod to run", lambda: kubectl(kubeconfig, "get", "pod", "-n", "deploy", "reader")["status"].get("phase") == "Running")
+
+    def run(*argv: str) -> subprocess.CompletedProcess:
+        return subprocess.run(["docker", "exec", container, *argv], capture_output=True, text=True, timeout=30)
+
+    assert run("cat", "/s/key").stdout == "one"
+    listing = run("ls", "-la", "/s").stdout
+    assert "..data -> .." in listing and "key -> ..data/key" in listing, listing
+    mode, _links, owner, group = run("ls", "-lnL", "/s/key").stdout.split()[:4]
+    assert (mode, owner, group) == ("-r--r-----", "0", "2000")  # defaultMode, and fsGroup (which the process joins)
+    assert run("sh", "-c", "echo two > /s/key").returncode != 0  # secret volumes are read-only
+    assert run("touch", "/made-here").returncode != 0  # readOnlyRootFilesystem
+    assert "CapEff:\t0000000000000000" in run("cat", "/proc/self/status").stdout  # capabilities dropped
+    subprocess.run([str(KUBECTL), "--kubeconfig", kubeconfig, "-n", "deploy", "patch", "secret", "token", "-p", '{"stringData": {"key": "two"}}'],
+                   check=True, capture_output=True, timeout=60)
+    _until("the Secret's update in the volume", lambda: run("cat", "/s/key").stdout == "two", timeout=15)
+
+    refused = _until("runAsNonRoot to be refused", lambda: (kubectl(kubeconfig, "get", "pod", "-n", "deploy", "nonroot")["status"]
+                                                            .get("containerStatuses") or [{}])[0].get("state", {}).get("waiting"))
+    assert refused == {"reason": "CreateContainerConfigError", "message": "container has runAsNonRoot and image will run as root"}
+    assert engine.containers.list(all=True, filters={"name": "lab-deploy-svc-nonroot"}) == []
+
+    restarts = _until("the liveness probe to restart the container", lambda: (kubectl(kubeconfig, "get", "pod", "-n", "deploy", "unlive")["status"]
+                                                                            .get("containerStatuses") or [{}])[0].get("restartCount"))
+    assert restarts >= 1

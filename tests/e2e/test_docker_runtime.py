@@ -32,7 +32,8 @@ def test_up_verify_status_converge_down(labdir, docker_engine):
 
     objects = labelled(docker_engine)
     control_plane = {f"lab-inject-mtls-{c}" for c in ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler")}
-    assert set(objects["containers"]) == control_plane | {"lab-inject-mtls-curl", "lab-inject-mtls-envoy", "lab-inject-mtls-datapath",
+    # the curl pod's container, and its never-started helper that writes the pod's volumes
+    assert set(objects["containers"]) == control_plane | {"lab-inject-mtls-curl", "lab-inject-mtls-curl-volumes", "lab-inject-mtls-envoy", "lab-inject-mtls-datapath",
                                                           "lab-inject-mtls-haproxy-1", "lab-inject-mtls-echo-1"}
 
     # The real API server holds the lab: the pod Running with its container's IP, the Cilium objects as applied.
