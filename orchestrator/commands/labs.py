@@ -30,7 +30,14 @@ def describe(lab: Lab) -> dict:
     for step in lab.steps:
         item = {"name": step.name, "kind": step.kind, "description": step.description}
         if step.apply:
-            item["apply"] = {"group": step.apply, "templates": lab.manifests[step.apply]}
+            item["apply"] = {"group": step.apply, "templates": [e if isinstance(e, str) else f"{e.artifact} ({lab.artifacts[e.artifact].url})"
+                                                                for e in lab.manifests[step.apply]]}
+            omitted = [{"kind": o.kind, "name": o.name, "runtimes": list(o.runtimes), "why": o.why}
+                       for group, o in lab.omissions() if group == step.apply]
+            if omitted:
+                item["apply"]["omitted"] = omitted
+        if step.edit is not None:
+            item[step.kind] = step.edit
         if step.wait:
             item["wait"] = {"for": step.wait.kind, **step.wait.params, "timeout": step.wait.timeout}
         if step.user:
@@ -103,6 +110,17 @@ def show_lab(ctx: LabContext, name: str, overrides: Overrides, output: str) -> N
             what = f"{s['check']['type']} check" + (f" from {s['check']['from']}" if s["check"].get("from") else "") + f", expect {s['check']['expect']}"
         elif "apply" in s:
             what = f"apply {s['apply']['group']}: {', '.join(s['apply']['templates'])}"
+        elif "patch" in s:
+            what = "; ".join(f"JSON patch {t['kind']} {t['name']}: " + ", ".join(f"{o['op']} {o['path']}" for o in t["ops"]) for t in s["patch"])
+        elif "secret" in s:
+            sec = s["secret"]
+            what = f"Secret {sec['namespace']}/{sec['name']}: " + ", ".join(
+                [f"{k} from the PKI's {v['pki']}" for k, v in (sec.get("set") or {}).items()]
+                + ([f"a certificate for {', '.join(sec['issue'].get('dns', []) or [sec['issue']['cn']])} issued by the Secret's own CA"]
+                   if sec.get("issue") else []))
+        elif "restart" in s:
+            r = s["restart"]
+            what = f"rollout restart {r['kind']} {r['namespace']}/{r['name']}, and wait for it"
         elif "user" in s:
             u = s["user"]
             what = f"user {u['name']} (CN={u['cn']}" + "".join(f", O={g}" for g in u["groups"]) + f") signed via {u['via']}"
@@ -110,6 +128,8 @@ def show_lab(ctx: LabContext, name: str, overrides: Overrides, output: str) -> N
             what = f"wait for {s['wait']['for']} {s['wait'].get('namespace', '') + '/' if s['wait'].get('namespace') else ''}{s['wait'].get('name', '')}"
         if s.get("check", {}).get("runtimes"):
             what += f" (on {', '.join(s['check']['runtimes'])} only)"
+        for o in s.get("apply", {}).get("omitted", []):
+            what += f"; without {o['kind']} {o['name']} on {', '.join(o['runtimes'])}: {o['why']}"
         rows.append([s["name"], s["kind"], s["description"], what])
     if lab.charts:
         ui.table(["release", "chart", "version", "namespace", "ready when"],

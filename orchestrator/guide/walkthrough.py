@@ -25,14 +25,16 @@ TEXT = {
            "no_dot": "Graphviz (`dot`) is not installed: the picture is the DOT source below; draw it with `dot -Tsvg topology.dot -o topology.svg` (Debian: apt install graphviz).",
            "results_from": "Results of `lab {command}` on the {runtime} runtime, {at}.", "runtime_label": "runtime",
            "setup": "The cluster, its charts and the compose stack, as `lab up` makes them on kind.",
-           "step_kinds": {"setup": "setup", "apply": "apply", "wait": "wait", "check": "check", "user": "user"}},
+           "step_kinds": {"setup": "setup", "apply": "apply", "wait": "wait", "check": "check", "user": "user", "patch": "patch",
+                          "secret": "secret", "restart": "restart"}},
     "ko": {"source": "출처", "prerequisites": "준비", "topology": "토폴로지", "steps": "단계", "objects": "적용되는 오브젝트",
            "file": "렌더링된 파일", "by_hand": "직접 해 보기", "expected": "기대 결과", "result": "결과", "passed": "통과",
            "failed": "실패", "not_run": "실행 안 됨", "seen": "관찰", "render_first": "아래 파일은 렌더링 폴더에 있습니다: `lab render {lab} --out rendered`.",
            "no_dot": "Graphviz(`dot`)가 없어 그림 대신 DOT 소스를 보여 줍니다: `dot -Tsvg topology.dot -o topology.svg` (Debian: apt install graphviz).",
            "results_from": "{runtime} 런타임에서 `lab {command}` 결과, {at}.", "runtime_label": "런타임",
            "setup": "`lab up`이 kind에서 만드는 것처럼 클러스터, 차트, compose 스택을 준비합니다.",
-           "step_kinds": {"setup": "준비", "apply": "적용", "wait": "대기", "check": "검증", "user": "사용자"}},
+           "step_kinds": {"setup": "준비", "apply": "적용", "wait": "대기", "check": "검증", "user": "사용자", "patch": "패치",
+                          "secret": "시크릿", "restart": "재시작"}},
 }
 
 
@@ -116,6 +118,10 @@ def step_view(number: int, step: Step, lab: Lab, rendered: Rendered, checks, wai
         from orchestrator.kubeusers import by_hand
 
         view.commands += by_hand(step.user)
+    elif step.edit is not None:
+        from orchestrator import edits
+
+        view.commands += edits.by_hand(step.kind, step.edit)
     elif step.kind == "check":
         kind = checks.get(step.check.type)
         prefix = _exec_prefix(lab, rendered, step.check.source) if kind.runs_in_pod else list(getattr(kind, "by_hand_in", ()))

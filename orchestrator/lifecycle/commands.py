@@ -152,10 +152,11 @@ def up(ctx: LabContext, name: str, overrides: Overrides, options: RunOptions) ->
 
 
 def final_checks(lab: Lab):
-    """The checks of the lab's end state: those after its last apply step (earlier ones test stages that
-    the later objects change, e.g. direct HTTPS before the redirect is in place)."""
-    last_apply = max((i for i, s in enumerate(lab.steps) if s.kind == "apply"), default=-1)
-    return [s for s in lab.steps[last_apply + 1:] if s.kind == "check"]
+    """The checks of the lab's end state: those after its last step that changes the cluster (an apply, a
+    patch, a Secret's update, a restart, a user); earlier ones test stages that later steps change, e.g.
+    direct HTTPS before the redirect is in place, or a refusal before the repair."""
+    last_change = max((i for i, s in enumerate(lab.steps) if s.kind not in ("check", "wait")), default=-1)
+    return [s for s in lab.steps[last_change + 1:] if s.kind == "check"]
 
 
 def _recorded(ctx: LabContext, instance: str) -> InstanceState:

@@ -80,7 +80,8 @@ class ApplyStep(_LabStepBase):
 
     def run(self, run: Run) -> None:
         run.stage_started = time.time()
-        run.runtime.apply(self.spec.apply, run.rendered.docs(self.spec.apply))
+        docs = run.lab.applied_docs(self.spec.apply, run.rendered.docs(self.spec.apply), run.runtime.name)
+        run.runtime.apply(self.spec.apply, docs)
 
 
 class WaitStep(_LabStepBase):
@@ -111,5 +112,35 @@ class UserStep(_LabStepBase):
         make_user(run.runtime, self.spec.user, run.lab.owner_labels())
 
 
+class _EditStep(_LabStepBase):
+    """A change to objects the cluster holds (patch, secret, restart): a new stage, as an apply is."""
+
+    def run(self, run: Run) -> None:
+        from orchestrator import edits
+
+        run.stage_started = time.time()
+        pki = PkiStore(run.ctx.pki_dir(run.lab)).read
+        kube = run.runtime.kube
+        if self.spec.kind == "patch":
+            edits.patch(kube, pki, self.spec.edit)
+        elif self.spec.kind == "secret":
+            edits.update_secret(kube, pki, self.spec.edit)
+        else:
+            edits.restart(kube, self.spec.edit)
+
+
+class PatchStep(_EditStep):
+    verb = "patch"
+
+
+class SecretStep(_EditStep):
+    verb = "update secret of"
+
+
+class RestartStep(_EditStep):
+    verb = "restart"
+
+
 def lab_step(spec: LabStep):
-    return {"apply": ApplyStep, "wait": WaitStep, "check": CheckStep, "user": UserStep}[spec.kind](spec)
+    return {"apply": ApplyStep, "wait": WaitStep, "check": CheckStep, "user": UserStep, "patch": PatchStep, "secret": SecretStep,
+            "restart": RestartStep}[spec.kind](spec)

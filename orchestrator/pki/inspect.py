@@ -4,17 +4,27 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
+from cryptography.utils import CryptographyDeprecationWarning
 from cryptography.x509 import verification
 
 from orchestrator.errors import BadInput
 from orchestrator.pki.issue import key_algorithm
 from orchestrator.pki.store import PkiStore
 from orchestrator.spec.model import PkiSpec
+
+
+def load_pem_cert(data: bytes) -> x509.Certificate:
+    """A certificate made elsewhere (a cluster's, a controller's): loaded even when it bends RFC 5280 in ways
+    cryptography only warns about (cert-controller's CA has a serial number that is not positive)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CryptographyDeprecationWarning)
+        return x509.load_pem_x509_certificate(data)
 
 
 def load_certs(path: Path) -> list[x509.Certificate]:

@@ -107,6 +107,29 @@ class KubeApi:
                         raise
                     time.sleep(0.05)
 
+    def patch(self, api_version: str, kind: str, name: str, namespace: str | None, body, content_type: str) -> dict:
+        """A JSON, merge or strategic-merge patch, as `kubectl patch --type json|merge|strategic` sends it."""
+        with api_errors(f"patch {kind} {namespace + '/' if namespace else ''}{name}"):
+            resource = self._resource(api_version, kind)
+            kwargs = {"namespace": namespace} if resource.namespaced else {}
+            return resource.patch(body=body, name=name, content_type=content_type, field_manager=FIELD_MANAGER, **kwargs).to_dict()
+
+    def admission(self, doc: dict) -> tuple[bool, int, str]:
+        """A server-side dry-run apply (`kubectl apply --server-side --dry-run=server`): the object goes through
+        validation and every admission webhook but is not stored. (admitted, HTTP status, the server's message)."""
+        from kubernetes.dynamic.exceptions import DynamicApiError
+
+        meta = doc["metadata"]
+        with api_errors(f"dry-run apply {doc['kind']} {meta['name']}"):
+            resource = self._resource(doc["apiVersion"], doc["kind"])
+            kwargs = {"namespace": meta["namespace"]} if resource.namespaced else {}
+            try:
+                resource.server_side_apply(body=doc, name=meta["name"], field_manager=FIELD_MANAGER, force_conflicts=True,
+                                           dry_run="All", **kwargs)
+                return True, 200, ""
+            except DynamicApiError as exc:
+                return False, int(getattr(exc, "status", 0) or 0), _api_message(exc)
+
     def list(self, api_version: str, kind: str, namespace: str | None = None, selector: str | None = None) -> list[dict]:
         with api_errors(f"list {kind}"):
             resource = self._resource(api_version, kind)

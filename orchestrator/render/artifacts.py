@@ -18,7 +18,7 @@ from orchestrator.errors import BadInput
 from orchestrator.files import write_atomic
 from orchestrator.render.engine import lab_environment, render_template
 from orchestrator.spec.load import PKI_SOURCE
-from orchestrator.spec.model import Chart, Lab
+from orchestrator.spec.model import Chart, Lab, UpstreamManifest
 from orchestrator.spec.yamlio import yaml_problem
 
 CLUSTER_DIR = "cluster"
@@ -133,13 +133,59 @@ def render_lab(lab: Lab, pki: Callable[[str], bytes | None]) -> Rendered:
                     rendered.secret_files.add(rel)
             else:
                 add(rel, source)
-    for group, templates in lab.manifests.items():
+    for group, entries in lab.manifests.items():
         rendered.manifests[group] = []
-        for index, template in enumerate(templates):
-            rel = f"{MANIFESTS_DIR}/{group}/{index:02d}-{os.path.basename(output_name(template))}"
-            add(rel, template)
+        for index, entry in enumerate(entries):
+            if isinstance(entry, UpstreamManifest):
+                rel = f"{MANIFESTS_DIR}/{group}/{index:02d}-{entry.artifact}.yaml"
+                rendered.files[rel] = upstream_manifest(lab, entry, f"manifests.{group}.{index}")
+            else:
+                rel = f"{MANIFESTS_DIR}/{group}/{index:02d}-{os.path.basename(output_name(entry))}"
+                add(rel, entry)
             rendered.manifests[group].append(rel)
     return rendered
+
+
+def _pod_specs(node):
+    """Every pod spec in an object (a Pod's, a workload's template, a CronJob's job template)."""
+    if isinstance(node, dict):
+        if isinstance(node.get("containers"), list):
+            yield node
+        for value in node.values():
+            yield from _pod_specs(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _pod_specs(value)
+
+
+def upstream_manifest(lab: Lab, entry: UpstreamManifest, field_path: str) -> bytes:
+    """An upstream manifest as published (fetched and checked against its sha256), with the lab's images in
+    place of those it names and the lab's labels on each object, so `down` finds exactly what it applied."""
+    from orchestrator.artifacts import fetch
+
+    artifact = lab.artifacts[entry.artifact]
+    try:
+        docs = [d for d in yaml.safe_load_all(fetch(artifact.name, artifact.url, artifact.sha256)) if d]
+    except yaml.YAMLError as exc:
+        raise BadInput(f"{lab.spec_file}: {field_path}: artifact {artifact.name} is not YAML: {yaml_problem(exc)}") from None
+    used: set[str] = set()
+    for doc in docs:
+        if not isinstance(doc, dict) or not doc.get("apiVersion") or not doc.get("kind") or not (doc.get("metadata") or {}).get("name"):
+            raise BadInput(f"{lab.spec_file}: {field_path}: artifact {artifact.name} holds a document without apiVersion, kind and metadata.name")
+        doc["metadata"]["labels"] = {**(doc["metadata"].get("labels") or {}), **lab.owner_labels()}
+        for spec in _pod_specs(doc.get("spec")):
+            for container in spec.get("containers", []) + (spec.get("initContainers") or []):
+                if container.get("image") in entry.images:
+                    used.add(container["image"])
+                    container["image"] = entry.images[container["image"]]
+    for upstream in sorted(set(entry.images) - used):
+        key = next(k for k, v in lab.images.items() if entry.images[upstream] == v)
+        raise BadInput(f"{lab.spec_file}: {field_path}.images.{key}: no container of {artifact.name} runs {upstream}")
+    names = {(d["kind"], d["metadata"]["name"]) for d in docs}
+    for j, omission in enumerate(entry.omit):
+        if (omission.kind, omission.name) not in names:
+            raise BadInput(f"{lab.spec_file}: {field_path}.omit.{j}: {artifact.name} has no {omission.kind} {omission.name}")
+    return yaml.safe_dump_all(docs, sort_keys=False).encode()
 
 
 def group_files(rendered_dir: Path, group: str) -> list[Path]:

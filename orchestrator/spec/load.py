@@ -31,16 +31,18 @@ from orchestrator.spec.model import (
     Check,
     Lab,
     Network,
+    Omission,
     PkiSpec,
     PodRef,
     Step,
+    UpstreamManifest,
     UserSpec,
     Wait,
 )
 from orchestrator.spec.values import apply_overrides
 from orchestrator.spec.yamlio import read_yaml
 
-STEP_KINDS = ("apply", "wait", "check", "user")
+STEP_KINDS = ("apply", "wait", "check", "user", "patch", "secret", "restart")
 IMAGE_ROLES = ("node", "stack", "proxy", "etcd", "apiserver", "controllerManager", "scheduler")
 SINGLE_IMAGE_ROLES = ("node", "proxy", "etcd", "apiserver", "controllerManager", "scheduler")
 DNS_NAME = re.compile(r"^(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$", re.I)
@@ -189,10 +191,21 @@ def semantic_problems(raw: dict, lab_dir: Path, origin: str, checks, broken: set
         bad("name", f"must match the lab's folder name '{lab_dir.name}'")
     manifests = raw.get("manifests", {})
     if sound("manifests"):
+        artifacts = raw.get("artifacts", {})
         for group, templates in manifests.items():
-            for i, name in enumerate(templates):
-                if not _template_exists(name, lab_dir):
-                    bad(f"manifests.{group}.{i}", f"template '{name}' not found in {lab_dir / 'templates'} or the shared templates")
+            for i, entry in enumerate(templates):
+                if isinstance(entry, dict):
+                    if entry["artifact"] not in artifacts:
+                        bad(f"manifests.{group}.{i}.artifact", f"'{entry['artifact']}' is not one of the lab's artifacts ({', '.join(sorted(artifacts)) or 'none'})")
+                    for key in entry.get("images", {}):
+                        if key not in raw.get("images", {}):
+                            bad(f"manifests.{group}.{i}.images.{key}", f"'{key}' is not one of the lab's images")
+                    for j, omit in enumerate(entry.get("omit", [])):
+                        for runtime in omit["runtimes"]:
+                            if sound("runtimes") and runtime not in raw["runtimes"]:
+                                bad(f"manifests.{group}.{i}.omit.{j}.runtimes", f"'{runtime}' is not one of the lab's runtimes")
+                elif not _template_exists(entry, lab_dir):
+                    bad(f"manifests.{group}.{i}", f"template '{entry}' not found in {lab_dir / 'templates'} or the shared templates")
     cluster = raw.get("cluster", {})
     if sound("cluster", "runtimes"):
         if cluster.get("kindConfig") and not _template_exists(cluster["kindConfig"], lab_dir):
@@ -239,6 +252,7 @@ def semantic_problems(raw: dict, lab_dir: Path, origin: str, checks, broken: set
             elif not _template_exists(source, lab_dir):
                 bad(f"stack.files.{target}", f"template '{source}' not found")
     if sound("steps", "manifests", "runtimes"):
+        cert_names = set(((raw.get("pki") or {}).get("certificates")) or {}) if sound("pki") else None
         seen: set[str] = set()
         users: set[str] = set()  # made by the steps so far: a check acts as a user made before it
         for i, step in enumerate(raw.get("steps", [])):
@@ -254,6 +268,9 @@ def semantic_problems(raw: dict, lab_dir: Path, origin: str, checks, broken: set
                 if step["user"]["name"] in users:
                     bad(f"steps.{i}.user.name", f"user '{step['user']['name']}' is made by an earlier step")
                 users.add(step["user"]["name"])
+            for field, name in _pki_sources(step) if cert_names is not None else ():
+                if not _is_pki_file(name, cert_names):
+                    bad(f"steps.{i}.{field}", f"'{name}' is not a file the lab's PKI issues")
             check = step.get("check")
             if check and "user" in check and check["user"] not in users:
                 bad(f"steps.{i}.check.user", f"no earlier step makes user '{check['user']}' (users: {', '.join(sorted(users)) or 'none'})")
@@ -264,6 +281,13 @@ def semantic_problems(raw: dict, lab_dir: Path, origin: str, checks, broken: set
                 for field, message in checks.get(check["type"]).problems(check, check.get("expect", {})):
                     bad(f"steps.{i}.check.{field}", message)
     return problems
+
+
+def _pki_sources(step: dict) -> list[tuple[str, str]]:
+    """(field, PKI file) a patch or secret step reads at run time."""
+    found = [(f"patch.{t}.ops.{o}.valueFrom.pki", op["valueFrom"]["pki"]) for t, target in enumerate(step.get("patch") or [])
+             for o, op in enumerate(target["ops"]) if "pki" in (op.get("valueFrom") or {})]
+    return found + [(f"secret.set.{key}.pki", source["pki"]) for key, source in ((step.get("secret") or {}).get("set") or {}).items()]
 
 
 # ---------------------------------------------------------------- templated values, resolved lazily
@@ -521,7 +545,13 @@ def _build_step(raw: dict, checks) -> Step:
     return Step(
         name=raw["name"], kind=kind, description=raw.get("description", "").strip(), apply=raw.get("apply"),
         wait=_build_wait(raw["wait"], DEFAULT_WAIT_TIMEOUT) if kind == "wait" else None, check=check, user=user,
+        edit=raw[kind] if kind in ("patch", "secret", "restart") else None,
     )
+
+
+def _upstream_manifest(raw: dict, images: dict[str, str]) -> UpstreamManifest:
+    return UpstreamManifest(raw["artifact"], {upstream: images[key] for key, upstream in raw.get("images", {}).items()},
+                            tuple(Omission(o["kind"], o["name"], tuple(o["runtimes"]), o["why"]) for o in raw.get("omit", [])))
 
 
 def _build_charts(raw: list[dict]) -> tuple[Chart, ...]:
@@ -597,7 +627,9 @@ def load_lab(
         name=raw["name"], title=raw["title"], description=raw.get("description", "").strip(), source=raw.get("source", {}),
         runtimes=tuple(raw["runtimes"]), directory=entry.directory, spec_file=spec_file, instance=instance,
         values=values, images=images, versions=versions, pki=pki, cluster={}, stack=raw.get("stack", {}),
-        manifests=raw.get("manifests", {}), network=_network(values),
+        manifests={group: [e if isinstance(e, str) else _upstream_manifest(_render_tree(env, e, base_ctx, origin, f"manifests.{group}.{i}"), images)
+                           for i, e in enumerate(entries)]
+                   for group, entries in raw.get("manifests", {}).items()}, network=_network(values),
         image_roles={role: tuple(keys) for role, keys in raw.get("imageRoles", {}).items()},
         artifacts={name: Artifact(name, a["url"], a["sha256"]) for name, a in raw.get("artifacts", {}).items()},
     )
@@ -605,6 +637,11 @@ def load_lab(
     steps = _render_tree(env, raw.get("steps", []), lab.context(), origin, "steps")
     # The rendered spec, strictly: a port or URL that came out of a template is judged like a literal one.
     problems = schema_problems({**raw, "cluster": lab.cluster, "steps": steps}, origin, _validator(checks, waits, runtime_names, lenient=False))
+    # Cross-field rules of each check kind, on the rendered values too (a range that came out of a template).
+    problems += [f"{origin}: steps.{i}.check.{field}: {message}" for i, s in enumerate(steps) if s.get("check")
+                 for field, message in checks.get(s["check"]["type"]).problems(s["check"], s["check"].get("expect", {}))
+                 if not problems]
+    problems = list(dict.fromkeys(problems))
     if problems:
         raise SpecErrors(problems)
     lab.charts = _build_charts(lab.cluster.get("charts", []))

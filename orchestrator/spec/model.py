@@ -115,6 +115,31 @@ class Artifact:
 
 
 @dataclass(frozen=True)
+class Omission:
+    """An object of an upstream manifest a runtime cannot run, left out there, and why (shown by `lab show`)."""
+
+    kind: str
+    name: str
+    runtimes: tuple[str, ...]
+    why: str
+
+
+@dataclass(frozen=True)
+class UpstreamManifest:
+    """A manifest group entry that is an upstream artifact applied as published (see schema.yaml)."""
+
+    artifact: str
+    images: dict[str, str] = field(default_factory=dict)  # the image the manifest names -> the lab's image
+    omit: tuple[Omission, ...] = ()
+
+    def omitted(self, doc: dict, runtime: str) -> Omission | None:
+        for omission in self.omit:
+            if runtime in omission.runtimes and doc.get("kind") == omission.kind and (doc.get("metadata") or {}).get("name") == omission.name:
+                return omission
+        return None
+
+
+@dataclass(frozen=True)
 class Check:
     type: str
     params: dict[str, Any]
@@ -142,12 +167,13 @@ class UserSpec:
 @dataclass(frozen=True)
 class Step:
     name: str
-    kind: str  # apply | wait | check | user
+    kind: str  # apply | wait | check | user | patch | secret | restart
     description: str = ""
     apply: str | None = None
     wait: Wait | None = None
     check: Check | None = None
     user: UserSpec | None = None
+    edit: Any = None  # patch: a list of targets; secret, restart: a mapping (schema.yaml has their forms)
 
 
 @dataclass
@@ -166,7 +192,7 @@ class Lab:
     pki: PkiSpec | None
     cluster: dict[str, Any]
     stack: dict[str, Any]
-    manifests: dict[str, list[str]]
+    manifests: dict[str, list["str | UpstreamManifest"]]  # group -> templates of the lab, or upstream manifests
     steps: list[Step] = field(default_factory=list)
     network: Network = field(default_factory=Network)
     image_roles: dict[str, tuple[str, ...]] = field(default_factory=dict)
@@ -174,6 +200,16 @@ class Lab:
     artifacts: dict[str, Artifact] = field(default_factory=dict)
     emulated_crds: tuple[str, ...] = ()
     emulated_manifests: tuple[str, ...] = ()
+
+    def omissions(self, runtime: str | None = None) -> list[tuple[str, Omission]]:
+        """(group, omission) of every object an upstream manifest leaves out (on one runtime, or on any)."""
+        return [(group, o) for group, entries in self.manifests.items() for e in entries if isinstance(e, UpstreamManifest)
+                for o in e.omit if runtime is None or runtime in o.runtimes]
+
+    def applied_docs(self, group: str, docs: list[dict], runtime: str) -> list[dict]:
+        """The documents of a group a runtime applies: all but those an upstream manifest leaves out there."""
+        entries = [e for e in self.manifests.get(group, []) if isinstance(e, UpstreamManifest)]
+        return [d for d in docs if not any(e.omitted(d, runtime) for e in entries)]
 
     def images_in_role(self, role: str) -> dict[str, str]:
         """The lab's images that play a role (node, stack, proxy), by key."""

@@ -108,7 +108,7 @@ CASES = [
     ("unknown-wait-kind", {}, ("mini", lambda s: s["steps"].append({"name": "w", "wait": {"for": "pod-gone", "name": "x"}})), ["up", "mini"], 2,
      "steps.2.wait.for: must be one of condition, crd-established, pod-ready, rollout"),
     ("unknown-check-type", {}, ("mini", lambda s: s["steps"][1]["check"].update(type="smtp")), ["up", "mini"], 2,
-     "steps.1.check.type: must be one of cluster-cert, csr, http, hubble, kube-access, tls"),
+     "steps.1.check.type: must be one of admission, ca-bundle, cluster-cert, csr, http, hubble, kube-access, load-balancer, secret-cert, tls"),
     ("unknown-runtime-in-spec", {}, ("mini", lambda s: s.update(runtimes=["podman"])), ["show", "mini"], 2, "runtimes.0: must be one of kind, docker"),
     ("check-from-missing-pod", {}, ("mini", lambda s: s["steps"][1]["check"].update({"from": "ghost"})), ["up", "mini"], 2,
      "steps.1.check: from: no pod of the lab is ghost"),

@@ -135,7 +135,7 @@ def test_registry_rejects_duplicates_and_lists_known():
         registry.register(registry.get("http"))
     with pytest.raises(KeyError) as err:
         registry.get("smtp")
-    assert "known: cluster-cert, csr, http, hubble, kube-access, tls" in str(err.value)
+    assert "known: admission, ca-bundle, cluster-cert, csr, http, hubble, kube-access, load-balancer, secret-cert, tls" in str(err.value)
 
 
 def test_junit_carries_message_output_and_logs(tmp_path):

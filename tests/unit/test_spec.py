@@ -43,7 +43,7 @@ def _set(path, value):
         (_set(["name"], "Bad_Name"), "name: 'Bad_Name' does not match"),
         (_set(["pki", "algorithm"], "dsa"), "pki.algorithm: must be one of ecdsa-p256, rsa-2048, rsa-3072"),
         (_set(["pki", "root", "days"], 0), "pki.root.days: 0 is less than the minimum of 1"),
-        (_set(["steps", 1, "check", "type"], "smtp"), "steps.1.check.type: must be one of cluster-cert, csr, http, hubble, kube-access, tls"),
+        (_set(["steps", 1, "check", "type"], "smtp"), "steps.1.check.type: must be one of admission, ca-bundle, cluster-cert, csr, http, hubble, kube-access, load-balancer, secret-cert, tls"),
         (_del(["steps", 1, "check", "url"]), "steps.1.check: 'url' is a required property"),
         (_set(["steps", 1, "check", "bogus"], 1), "steps.1.check: unknown field 'bogus'"),
         (_set(["steps", 0, "apply"], "nope"), "steps.0.apply: unknown manifest group 'nope' (known: base)"),

@@ -1,0 +1,99 @@
+"""`secret-cert`: the certificate a Secret holds (`tls.crt`), judged against the CA the same Secret holds
+(`ca.crt`): issued by it, for the names asked, valid long enough. What the seed did
+by hand with `openssl verify -CAfile ca.crt webhook.crt` and `openssl x509 -text`."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+from typing import Any
+
+from cryptography import x509
+
+from orchestrator.checks.base import Observation, brief, say
+from orchestrator.pki.inspect import load_pem_cert
+from orchestrator.spec.model import Check
+
+NAME = {"type": "string", "minLength": 1, "maxLength": 253}
+
+
+def _load(data: dict, key: str, where: str) -> x509.Certificate:
+    if key not in data:
+        raise ValueError(f"{where} has no key {key} (keys: {', '.join(sorted(data)) or 'none'})")
+    return load_pem_cert(base64.b64decode(data[key]))
+
+
+class SecretCertCheck:
+    name = "secret-cert"
+    runs_in_pod = False
+    required = ("namespace", "name", "expect")
+    params = {"namespace": NAME, "name": NAME, "key": NAME, "caKey": NAME}
+    expect = {
+        "verified": {"type": "boolean"},  # issued by the CA the Secret holds (caKey, default ca.crt)
+        "dns": {"type": "string", "minLength": 1},
+        "issuerCN": {"type": "string", "minLength": 1},
+        "minDaysLeft": {"type": "integer", "minimum": 0},
+    }
+
+    def problems(self, params: dict, expect: dict) -> list[tuple[str, str]]:
+        return [] if expect else [("expect", "say what to expect (verified, dns, issuerCN, minDaysLeft)")]
+
+    def is_refusal(self, expect: dict) -> bool:
+        return expect.get("verified") is False
+
+    def summary(self, seen: dict) -> str:
+        return brief(seen, ("verified", "dns", "issuer", "daysLeft"))
+
+    def expectations(self, expect: dict) -> list[str]:
+        return say(expect, {"verified": lambda v: "the certificate is " + ("" if v else "not ") + "issued by the CA",
+                            "dns": "it names {} (subjectAltName)", "issuerCN": "its issuer's CN is {}",
+                            "minDaysLeft": "it is valid for at least {} more days"})
+
+    def _ca_name(self, params: dict) -> str:
+        return params.get("caKey", "ca.crt")
+
+    def commands(self, check: Check) -> list[list[str]]:
+        p = check.params
+        get = f"kubectl -n {p['namespace']} get secret {p['name']} -o jsonpath"
+        key = p.get("key", "tls.crt").replace(".", "\\.")
+        ca_key = self._ca_name(p).replace(".", "\\.")
+        return [["sh", "-c", f"{get}='{{.data.{key}}}' | base64 -d > cert.pem"], ["sh", "-c", f"{get}='{{.data.{ca_key}}}' | base64 -d > ca.pem"],
+                ["openssl", "verify", "-CAfile", "ca.pem", "cert.pem"],
+                        ["openssl", "x509", "-in", "cert.pem", "-noout", "-subject", "-issuer", "-enddate", "-ext", "subjectAltName"]]
+
+    def attempt(self, check: Check, runtime, timeout: float, since: float) -> Observation:
+        p = check.params
+        where = f"Secret {p['namespace']}/{p['name']}"
+        data = runtime.kube.get("v1", "Secret", p["name"], p["namespace"]).get("data") or {}
+        try:
+            cert = _load(data, p.get("key", "tls.crt"), where)
+            ca = _load(data, self._ca_name(p), where)
+        except ValueError as exc:
+            return Observation({}, [str(exc)[:300]], output=str(exc))
+        now = dt.datetime.now(dt.timezone.utc)
+        seen: dict[str, Any] = {"subject": cert.subject.rfc4514_string(), "issuer": cert.issuer.rfc4514_string(),
+                                "daysLeft": (cert.not_valid_after_utc - now).days}
+        try:
+            seen["dns"] = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value.get_values_for_type(x509.DNSName)
+        except x509.ExtensionNotFound:
+            seen["dns"] = []
+        try:
+            cert.verify_directly_issued_by(ca)
+            valid = cert.not_valid_before_utc <= now <= cert.not_valid_after_utc
+            seen["verified"], reason = valid, "" if valid else "outside its validity period"
+        except Exception as exc:  # a signature by another key, another issuer name: not issued by this CA
+            seen["verified"], reason = False, f"not issued by {ca.subject.rfc4514_string()} ({type(exc).__name__}: {str(exc)[:120]})"
+        expect, problems = check.expect, []
+        if "verified" in expect and seen["verified"] != expect["verified"]:
+            problems.append(f"{p.get('key', 'tls.crt')} does not verify against {self._ca_name(p)}: {reason}" if expect["verified"]
+                            else f"{p.get('key', 'tls.crt')} verifies against {self._ca_name(p)}, expected it not to")
+        if "dns" in expect and expect["dns"] not in seen["dns"]:
+            problems.append(f"subjectAltName DNS {seen['dns']} does not name {expect['dns']}")
+        if "issuerCN" in expect and f"CN={expect['issuerCN']}" not in seen["issuer"].split(","):
+            problems.append(f"issuer is {seen['issuer']}, expected CN={expect['issuerCN']}")
+        if "minDaysLeft" in expect and seen["daysLeft"] < expect["minDaysLeft"]:
+            problems.append(f"{seen['daysLeft']} days left, expected at least {expect['minDaysLeft']}")
+        output = f"{where} {p.get('key', 'tls.crt')}: subject {seen['subject']}, issuer {seen['issuer']}, DNS {seen['dns']}, " \
+                 f"{seen['daysLeft']} days left; against {self._ca_name(p)} ({ca.subject.rfc4514_string()}): " + ("OK" if seen["verified"] else reason)
+        return Observation(seen, problems, output=output)
+
