@@ -4,7 +4,7 @@ plane as small lab.local/<name>:test images.
 
 k8s.io/kubernetes and etcd's server module replace their sibling modules with local paths, so each is built
 through a wrapper module of ours (scripts/components/<name>/go.mod) that requires it and pins the published
-versions instead. kind has no replace directives: `go install sigs.k8s.io/kind@<version>`, its documented way.
+versions instead. kind, helm and MetalLB's controller have no replace directives: `go install <module>@<version>`, their documented way.
 
 Go's module and build caches are kept (GOMODCACHE, GOCACHE), and `go install` relinks only what changed, so
 a warm run takes seconds. Prints what was built and how long it took.
@@ -27,6 +27,7 @@ KUBERNETES = "v1.35.4"
 ETCD = "v3.6.16"
 KIND = "v0.31.0"
 HELM = "v3.19.5"
+METALLB = "v0.15.3"
 BIN = Path(os.environ.get("LAB_COMPONENTS_BIN", Path.home() / ".cache" / "lab" / "components" / "bin"))
 CONTROL_PLANE = ["kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl"]
 
@@ -41,8 +42,8 @@ def version_ldflags() -> str:
     return " ".join(flags)
 
 
-def go(args: list[str], cwd: Path | None = None) -> None:
-    env = {**os.environ, "GOBIN": str(BIN), "CGO_ENABLED": "0", "GOFLAGS": "-trimpath -mod=readonly"}
+def go(args: list[str], cwd: Path | None = None, env: dict[str, str] | None = None) -> None:
+    env = {**os.environ, "GOBIN": str(BIN), "CGO_ENABLED": "0", "GOFLAGS": "-trimpath -mod=readonly", **(env or {})}
     result = subprocess.run(["go", *args], cwd=cwd, env=env, capture_output=True, text=True)
     if result.returncode != 0:
         sys.exit(f"go {' '.join(args)} failed:\n{result.stderr[-4000:]}")
@@ -58,6 +59,11 @@ def build_binaries() -> None:
         # helm's own documented Go install path; the tests render the real Cilium chart with it
         ("helm " + HELM, lambda: go(["install", "-ldflags", f"-s -w -X helm.sh/helm/v3/internal/version.version={HELM}",
                                      f"helm.sh/helm/v3/cmd/helm@{HELM}"])),
+        # MetalLB's controller, its documented module path. The checksum database has no entry for one of its
+        # dependencies (github.com/metallb/frr-k8s v0.0.21 answers 404 there), so that one module is exempted
+        # from the database; metallb's own go.sum still pins its hash.
+        ("metallb controller " + METALLB, lambda: go(["install", "-ldflags", "-s -w", f"go.universe.tf/metallb/controller@{METALLB}"],
+                                                    env={"GONOSUMDB": "github.com/metallb/frr-k8s"})),
     ]
     for name, build in steps:
         start = time.monotonic()
@@ -66,6 +72,9 @@ def build_binaries() -> None:
     server = BIN / "server"  # etcd's server module installs as "server" (the major-version suffix is dropped)
     if server.exists():
         server.replace(BIN / "etcd")
+    controller = BIN / "controller"  # MetalLB's, named after its package
+    if controller.exists():
+        controller.replace(BIN / "metallb-controller")
 
 
 def fingerprint(binary: Path) -> str:
@@ -77,12 +86,16 @@ def fingerprint(binary: Path) -> str:
     return digest.hexdigest()[:16]
 
 
-def image(name: str, binary: Path) -> None:
+def image(name: str, binary: Path, entrypoint: str | None = None) -> None:
+    """The binary on PATH (the control plane's manifests name their command), or at `entrypoint` as the
+    image's ENTRYPOINT, where the official image has it (MetalLB's /controller)."""
     def fill(root: Path) -> list[str]:
-        target = root / "usr/local/bin" / binary.name
+        target = root / (entrypoint.lstrip("/") if entrypoint else f"usr/local/bin/{binary.name}")
         target.write_bytes(binary.read_bytes())
         target.chmod(0o755)
-        (root / "var/lib/etcd").mkdir(parents=True)
+        (root / "var/lib/etcd").mkdir(parents=True, exist_ok=True)
+        if entrypoint:
+            return ["ENV PATH=/usr/local/bin:/usr/bin:/bin", f'ENTRYPOINT ["{entrypoint}"]']
         return ["ENV PATH=/usr/local/bin:/usr/bin:/bin", f'CMD ["{binary.name}", "--version"]']
 
     if import_image(f"lab.local/{name}:test", fingerprint(binary), fill):
@@ -94,7 +107,8 @@ def main() -> None:
     build_binaries()
     for name in ["etcd", *CONTROL_PLANE]:
         image(name, BIN / name)
-    print(f"components: {time.monotonic() - start:.1f}s (binaries in {BIN}: kind, helm, kubectl and the control plane)")
+    image("metallb-controller", BIN / "metallb-controller", entrypoint="/controller")
+    print(f"components: {time.monotonic() - start:.1f}s (binaries in {BIN}: kind, helm, kubectl, the control plane and MetalLB's controller)")
 
 
 if __name__ == "__main__":

@@ -39,3 +39,16 @@ def test_k8s_user_certs_on_kind(tmp_path):
     finally:
         down = lab(tmp_path, "down", "k8s-user-certs", timeout=600)
     assert down.returncode == 0, down.stderr
+
+
+def test_webhook_ca_repair_on_kind(tmp_path):
+    """MetalLB's own images and its speaker on kind: the same twelve checks as in the docker runtime."""
+    up = lab(tmp_path, "up", "webhook-ca-repair", "--runtime", "kind", "--junit", "up.xml", timeout=1800)
+    try:
+        assert up.returncode == 0, up.stdout + up.stderr
+        assert "12 passed, 0 failed" in up.stdout
+        verify = lab(tmp_path, "verify", "webhook-ca-repair", timeout=600)
+        assert verify.returncode == 0, verify.stdout + verify.stderr
+    finally:
+        down = lab(tmp_path, "down", "webhook-ca-repair", timeout=600)
+    assert down.returncode == 0, down.stderr
