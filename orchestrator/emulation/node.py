@@ -493,7 +493,8 @@ class Node:
 
     def restart(self, pod: dict, container) -> None:
         uid = pod["metadata"]["uid"]
-        container.restart(timeout=pod["spec"].get("terminationGracePeriodSeconds", 30))
+        # The grace period, capped: the node runs one loop, and a process that ignores SIGTERM must not stall it.
+        container.restart(timeout=min(int(pod["spec"].get("terminationGracePeriodSeconds", 30)), 5))
         self.restarts[uid] = self.restarts.get(uid, 0) + 1
         self.started_mono[uid] = time.monotonic()
         for kind in ("readinessProbe", "livenessProbe"):
