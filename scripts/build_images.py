@@ -126,13 +126,22 @@ def build_echo(root: Path) -> list[str]:
             'CMD ["python3", "-c", "print(1)"]']
 
 
-BUILDERS = {"haproxy": build_haproxy, "envoy": build_envoy, "client": build_client, "echo": build_echo}
+def build_starwars(root: Path) -> list[str]:
+    """The Star Wars demo's Death Star (quay.io/cilium/starwars) as a stand-in: Python and scripts/images/deathstar.py."""
+    changes = build_echo(root)
+    (root / "usr/local/share").mkdir(parents=True, exist_ok=True)
+    shutil.copy2(Path(__file__).parent / "images" / "deathstar.py", root / "usr/local/share/deathstar.py")
+    return [c for c in changes if not c.startswith("CMD")] + ['ENTRYPOINT ["python3", "/usr/local/share/deathstar.py"]']
+
+
+BUILDERS = {"haproxy": build_haproxy, "envoy": build_envoy, "client": build_client, "echo": build_echo, "starwars": build_starwars}
 
 
 def fingerprint(name: str) -> str:
     sources = {"haproxy": [shutil.which("haproxy") or "/usr/sbin/haproxy"], "envoy": [envoy_binary()],
                "client": [shutil.which("curl"), shutil.which("openssl"), "/usr/sbin/xtables-nft-multi"],
-               "echo": [os.path.realpath(sys.executable), shutil.which("curl")]}[name]
+               "echo": [os.path.realpath(sys.executable), shutil.which("curl")],
+               "starwars": [os.path.realpath(sys.executable), str(Path(__file__).parent / "images" / "deathstar.py")]}[name]
     h = hashlib.sha256(Path(__file__).read_bytes())
     for s in sources:
         st = os.stat(os.path.realpath(s))

@@ -35,6 +35,7 @@ class HubbleCheck:
         "toIp": {"type": "string", "minLength": 1},
         "toPort": {"type": ["integer", "string"], "pattern": "^[0-9]+$", "minimum": 1, "maximum": 65535},
         "toPod": {"type": "string", "minLength": 1, "maxLength": 253},
+        "toLabel": {"type": "string", "minLength": 1, "maxLength": 1024},  # the destination pods' labels (a Deployment's)
         "flowType": {"type": "string", "pattern": "^[a-z0-9-]+(:[a-z0-9-]+)?$"},
         "verdict": {"enum": VERDICTS},
         "httpMethod": {"type": "string"},
@@ -69,6 +70,8 @@ class HubbleCheck:
             argv += ["--from-namespace", str(p["namespace"])]
         if p.get("toPod"):
             argv += ["--to-pod", f"{p.get('namespace', 'default')}/{p['toPod']}"]
+        if p.get("toLabel"):
+            argv += ["--to-label", str(p["toLabel"])]
         if p.get("toIp"):
             argv += ["--to-ip", str(p["toIp"])]
         if p.get("toPort"):

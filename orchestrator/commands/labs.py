@@ -136,7 +136,12 @@ def show_lab(ctx: LabContext, name: str, overrides: Overrides, output: str) -> N
                  [[c["release"], c["chart"], c["version"], c["namespace"], ", ".join(f"{w['for']} {w.get('name', '')}".strip() for w in c["wait"])]
                   for c in data["charts"]], title="Charts (kind runtime)")
     ui.table(["step", "kind", "why", "what"], rows, title="Steps")
-    if "docker" in lab.runtimes and any(d in lab.image_roles for d in ("proxy",)):
+    if "docker" in lab.runtimes and "proxy" in lab.image_roles and "datapath" not in lab.image_roles:
         ui.line("In the docker runtime, pods run as containers, a CiliumClusterwideEnvoyConfig runs in a real Envoy in the")
         ui.line("redirected pod's network namespace, a CiliumNetworkPolicy listener redirect is an iptables rule there, and")
         ui.line("Hubble's flows are read from Envoy's connection counters.")
+    if "docker" in lab.runtimes and "datapath" in lab.image_roles:
+        ui.line("In the docker runtime, a CiliumNetworkPolicy's ingress rules are enforced in each selected pod's network")
+        ui.line("namespace: fromEndpoints resolved to the pods' IPs, allowed TCP ports accepted and the rest dropped by iptables")
+        ui.line("(run from the datapath image), HTTP rules by a real Envoy answering 403 Access denied; Hubble's flows are the")
+        ui.line("drop rules' counters and Envoy's access log. Other policy features are refused by name.")

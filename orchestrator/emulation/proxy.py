@@ -145,6 +145,21 @@ def proxy_problems(docs: list[dict]) -> list[str]:
     return problems
 
 
+def ensure_datapath(engine: DockerEngine, name: str, pod_container: str, labels: dict[str, str], image: str | None = None) -> None:
+    """Cilium's datapath for a pod: a container in the pod's network namespace with NET_ADMIN (the pod itself gets
+    none), from `image` or the pod's own, where the pod's rules are installed (it must carry iptables)."""
+    existing = engine.container(name)
+    if existing is not None and existing.status == "running":
+        return
+    if existing is not None:
+        engine.remove(existing)
+    pod = engine.container(pod_container)
+    if pod is None:
+        raise RuntimeFailure(f"the pod's container {pod_container} does not exist")
+    engine.run(name, image or (pod.attrs.get("Config") or {}).get("Image"), ["sleep", "infinity"], labels={**labels, "lab.dev/role": "datapath"},
+               network_mode=f"container:{pod_container}", cap_add=["NET_ADMIN"], entrypoint=[])
+
+
 class CiliumProxy:
     def __init__(self, engine: DockerEngine, container_name: str, labels: dict[str, str], image: str | None):
         self.engine = engine
@@ -187,19 +202,7 @@ class CiliumProxy:
         return self.name.replace("-envoy", "-datapath")
 
     def ensure_datapath(self, pod_container: str) -> None:
-        """Cilium's datapath for the pod: a container in the pod's network namespace with NET_ADMIN (the pod
-        itself gets none), from the pod's own image, where the redirect rules are installed."""
-        existing = self.engine.container(self.datapath)
-        if existing is not None and existing.status == "running":
-            return
-        if existing is not None:
-            self.engine.remove(existing)
-        pod = self.engine.container(pod_container)
-        if pod is None:
-            raise RuntimeFailure(f"the redirected pod's container {pod_container} does not exist")
-        image = (pod.attrs.get("Config") or {}).get("Image")
-        self.engine.run(self.datapath, image, ["sleep", "infinity"], labels={**self.labels, "lab.dev/role": "datapath"},
-                        network_mode=f"container:{pod_container}", cap_add=["NET_ADMIN"], entrypoint=[])
+        ensure_datapath(self.engine, self.datapath, pod_container, self.labels)
 
     def _iptables(self, pod_container: str, *args: str, check: bool = True) -> ExecResult:
         self.ensure_datapath(pod_container)

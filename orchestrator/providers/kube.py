@@ -97,6 +97,9 @@ class KubeApi:
         deadline = time.monotonic() + settle
         with api_errors(where):
             resource = self._resource(doc["apiVersion"], doc["kind"])
+            if resource.namespaced and not meta.get("namespace"):  # as kubectl: the default namespace
+                doc = {**doc, "metadata": {**meta, "namespace": "default"}}
+                meta = doc["metadata"]
             kwargs = {"namespace": meta["namespace"]} if resource.namespaced else {}
             while True:
                 try:
@@ -122,7 +125,9 @@ class KubeApi:
         meta = doc["metadata"]
         with api_errors(f"dry-run apply {doc['kind']} {meta['name']}"):
             resource = self._resource(doc["apiVersion"], doc["kind"])
-            kwargs = {"namespace": meta["namespace"]} if resource.namespaced else {}
+            if resource.namespaced and not meta.get("namespace"):  # as kubectl: the default namespace
+                doc = {**doc, "metadata": {**meta, "namespace": "default"}}
+            kwargs = {"namespace": doc["metadata"]["namespace"]} if resource.namespaced else {}
             try:
                 resource.server_side_apply(body=doc, name=meta["name"], field_manager=FIELD_MANAGER, force_conflicts=True,
                                            dry_run="All", **kwargs)

@@ -31,13 +31,14 @@ from orchestrator.diagnostics import Finding, artifact_findings, docker_findings
 from orchestrator.emulation import cilium
 from orchestrator.emulation.control_plane import ControlPlane
 from orchestrator.emulation.node import ROLE_LABEL, VOLUMES_ROLE
+from orchestrator.emulation.policy import POLICY_FLOWS_SOURCE, PolicyDatapath, in_namespace, ingress_policy
 from orchestrator.emulation.proxy import CiliumProxy, Route, proxy_problems, redirected_pods, routes
 from orchestrator.errors import BadInput, PermanentFailure, RuntimeFailure
 from orchestrator.providers.docker import DockerEngine
 from orchestrator.providers.docker_cli import ComposeStack, DockerCli
 from orchestrator.render.artifacts import COMPOSE_FILE
 from orchestrator.runtimes import kubernetes
-from orchestrator.runtimes.base import ExecResult, Flows, Instance, outside_subnets, pinned_in
+from orchestrator.runtimes.base import ExecResult, Flows, Instance, labels_match, outside_subnets, pinned_in
 from orchestrator.spec.model import OWNER_LABEL, PodRef, Wait
 
 CONTROL_PLANE_ROLES = {"etcd": "etcd", "apiserver": "kube-apiserver", "controllerManager": "kube-controller-manager",
@@ -120,6 +121,16 @@ class DockerRuntime:
         problems = [f"{lab.spec_file}: imageRoles.{role}: the docker runtime runs {component} from this image; name its image key"
                     for role, component in CONTROL_PLANE_ROLES.items() if not lab.image_for(role)]
         problems += proxy_problems(docs)
+        for doc in (d for d in docs if d.get("kind") == "CiliumNetworkPolicy"):
+            try:
+                policy = ingress_policy(doc)
+            except BadInput as exc:
+                problems.append(exc.message)
+                continue
+            except (KeyError, TypeError, AttributeError, ValueError):
+                continue  # malformed: the API server refuses it at apply, naming the field
+            if policy and any(allow.http for allow in policy.allows) and not lab.image_for("proxy"):
+                problems.append(f"{lab.spec_file}: imageRoles.proxy: the docker runtime runs a policy's HTTP rules in Envoy; name its image key")
         if any(d.get("kind") == "CiliumClusterwideEnvoyConfig" for d in docs) and not lab.image_for("proxy"):
             problems.append(f"{lab.spec_file}: imageRoles.proxy: the docker runtime runs CiliumClusterwideEnvoyConfigs in Envoy; name its image key")
         return problems
@@ -253,6 +264,13 @@ class DockerRuntime:
                 self.engine.remove(existing)
                 removed.append(name)
         self.instance.data.pop("redirected_pod", None)
+        for enforced in self.instance.data.pop("policy_pods", []):
+            datapath = self._policy_datapath(enforced["container"])
+            for name in (datapath.envoy, datapath.datapath):
+                existing = self.engine.container(name)
+                if existing is not None:
+                    self.engine.remove(existing)
+                    removed.append(name)
         if getattr(self, "_fresh", False):
             return removed
         return removed + kubernetes.reset(self.kube, self.docs, self.instance.selector, float(os.environ.get("LAB_TIMEOUT_DELETE", 120)))
@@ -270,6 +288,11 @@ class DockerRuntime:
         if not cnps and not ccecs:
             return
         pods = [p for p in self.kube.list("v1", "Pod") if (p.get("status") or {}).get("phase") == "Running"]
+        ingress = [policy for policy in (ingress_policy(cnp) for cnp in cnps) if policy is not None]  # BadInput names what is not emulated
+        if ingress:
+            self._enforce_ingress(ingress, pods)
+        if not ccecs and not any(cilium.redirects(cnp) for cnp in cnps):
+            return
         secrets = self.kube.list("v1", "Secret")
         world = cnps + ccecs + pods + secrets
         problems = proxy_problems(world)
@@ -291,6 +314,57 @@ class DockerRuntime:
             if cilium.redirects(cnp):
                 self.proxy.redirect(cnp, world, container)
                 self.instance.data["proxy_routes"] += [asdict(r) for r in routes(cnp, ccecs, world)]
+
+    def _policy_datapath(self, container: str) -> PolicyDatapath:
+        lab = self.instance.lab
+        return PolicyDatapath(self.engine, container, self.labels, lab.image_for("proxy") if lab else None,
+                              lab.image_for("datapath") if lab else None)
+
+    def _enforce_ingress(self, policies: list, pods: list[dict]) -> None:
+        """Each pod an ingress policy selects gets the rules of every policy selecting it (Cilium's per-endpoint
+        policy), in its own namespace; recorded so flows, reset and teardown find them."""
+        enforced = []
+        for pod in pods:
+            mine = [p for p in policies if in_namespace([pod], p.namespace, p.selector)]
+            if mine:
+                container = self.pod_container(pod["metadata"]["name"])
+                self._policy_datapath(container).enforce(mine, pods)
+                enforced.append({"container": container, "namespace": pod["metadata"].get("namespace", "default"),
+                                 "pod": pod["metadata"]["name"], "labels": pod["metadata"].get("labels") or {}})
+        self.instance.data["policy_pods"] = enforced
+
+    def _policy_flows(self, query) -> Flows:
+        """Flows from one pod to the pods an ingress policy selects, as the emulation saw them: L3/L4 drops by the
+        per-source DROP rules' counters (since the rules were installed, i.e. the stage that applied the policy),
+        L7 requests from Envoy's access log (since the check's stage began)."""
+        f = query.filters
+        namespace = f.get("namespace", "default")
+        source = f"{namespace}/{f['pod']}" if f.get("pod") else None
+        targets = [t for t in self.instance.data.get("policy_pods", []) if t["namespace"] == namespace
+                   and (not f.get("toPod") or t["pod"] == f["toPod"]) and (not f.get("toLabel") or labels_match(t["labels"], f["toLabel"]))]
+        if not targets:
+            return Flows(0, POLICY_FLOWS_SOURCE, output="no pod the flows go to is selected by an ingress policy")
+        l7 = f.get("flowType") in ("l7", "http", "http-request") or f.get("httpMethod") or f.get("httpPath")
+        verdicts, lines = [], []
+        ips = {p.get("status", {}).get("podIP"): f"{p['metadata'].get('namespace', 'default')}/{p['metadata']['name']}" for p in self.kube.list("v1", "Pod")}
+        for target in targets:
+            datapath = self._policy_datapath(target["container"])
+            if l7:
+                for when, request in datapath.requests():
+                    who = ips.get(request.get("source"), request.get("source"))
+                    if when < query.since or (source and who != source) or (f.get("httpMethod") and request.get("method") != f["httpMethod"]) \
+                            or (f.get("httpPath") and request.get("path") != f["httpPath"]):
+                        continue
+                    verdicts.append("DROPPED" if str(request.get("code")) == "403" else "FORWARDED")
+                    lines.append(f"{who} -> {target['pod']}: {request.get('method')} {request.get('path')} {request.get('code')} ({verdicts[-1]})")
+            else:
+                drops = datapath.drops()
+                count = sum(v for k, v in drops.items() if not source or k == source)
+                verdicts += ["DROPPED"] * count
+                lines.append(f"{source or 'any pod'} -> {target['pod']}: {count} packet(s) dropped by policy since it was installed")
+        if f.get("verdict"):
+            verdicts = [v for v in verdicts if v == f["verdict"]]
+        return Flows(len(verdicts), POLICY_FLOWS_SOURCE, tuple(verdicts), output="\n".join(lines))
 
     def wait(self, wait: Wait, kind) -> None:
         kubernetes.wait(self.kube, wait, kind)
@@ -352,6 +426,8 @@ class DockerRuntime:
         return self.proxy.explain(container, since) if container == self._redirected_container() else ""
 
     def flows(self, query) -> Flows:
+        if query.filters.get("toLabel") or query.filters.get("toPod"):
+            return self._policy_flows(query)
         container = self._redirected_container()
         if container is None:
             return Flows(0, "no pod of the lab is redirected to a proxy", output="")
@@ -407,7 +483,7 @@ class DockerRuntime:
         for name in sorted(candidates):
             if self.engine.remove_network_if_unused(name):
                 removed.append(f"network {name}")
-        for key in ("stack_up", "control_plane", "node_pid", "redirected_pod", "redirected_container_id", "proxy_routes"):
+        for key in ("stack_up", "control_plane", "node_pid", "redirected_pod", "redirected_container_id", "proxy_routes", "policy_pods"):
             self.instance.data.pop(key, None)
         return removed
 

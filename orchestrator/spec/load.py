@@ -44,7 +44,7 @@ from orchestrator.spec.yamlio import read_yaml
 
 STEP_KINDS = ("apply", "wait", "check", "user", "patch", "secret", "restart")
 IMAGE_ROLES = ("node", "stack", "proxy", "etcd", "apiserver", "controllerManager", "scheduler")
-SINGLE_IMAGE_ROLES = ("node", "proxy", "etcd", "apiserver", "controllerManager", "scheduler")
+SINGLE_IMAGE_ROLES = ("node", "proxy", "datapath", "etcd", "apiserver", "controllerManager", "scheduler")
 DNS_NAME = re.compile(r"^(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$", re.I)
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 DOCKER_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,63}$")

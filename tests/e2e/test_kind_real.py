@@ -52,3 +52,14 @@ def test_webhook_ca_repair_on_kind(tmp_path):
     finally:
         down = lab(tmp_path, "down", "webhook-ca-repair", timeout=600)
     assert down.returncode == 0, down.stderr
+
+
+def test_starwars_policy_on_kind(tmp_path):
+    """Cilium's own policy enforcement and Hubble on kind: the same ten checks."""
+    up = lab(tmp_path, "up", "starwars-policy", "--runtime", "kind", "--junit", "up.xml", timeout=1800)
+    try:
+        assert up.returncode == 0, up.stdout + up.stderr
+        assert "10 passed, 0 failed" in up.stdout
+    finally:
+        down = lab(tmp_path, "down", "starwars-policy", timeout=600)
+    assert down.returncode == 0, down.stderr

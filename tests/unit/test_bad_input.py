@@ -123,6 +123,9 @@ CASES = [
     ("bad-values-schema", {}, ("mini", lambda s: s.update(valuesSchema={"type": "nope"})), ["show", "mini"], 2, "valuesSchema.type: not a valid JSON Schema"),
     ("default-violates-schema", {}, ("mini", lambda s: s.update(valuesSchema={"properties": {"port": {"format": "port"}}}, values={**s["values"], "port": 99999})),
      ["show", "mini"], 2, "values.port: 99999 is not a 'port'"),
+    ("policy-feature-not-emulated", {}, ("mini", "TEMPLATE:secret.yaml.j2:apiVersion: cilium.io/v2\nkind: CiliumNetworkPolicy\nmetadata: {name: p}\n"
+                                             "spec:\n  endpointSelector: {matchLabels: {app: web}}\n  ingress: [{fromCIDR: [10.0.0.0/8]}]\n"),
+     ["up", "mini"], 2, "CiliumNetworkPolicy default/p: spec.ingress[0]: fromCIDR is not emulated by the docker runtime"),
     ("pause-without-terminal", {}, None, ["up", "inject-mtls", "--pause"], 2, "--pause waits for Enter between steps: it needs a terminal"),
 ]
 

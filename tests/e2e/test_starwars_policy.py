@@ -1,0 +1,49 @@
+"""`lab up starwars-policy --runtime docker`: the Star Wars demo as published on the real control plane, its two
+policies enforced by the emulation (iptables in the Death Star pods' namespaces, a real Envoy for the HTTP
+rule); each check can fail: without a policy nothing is dropped or denied; nothing left after `down`."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+from tests.e2e.conftest import KUBECTL, REPO, labelled, lab
+
+NOTHING = {"containers": [], "networks": [], "volumes": []}
+UP = ["up", "starwars-policy", "--runtime", "docker", "--images", "images.yaml"]
+
+
+def test_star_wars_policies(tmp_path, docker_engine):
+    (tmp_path / "images.yaml").write_text((REPO / "images.local.yaml").read_text())
+    try:
+        result = lab(tmp_path, *UP, "--output", "json")
+        assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-3000:]
+        checks = {c["name"]: c for c in json.loads(result.stdout)["checks"]}
+        assert all(c["status"] == "passed" for c in checks.values()) and len(checks) == 10
+        assert checks["xwing-dropped"]["seen"]["exitCode"] == 28
+        assert checks["hubble-sees-the-drop"]["seen"]["verdicts"] == ["DROPPED"]
+        assert "default/xwing -> deathstar-" in checks["hubble-sees-the-drop"]["output"]
+        assert checks["exhaust-port-denied"]["seen"]["status"] == 403
+        assert "default/tiefighter -> deathstar-" in checks["hubble-sees-the-l7-drop"]["output"]
+        assert "PUT /v1/exhaust-port 403 (DROPPED)" in checks["hubble-sees-the-l7-drop"]["output"]
+
+        kubeconfig = str(tmp_path / ".lab/starwars-policy/kubeconfig")
+        cnp = json.loads(subprocess.run([str(KUBECTL), "--kubeconfig", kubeconfig, "get", "cnp", "rule1", "-o", "json"],
+                                        capture_output=True, text=True, timeout=60, check=True).stdout)
+        assert cnp["spec"]["ingress"][0]["toPorts"][0]["rules"]["http"] == [{"method": "POST", "path": "/v1/request-landing"}]
+
+        # Without the policy, the final checks that expect drops and denials fail: they can fail.
+        subprocess.run([str(KUBECTL), "--kubeconfig", kubeconfig, "delete", "cnp", "rule1"], check=True, capture_output=True, timeout=60)
+        datapaths = [c for c in docker_engine.containers.list(filters={"label": "lab.dev/instance=starwars-policy"}) if c.name.endswith("-policy")]
+        assert len(datapaths) == 2  # one per Death Star pod
+        for container in datapaths:  # what Cilium does when the policy goes: the endpoints' rules go too
+            assert container.exec_run(["sh", "-c", "iptables -F LAB-INGRESS && iptables -t nat -F LAB-INGRESS-L7"]).exit_code == 0
+        broken = lab(tmp_path, "verify", "starwars-policy", "--output", "json")
+        assert broken.returncode == 1, broken.stdout + broken.stderr
+        failed = {c["name"]: c for c in json.loads(broken.stdout)["checks"] if c["status"] == "failed"}
+        assert {"exhaust-port-denied", "xwing-still-dropped", "hubble-sees-the-l7-drop"} <= set(failed), failed
+        assert "Panic: deathstar exploded" in failed["exhaust-port-denied"]["output"]
+    finally:
+        down = lab(tmp_path, "down", "starwars-policy")
+    assert down.returncode == 0, down.stderr
+    assert labelled(docker_engine, "starwars-policy") == NOTHING
