@@ -28,6 +28,7 @@ ETCD = "v3.6.16"
 KIND = "v0.31.0"
 HELM = "v3.19.5"
 METALLB = "v0.15.3"
+CERT_MANAGER = "v1.21.1"  # pinned in components/cert-manager/go.mod
 BIN = Path(os.environ.get("LAB_COMPONENTS_BIN", Path.home() / ".cache" / "lab" / "components" / "bin"))
 CONTROL_PLANE = ["kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl"]
 
@@ -64,6 +65,9 @@ def build_binaries() -> None:
         # from the database; metallb's own go.sum still pins its hash.
         ("metallb controller " + METALLB, lambda: go(["install", "-ldflags", "-s -w", f"go.universe.tf/metallb/controller@{METALLB}"],
                                                     env={"GONOSUMDB": "github.com/metallb/frr-k8s"})),
+        # cert-manager's controllers (self-signed and CA issuers, Certificates, the approver) through a small program
+        # of ours over its exported packages (components/cert-manager/main.go).
+        ("cert-manager controllers " + CERT_MANAGER, lambda: go(["install", "-ldflags", "-s -w", "."], HERE / "cert-manager")),
     ]
     for name, build in steps:
         start = time.monotonic()
@@ -72,6 +76,8 @@ def build_binaries() -> None:
     server = BIN / "server"  # etcd's server module installs as "server" (the major-version suffix is dropped)
     if server.exists():
         server.replace(BIN / "etcd")
+    if (BIN / "cert-manager").exists():
+        (BIN / "cert-manager").replace(BIN / "cert-manager-controllers")
     controller = BIN / "controller"  # MetalLB's, named after its package
     if controller.exists():
         controller.replace(BIN / "metallb-controller")
@@ -91,6 +97,7 @@ def image(name: str, binary: Path, entrypoint: str | None = None) -> None:
     image's ENTRYPOINT, where the official image has it (MetalLB's /controller)."""
     def fill(root: Path) -> list[str]:
         target = root / (entrypoint.lstrip("/") if entrypoint else f"usr/local/bin/{binary.name}")
+        target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(binary.read_bytes())
         target.chmod(0o755)
         (root / "var/lib/etcd").mkdir(parents=True, exist_ok=True)
@@ -108,6 +115,8 @@ def main() -> None:
     for name in ["etcd", *CONTROL_PLANE]:
         image(name, BIN / name)
     image("metallb-controller", BIN / "metallb-controller", entrypoint="/controller")
+    # where quay.io/jetstack/cert-manager-controller has its binary (its ENTRYPOINT)
+    image("cert-manager-controllers", BIN / "cert-manager-controllers", entrypoint="/app/cmd/controller/controller")
     print(f"components: {time.monotonic() - start:.1f}s (binaries in {BIN}: kind, helm, kubectl, the control plane and MetalLB's controller)")
 
 

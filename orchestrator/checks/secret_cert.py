@@ -27,7 +27,8 @@ class SecretCertCheck:
     name = "secret-cert"
     runs_in_pod = False
     required = ("namespace", "name", "expect")
-    params = {"namespace": NAME, "name": NAME, "key": NAME, "caKey": NAME}
+    params = {"namespace": NAME, "name": NAME, "key": NAME, "caKey": NAME,
+              "caSecret": NAME}  # the CA from another Secret of the namespace (a CA issuer's), not the same one
     expect = {
         "verified": {"type": "boolean"},  # issued by the CA the Secret holds (caKey, default ca.crt)
         "dns": {"type": "string", "minLength": 1},
@@ -50,14 +51,15 @@ class SecretCertCheck:
                             "minDaysLeft": "it is valid for at least {} more days"})
 
     def _ca_name(self, params: dict) -> str:
-        return params.get("caKey", "ca.crt")
+        return (f"{params['caSecret']}/" if params.get("caSecret") else "") + params.get("caKey", "ca.crt")
 
     def commands(self, check: Check) -> list[list[str]]:
         p = check.params
         get = f"kubectl -n {p['namespace']} get secret {p['name']} -o jsonpath"
         key = p.get("key", "tls.crt").replace(".", "\\.")
-        ca_key = self._ca_name(p).replace(".", "\\.")
-        return [["sh", "-c", f"{get}='{{.data.{key}}}' | base64 -d > cert.pem"], ["sh", "-c", f"{get}='{{.data.{ca_key}}}' | base64 -d > ca.pem"],
+        ca_key = p.get("caKey", "ca.crt").replace(".", "\\.")
+        get_ca = f"kubectl -n {p['namespace']} get secret {p.get('caSecret', p['name'])} -o jsonpath"
+        return [["sh", "-c", f"{get}='{{.data.{key}}}' | base64 -d > cert.pem"], ["sh", "-c", f"{get_ca}='{{.data.{ca_key}}}' | base64 -d > ca.pem"],
                 ["openssl", "verify", "-CAfile", "ca.pem", "cert.pem"],
                         ["openssl", "x509", "-in", "cert.pem", "-noout", "-subject", "-issuer", "-enddate", "-ext", "subjectAltName"]]
 
@@ -67,7 +69,11 @@ class SecretCertCheck:
         data = runtime.kube.get("v1", "Secret", p["name"], p["namespace"]).get("data") or {}
         try:
             cert = _load(data, p.get("key", "tls.crt"), where)
-            ca = _load(data, self._ca_name(p), where)
+            if p.get("caSecret"):
+                ca_data = runtime.kube.get("v1", "Secret", p["caSecret"], p["namespace"]).get("data") or {}
+                ca = _load(ca_data, p.get("caKey", "ca.crt"), f"Secret {p['namespace']}/{p['caSecret']}")
+            else:
+                ca = _load(data, p.get("caKey", "ca.crt"), where)
         except ValueError as exc:
             return Observation({}, [str(exc)[:300]], output=str(exc))
         now = dt.datetime.now(dt.timezone.utc)
