@@ -342,6 +342,8 @@ class Node:
                 continue
             if mount["mountPath"] in mounts.values():
                 raise Unsupported(f"spec.containers[0].volumeMounts[{i}]", f"{mount['mountPath']} is mounted twice")
+            if self.volume_name(pod, volume["name"]) in mounts:
+                raise Unsupported(f"spec.containers[0].volumeMounts[{i}]", f"volume {volume['name']} is mounted at two paths")
             with_files[volume["name"]] = volume
             mounts[self.volume_name(pod, volume["name"])] = mount["mountPath"]
         return with_files, mounts, tmpfs
@@ -545,6 +547,11 @@ class Node:
                 self.engine.remove_volume(volume)
         for key in [k for k in self.probes if k[0] not in wanted]:
             del self.probes[key]
+        for key in [k for k in self.volume_state if k[0] not in wanted]:
+            del self.volume_state[key]
+        for table in (self.volume_checked, self.started_mono, self.restarts, self.started):
+            for uid in [u for u in table if u not in wanted]:
+                del table[uid]
         for pod in pods:
             try:
                 self.reconcile_pod(pod, services)
