@@ -10,7 +10,6 @@ import base64
 import datetime as dt
 from typing import Any, Callable
 
-from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from orchestrator.errors import BadInput, RuntimeFailure
@@ -27,15 +26,6 @@ def _where(target: dict) -> str:
     return f"{target['kind']} {namespace + '/' if namespace else ''}{target['name']}"
 
 
-def secret_value(kube, ref: dict) -> bytes:
-    """One key of a Secret, decoded."""
-    secret = kube.get("v1", "Secret", ref["name"], ref["namespace"])
-    data = secret.get("data") or {}
-    if ref["key"] not in data:
-        raise RuntimeFailure(f"Secret {ref['namespace']}/{ref['name']} has no key {ref['key']} (keys: {', '.join(sorted(data)) or 'none'})")
-    return base64.b64decode(data[ref["key"]])
-
-
 def value_of(kube, pki: Callable[[str], bytes | None], source: dict) -> Any:
     """A patch value from the lab's PKI or from a Secret: base64 (a caBundle's form) unless `encoding: text`."""
     if "pki" in source:
@@ -43,7 +33,8 @@ def value_of(kube, pki: Callable[[str], bytes | None], source: dict) -> Any:
         if content is None:
             raise BadInput(f"valueFrom.pki: the lab's PKI issues no file {source['pki']}")
     else:
-        content = secret_value(kube, source["secret"])
+        ref = source["secret"]
+        (content,) = kube.secret_values(ref["namespace"], ref["name"], ref["key"])
     return content.decode() if source.get("encoding") == "text" else base64.b64encode(content).decode()
 
 
@@ -91,9 +82,8 @@ def issue_from_secret(kube, spec: dict) -> tuple[bytes, bytes]:
     repaired MetalLB's webhook: (certificate PEM, key PEM)."""
     issue = spec["issue"]
     ca_keys = issue.get("ca", {"cert": "ca.crt", "key": "ca.key"})
-    ref = {"namespace": spec["namespace"], "name": spec["name"]}
-    ca_cert = load_pem_cert(secret_value(kube, {**ref, "key": ca_keys["cert"]}))
-    ca_key = serialization.load_pem_private_key(secret_value(kube, {**ref, "key": ca_keys["key"]}), None)
+    cert_pem_bytes, key_pem_bytes = kube.secret_values(spec["namespace"], spec["name"], ca_keys["cert"], ca_keys["key"])
+    ca_cert, ca_key = load_pem_cert(cert_pem_bytes), serialization.load_pem_private_key(key_pem_bytes, None)
     key = new_key(issue.get("algorithm", "rsa-2048"))
     now = dt.datetime.now(dt.timezone.utc)
     cert = issue_leaf(key, build_name(issue["cn"], tuple((k, v) for k, v in (issue.get("subject") or {}).items())),

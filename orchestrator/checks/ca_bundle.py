@@ -7,6 +7,7 @@ import base64
 from typing import Any
 
 from orchestrator.checks.base import Observation, say
+from orchestrator.errors import RuntimeFailure
 from orchestrator.spec.model import Check
 
 NAME = {"type": "string", "minLength": 1, "maxLength": 253}
@@ -74,11 +75,11 @@ class CaBundleCheck:
     def attempt(self, check: Check, runtime, timeout: float, since: float) -> Observation:
         s = check.params["secret"]
         key = s.get("key", "ca.crt")
-        data = runtime.kube.get("v1", "Secret", s["name"], s["namespace"]).get("data") or {}
-        if key not in data:
-            message = f"Secret {s['namespace']}/{s['name']} has no key {key} (keys: {', '.join(sorted(data)) or 'none'})"
-            return Observation({}, [message], output=message)
-        ca = base64.b64decode(data[key]).strip()
+        try:
+            (ca,) = runtime.kube.secret_values(s["namespace"], s["name"], key)
+        except RuntimeFailure as exc:
+            return Observation({}, [exc.message], output=exc.message)
+        ca = ca.strip()
         seen: dict[str, Any] = {"ca": f"{s['name']}/{key}", "bundles": 0, "matching": 0, "different": []}
         lines = []
         for ref in check.params["objects"]:

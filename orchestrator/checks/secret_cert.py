@@ -4,23 +4,17 @@ by hand with `openssl verify -CAfile ca.crt webhook.crt` and `openssl x509 -text
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 from typing import Any
 
 from cryptography import x509
 
 from orchestrator.checks.base import Observation, brief, say
+from orchestrator.errors import RuntimeFailure
 from orchestrator.pki.inspect import load_pem_cert
 from orchestrator.spec.model import Check
 
 NAME = {"type": "string", "minLength": 1, "maxLength": 253}
-
-
-def _load(data: dict, key: str, where: str) -> x509.Certificate:
-    if key not in data:
-        raise ValueError(f"{where} has no key {key} (keys: {', '.join(sorted(data)) or 'none'})")
-    return load_pem_cert(base64.b64decode(data[key]))
 
 
 class SecretCertCheck:
@@ -66,16 +60,16 @@ class SecretCertCheck:
     def attempt(self, check: Check, runtime, timeout: float, since: float) -> Observation:
         p = check.params
         where = f"Secret {p['namespace']}/{p['name']}"
-        data = runtime.kube.get("v1", "Secret", p["name"], p["namespace"]).get("data") or {}
+        key, ca_key = p.get("key", "tls.crt"), p.get("caKey", "ca.crt")
         try:
-            cert = _load(data, p.get("key", "tls.crt"), where)
             if p.get("caSecret"):
-                ca_data = runtime.kube.get("v1", "Secret", p["caSecret"], p["namespace"]).get("data") or {}
-                ca = _load(ca_data, p.get("caKey", "ca.crt"), f"Secret {p['namespace']}/{p['caSecret']}")
+                (cert_pem,), (ca_pem,) = (runtime.kube.secret_values(p["namespace"], p["name"], key),
+                                          runtime.kube.secret_values(p["namespace"], p["caSecret"], ca_key))
             else:
-                ca = _load(data, p.get("caKey", "ca.crt"), where)
-        except ValueError as exc:
-            return Observation({}, [str(exc)[:300]], output=str(exc))
+                cert_pem, ca_pem = runtime.kube.secret_values(p["namespace"], p["name"], key, ca_key)
+        except RuntimeFailure as exc:
+            return Observation({}, [exc.message[:300]], output=exc.message)
+        cert, ca = load_pem_cert(cert_pem), load_pem_cert(ca_pem)
         now = dt.datetime.now(dt.timezone.utc)
         seen: dict[str, Any] = {"subject": cert.subject.rfc4514_string(), "issuer": cert.issuer.rfc4514_string(),
                                 "daysLeft": (cert.not_valid_after_utc - now).days}

@@ -65,6 +65,16 @@ def api_errors(what: str):
         raise RuntimeFailure(f"{what}: cannot reach the API server: {str(exc).splitlines()[0][:200]}") from None
 
 
+def _placed(resource, doc: dict) -> tuple[dict, dict]:
+    """The object with its namespace (a namespaced one without any goes to `default`, as with kubectl), and the
+    namespace argument for the client."""
+    if not resource.namespaced:
+        return doc, {}
+    if not doc["metadata"].get("namespace"):
+        doc = {**doc, "metadata": {**doc["metadata"], "namespace": "default"}}
+    return doc, {"namespace": doc["metadata"]["namespace"]}
+
+
 class KubeApi:
     def __init__(self, kubeconfig: Path):
         from kubernetes import client, config
@@ -97,10 +107,7 @@ class KubeApi:
         deadline = time.monotonic() + settle
         with api_errors(where):
             resource = self._resource(doc["apiVersion"], doc["kind"])
-            if resource.namespaced and not meta.get("namespace"):  # as kubectl: the default namespace
-                doc = {**doc, "metadata": {**meta, "namespace": "default"}}
-                meta = doc["metadata"]
-            kwargs = {"namespace": meta["namespace"]} if resource.namespaced else {}
+            doc, kwargs = _placed(resource, doc)
             while True:
                 try:
                     resource.server_side_apply(body=doc, name=meta["name"], field_manager=FIELD_MANAGER, force_conflicts=True, **kwargs)
@@ -125,9 +132,7 @@ class KubeApi:
         meta = doc["metadata"]
         with api_errors(f"dry-run apply {doc['kind']} {meta['name']}"):
             resource = self._resource(doc["apiVersion"], doc["kind"])
-            if resource.namespaced and not meta.get("namespace"):  # as kubectl: the default namespace
-                doc = {**doc, "metadata": {**meta, "namespace": "default"}}
-            kwargs = {"namespace": doc["metadata"]["namespace"]} if resource.namespaced else {}
+            doc, kwargs = _placed(resource, doc)
             try:
                 resource.server_side_apply(body=doc, name=meta["name"], field_manager=FIELD_MANAGER, force_conflicts=True,
                                            dry_run="All", **kwargs)
@@ -149,6 +154,16 @@ class KubeApi:
             resource = self._resource(api_version, kind)
             kwargs = {"namespace": namespace} if resource.namespaced else {}
             return resource.get(name=name, **kwargs).to_dict()
+
+    def secret_values(self, namespace: str, name: str, *keys: str) -> list[bytes]:
+        """Keys of a Secret, decoded, from one read; a missing key is named with the keys the Secret has."""
+        import base64
+
+        data = self.get("v1", "Secret", name, namespace).get("data") or {}
+        for key in keys:
+            if key not in data:
+                raise RuntimeFailure(f"Secret {namespace}/{name} has no key {key} (keys: {', '.join(sorted(data)) or 'none'})")
+        return [base64.b64decode(data[key]) for key in keys]
 
     def delete_labelled(self, api_version: str, kind: str, selector: str) -> list[str]:
         removed = []
