@@ -177,9 +177,9 @@ def upstream_manifest(lab: Lab, entry: UpstreamManifest, field_path: str) -> byt
             for container in spec.get("containers", []) + (spec.get("initContainers") or []):
                 if container.get("image") in entry.images:
                     used.add(container["image"])
-                    container["image"] = entry.images[container["image"]]
+                    container["image"] = lab.images[entry.images[container["image"]]]
     for upstream in sorted(set(entry.images) - used):
-        key = next(k for k, v in lab.images.items() if entry.images[upstream] == v)
+        key = entry.images[upstream]
         raise BadInput(f"{lab.spec_file}: {field_path}.images.{key}: no container of {artifact.name} runs {upstream}")
     names = {(d["kind"], d["metadata"]["name"]) for d in docs}
     for j, omission in enumerate(entry.omit):

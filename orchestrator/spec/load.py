@@ -549,8 +549,8 @@ def _build_step(raw: dict, checks) -> Step:
     )
 
 
-def _upstream_manifest(raw: dict, images: dict[str, str]) -> UpstreamManifest:
-    return UpstreamManifest(raw["artifact"], {upstream: images[key] for key, upstream in raw.get("images", {}).items()},
+def _upstream_manifest(raw: dict) -> UpstreamManifest:
+    return UpstreamManifest(raw["artifact"], {upstream: key for key, upstream in raw.get("images", {}).items()},
                             tuple(Omission(o["kind"], o["name"], tuple(o["runtimes"]), o["why"]) for o in raw.get("omit", [])))
 
 
@@ -627,7 +627,7 @@ def load_lab(
         name=raw["name"], title=raw["title"], description=raw.get("description", "").strip(), source=raw.get("source", {}),
         runtimes=tuple(raw["runtimes"]), directory=entry.directory, spec_file=spec_file, instance=instance,
         values=values, images=images, versions=versions, pki=pki, cluster={}, stack=raw.get("stack", {}),
-        manifests={group: [e if isinstance(e, str) else _upstream_manifest(_render_tree(env, e, base_ctx, origin, f"manifests.{group}.{i}"), images)
+        manifests={group: [e if isinstance(e, str) else _upstream_manifest(_render_tree(env, e, base_ctx, origin, f"manifests.{group}.{i}"))
                            for i, e in enumerate(entries)]
                    for group, entries in raw.get("manifests", {}).items()}, network=_network(values),
         image_roles={role: tuple(keys) for role, keys in raw.get("imageRoles", {}).items()},

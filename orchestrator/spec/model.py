@@ -129,7 +129,7 @@ class UpstreamManifest:
     """A manifest group entry that is an upstream artifact applied as published (see schema.yaml)."""
 
     artifact: str
-    images: dict[str, str] = field(default_factory=dict)  # the image the manifest names -> the lab's image
+    images: dict[str, str] = field(default_factory=dict)  # the image the manifest names -> the lab's image key
     omit: tuple[Omission, ...] = ()
 
     def omitted(self, doc: dict, runtime: str) -> Omission | None:
