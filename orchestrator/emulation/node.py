@@ -136,6 +136,7 @@ class Node:
         self.restarts: dict[str, int] = {}  # liveness restarts (Docker counts only its own)
         self.volume_state: dict[tuple[str, str], tuple[str, tuple[str, ...]]] = {}  # (uid, volume) -> (content hash, keys)
         self.volume_checked: dict[str, float] = {}
+        self.known_pods: set[str] | None = None  # the pods bound here at the last cleanup
         self.last_heartbeat = 0.0
 
     # ------------------------------------------------------------------ the Node object
@@ -541,17 +542,9 @@ class Node:
             for container in self.engine.containers({**self.labels, ROLE_LABEL: role}):
                 if container.labels.get(POD_UID_LABEL) not in wanted:
                     self.engine.remove(container)
-        for volume in self.engine.volumes(self.labels):
-            uid = (volume.attrs.get("Labels") or {}).get(POD_UID_LABEL)
-            if uid and uid not in wanted:
-                self.engine.remove_volume(volume)
-        for key in [k for k in self.probes if k[0] not in wanted]:
-            del self.probes[key]
-        for key in [k for k in self.volume_state if k[0] not in wanted]:
-            del self.volume_state[key]
-        for table in (self.volume_checked, self.started_mono, self.restarts, self.started):
-            for uid in [u for u in table if u not in wanted]:
-                del table[uid]
+        if wanted != self.known_pods:  # a pod went (or came): its volumes and bookkeeping go with it, not on every loop
+            self.forget(wanted)
+            self.known_pods = wanted
         for pod in pods:
             try:
                 self.reconcile_pod(pod, services)
@@ -564,6 +557,19 @@ class Node:
                             state={"terminated": {"exitCode": 1, "reason": "Unsupported", "message": str(exc)}})
             except Exception as exc:  # one pod's trouble must not stop the node
                 log.warning("pod %s/%s: %s", pod["metadata"]["namespace"], pod["metadata"]["name"], _brief(exc))
+
+    def forget(self, wanted: set[str]) -> None:
+        """Remove the volumes of pods no longer bound here, and what the node kept about them."""
+        for volume in self.engine.volumes(self.labels):
+            uid = (volume.attrs.get("Labels") or {}).get(POD_UID_LABEL)
+            if uid and uid not in wanted:
+                self.engine.remove_volume(volume)
+        for table in (self.probes, self.volume_state):
+            for key in [k for k in table if k[0] not in wanted]:
+                del table[key]
+        for table in (self.volume_checked, self.started_mono, self.restarts, self.started):
+            for uid in [u for u in table if u not in wanted]:
+                del table[uid]
 
     def reconcile_pod(self, pod: dict, services: list[dict]) -> None:
         meta = pod["metadata"]
