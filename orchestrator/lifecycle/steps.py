@@ -116,29 +116,37 @@ class _EditStep(_LabStepBase):
     """A change to objects the cluster holds (patch, secret, restart): a new stage, as an apply is."""
 
     def run(self, run: Run) -> None:
-        from orchestrator import edits
-
         run.stage_started = time.time()
-        pki = PkiStore(run.ctx.pki_dir(run.lab)).read
-        kube = run.runtime.kube
-        if self.spec.kind == "patch":
-            edits.patch(kube, pki, self.spec.edit)
-        elif self.spec.kind == "secret":
-            edits.update_secret(kube, pki, self.spec.edit)
-        else:
-            edits.restart(kube, self.spec.edit)
+        self.change(run.runtime.kube, PkiStore(run.ctx.pki_dir(run.lab)).read)
+
+    def change(self, kube, pki) -> None: ...
 
 
 class PatchStep(_EditStep):
     verb = "patch"
 
+    def change(self, kube, pki) -> None:
+        from orchestrator import edits
+
+        edits.patch(kube, pki, self.spec.edit)
+
 
 class SecretStep(_EditStep):
     verb = "update secret of"
 
+    def change(self, kube, pki) -> None:
+        from orchestrator import edits
+
+        edits.update_secret(kube, pki, self.spec.edit)
+
 
 class RestartStep(_EditStep):
     verb = "restart"
+
+    def change(self, kube, pki) -> None:
+        from orchestrator import edits
+
+        edits.restart(kube, self.spec.edit)
 
 
 def lab_step(spec: LabStep):
