@@ -26,13 +26,12 @@ from dataclasses import dataclass, field
 from orchestrator.errors import BadInput, RuntimeFailure
 from orchestrator.providers.docker import DockerEngine, FileSpec
 from orchestrator.runtimes.base import labels_match
-from orchestrator.emulation.proxy import ensure_datapath
+from orchestrator.emulation.proxy import ENVOY_UID, ensure_datapath
 
 CHAIN = "LAB-INGRESS"
 L7_CHAIN = "LAB-INGRESS-L7"
 ENVOY_PORT = 15080  # the L7 listener in the pod's namespace
 ENVOY_ADMIN = 15081
-ENVOY_UID = 101
 ACCESS_DENIED = "Access denied\r\n"  # the body Cilium's Envoy answers a request the policy denies
 STAT_PREFIX = "cilium_l7"
 POLICY_FLOWS_SOURCE = "the policy emulation's drop counters and Envoy's access log (docker runtime stand-in for Hubble)"
