@@ -21,10 +21,18 @@ from orchestrator.pki.store import PkiStore
 from orchestrator.render.artifacts import render_to
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def free_ports(count: int) -> list[int]:
+    """`count` distinct free ports. Each socket stays bound until all are chosen: closed one by one, the kernel
+    may hand the same port out twice, and haproxy (SO_REUSEPORT) then binds two frontends to one port and
+    splits the connections between them."""
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for s in sockets:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
 
 
 def wait_port(port: int, proc: subprocess.Popen, timeout: float = 15) -> None:
@@ -107,8 +115,10 @@ class LoopbackLab:
 
     def start_envoy(self) -> dict[str, int]:
         """Envoy on loopback; the port of each redirect's listener."""
-        ports = {name: free_port() for name in self.listeners()}
-        bootstrap = self.write_envoy_bootstrap(ports, free_port())
+        names = self.listeners()
+        *listener_ports, admin_port = free_ports(len(names) + 1)
+        ports = dict(zip(names, listener_ports))
+        bootstrap = self.write_envoy_bootstrap(ports, admin_port)
         proc = self.start([envoy_binary(), "-c", str(bootstrap), "--disable-hot-restart", "-l", "warning"], next(iter(ports.values())))
         for port in ports.values():
             wait_port(port, proc)
@@ -125,7 +135,7 @@ class LoopbackLab:
 
 
 def render_loopback(root: Path, extra_sets: tuple[str, ...] = (), pki_dir: Path | None = None) -> LoopbackLab:
-    ports = {"haproxy": free_port(), "health": free_port(), "echo": free_port(), "impostor": free_port()}
+    ports = dict(zip(("haproxy", "health", "echo", "impostor"), free_ports(4)))
     out = root / "rendered"
     sets = (
         "haproxy.ip=127.0.0.1",

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from orchestrator.emulation.policy import ENVOY_PORT, envoy_bootstrap, ingress_policy, iptables_script
+from orchestrator.emulation.policy import ENVOY_PORT, envoy_argv, envoy_bootstrap, ingress_policy, iptables_script
 from orchestrator.errors import BadInput
 from tests.integration.conftest import envoy_binary
 
@@ -72,6 +72,14 @@ def test_what_is_not_emulated_is_refused_by_name(change, field):
     assert "CiliumNetworkPolicy default/rule1: " in err.value.message and field in err.value.message
 
 
+def logged_within(log: Path, count: int, seconds: float = 2) -> None:
+    """The access log is the L7 flow record a check reads within its timeout: each request must be in it at once."""
+    deadline = time.monotonic() + seconds
+    while sum(line.startswith("{") for line in log.read_text().splitlines()) < count:
+        assert time.monotonic() < deadline, f"request {count} not in Envoy's access log after {seconds}s"
+        time.sleep(0.05)
+
+
 def test_envoy_answers_as_cilium_s_proxy(tmp_path):
     """The bootstrap run by the real Envoy in front of a local upstream: the allowed call reaches it, any other is
     answered 403 `Access denied` by Envoy itself, and both are in the access log."""
@@ -97,8 +105,7 @@ def test_envoy_answers_as_cilium_s_proxy(tmp_path):
     cnp["spec"]["ingress"][0]["toPorts"][0]["ports"][0]["port"] = str(port)
     (tmp_path / "envoy.yaml").write_text(json.dumps(envoy_bootstrap([ingress_policy(cnp)])))  # as the runtime writes it
     log = (tmp_path / "envoy.log").open("w")
-    envoy = subprocess.Popen([envoy_binary(), "-c", str(tmp_path / "envoy.yaml"), "--disable-hot-restart", "-l", "warning"],
-                             stdout=log, stderr=subprocess.STDOUT)
+    envoy = subprocess.Popen(envoy_argv(str(tmp_path / "envoy.yaml"), envoy_binary()), stdout=log, stderr=subprocess.STDOUT)
     try:
         for _ in range(200):
             assert envoy.poll() is None, (tmp_path / "envoy.log").read_text()[-2000:]
@@ -110,11 +117,14 @@ def test_envoy_answers_as_cilium_s_proxy(tmp_path):
         base = f"http://127.0.0.1:{ENVOY_PORT}"
         landed = subprocess.run(["curl", "-s", "-X", "POST", "-w", "\n%{http_code}", f"{base}/v1/request-landing"], capture_output=True, text=True)
         assert landed.stdout == "Ship landed\n\n200"
+        logged_within(tmp_path / "envoy.log", 1)
         denied = subprocess.run(["curl", "-s", "-X", "PUT", "-w", "\n%{http_code}", f"{base}/v1/exhaust-port"], capture_output=True)
         assert denied.stdout == b"Access denied\r\n\n403"
+        logged_within(tmp_path / "envoy.log", 2)
         wrong_method = subprocess.run(["curl", "-s", "-X", "GET", "-o", "/dev/null", "-w", "%{http_code}", f"{base}/v1/request-landing"],
                                       capture_output=True, text=True)
         assert wrong_method.stdout == "403"
+        logged_within(tmp_path / "envoy.log", 3)
         assert hits == ["/v1/request-landing"]  # the denied calls never reached the upstream
     finally:
         envoy.terminate()
