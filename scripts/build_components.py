@@ -21,6 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from build_images import import_image  # noqa: E402  (the same image recipe as the other local images)
+from orchestrator.providers.process import COMPONENTS_BIN  # noqa: E402
 
 HERE = Path(__file__).resolve().parent / "components"
 KUBERNETES = "v1.35.4"
@@ -29,7 +30,7 @@ KIND = "v0.31.0"
 HELM = "v3.19.5"
 METALLB = "v0.15.3"
 CERT_MANAGER = "v1.21.1"  # pinned in components/cert-manager/go.mod
-BIN = Path(os.environ.get("LAB_COMPONENTS_BIN", Path.home() / ".cache" / "lab" / "components" / "bin"))
+BIN = COMPONENTS_BIN  # where the lab's tool looks for helm when it is not on PATH
 CONTROL_PLANE = ["kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl"]
 
 

@@ -22,16 +22,21 @@ class SecretCertCheck:
     runs_in_pod = False
     required = ("namespace", "name", "expect")
     params = {"namespace": NAME, "name": NAME, "key": NAME, "caKey": NAME,
-              "caSecret": NAME}  # the CA from another Secret of the namespace (a CA issuer's), not the same one
+              "caSecret": NAME,  # the CA from another Secret (a CA issuer's), not the same one
+              "caNamespace": NAME}  # where caSecret is (default: the certificate's namespace)
     expect = {
         "verified": {"type": "boolean"},  # issued by the CA the Secret holds (caKey, default ca.crt)
         "dns": {"type": "string", "minLength": 1},
         "issuerCN": {"type": "string", "minLength": 1},
         "minDaysLeft": {"type": "integer", "minimum": 0},
+        "validityDays": {"type": "integer", "minimum": 1},  # notAfter - notBefore, in whole days (an issuer's duration)
     }
 
     def problems(self, params: dict, expect: dict) -> list[tuple[str, str]]:
-        return [] if expect else [("expect", "say what to expect (verified, dns, issuerCN, minDaysLeft)")]
+        found = [] if expect else [("expect", "say what to expect (verified, dns, issuerCN, minDaysLeft, validityDays)")]
+        if params.get("caNamespace") and not params.get("caSecret"):
+            found.append(("caNamespace", "names where caSecret is; set caSecret too"))
+        return found
 
     def is_refusal(self, expect: dict) -> bool:
         return expect.get("verified") is False
@@ -42,17 +47,18 @@ class SecretCertCheck:
     def expectations(self, expect: dict) -> list[str]:
         return say(expect, {"verified": lambda v: "the certificate is " + ("" if v else "not ") + "issued by the CA",
                             "dns": "it names {} (subjectAltName)", "issuerCN": "its issuer's CN is {}",
-                            "minDaysLeft": "it is valid for at least {} more days"})
+                            "minDaysLeft": "it is valid for at least {} more days", "validityDays": "it was issued for {} days"})
 
     def _ca_name(self, params: dict) -> str:
-        return (f"{params['caSecret']}/" if params.get("caSecret") else "") + params.get("caKey", "ca.crt")
+        where = f"{params['caNamespace']}/" if params.get("caNamespace") else ""
+        return (f"{where}{params['caSecret']}/" if params.get("caSecret") else "") + params.get("caKey", "ca.crt")
 
     def commands(self, check: Check) -> list[list[str]]:
         p = check.params
         get = f"kubectl -n {p['namespace']} get secret {p['name']} -o jsonpath"
         key = p.get("key", "tls.crt").replace(".", "\\.")
         ca_key = p.get("caKey", "ca.crt").replace(".", "\\.")
-        get_ca = f"kubectl -n {p['namespace']} get secret {p.get('caSecret', p['name'])} -o jsonpath"
+        get_ca = f"kubectl -n {p.get('caNamespace', p['namespace'])} get secret {p.get('caSecret', p['name'])} -o jsonpath"
         return [["sh", "-c", f"{get}='{{.data.{key}}}' | base64 -d > cert.pem"], ["sh", "-c", f"{get_ca}='{{.data.{ca_key}}}' | base64 -d > ca.pem"],
                 ["openssl", "verify", "-CAfile", "ca.pem", "cert.pem"],
                         ["openssl", "x509", "-in", "cert.pem", "-noout", "-subject", "-issuer", "-enddate", "-ext", "subjectAltName"]]
@@ -64,7 +70,7 @@ class SecretCertCheck:
         try:
             if p.get("caSecret"):
                 (cert_pem,), (ca_pem,) = (runtime.kube.secret_values(p["namespace"], p["name"], key),
-                                          runtime.kube.secret_values(p["namespace"], p["caSecret"], ca_key))
+                                          runtime.kube.secret_values(p.get("caNamespace", p["namespace"]), p["caSecret"], ca_key))
             else:
                 cert_pem, ca_pem = runtime.kube.secret_values(p["namespace"], p["name"], key, ca_key)
         except RuntimeFailure as exc:
@@ -72,7 +78,8 @@ class SecretCertCheck:
         cert, ca = load_pem_cert(cert_pem), load_pem_cert(ca_pem)
         now = dt.datetime.now(dt.timezone.utc)
         seen: dict[str, Any] = {"subject": cert.subject.rfc4514_string(), "issuer": cert.issuer.rfc4514_string(),
-                                "daysLeft": (cert.not_valid_after_utc - now).days}
+                                "daysLeft": (cert.not_valid_after_utc - now).days,
+                                "validityDays": (cert.not_valid_after_utc - cert.not_valid_before_utc).days}
         try:
             seen["dns"] = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value.get_values_for_type(x509.DNSName)
         except x509.ExtensionNotFound:
@@ -91,6 +98,8 @@ class SecretCertCheck:
             problems.append(f"subjectAltName DNS {seen['dns']} does not name {expect['dns']}")
         if "issuerCN" in expect and f"CN={expect['issuerCN']}" not in seen["issuer"].split(","):
             problems.append(f"issuer is {seen['issuer']}, expected CN={expect['issuerCN']}")
+        if "validityDays" in expect and seen["validityDays"] != expect["validityDays"]:
+            problems.append(f"issued for {seen['validityDays']} days, expected {expect['validityDays']}")
         if "minDaysLeft" in expect and seen["daysLeft"] < expect["minDaysLeft"]:
             problems.append(f"{seen['daysLeft']} days left, expected at least {expect['minDaysLeft']}")
         output = f"{where} {p.get('key', 'tls.crt')}: subject {seen['subject']}, issuer {seen['issuer']}, DNS {seen['dns']}, " \

@@ -51,6 +51,8 @@ def describe(lab: Lab) -> dict:
                 item["check"]["runtimes"] = list(c.runtimes)
             if c.source:
                 item["check"]["from"] = str(c.source)
+        if step.runtimes:
+            item["runtimes"] = list(step.runtimes)
         steps.append(item)
     certs = []
     if lab.pki:
@@ -118,6 +120,12 @@ def show_lab(ctx: LabContext, name: str, overrides: Overrides, output: str) -> N
                 [f"{k} from the PKI's {v['pki']}" for k, v in (sec.get("set") or {}).items()]
                 + ([f"a certificate for {', '.join(sec['issue'].get('dns', []) or [sec['issue']['cn']])} issued by the Secret's own CA"]
                    if sec.get("issue") else []))
+        elif "upgrade" in s:
+            u = s["upgrade"]
+            chart = next(c for c in lab.charts if c.release == u["release"])
+            what = f"helm upgrade {chart.release} with {u['values']} over its values"
+            if chart.emulate:
+                what += f" (docker runtime: applies the rendered chart's {', '.join(k for _, k in chart.emulate)} only)"
         elif "restart" in s:
             r = s["restart"]
             what = f"rollout restart {r['kind']} {r['namespace']}/{r['name']}, and wait for it"
@@ -126,8 +134,8 @@ def show_lab(ctx: LabContext, name: str, overrides: Overrides, output: str) -> N
             what = f"user {u['name']} (CN={u['cn']}" + "".join(f", O={g}" for g in u["groups"]) + f") signed via {u['via']}"
         else:
             what = f"wait for {s['wait']['for']} {s['wait'].get('namespace', '') + '/' if s['wait'].get('namespace') else ''}{s['wait'].get('name', '')}"
-        if s.get("check", {}).get("runtimes"):
-            what += f" (on {', '.join(s['check']['runtimes'])} only)"
+        if s.get("check", {}).get("runtimes") or s.get("runtimes"):
+            what += f" (on {', '.join(s.get('runtimes') or s['check']['runtimes'])} only)"
         for o in s.get("apply", {}).get("omitted", []):
             what += f"; without {o['kind']} {o['name']} on {', '.join(o['runtimes'])}: {o['why']}"
         rows.append([s["name"], s["kind"], s["description"], what])

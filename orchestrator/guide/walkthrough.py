@@ -26,7 +26,7 @@ TEXT = {
            "results_from": "Results of `lab {command}` on the {runtime} runtime, {at}.", "runtime_label": "runtime",
            "setup": "The cluster, its charts and the compose stack, as `lab up` makes them on kind.",
            "step_kinds": {"setup": "setup", "apply": "apply", "wait": "wait", "check": "check", "user": "user", "patch": "patch",
-                          "secret": "secret", "restart": "restart"}},
+                          "secret": "secret", "restart": "restart", "upgrade": "upgrade"}},
     "ko": {"source": "출처", "prerequisites": "준비", "topology": "토폴로지", "steps": "단계", "objects": "적용되는 오브젝트",
            "file": "렌더링된 파일", "by_hand": "직접 해 보기", "expected": "기대 결과", "result": "결과", "passed": "통과",
            "failed": "실패", "not_run": "실행 안 됨", "seen": "관찰", "render_first": "아래 파일은 렌더링 폴더에 있습니다: `lab render {lab} --out rendered`.",
@@ -34,7 +34,7 @@ TEXT = {
            "results_from": "{runtime} 런타임에서 `lab {command}` 결과, {at}.", "runtime_label": "런타임",
            "setup": "`lab up`이 kind에서 만드는 것처럼 클러스터, 차트, compose 스택을 준비합니다.",
            "step_kinds": {"setup": "준비", "apply": "적용", "wait": "대기", "check": "검증", "user": "사용자", "patch": "패치",
-                          "secret": "시크릿", "restart": "재시작"}},
+                          "secret": "시크릿", "restart": "재시작", "upgrade": "업그레이드"}},
 }
 
 
@@ -118,6 +118,16 @@ def step_view(number: int, step: Step, lab: Lab, rendered: Rendered, checks, wai
         from orchestrator.kubeusers import by_hand
 
         view.commands += by_hand(step.user)
+    elif step.kind == "upgrade":
+        from orchestrator.providers.helm import ChartRef, HelmCli
+        from orchestrator.render.artifacts import upgrade_values_file
+
+        chart = next(c for c in lab.charts if c.release == step.edit["release"])
+        ref = ChartRef(lab.artifacts[chart.artifact].url) if chart.artifact else ChartRef(chart.chart, chart.version, chart.repo)
+        view.commands.append(_shell(HelmCli.upgrade_install_argv(
+            release=chart.release, chart=ref, namespace=chart.namespace,
+            values=[RENDERED / chart_values_file(chart), RENDERED / upgrade_values_file(step)])))
+        view.commands += [_shell(waits.get(w.kind).kubectl(w.params, w.timeout)) for w in chart.waits]
     elif step.edit is not None:
         from orchestrator import edits
 

@@ -149,6 +149,19 @@ class RestartStep(_EditStep):
         edits.restart(kube, self.spec.edit)
 
 
+class UpgradeStep(_LabStepBase):
+    """`helm upgrade` of one of the lab's charts with the step's values: a new stage, as an apply is."""
+
+    verb = "upgrade"
+
+    def run(self, run: Run) -> None:
+        from orchestrator.render.artifacts import upgrade_values_file
+
+        run.stage_started = time.time()
+        chart = next(c for c in run.lab.charts if c.release == self.spec.edit["release"])
+        run.runtime.upgrade(chart, run.state.rendered / upgrade_values_file(self.spec))
+
+
 def lab_step(spec: LabStep):
     return {"apply": ApplyStep, "wait": WaitStep, "check": CheckStep, "user": UserStep, "patch": PatchStep, "secret": SecretStep,
-            "restart": RestartStep}[spec.kind](spec)
+            "restart": RestartStep, "upgrade": UpgradeStep}[spec.kind](spec)

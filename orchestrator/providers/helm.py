@@ -4,9 +4,11 @@ archive (a lab's pinned artifact: nothing is fetched)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from orchestrator.errors import MissingPrerequisite
 from orchestrator.providers import process
 
 HINT = "install helm 3 (https://helm.sh/docs/intro/install/)"
@@ -27,24 +29,38 @@ class ChartRef:
         return argv
 
 
-class HelmCli:
-    def version(self) -> str:
-        process.require("helm", HINT)
-        return process.run(["helm", "version", "--short"], timeout=30).stdout.strip()
+def _values(values: Path | Sequence[Path]) -> list[str]:
+    """--values for each file, later ones over earlier ones (helm merges them in order)."""
+    return [arg for path in ([values] if isinstance(values, Path) else values) for arg in ("--values", str(path))]
 
-    def template(self, *, release: str, chart: ChartRef, namespace: str, values: Path, kube_version: str | None = None) -> str:
+
+class HelmCli:
+    def _helm(self) -> str:
+        """helm on PATH, else the one `make images` builds from its Go module."""
+        found = process.which("helm")
+        if found is None and (process.COMPONENTS_BIN / "helm").is_file():
+            found = str(process.COMPONENTS_BIN / "helm")
+        if found is None:
+            raise MissingPrerequisite("helm not found on PATH", hint=HINT + "; or `make images`, which builds it from its Go module")
+        return found
+
+    def version(self) -> str:
+        return process.run([self._helm(), "version", "--short"], timeout=30).stdout.strip()
+
+    def template(self, *, release: str, chart: ChartRef, namespace: str, values: Path | Sequence[Path], kube_version: str | None = None) -> str:
         """The chart's manifests rendered locally with the given values, for the cluster's Kubernetes version
         (a chart's kubeVersion constraint and capabilities see it); nothing is installed."""
-        argv = ["helm", "template", release, *chart.argv(), "--namespace", namespace, "--values", str(values)]
+        argv = [self._helm(), "template", release, *chart.argv(), "--namespace", namespace, *_values(values)]
         if kube_version:
             argv += ["--kube-version", kube_version]
         return process.run(argv, timeout=300).stdout
 
     @staticmethod
-    def upgrade_install_argv(*, release: str, chart: ChartRef, namespace: str, values: Path, kubeconfig: Path | None = None) -> list[str]:
-        argv = ["helm", "upgrade", "--install", release, *chart.argv(), "--namespace", namespace, "--values", str(values)]
+    def upgrade_install_argv(*, release: str, chart: ChartRef, namespace: str, values: Path | Sequence[Path],
+                             kubeconfig: Path | None = None) -> list[str]:
+        argv = ["helm", "upgrade", "--install", release, *chart.argv(), "--namespace", namespace, *_values(values)]
         return argv + (["--kubeconfig", str(kubeconfig)] if kubeconfig else [])
 
-    def upgrade_install(self, *, release: str, chart: ChartRef, namespace: str, values: Path, kubeconfig: Path) -> None:
-        process.run(self.upgrade_install_argv(release=release, chart=chart, namespace=namespace, values=values, kubeconfig=kubeconfig),
-                    timeout=900)
+    def upgrade_install(self, *, release: str, chart: ChartRef, namespace: str, values: Path | Sequence[Path], kubeconfig: Path) -> None:
+        argv = self.upgrade_install_argv(release=release, chart=chart, namespace=namespace, values=values, kubeconfig=kubeconfig)
+        process.run([self._helm(), *argv[1:]], timeout=900)

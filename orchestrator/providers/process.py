@@ -8,6 +8,7 @@ import shlex
 import shutil
 import subprocess
 from dataclasses import dataclass
+from pathlib import Path
 
 from orchestrator.errors import CommandFailed, MissingPrerequisite
 
@@ -20,6 +21,10 @@ class Result:
     returncode: int
     stdout: str
     stderr: str
+
+
+# Where `make images` (scripts/build_components.py) installs the tools it builds from their Go modules.
+COMPONENTS_BIN = Path(os.environ.get("LAB_COMPONENTS_BIN", Path.home() / ".cache" / "lab" / "components" / "bin"))
 
 
 def which(binary: str) -> str | None:

@@ -18,7 +18,7 @@ from orchestrator.errors import BadInput
 from orchestrator.files import write_atomic
 from orchestrator.render.engine import lab_environment, render_template
 from orchestrator.spec.load import PKI_SOURCE
-from orchestrator.spec.model import Chart, Lab, UpstreamManifest
+from orchestrator.spec.model import Chart, Lab, Step, UpstreamManifest
 from orchestrator.spec.yamlio import yaml_problem
 
 CLUSTER_DIR = "cluster"
@@ -31,6 +31,11 @@ EMULATED_DIR = f"{CLUSTER_DIR}/emulated"  # what the charts would have created, 
 
 def chart_values_file(chart: Chart) -> str:
     return f"{CLUSTER_DIR}/charts/{chart.release}.values.yaml"
+
+
+def upgrade_values_file(step: Step) -> str:
+    """The extra values of an upgrade step, beside the chart's own."""
+    return f"{CLUSTER_DIR}/charts/{step.edit['release']}.{step.name}.values.yaml"
 
 
 def output_name(template: str) -> str:
@@ -120,6 +125,9 @@ def render_lab(lab: Lab, pki: Callable[[str], bytes | None]) -> Rendered:
         add(KIND_CONFIG, lab.cluster["kindConfig"])
     for chart in lab.charts:
         add(chart_values_file(chart), chart.values)
+    for step in lab.steps:
+        if step.kind == "upgrade":
+            add(upgrade_values_file(step), step.edit["values"])
     for index, template in enumerate(lab.emulated_manifests):
         add(f"{EMULATED_DIR}/{index:02d}-{os.path.basename(output_name(template))}", template)
     if lab.stack:

@@ -11,7 +11,7 @@ from typing import Any, TYPE_CHECKING, ClassVar, Protocol
 import yaml
 
 from orchestrator.errors import BadInput
-from orchestrator.spec.model import INSTANCE_LABEL, Network, PodRef, Wait
+from orchestrator.spec.model import INSTANCE_LABEL, Chart, Network, PodRef, Wait
 
 if TYPE_CHECKING:
     from orchestrator.checks.hubble import FlowQuery
@@ -115,6 +115,10 @@ class Runtime(Protocol):
         """Remove the objects a previous run's steps made, so every stage is replayed and checked again."""
 
     def apply(self, group: str, docs: list[dict]) -> None: ...
+
+    def upgrade(self, chart: Chart, values: Path) -> None:
+        """`helm upgrade` of one of the lab's charts with extra values over its own; a runtime where the chart's
+        software cannot run applies what of the rendered chart it emulates (chart.emulate)."""
 
     def wait(self, wait: Wait, kind: "WaitKind") -> None: ...
 

@@ -33,13 +33,14 @@ from orchestrator.emulation.control_plane import ControlPlane
 from orchestrator.emulation.node import ROLE_LABEL, VOLUMES_ROLE
 from orchestrator.emulation.policy import POLICY_FLOWS_SOURCE, PolicyDatapath, in_namespace, ingress_policy
 from orchestrator.emulation.proxy import CiliumProxy, Route, proxy_problems, redirected_pods, routes
-from orchestrator.errors import BadInput, PermanentFailure, RuntimeFailure
+from orchestrator.errors import BadInput, MissingPrerequisite, PermanentFailure, RuntimeFailure
 from orchestrator.providers.docker import DockerEngine
 from orchestrator.providers.docker_cli import ComposeStack, DockerCli
-from orchestrator.render.artifacts import COMPOSE_FILE
+from orchestrator.providers.helm import HelmCli
+from orchestrator.render.artifacts import COMPOSE_FILE, chart_values_file
 from orchestrator.runtimes import kubernetes
 from orchestrator.runtimes.base import ExecResult, Flows, Instance, labels_match, outside_subnets, pinned_in
-from orchestrator.spec.model import OWNER_LABEL, PodRef, Wait
+from orchestrator.spec.model import OWNER_LABEL, Chart, PodRef, Wait
 
 CONTROL_PLANE_ROLES = {"etcd": "etcd", "apiserver": "kube-apiserver", "controllerManager": "kube-controller-manager",
                        "scheduler": "kube-scheduler"}
@@ -49,8 +50,10 @@ NODE_READY_TIMEOUT = 60.0
 class DockerRuntime:
     name = "docker"
 
-    def __init__(self, instance: Instance, *, engine: DockerEngine | None = None, cli: DockerCli | None = None, kube_factory=None):
+    def __init__(self, instance: Instance, *, engine: DockerEngine | None = None, cli: DockerCli | None = None, kube_factory=None,
+                 helm: HelmCli | None = None):
         self.instance = instance
+        self.helm = helm or HelmCli()  # renders a chart whose emulated objects the lab applies (Cilium's cannot run)
         self.labels = instance.labels
         self._engine = engine
         self.cli = cli or DockerCli()
@@ -112,7 +115,15 @@ class DockerRuntime:
             findings += network_findings(self.cli, self.instance.network, pinned_in(compose).get(self.network_name, []))
             if not self.instance.data.get("stack_up"):  # the stack's own ports are busy on a rerun
                 findings += port_findings(compose)
-        findings += artifact_findings(self.instance.lab, self.instance.lab.emulated_crds) if self.instance.lab else []
+        lab = self.instance.lab
+        findings += artifact_findings(lab, lab.emulated_crds) if lab else []
+        rendered = [c for c in (lab.charts if lab else ()) if c.emulate]
+        if rendered:  # helm renders the charts whose objects the runtime applies
+            try:
+                findings.append(Finding("helm", True, self.helm.version(), ""))
+            except MissingPrerequisite as exc:
+                findings.append(Finding("helm", False, "missing", exc.hint or ""))
+            findings += artifact_findings(lab, [c.artifact for c in rendered if c.artifact])
         return findings
 
     def validate(self, docs: list[dict]) -> list[str]:
@@ -166,6 +177,8 @@ class DockerRuntime:
             self._register_crds(crds.result())
             controllers.result()
             self._wait_node_ready()
+            for chart in lab.charts:
+                self._apply_chart(chart, [self.instance.rendered / chart_values_file(chart)])
         except BaseException:
             wait(started)  # nothing still starting when teardown looks for what to remove
             raise
@@ -274,6 +287,24 @@ class DockerRuntime:
         if getattr(self, "_fresh", False):
             return removed
         return removed + kubernetes.reset(self.kube, self.docs, self.instance.selector, float(os.environ.get("LAB_TIMEOUT_DELETE", 120)))
+
+    def upgrade(self, chart: Chart, values: Path) -> None:
+        """Cilium's pods cannot run here: of the chart rendered with the step's values over its own (the real
+        `helm template`), what the lab says the runtime emulates (e.g. cert-manager Certificates) is applied."""
+        self._apply_chart(chart, [self.instance.rendered / chart_values_file(chart), values])
+
+    def _apply_chart(self, chart: Chart, values: list[Path]) -> None:
+        if not chart.emulate:
+            return
+        lab = self.instance.require_lab()
+        text = self.helm.template(release=chart.release, chart=chart.ref(lab), namespace=chart.namespace, values=values,
+                                  kube_version=lab.versions.get("kubernetes"))
+        for doc in yaml.safe_load_all(text):
+            if isinstance(doc, dict) and (doc.get("apiVersion"), doc.get("kind")) in chart.emulate:
+                metadata = doc.setdefault("metadata", {})
+                metadata.setdefault("namespace", chart.namespace)
+                metadata["labels"] = {**(metadata.get("labels") or {}), **lab.owner_labels()}  # `down` and reset find them
+                self.kube.apply(doc)
 
     def apply(self, group: str, docs: list[dict]) -> None:
         for doc in docs:

@@ -25,7 +25,7 @@ from orchestrator.providers.process import which
 from orchestrator.render.artifacts import COMPOSE_FILE, KIND_CONFIG, chart_values_file
 from orchestrator.render.images import manifest_images
 from orchestrator.runtimes.base import ExecResult, Flows, Instance, outside_subnets, pinned_in, resolve_pod
-from orchestrator.spec.model import PodRef, Wait
+from orchestrator.spec.model import Chart, PodRef, Wait
 
 # Image roles never run as pods of a kind cluster: its node image, compose's, and the docker runtime's own.
 NOT_IN_KIND_PODS = ("node", "stack", "proxy", "etcd", "apiserver", "controllerManager", "scheduler")
@@ -132,12 +132,21 @@ class KindRuntime:
             self.helm.upgrade_install(release=chart.release, chart=chart.ref(lab), namespace=chart.namespace,
                                       values=self.instance.rendered / chart_values_file(chart), kubeconfig=self.kubeconfig)
         self.kube.wait_nodes_ready(self._timeout(600))
+        for chart in lab.charts:
+            self._chart_ready(chart)
+
+    def _chart_ready(self, chart: Chart) -> None:
         from orchestrator.waits import default_waits
 
         waits = default_waits()
-        for chart in lab.charts:
-            for wait in chart.waits:
-                self.wait(Wait(wait.kind, wait.params, self._timeout(wait.timeout)), waits.get(wait.kind))
+        for wait in chart.waits:
+            self.wait(Wait(wait.kind, wait.params, self._timeout(wait.timeout)), waits.get(wait.kind))
+
+    def upgrade(self, chart: Chart, values: Path) -> None:
+        """As a user upgrades a release with more values: the chart's own values file, then the step's over it."""
+        self.helm.upgrade_install(release=chart.release, chart=chart.ref(self.instance.require_lab()), namespace=chart.namespace,
+                                  values=[self.instance.rendered / chart_values_file(chart), values], kubeconfig=self.kubeconfig)
+        self._chart_ready(chart)
 
     def _ensure_network(self) -> None:
         """kind creates its network without an IPv4 subnet, where Docker refuses the stack's fixed addresses; so

@@ -42,7 +42,7 @@ from orchestrator.spec.model import (
 from orchestrator.spec.values import apply_overrides
 from orchestrator.spec.yamlio import read_yaml
 
-STEP_KINDS = ("apply", "wait", "check", "user", "patch", "secret", "restart")
+STEP_KINDS = ("apply", "wait", "check", "user", "patch", "secret", "restart", "upgrade")
 IMAGE_ROLES = ("node", "stack", "proxy", "etcd", "apiserver", "controllerManager", "scheduler")
 SINGLE_IMAGE_ROLES = ("node", "proxy", "datapath", "etcd", "apiserver", "controllerManager", "scheduler")
 DNS_NAME = re.compile(r"^(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$", re.I)
@@ -115,7 +115,10 @@ def _validator(checks, waits, runtime_names: list[str], *, lenient: bool):
                     yield from strict.VALIDATORS["pattern"](validator, value, instance, schema)
 
             def types(validator, value, instance, schema):
-                if not _templated(instance):  # "{{ haproxy.port }}" where an integer is wanted
+                # "{{ haproxy.port }}" where an integer is wanted; a template renders to a scalar, never a mapping
+                # or a list, so where only those are wanted it is judged (else a oneOf sees both branches pass).
+                scalar = set([value] if isinstance(value, str) else value) - {"object", "array"}
+                if not (_templated(instance) and scalar):
                     yield from strict.VALIDATORS["type"](validator, value, instance, schema)
 
             chosen = jsonschema.validators.extend(strict, {"pattern": pattern, "type": types})
@@ -264,6 +267,15 @@ def semantic_problems(raw: dict, lab_dir: Path, origin: str, checks, broken: set
             seen.add(step["name"])
             if "apply" in step and step["apply"] not in manifests:
                 bad(f"steps.{i}.apply", f"unknown manifest group '{step['apply']}' (known: {', '.join(sorted(manifests)) or 'none'})")
+            for runtime in step.get("runtimes", []):
+                if runtime not in raw["runtimes"]:
+                    bad(f"steps.{i}.runtimes", f"'{runtime}' is not one of the lab's runtimes")
+            if "upgrade" in step:
+                releases = [c["release"] for c in (raw.get("cluster") or {}).get("charts", [])]
+                if step["upgrade"]["release"] not in releases:
+                    bad(f"steps.{i}.upgrade.release", f"'{step['upgrade']['release']}' is not one of the lab's charts ({', '.join(releases) or 'none'})")
+                if not _template_exists(step["upgrade"]["values"], lab_dir):
+                    bad(f"steps.{i}.upgrade.values", f"template '{step['upgrade']['values']}' not found")
             if "user" in step:
                 if step["user"]["name"] in users:
                     bad(f"steps.{i}.user.name", f"user '{step['user']['name']}' is made by an earlier step")
@@ -545,7 +557,7 @@ def _build_step(raw: dict, checks) -> Step:
     return Step(
         name=raw["name"], kind=kind, description=raw.get("description", "").strip(), apply=raw.get("apply"),
         wait=_build_wait(raw["wait"], DEFAULT_WAIT_TIMEOUT) if kind == "wait" else None, check=check, user=user,
-        edit=raw[kind] if kind in ("patch", "secret", "restart") else None,
+        edit=raw[kind] if kind in ("patch", "secret", "restart", "upgrade") else None, runtimes=tuple(raw.get("runtimes", ())),
     )
 
 
@@ -558,7 +570,7 @@ def _build_charts(raw: list[dict]) -> tuple[Chart, ...]:
     return tuple(
         Chart(release=c["release"], chart=c["chart"], version=str(c["version"]), namespace=c["namespace"], values=c["values"],
               repo=c.get("repo"), waits=tuple(_build_wait(w, DEFAULT_CHART_WAIT_TIMEOUT) for w in c.get("wait", [])),
-              artifact=c.get("artifact"))
+              artifact=c.get("artifact"), emulate=tuple((e["apiVersion"], e["kind"]) for e in c.get("emulate", [])))
         for c in raw
     )
 

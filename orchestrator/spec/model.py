@@ -91,6 +91,7 @@ class Chart:
     repo: str | None = None
     waits: tuple[Wait, ...] = ()
     artifact: str | None = None  # the chart archive as a pinned artifact (offline); then repo is only provenance
+    emulate: tuple[tuple[str, str], ...] = ()  # (apiVersion, kind) of the rendered chart a runtime without it applies
 
     def ref(self, lab: "Lab"):
         """What helm installs: the pinned archive when the lab has one (resolved from a bundle, the cache or its
@@ -167,13 +168,14 @@ class UserSpec:
 @dataclass(frozen=True)
 class Step:
     name: str
-    kind: str  # apply | wait | check | user | patch | secret | restart
+    kind: str  # apply | wait | check | user | patch | secret | restart | upgrade
     description: str = ""
     apply: str | None = None
     wait: Wait | None = None
     check: Check | None = None
     user: UserSpec | None = None
-    edit: Any = None  # patch: a list of targets; secret, restart: a mapping (schema.yaml has their forms)
+    edit: Any = None  # patch: a list of targets; secret, restart, upgrade: a mapping (schema.yaml has their forms)
+    runtimes: tuple[str, ...] = ()  # the step runs only on these runtimes (all when empty)
 
 
 @dataclass

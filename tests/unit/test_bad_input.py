@@ -127,6 +127,18 @@ CASES = [
                                              "spec:\n  endpointSelector: {matchLabels: {app: web}}\n  ingress: [{fromCIDR: [10.0.0.0/8]}]\n"),
      ["up", "mini"], 2, "CiliumNetworkPolicy default/p: spec.ingress[0]: fromCIDR is not emulated by the docker runtime"),
     ("pause-without-terminal", {}, None, ["up", "inject-mtls", "--pause"], 2, "--pause waits for Enter between steps: it needs a terminal"),
+    ("upgrade-of-no-chart", {}, ("mini", lambda s: s["steps"].append({"name": "u", "upgrade": {"release": "cilium", "values": "secret.yaml.j2"}})),
+     ["up", "mini"], 2, "steps.2.upgrade.release: 'cilium' is not one of the lab's charts (none)"),
+    ("upgrade-values-missing", {}, ("inject-mtls", lambda s: s["steps"].append({"name": "u", "upgrade": {"release": "cilium", "values": "nope.yaml.j2"}})),
+     ["up", "inject-mtls"], 2, "steps.10.upgrade.values: template 'nope.yaml.j2' not found"),
+    ("step-on-unknown-runtime", {}, ("mini", lambda s: s["steps"][0].update(runtimes=["kind"])), ["up", "mini"], 2,
+     "steps.0.runtimes: 'kind' is not one of the lab's runtimes"),
+    # A template renders to a string: `from:`'s mapping form must not match it too (a oneOf error naming neither).
+    ("templated-from", {}, ("mini", lambda s: s["steps"][1]["check"].update({"from": "{{ namespace }}/ghost"})), ["up", "mini"], 2,
+     "steps.1.check: from: no pod of the lab is mini/ghost"),
+    ("ca-namespace-without-ca-secret", {}, ("mini", lambda s: s["steps"].append({"name": "c", "check": {
+        "type": "secret-cert", "namespace": "mini", "name": "x", "caNamespace": "other", "expect": {"verified": True}}})), ["up", "mini"], 2,
+     "steps.2.check.caNamespace: names where caSecret is; set caSecret too"),
 ]
 
 

@@ -82,7 +82,9 @@ elif tool == "helm":
               "---\napiVersion: apps/v1\nkind: DaemonSet\nmetadata: {name: cilium-envoy}\nspec:\n  template:\n    spec:\n"
               "      containers: [{name: envoy, image: 'quay.io/cilium/cilium-envoy:v1.36.9'}]\n")
     elif args[:2] == ["upgrade", "--install"]:
-        assert Path(flag("--values")).is_file(), "values file missing"
+        for i, arg in enumerate(args):  # as helm: every values file must open
+            if arg == "--values" and not Path(args[i + 1]).is_file():
+                sys.exit(f"Error: open {args[i + 1]}: no such file or directory")
         print(f'Release "{args[2]}" has been upgraded. Happy Helming!')
     else:
         sys.exit(f"fake helm: unexpected {args}")
