@@ -391,3 +391,30 @@ def test_without_the_lab_network_kind_would_break_the_stack(fake_world):
     assert "network kind: exists without a configured IPv4 subnet: Docker refuses the stack's fixed address" in result.stderr
     assert "docker network rm kind" in result.stderr
     assert not any(c[:2] == ["kind", "create"] for c in tool_calls(state))
+
+
+def test_an_upgrade_step_upgrades_the_release_with_its_values_over_the_chart_s(fake_world):
+    """hubble-tls: the chart installed with its values, then each upgrade step as `helm upgrade` with the chart's
+    values and the step's over them (helm merges later files over earlier), each followed by the chart's waits;
+    the kind-only client pod is applied here; cert-manager's Certificates are the chart's to make, not the lab's."""
+    state, work = fake_world
+    result = run_lab("up", "hubble-tls", "--runtime", "kind", "--no-verify")
+    assert result.exit_code == 0, result.stdout + result.stderr
+    charts = work / ".lab/hubble-tls/rendered/cluster/charts"
+    upgrades = [c for c in tool_calls(state) if c[:3] == ["helm", "upgrade", "--install"]]
+    assert [[c[i + 1] for i, a in enumerate(c) if a == "--values"] for c in upgrades] == [
+        [str(charts / "cilium.values.yaml")],
+        [str(charts / "cilium.values.yaml"), str(charts / "cilium.cilium-on-cert-manager.values.yaml")],
+        [str(charts / "cilium.values.yaml"), str(charts / "cilium.wrong-issuer.values.yaml")],
+        [str(charts / "cilium.values.yaml"), str(charts / "cilium.repair.values.yaml")],
+    ]
+    issuer = lambda name: yaml.safe_load((charts / name).read_text())["hubble"]["tls"]["auto"]["certManagerIssuerRef"]["name"]
+    assert [issuer(f"cilium.{step}.values.yaml") for step in ("cilium-on-cert-manager", "wrong-issuer", "repair")] == [
+        "my-ca-issuer", "selfsigned-cluster-issuer", "my-ca-issuer"]
+    calls = FakeKube.calls
+    after_upgrade = calls.index(("wait", "Certificate", "kube-system", "hubble-server-certs"))
+    assert calls[after_upgrade - 3:after_upgrade] == [("wait", "DaemonSet", "kube-system", "cilium"),
+                                                      ("wait", "Deployment", "kube-system", "cilium-operator"),
+                                                      ("wait", "Deployment", "kube-system", "hubble-relay")]
+    assert ("apply", "Pod", "kube-system", "hubble-client") in calls
+    assert not [d for d in FakeKube.applied if d["kind"] == "Certificate" and d["metadata"]["namespace"] == "kube-system"]

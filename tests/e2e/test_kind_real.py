@@ -32,8 +32,9 @@ def test_inject_mtls_on_kind(tmp_path):
 
 
 # The labs beside inject-mtls, each with the number of checks it passes on kind (as in the docker runtime):
-# users and RBAC; MetalLB's own images with its speaker; Cilium's own policy enforcement and Hubble.
-LABS = [("k8s-user-certs", 8), ("webhook-ca-repair", 12), ("starwars-policy", 10)]
+# users and RBAC; MetalLB's own images with its speaker; Cilium's own policy enforcement and Hubble; Hubble's TLS from
+# cert-manager's official controller image, checked at the agent's port.
+LABS = [("k8s-user-certs", 8), ("webhook-ca-repair", 12), ("starwars-policy", 10), ("hubble-tls", 10)]
 
 
 @pytest.mark.parametrize("name, checks", LABS, ids=[name for name, _ in LABS])
