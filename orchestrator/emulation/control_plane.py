@@ -153,10 +153,24 @@ class ControlPlane:
         self.pki.ensure()
         self._start_group((("etcd", self._etcd), ("kube-apiserver", self._apiserver)), timeout)
 
+    def create_controllers(self) -> None:
+        """The controller-manager's and scheduler's containers created (image, files) but not started, while the
+        API server boots: starting them afterwards is then all that is left on the critical path."""
+        with ThreadPoolExecutor(2) as pool:
+            for created in [pool.submit(self._create, component, create) for component, create in self._controllers()]:
+                created.result()
+
     def start_controllers(self, timeout: float = 120) -> None:
         """The controller-manager and scheduler, once the API server is ready: before its RBAC bootstrap they
         are refused and exit."""
-        self._start_group((("kube-controller-manager", self._controller_manager), ("kube-scheduler", self._scheduler)), timeout)
+        self._start_group(self._controllers(), timeout)
+
+    def _controllers(self):
+        return (("kube-controller-manager", self._controller_manager), ("kube-scheduler", self._scheduler))
+
+    def _create(self, component: str, create) -> None:
+        if self.engine.container(self.name(component)) is None:
+            create(start=False)
 
     def _start_group(self, group, timeout: float) -> None:
         deadline = time.monotonic() + timeout
@@ -169,6 +183,9 @@ class ControlPlane:
     def _start(self, component: str, start) -> None:
         existing = self.engine.container(self.name(component))
         if existing is not None and existing.status == "running":
+            return
+        if existing is not None and existing.status == "created":  # made by create_controllers, never started
+            self.engine.start(existing)
             return
         if existing is not None:
             self.engine.remove(existing)
@@ -202,7 +219,7 @@ class ControlPlane:
     def _component_files(self, identity: str, conf: str) -> dict[str, FileSpec]:
         return {f"/etc/kubernetes/{conf}": FileSpec(self.pki.kubeconfig(identity, self.internal_server).encode(), 0o600)}
 
-    def _controller_manager(self) -> None:
+    def _controller_manager(self, start: bool = True) -> None:
         conf = "/etc/kubernetes/controller-manager.conf"
         argv = ["kube-controller-manager", f"--kubeconfig={conf}", f"--authentication-kubeconfig={conf}", f"--authorization-kubeconfig={conf}",
                 # The CSR signer: certificates.k8s.io requests are signed with the cluster CA.
@@ -215,14 +232,14 @@ class ControlPlane:
                 "--controllers=*,bootstrapsigner,tokencleaner", "--v=1"]
         files = {**self._component_files("controller-manager", "controller-manager.conf"), **self._pki_files("ca.crt", "ca.key", "sa.key")}
         self.engine.run(self.name("kube-controller-manager"), self.images["kube-controller-manager"], argv,
-                        labels=self._labels("kube-controller-manager"), network=self.network, files=files)
+                        labels=self._labels("kube-controller-manager"), network=self.network, files=files, start=start)
 
-    def _scheduler(self) -> None:
+    def _scheduler(self, start: bool = True) -> None:
         conf = "/etc/kubernetes/scheduler.conf"
         argv = ["kube-scheduler", f"--kubeconfig={conf}", f"--authentication-kubeconfig={conf}", f"--authorization-kubeconfig={conf}",
                 "--leader-elect=false", "--v=1"]
         self.engine.run(self.name("kube-scheduler"), self.images["kube-scheduler"], argv, labels=self._labels("kube-scheduler"),
-                        network=self.network, files=self._component_files("scheduler", "scheduler.conf"))
+                        network=self.network, files=self._component_files("scheduler", "scheduler.conf"), start=start)
 
     def host_port(self) -> int:
         container = self.engine.container(self.name("kube-apiserver"))
@@ -248,6 +265,7 @@ class ControlPlane:
     def _wait_ready(self, timeout: float, components: list[str]) -> None:
         deadline = time.monotonic() + timeout
         url, context, last = f"{self.server()}/readyz", self._ssl_context(), ""
+        next_inspect = time.monotonic() + 1
         while True:
             try:
                 with urllib.request.urlopen(url, context=context, timeout=5) as response:
@@ -255,6 +273,10 @@ class ControlPlane:
                         return
             except (urllib.error.URLError, OSError, ssl.SSLError) as exc:
                 last = str(getattr(exc, "reason", exc))[:200]
+            if time.monotonic() < next_inspect:  # a crashed component, looked for once a second: dockerd shares the CPU with the boot
+                time.sleep(0.1)
+                continue
+            next_inspect = time.monotonic() + 1
             for component in components:
                 container = self.engine.container(self.name(component))
                 if container is None or container.status != "running":

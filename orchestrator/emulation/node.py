@@ -637,6 +637,25 @@ def _same(old: dict, new: dict) -> bool:
     return ready(old) == ready(new) and statuses(old) == statuses(new)
 
 
+def connect(args, stop: list, timeout: float = 180) -> Node | None:
+    """The node starts while the API server boots (its imports take a second): until the admin kubeconfig is
+    written and the API answers, it retries, reading the kubeconfig afresh (a previous cluster's may be there)."""
+    from kubernetes.client.api import core_v1_api  # noqa: F401  (the slow import, done while waiting)
+
+    deadline, last = time.monotonic() + timeout, ""
+    while not stop:
+        try:
+            node = Node(args.kubeconfig, args.instance, args.network, args.api_host, json.loads(args.labels))
+            node.register()
+            return node
+        except Exception as exc:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the API server did not accept the node within {timeout:.0f}s: {last}") from exc
+            last = _brief(exc)
+            time.sleep(0.1)
+    return None
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m orchestrator.emulation.node")
     parser.add_argument("--kubeconfig", required=True)
@@ -647,10 +666,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--interval", type=float, default=0.2)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
-    node = Node(args.kubeconfig, args.instance, args.network, args.api_host, json.loads(args.labels))
     stop = []
     signal.signal(signal.SIGTERM, lambda *_: stop.append(True))
-    node.register()
+    node = connect(args, stop)
+    if node is None:
+        return
     log.info("node %s registered", node.name)
     while not stop:
         try:

@@ -177,6 +177,11 @@ class DockerEngine:
                 container.reload()
             return container
 
+    def start(self, container) -> None:
+        """A container made with run(start=False)."""
+        with engine_errors(f"start container {container.name}"):
+            container.start()
+
     def put_files(self, container, path: str, files: dict[str, FileSpec], links: dict[str, str] | None = None) -> None:
         """Files (and symlinks: name -> target) into a container's folder, running or not."""
         with engine_errors(f"copy files into container {container.name}"):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import time
+from functools import cached_property
 from pathlib import Path
 from typing import Callable
 
@@ -17,7 +18,7 @@ from orchestrator.errors import LabError, PermanentFailure, RuntimeFailure
 FIELD_MANAGER = "lab"
 
 
-def wait_until(what: str, probe: Callable[[], tuple[bool, str]], timeout: float, interval: float = 0.5) -> None:
+def wait_until(what: str, probe: Callable[[], tuple[bool, str]], timeout: float, interval: float = 0.2) -> None:
     """Poll probe until it says done; on timeout say what we waited for and what was last seen. Polls start
     at 50 ms and back off to `interval`: most things a lab waits for are ready within a fraction of a second."""
     deadline = time.monotonic() + timeout
@@ -77,12 +78,19 @@ def _placed(resource, doc: dict) -> tuple[dict, dict]:
 
 class KubeApi:
     def __init__(self, kubeconfig: Path):
-        from kubernetes import client, config
+        from kubernetes import config
 
         with api_errors(f"connect with {kubeconfig}"):
             self.api_client = config.new_client_from_config(config_file=str(kubeconfig))
-            self.core = client.CoreV1Api(self.api_client)
         self._dynamic = None
+
+    @cached_property
+    def core(self):
+        """The typed core API, for exec, logs and nodes. Made on first use: importing it builds some 250 model
+        classes (most of a second), which applying and waiting through the dynamic client never need."""
+        from kubernetes import client
+
+        return client.CoreV1Api(self.api_client)
 
     @property
     def dynamic(self):

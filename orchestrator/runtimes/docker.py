@@ -61,6 +61,8 @@ class DockerRuntime:
         self._kube_factory = kube_factory
         self._kube = None
         self.kubeconfig = instance.state_dir / "kubeconfig"
+        self._crd_kinds: set[tuple[str, str]] = set()  # (group, kind) of the CRDs provision registered
+        self._crds_established: Future | None = None  # their Established wait, joined by the first apply needing them
 
     @property
     def engine(self) -> DockerEngine:
@@ -160,19 +162,24 @@ class DockerRuntime:
         self.instance.data["control_plane"] = True  # recorded first: a failed start is still torn down
         self._fresh = not self.control_plane.running()  # a new cluster holds nothing of an earlier run to reset
         # While the API server boots (seconds): the compose stack (it needs only the network; `stack_up` collects
-        # its outcome), the Kubernetes client's import and the emulated CRDs' parsing. Once the API answers, the
-        # controllers start while the client is made, the node comes up and the CRDs are registered.
-        background = ThreadPoolExecutor(3)
+        # its outcome), the node agent's start (it registers once the API answers), the controllers' containers,
+        # the Kubernetes client's import and the emulated CRDs' parsing. Once the API answers, the controllers
+        # start while the client is made and the CRDs are registered.
+        background = ThreadPoolExecutor(4)
         self._stack_started = self._start_stack(background)
         crds = background.submit(self._crd_documents, lab)
-        warm = background.submit(lambda: [importlib.import_module(m) for m in ("kubernetes.client", "kubernetes.config", "kubernetes.dynamic")])
-        started = [f for f in (self._stack_started, warm, crds) if f]
+        # The client modules, the typed core API (exec, logs) included: off the critical path while the API server boots.
+        warm = background.submit(lambda: [importlib.import_module(m) for m in (
+            "kubernetes.client", "kubernetes.config", "kubernetes.dynamic", "kubernetes.client.api.core_v1_api", "kubernetes.stream")])
+        self.control_plane.pki.ensure()  # before the controllers' containers are made with their kubeconfigs
+        created = background.submit(self.control_plane.create_controllers)
+        started = [f for f in (self._stack_started, warm, crds, created) if f]
         try:
+            self._start_node()  # it waits for the API server itself, its imports done by then
             self.control_plane.start_api()
-            controllers = background.submit(self.control_plane.start_controllers)
+            controllers = background.submit(lambda: (created.result(), self.control_plane.start_controllers()))
             client = background.submit(lambda: self.kube)
             started += [controllers, client]
-            self._start_node()
             client.result()
             self._register_crds(crds.result())
             controllers.result()
@@ -201,16 +208,33 @@ class DockerRuntime:
                 for doc in yaml.load_all(fetch(name, lab.artifacts[name].url, lab.artifacts[name].sha256), Loader=loader) if doc]
 
     def _register_crds(self, crds: list[dict]) -> None:
-        """The CRDs, all applied before any is waited for, then the other objects the charts would have made."""
+        """The CRDs, then the other objects the charts would have made. A new CRD is Established a second or so
+        later (the API server builds its OpenAPI first); that wait runs beside the rest and is joined by the
+        first apply of an object of those kinds (see _needs_crds)."""
         from orchestrator.waits import default_waits
 
         crd_wait = default_waits().get("crd-established")
         for doc in crds:
             self.kube.apply(doc)
-        for doc in crds:
-            kubernetes.wait(self.kube, Wait("crd-established", {"name": doc["metadata"]["name"]}, 60), crd_wait)
-        for doc in self.instance.artifacts().emulated_docs():
+        self._crd_kinds = {(doc["spec"]["group"], doc["spec"]["names"]["kind"]) for doc in crds}
+
+        def established() -> None:
+            for doc in crds:
+                kubernetes.wait(self.kube, Wait("crd-established", {"name": doc["metadata"]["name"]}, 60), crd_wait)
+
+        waiter = ThreadPoolExecutor(1)
+        self._crds_established = waiter.submit(established)
+        waiter.shutdown(wait=False)
+        emulated = self.instance.artifacts().emulated_docs()
+        self._needs_crds(emulated)
+        for doc in emulated:
             self.kube.apply(doc)
+
+    def _needs_crds(self, docs: list[dict]) -> None:
+        """Wait until the emulated CRDs are Established when any of these objects is of their kinds."""
+        pending = self._crds_established
+        if pending is not None and any((d.get("apiVersion", "").rpartition("/")[0], d.get("kind")) in self._crd_kinds for d in docs):
+            pending.result()
 
     def _node_pids(self) -> list[int]:
         """The instance's node agents, found by their command line (a crash before the pid was recorded
@@ -286,6 +310,7 @@ class DockerRuntime:
                     removed.append(name)
         if getattr(self, "_fresh", False):
             return removed
+        self._needs_crds(self.docs)
         return removed + kubernetes.reset(self.kube, self.docs, self.instance.selector, float(os.environ.get("LAB_TIMEOUT_DELETE", 120)))
 
     def upgrade(self, chart: Chart, values: Path) -> None:
@@ -299,14 +324,16 @@ class DockerRuntime:
         lab = self.instance.require_lab()
         text = self.helm.template(release=chart.release, chart=chart.ref(lab), namespace=chart.namespace, values=values,
                                   kube_version=lab.versions.get("kubernetes"))
-        for doc in yaml.safe_load_all(text):
-            if isinstance(doc, dict) and (doc.get("apiVersion"), doc.get("kind")) in chart.emulate:
-                metadata = doc.setdefault("metadata", {})
-                metadata.setdefault("namespace", chart.namespace)
-                metadata["labels"] = {**(metadata.get("labels") or {}), **lab.owner_labels()}  # `down` and reset find them
-                self.kube.apply(doc)
+        docs = [doc for doc in yaml.safe_load_all(text) if isinstance(doc, dict) and (doc.get("apiVersion"), doc.get("kind")) in chart.emulate]
+        self._needs_crds(docs)
+        for doc in docs:
+            metadata = doc.setdefault("metadata", {})
+            metadata.setdefault("namespace", chart.namespace)
+            metadata["labels"] = {**(metadata.get("labels") or {}), **lab.owner_labels()}  # `down` and reset find them
+            self.kube.apply(doc)
 
     def apply(self, group: str, docs: list[dict]) -> None:
+        self._needs_crds(docs)
         for doc in docs:
             self.kube.apply(doc)
         if any(d.get("apiVersion", "").startswith("cilium.io/") for d in docs):
