@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from orchestrator.providers.process import COMPONENTS_BIN
+
 REPO = Path(__file__).resolve().parents[2]
 IMAGES = {key: f"lab.local/{key}:test" for key in ("haproxy", "echo", "client", "envoy")}
 CONTROL_PLANE = {"etcd": "lab.local/etcd:test", "kubeApiserver": "lab.local/kube-apiserver:test",
@@ -66,7 +68,13 @@ def parse_json(stdout: str) -> dict:
     return json.loads(stdout)  # with -o json, stdout is the report alone
 
 
-KUBECTL = Path.home() / ".cache" / "lab" / "components" / "bin" / "kubectl"  # built from its Go module by `make images`
+KUBECTL = COMPONENTS_BIN / "kubectl"  # built from its Go module by `make images`
+
+
+def lab_kubectl(labdir: Path, instance: str, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    """kubectl with an instance's admin kubeconfig, as the user runs it after `lab kubeconfig`."""
+    config = str(labdir / ".lab" / instance / "kubeconfig")
+    return subprocess.run([str(KUBECTL), "--kubeconfig", config, *args], capture_output=True, text=True, timeout=60, check=check)
 
 
 def kubectl(kubeconfig: str, *args: str) -> dict:

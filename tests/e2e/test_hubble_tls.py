@@ -8,15 +8,14 @@ from __future__ import annotations
 import json
 import subprocess
 
-from tests.e2e.conftest import KUBECTL, REPO, labelled, lab
+from tests.e2e.conftest import REPO, lab_kubectl, labelled, lab
 
 NOTHING = {"containers": [], "networks": [], "volumes": []}
 UP = ["up", "hubble-tls", "--runtime", "docker", "--images", "images.yaml"]
 
 
 def kubectl(labdir, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    config = str(labdir / ".lab/hubble-tls/kubeconfig")
-    return subprocess.run([str(KUBECTL), "--kubeconfig", config, *args], capture_output=True, text=True, timeout=60, check=check)
+    return lab_kubectl(labdir, "hubble-tls", *args, check=check)
 
 
 def test_hubble_certificates_from_cert_manager(tmp_path, docker_engine):

@@ -8,15 +8,14 @@ import base64
 import json
 import subprocess
 
-from tests.e2e.conftest import KUBECTL, REPO, labelled, lab
+from tests.e2e.conftest import REPO, lab_kubectl, labelled, lab
 
 NOTHING = {"containers": [], "networks": [], "volumes": []}
 UP = ["up", "webhook-ca-repair", "--runtime", "docker", "--images", "images.yaml"]
 
 
 def kubectl(labdir, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    config = str(labdir / ".lab/webhook-ca-repair/kubeconfig")
-    return subprocess.run([str(KUBECTL), "--kubeconfig", config, *args], capture_output=True, text=True, timeout=60, check=check)
+    return lab_kubectl(labdir, "webhook-ca-repair", *args, check=check)
 
 
 def test_webhook_trust_broken_and_repaired(tmp_path, docker_engine):
