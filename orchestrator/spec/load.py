@@ -295,6 +295,24 @@ def semantic_problems(raw: dict, lab_dir: Path, origin: str, checks, broken: set
     return problems
 
 
+def _distinct_problems(values: dict, groups: list[list[str]], origin: str) -> list[str]:
+    """Each distinctValues group: every path names a value, and no two of them are equal."""
+    problems = []
+    for g, group in enumerate(groups):
+        seen: dict[str, str] = {}
+        for i, path in enumerate(group):
+            node: Any = values
+            for part in path.split("."):
+                node = node.get(part) if isinstance(node, dict) else None
+            if node is None:
+                problems.append(f"{origin}: distinctValues.{g}.{i}: no value {path}")
+                continue
+            if str(node) in seen:
+                problems.append(f"{origin}: values.{path}: {node} is also {seen[str(node)]}; {', '.join(group)} must all differ")
+            seen.setdefault(str(node), path)
+    return problems
+
+
 def _pki_sources(step: dict) -> list[tuple[str, str]]:
     """(field, PKI file) a patch or secret step reads at run time."""
     found = [(f"patch.{t}.ops.{o}.valueFrom.pki", op["valueFrom"]["pki"]) for t, target in enumerate(step.get("patch") or [])
@@ -626,7 +644,7 @@ def load_lab(
     env = lab_environment(entry.directory)
     lab_ctx = {"name": raw["name"], "title": raw["title"], "instance": instance}
     values = _Resolver(env, origin, {"lab": lab_ctx}).resolve_all(merged)
-    problems = values_problems(values, defaults, raw.get("valuesSchema"), origin)
+    problems = values_problems(values, defaults, raw.get("valuesSchema"), origin) + _distinct_problems(values, raw.get("distinctValues", []), origin)
     if problems:
         raise SpecErrors(problems)
 
