@@ -122,7 +122,7 @@ def show_lab(ctx: LabContext, name: str, overrides: Overrides, output: str) -> N
                    if sec.get("issue") else []))
         elif "upgrade" in s:
             u = s["upgrade"]
-            chart = next(c for c in lab.charts if c.release == u["release"])
+            chart = lab.chart(u["release"])
             what = f"helm upgrade {chart.release} with {u['values']} over its values"
             if chart.emulate:
                 what += f" (docker runtime: applies the rendered chart's {', '.join(k for _, k in chart.emulate)} only)"

@@ -25,6 +25,7 @@ import argparse
 import base64
 import datetime as dt
 import hashlib
+import importlib
 import json
 import logging
 import signal
@@ -640,7 +641,7 @@ def _same(old: dict, new: dict) -> bool:
 def connect(args, stop: list, timeout: float = 180) -> Node | None:
     """The node starts while the API server boots (its imports take a second): until the admin kubeconfig is
     written and the API answers, it retries, reading the kubeconfig afresh (a previous cluster's may be there)."""
-    from kubernetes.client.api import core_v1_api  # noqa: F401  (the slow import, done while waiting)
+    importlib.import_module("kubernetes.client.api.core_v1_api")  # the slow import, done while the API server boots
 
     deadline, last = time.monotonic() + timeout, ""
     while not stop:

@@ -15,7 +15,7 @@ from typing import Any
 from orchestrator.errors import BadInput
 from orchestrator.render.artifacts import COMPOSE_FILE, KIND_CONFIG, Rendered, chart_values_file
 from orchestrator.runtimes.base import compose_project, resolve_pod
-from orchestrator.spec.model import Lab, PodRef, Step
+from orchestrator.spec.model import Chart, Lab, PodRef, Step
 
 TEXT = {
     "en": {"source": "Where it comes from", "prerequisites": "Before you start", "topology": "Topology", "steps": "Steps",
@@ -84,18 +84,24 @@ def _exec_prefix(lab: Lab, rendered: Rendered, source: PodRef | None) -> list[st
 RENDERED = Path("rendered")  # where `lab render LAB --out rendered` puts the files the commands name
 
 
+def _chart_ref(lab: Lab, chart: Chart):
+    """The chart as a participant installs it: the pinned archive by its URL, else by name, version and repository."""
+    from orchestrator.providers.helm import ChartRef
+
+    return ChartRef(lab.artifacts[chart.artifact].url) if chart.artifact else ChartRef(chart.chart, chart.version, chart.repo)
+
+
 def setup_view(lab: Lab, rendered: Rendered, waits, lang: str) -> StepView:
     """Step 0: what the runtime does before the lab's steps, with the argv the providers run."""
     from orchestrator.providers.docker_cli import ComposeStack
-    from orchestrator.providers.helm import ChartRef, HelmCli
+    from orchestrator.providers.helm import HelmCli
     from orchestrator.providers.kind import KindCli
 
     view = StepView(0, "setup", "setup", TEXT[lang]["setup"])
     if KIND_CONFIG in rendered.files:
         view.commands.append(_shell(KindCli.create_argv(lab.instance, RENDERED / KIND_CONFIG)))
     for chart in lab.charts:
-        ref = ChartRef(lab.artifacts[chart.artifact].url) if chart.artifact else ChartRef(chart.chart, chart.version, chart.repo)
-        view.commands.append(_shell(HelmCli.upgrade_install_argv(release=chart.release, chart=ref, namespace=chart.namespace,
+        view.commands.append(_shell(HelmCli.upgrade_install_argv(release=chart.release, chart=_chart_ref(lab, chart), namespace=chart.namespace,
                                                                   values=RENDERED / chart_values_file(chart))))
         view.commands += [_shell(waits.get(w.kind).kubectl(w.params, w.timeout)) for w in chart.waits]
     if COMPOSE_FILE in rendered.files:
@@ -119,13 +125,12 @@ def step_view(number: int, step: Step, lab: Lab, rendered: Rendered, checks, wai
 
         view.commands += by_hand(step.user)
     elif step.kind == "upgrade":
-        from orchestrator.providers.helm import ChartRef, HelmCli
+        from orchestrator.providers.helm import HelmCli
         from orchestrator.render.artifacts import upgrade_values_file
 
-        chart = next(c for c in lab.charts if c.release == step.edit["release"])
-        ref = ChartRef(lab.artifacts[chart.artifact].url) if chart.artifact else ChartRef(chart.chart, chart.version, chart.repo)
+        chart = lab.chart(step.edit["release"])
         view.commands.append(_shell(HelmCli.upgrade_install_argv(
-            release=chart.release, chart=ref, namespace=chart.namespace,
+            release=chart.release, chart=_chart_ref(lab, chart), namespace=chart.namespace,
             values=[RENDERED / chart_values_file(chart), RENDERED / upgrade_values_file(step)])))
         view.commands += [_shell(waits.get(w.kind).kubectl(w.params, w.timeout)) for w in chart.waits]
     elif step.edit is not None:

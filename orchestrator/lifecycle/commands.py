@@ -118,11 +118,10 @@ def up(ctx: LabContext, name: str, overrides: Overrides, options: RunOptions) ->
                images_files=[str(Path(p).resolve()) for p in overrides.images_files])
     steps = [CommitPki(store)] if lab.pki else []
     steps += [WriteRendered(), *runtime_steps()]
-    steps += [lab_step(s) for s in lab.steps if s.name not in options.skip and (options.verify or s.kind != "check")
-              and (not s.runtimes or runtime_name in s.runtimes)]
+    steps += [lab_step(s) for s in lab.steps if s.name not in options.skip and (options.verify or s.kind != "check") and s.runs_on(runtime_name)]
     for skipped in options.skip:
         ctx.ui.step(skipped, "skip", None, "left out with --skip")
-    for elsewhere in (s for s in lab.steps if s.runtimes and runtime_name not in s.runtimes and s.name not in options.skip):
+    for elsewhere in (s for s in lab.steps if not s.runs_on(runtime_name) and s.name not in options.skip):
         ctx.ui.step(elsewhere.name, "skip", None, f"runs on {', '.join(elsewhere.runtimes)} only")
     failure: LabError | None = None
     try:
@@ -184,7 +183,7 @@ def verify(ctx: LabContext, name: str, overrides: Overrides, options: RunOptions
     run = Run(ctx, lab, state, ctx.runtimes.make(state.data["runtime"], instance), rendered, options, command="verify")
     failed = False
     for step in final_checks(lab):
-        if step.runtimes and state.data["runtime"] not in step.runtimes:
+        if not step.runs_on(state.data["runtime"]):
             continue
         try:
             timed(run, lab_step(step))

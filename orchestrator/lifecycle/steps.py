@@ -158,8 +158,7 @@ class UpgradeStep(_LabStepBase):
         from orchestrator.render.artifacts import upgrade_values_file
 
         run.stage_started = time.time()
-        chart = next(c for c in run.lab.charts if c.release == self.spec.edit["release"])
-        run.runtime.upgrade(chart, run.state.rendered / upgrade_values_file(self.spec))
+        run.runtime.upgrade(run.lab.chart(self.spec.edit["release"]), run.state.rendered / upgrade_values_file(self.spec))
 
 
 def lab_step(spec: LabStep):

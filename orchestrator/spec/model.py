@@ -177,6 +177,9 @@ class Step:
     edit: Any = None  # patch: a list of targets; secret, restart, upgrade: a mapping (schema.yaml has their forms)
     runtimes: tuple[str, ...] = ()  # the step runs only on these runtimes (all when empty)
 
+    def runs_on(self, runtime: str) -> bool:
+        return not self.runtimes or runtime in self.runtimes
+
 
 @dataclass
 class Lab:
@@ -212,6 +215,10 @@ class Lab:
         """The documents of a group a runtime applies: all but those an upstream manifest leaves out there."""
         entries = [e for e in self.manifests.get(group, []) if isinstance(e, UpstreamManifest)]
         return [d for d in docs if not any(e.omitted(d, runtime) for e in entries)]
+
+    def chart(self, release: str) -> Chart:
+        """The chart of a release (an upgrade step names one; the loader made sure it exists)."""
+        return next(c for c in self.charts if c.release == release)
 
     def images_in_role(self, role: str) -> dict[str, str]:
         """The lab's images that play a role (node, stack, proxy), by key."""

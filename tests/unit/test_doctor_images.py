@@ -59,3 +59,23 @@ def test_doctor_finds_a_busy_published_port(lab_root):
         assert not finding.ok and finding.blocking and finding.detail == "in use"
     finally:
         busy.close()
+
+
+def test_helm_is_found_on_path_else_where_make_images_builds_it(tmp_path, monkeypatch):
+    """The docker runtime renders charts with helm: PATH first, then the Go-built one; neither is exit 3 with the fix."""
+    import pytest
+
+    from orchestrator.errors import MissingPrerequisite
+    from orchestrator.providers import helm, process
+
+    built = tmp_path / "components"
+    built.mkdir()
+    monkeypatch.setattr(process, "COMPONENTS_BIN", built)
+    monkeypatch.setattr(process, "which", lambda name: "/usr/bin/helm" if name == "helm" else None)
+    assert helm.HelmCli()._helm() == "/usr/bin/helm"
+    monkeypatch.setattr(process, "which", lambda name: None)
+    with pytest.raises(MissingPrerequisite) as missing:
+        helm.HelmCli()._helm()
+    assert missing.value.exit_code == 3 and "`make images`" in missing.value.hint
+    (built / "helm").write_text("#!/bin/sh\n")
+    assert helm.HelmCli()._helm() == str(built / "helm")
