@@ -63,7 +63,7 @@ class HubbleCheck:
 
     def argv(self, check: Check, since: float) -> list[str]:
         p = check.params
-        argv = ["hubble", "observe", "--output", "json", "--since", dt.datetime.fromtimestamp(since, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")]
+        argv = ["hubble", "observe", "--output", "json", "--since", _rfc3339_milli(since)]
         if p.get("pod"):
             argv += ["--from-pod", f"{p.get('namespace', 'default')}/{p['pod']}"]
         elif p.get("namespace"):
@@ -105,6 +105,12 @@ class HubbleCheck:
             verdict = f" with verdict {' or '.join(accepted)}" if accepted else ""
             problems.append(f"{counted} {kind}flow(s){verdict} seen since this stage began ({flows.count} in all), expected at least {wanted}")
         return Observation(seen, problems, output=flows.output)
+
+
+def _rfc3339_milli(when: float) -> str:
+    """hubble's RFC3339Milli form: whole seconds would count an earlier stage's flows of the same second."""
+    moment = dt.datetime.fromtimestamp(when, dt.timezone.utc)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
 def _verdicts(expect: dict) -> list[str]:

@@ -8,9 +8,12 @@ installed by the real helm) is tests/e2e/test_kind_api.py.
 
 from __future__ import annotations
 
+import base64
+import datetime as dt
 import json
 import os
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -18,6 +21,7 @@ import yaml
 
 from orchestrator.errors import RuntimeFailure
 from tests.contract.fakes.pod_answers import HAPROXY, answer
+from tests.contract.fakes.star_wars import StarWarsCluster
 from tests.helpers import REPO, run_lab
 
 FAKES = Path(__file__).parent / "fakes" / "fake_tool.py"
@@ -42,6 +46,9 @@ class FakeKube:
     calls: list = []
     fail_wait: str | None = None
     applied: list = []
+    applied_at: list = []
+    secrets: dict = {}  # (namespace, name) -> {key: bytes}: what the cluster's own controllers wrote
+    pods_answer = None  # (namespace, pod, argv) -> answer, for a lab other than inject-mtls
 
     def __init__(self, kubeconfig: Path):
         assert Path(kubeconfig).is_file(), "kubeconfig must exist before the API is used"
@@ -50,6 +57,7 @@ class FakeKube:
     def apply(self, doc):
         FakeKube.calls.append(("apply", doc["kind"], doc["metadata"].get("namespace"), doc["metadata"]["name"]))
         FakeKube.applied.append(doc)
+        FakeKube.applied_at.append(time.time())
 
     def delete_labelled(self, api_version, kind, selector):
         FakeKube.calls.append(("delete", kind, selector))
@@ -69,6 +77,24 @@ class FakeKube:
         if not done:
             raise RuntimeFailure(f"timed out after {timeout:.0f}s waiting for {what} (last seen: {seen})")
 
+    def get(self, api_version, kind, name, namespace=None):
+        """The object as last applied (what a live read returns for objects only the lab writes)."""
+        FakeKube.calls.append(("get", kind, namespace, name))
+        found = [d for d in FakeKube.applied if d["kind"] == kind and d["metadata"]["name"] == name
+                 and d["metadata"].get("namespace") == namespace]
+        if not found:
+            raise RuntimeFailure(f'{kind} "{name}" not found')
+        return found[-1]
+
+    def patch(self, api_version, kind, name, namespace, body, content_type):
+        FakeKube.calls.append(("patch", kind, namespace, name, content_type, json.dumps(body)))
+        return {}
+
+    def secret_values(self, namespace, name, *keys):
+        FakeKube.calls.append(("secret-values", namespace, name, keys))
+        held = FakeKube.secrets[(namespace, name)]
+        return [held[k] for k in keys]
+
     def pod_node(self, namespace, name):
         FakeKube.calls.append(("pod-node", namespace, name))
         return "inject-mtls-worker"
@@ -83,7 +109,7 @@ class FakeKube:
 
     def exec(self, namespace, pod, argv, container=None, timeout=60):
         FakeKube.calls.append(("exec", namespace, pod, tuple(argv), container))
-        return answer(argv)
+        return FakeKube.pods_answer(namespace, pod, argv) if FakeKube.pods_answer else answer(argv)
 
 
 @pytest.fixture
@@ -104,7 +130,8 @@ def fake_world(tmp_path, monkeypatch):
     work = tmp_path / "work"
     work.mkdir()
     monkeypatch.chdir(work)
-    FakeKube.calls, FakeKube.applied, FakeKube.fail_wait = [], [], None
+    FakeKube.calls, FakeKube.applied, FakeKube.applied_at, FakeKube.fail_wait, FakeKube.pods_answer = [], [], [], None, None
+    FakeKube.secrets = {}
     import orchestrator.providers.kube as kube_module
 
     monkeypatch.setattr(kube_module, "KubeApi", FakeKube)
@@ -192,7 +219,7 @@ def test_up_makes_the_documented_calls_in_order(fake_world):
     assert hubble[1:3] == ("kube-system", "cilium-abcde") and hubble[4] == "cilium-agent"
     argv = list(hubble[3])
     since = argv.pop(argv.index("--since") + 1)  # the stage's start: flows of earlier stages never count
-    assert since.endswith("Z") and len(since) == len("2026-01-01T00:00:00Z")
+    assert since.endswith("Z") and len(since) == len("2026-01-01T00:00:00.000Z")  # hubble's RFC3339Milli
     assert argv == ["hubble", "observe", "--output", "json", "--since", "--from-pod", "mtls-inject/curl",
                     "--to-ip", HAPROXY, "--to-port", "8083", "--type", "trace:to-proxy"]
     curls = [c[3] for c in kube if c[0] == "exec" and c[3][0] == "curl"]
@@ -418,3 +445,112 @@ def test_an_upgrade_step_upgrades_the_release_with_its_values_over_the_chart_s(f
                                                       ("wait", "Deployment", "kube-system", "hubble-relay")]
     assert ("apply", "Pod", "kube-system", "hubble-client") in calls
     assert not [d for d in FakeKube.applied if d["kind"] == "Certificate" and d["metadata"]["namespace"] == "kube-system"]
+
+
+def _since(argv) -> float:
+    from tests.contract.fakes.star_wars import _parse_since
+
+    return _parse_since(argv[argv.index("--since") + 1])
+
+
+def test_star_wars_on_kind_applies_the_published_demo_and_asks_hubble_from_when_each_stage_began(fake_world):
+    """starwars-policy: the demo and both policies sent exactly as published (no emulation on kind), every check
+    answered by a cluster that enforces what was applied, and Hubble asked in the agent on the ship's node for the
+    flows since the policy's stage began (`--since`), so the drops of an earlier stage never count."""
+    state, work = fake_world
+    cluster = FakeKube.pods_answer = StarWarsCluster(FakeKube.applied)
+    result = run_lab("up", "starwars-policy", "--runtime", "kind", "-o", "json")
+    assert result.exit_code == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    checks = {c["name"]: c for c in json.loads(result.stdout)["checks"]}
+    assert len(checks) == 10 and all(c["status"] == "passed" for c in checks.values()), checks
+
+    examples = Path(os.environ["LAB_BUNDLE"]) / "cilium-examples"
+    published = [d for name in ("http-sw-app.yaml", "sw_l3_l4_policy.yaml", "sw_l3_l4_l7_policy.yaml")
+                 for d in yaml.safe_load_all((examples / name).read_text()) if d]
+    assert [(d["kind"], d["metadata"]["name"]) for d in FakeKube.applied] == [(d["kind"], d["metadata"]["name"]) for d in published]
+    for sent, served in zip(FakeKube.applied, published):
+        assert sent["spec"] == served["spec"] and sent["metadata"]["labels"]["lab.dev/instance"] == "starwars-policy"
+    kind_config = yaml.safe_load((work / ".lab/starwars-policy/rendered/cluster/kind-config.yaml").read_text())
+    assert [n["role"] for n in kind_config["nodes"]] == ["control-plane", "worker"]
+    assert not [c for c in tool_calls(state) if c[:2] == ["docker", "run"] or c[:3] == ["docker", "compose", "-p"]]  # nothing emulated
+
+    observes = [c for c in FakeKube.calls if c[0] == "exec" and c[3][0] == "hubble"]
+    assert [(c[1], c[2], c[4]) for c in observes] == [("kube-system", "cilium-abcde", "cilium-agent")] * 2
+    drop, l7 = (list(c[3]) for c in observes)
+    assert drop[6:] == ["--from-pod", "default/xwing", "--to-label", "class=deathstar", "--verdict", "DROPPED"]
+    assert l7[6:] == ["--from-pod", "default/tiefighter", "--to-label", "class=deathstar", "--type", "l7", "--verdict", "DROPPED",
+                      "--http-method", "PUT", "--http-path", "/v1/exhaust-port"]
+    policy_applied = [t for d, t in zip(FakeKube.applied, FakeKube.applied_at) if d["kind"] == "CiliumNetworkPolicy"]
+    for applied_at, argv in zip(policy_applied, (drop, l7)):  # each stage began just before its policy was applied
+        assert 0 <= applied_at - _since(argv) < 0.5, (applied_at, argv)
+    earlier = [f for f in cluster.flows if f["source"] == "default/tiefighter" and f["time"] < _since(l7)]
+    assert earlier and not [f for f in earlier if f["time"] >= policy_applied[0] and f["type"] == "L7"]
+
+
+def test_star_wars_on_kind_verify_fails_once_cilium_enforces_nothing(fake_world):
+    """The same cluster after Cilium stopped enforcing: every final check that proves a drop or a denial fails, with
+    what curl and Hubble saw; the landing still passes."""
+    cluster = FakeKube.pods_answer = StarWarsCluster(FakeKube.applied)
+    assert run_lab("up", "starwars-policy", "--runtime", "kind").exit_code == 0
+    cluster.enforce = False
+    result = run_lab("verify", "starwars-policy", "-o", "json")
+    assert result.exit_code == 1, result.stdout[-3000:] + result.stderr[-3000:]
+    status = {c["name"]: c["status"] for c in json.loads(result.stdout)["checks"]}
+    assert status == {"tiefighter-lands-through-the-proxy": "passed", "exhaust-port-denied": "failed",
+                      "hubble-sees-the-l7-drop": "failed", "xwing-still-dropped": "failed"}
+
+
+def test_webhook_ca_repair_on_kind_installs_the_whole_release_and_sends_the_seed_s_repairs(fake_world):
+    """webhook-ca-repair: MetalLB's release manifest applied whole on kind (the speaker too: only the docker runtime
+    leaves it out), then the break and the repair as the exact API calls: JSON patches of every webhook's caBundle,
+    the Secret's keys, `rollout restart`s; the repaired certificate is issued from the CA the Secret holds."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.x509.oid import ExtendedKeyUsageOID
+
+    from orchestrator.pki.issue import Validity, build_name, issue_root, new_key
+
+    state, work = fake_world
+    rotator_key = new_key("rsa-2048")  # what MetalLB's certificate rotator put in its Secret
+    rotator_ca = issue_root(rotator_key, build_name("metallb-ca", (("O", "metallb"),)), Validity.days_from(dt.datetime.now(dt.timezone.utc), 3650))
+    rotator_ca_pem = rotator_ca.public_bytes(serialization.Encoding.PEM)
+    FakeKube.secrets[("metallb-system", "metallb-webhook-cert")] = {
+        "ca.crt": rotator_ca_pem,
+        "ca.key": rotator_key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())}
+    result = run_lab("up", "webhook-ca-repair", "--runtime", "kind", "--no-verify")
+    assert result.exit_code == 0, result.stdout[-3000:] + result.stderr[-3000:]
+
+    kind_config = yaml.safe_load((work / ".lab/webhook-ca-repair/rendered/cluster/kind-config.yaml").read_text())
+    assert [n["role"] for n in kind_config["nodes"]] == ["control-plane"]
+    release = [d for d in yaml.safe_load_all((Path(os.environ["LAB_BUNDLE"]) / "metallb-v0.15.3/metallb-native.yaml").read_text()) if d]
+    applied = [(d["kind"], d["metadata"]["name"]) for d in FakeKube.applied]
+    assert applied[:len(release)] == [(d["kind"], d["metadata"]["name"]) for d in release] and ("DaemonSet", "speaker") in applied
+    assert applied[len(release):] == [("IPAddressPool", "lab-pool"), ("L2Advertisement", "lab-pool"), ("Namespace", "lb-demo"), ("Service", "web-lb")]
+
+    b64 = lambda data: base64.b64encode(data).decode()
+    certs = work / "certs/webhook-ca-repair"
+    caBundles = lambda ca: [{"op": "replace", "path": f"/webhooks/{i}/clientConfig/caBundle", "value": b64(ca)} for i in range(6)]
+    patches = [(c[1], c[2], c[3], c[4], json.loads(c[5])) for c in FakeKube.calls if c[0] == "patch"]
+    json_patch, merge, strategic = "application/json-patch+json", "application/merge-patch+json", "application/strategic-merge-patch+json"
+    vwc, deployment = ("ValidatingWebhookConfiguration", None, "metallb-webhook-configuration"), ("Deployment", "metallb-system", "controller")
+    secret = ("Secret", "metallb-system", "metallb-webhook-cert")
+    assert [p[:4] for p in patches] == [(*vwc, json_patch), (*deployment, json_patch), (*secret, merge), (*deployment, strategic),
+                                        (*secret, merge), (*vwc, json_patch),
+                                        ("CustomResourceDefinition", None, "bgppeers.metallb.io", json_patch), (*deployment, strategic)]
+    assert patches[0][4] == caBundles((certs / "ca.crt").read_bytes())  # the break: a CA MetalLB never saw
+    assert patches[1][4] == [{"op": "add", "path": "/spec/template/spec/containers/0/args/-", "value": "--disable-cert-rotation"}]
+    assert patches[2][4] == {"data": {"tls.crt": b64((certs / "foreign-webhook.crt").read_bytes()),
+                                      "tls.key": b64((certs / "foreign-webhook.key").read_bytes())}}
+    assert list(patches[3][4]["spec"]["template"]["metadata"]["annotations"]) == ["kubectl.kubernetes.io/restartedAt"]
+    repaired = x509.load_pem_x509_certificate(base64.b64decode(patches[4][4]["data"]["tls.crt"]))
+    repaired.verify_directly_issued_by(rotator_ca)  # from the Secret's own CA, as the seed's openssl x509 -req -CA
+    assert repaired.extensions.get_extension_for_class(x509.SubjectAlternativeName).value.get_values_for_type(x509.DNSName) == [
+        "metallb-webhook-service.metallb-system.svc"]
+    assert repaired.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value == x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH])
+    repaired_key = serialization.load_pem_private_key(base64.b64decode(patches[4][4]["data"]["tls.key"]), None)
+    assert repaired_key.public_key().public_numbers() == repaired.public_key().public_numbers()
+    assert patches[5][4] == caBundles(rotator_ca_pem)
+    assert patches[6][4] == [{"op": "replace", "path": "/spec/conversion/webhook/clientConfig/caBundle", "value": b64(rotator_ca_pem)}]
+    restarts = [i for i, c in enumerate(FakeKube.calls) if c[0] == "patch" and c[4] == strategic]
+    assert all(FakeKube.calls[i + 1] == ("wait", "Deployment", "metallb-system", "controller") for i in restarts)
+    assert not [c for c in tool_calls(state) if "PRIVATE KEY" in " ".join(c)]  # keys travel in API bodies, never on a command line

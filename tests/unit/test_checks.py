@@ -154,12 +154,12 @@ def test_hubble_check_asks_for_flows_since_the_stage_began():
                                           {"flows": 1, "verdict": "FORWARDED"}, timeout=1))
     client = ScriptedClient(1)
     clock = Clock()
-    result = run_check(step, client, default_registry(), clock=clock, sleep=clock.sleep, since=1_700_000_000)
+    result = run_check(step, client, default_registry(), clock=clock, sleep=clock.sleep, since=1_700_000_000.0429)
     assert result.status == "passed"
     argv = client.queries[0].argv
-    assert argv[:4] == ("hubble", "observe", "--output", "json") and argv[argv.index("--since") + 1] == "2023-11-14T22:13:20Z"
+    assert argv[:4] == ("hubble", "observe", "--output", "json") and argv[argv.index("--since") + 1] == "2023-11-14T22:13:20.042Z"
     assert argv[argv.index("--from-pod") + 1] == "ns/curl" and argv[argv.index("--type") + 1] == "trace:to-proxy"
-    assert client.queries[0].since == 1_700_000_000
+    assert client.queries[0].since == 1_700_000_000.0429
 
 
 def test_a_failure_that_cannot_heal_ends_the_check_at_once():
