@@ -25,7 +25,6 @@ import argparse
 import base64
 import datetime as dt
 import hashlib
-import importlib
 import json
 import logging
 import signal
@@ -35,8 +34,10 @@ import sys
 import time
 import urllib.request
 from dataclasses import dataclass
+from pathlib import Path
 
 from orchestrator.providers.docker import DockerEngine, FileSpec
+from orchestrator.providers.kube import KubeApi
 
 log = logging.getLogger("lab.node")
 
@@ -49,6 +50,7 @@ POD_LABEL = "lab.dev/pod"
 NAMESPACE_LABEL = "lab.dev/namespace"
 KUBELET_VERSION = "v1.35.4"
 SA_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
+STRATEGIC_MERGE = "application/strategic-merge-patch+json"  # what the typed client sends for a status patch
 
 POD_FIELDS = {"containers", "volumes", "restartPolicy", "terminationGracePeriodSeconds", "dnsPolicy", "serviceAccountName",
               "serviceAccount", "automountServiceAccountToken", "nodeName", "schedulerName", "securityContext", "tolerations",
@@ -117,14 +119,17 @@ def unsupported_fields(pod: dict) -> None:
             raise Unsupported(f"spec.volumes[{volume['name']}]", f"{', '.join(sorted(kinds - VOLUME_KINDS))} volumes are not supported")
 
 
+class ApiRefused(Exception):
+    """An error status from the API server, with its Status body (as the client's ApiException carries it)."""
+
+    def __init__(self, status: int, answer: dict | None, what: str):
+        self.status, self.body = status, json.dumps(answer or {})
+        super().__init__(f"{what}: ({status}) {(answer or {}).get('message', '')}"[:400])
+
+
 class Node:
     def __init__(self, kubeconfig: str, instance: str, network: str, api_host: str, labels: dict[str, str]):
-        from kubernetes import client, config
-
-        self.api = config.new_client_from_config(config_file=kubeconfig)
-        self.core = client.CoreV1Api(self.api)
-        self.coordination = client.CoordinationV1Api(self.api)
-        self.client = client
+        self.kube = KubeApi(Path(kubeconfig))
         self.engine = DockerEngine()
         self.instance = instance
         self.network = network
@@ -162,33 +167,35 @@ class Node:
                              "architecture": "amd64", "containerRuntimeVersion": "docker://lab", "osImage": "lab docker runtime",
                              "kernelVersion": "", "machineID": self.name, "systemUUID": self.name, "bootID": self.name}}
 
-    def register(self) -> None:
-        from kubernetes.client.exceptions import ApiException
+    def _api(self, method: str, path: str, body: dict | None = None, query: list | None = None,
+             content_type: str = "application/json", allow: tuple[int, ...] = ()) -> dict:
+        """A request as the node, the JSON as served (a kubelet polls all the time: the typed models' CPU would
+        compete with the API server's); an error status other than `allow`ed raises."""
+        status, answer = self.kube.call(method, path, body, query, content_type)
+        if status >= 400 and status not in allow:
+            raise ApiRefused(status, answer, f"{method} {path}")
+        return answer or {}
 
+    def register(self) -> None:
         body = {"apiVersion": "v1", "kind": "Node", "metadata": {"name": self.name, "labels": {
             "kubernetes.io/hostname": self.name, "kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64", **self.labels}}}
-        try:
-            self.core.create_node(body)
-        except ApiException as exc:
-            if exc.status != 409:
-                raise
+        self._api("POST", "/api/v1/nodes", body, allow=(409,))
         self.heartbeat(force=True)
 
     def heartbeat(self, force: bool = False) -> None:
-        from kubernetes.client.exceptions import ApiException
-
         if not force and time.monotonic() - self.last_heartbeat < 10:
             return
-        self.core.patch_node_status(self.name, {"status": self.node_status()})
+        self._api("PATCH", f"/api/v1/nodes/{self.name}/status", {"status": self.node_status()}, content_type=STRATEGIC_MERGE)
+        leases = "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases"
         lease = {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease", "metadata": {"name": self.name, "namespace": "kube-node-lease"},
                  "spec": {"holderIdentity": self.name, "leaseDurationSeconds": 40,
                           "renewTime": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")}}
         try:
-            self.coordination.patch_namespaced_lease(self.name, "kube-node-lease", {"spec": lease["spec"]})
-        except ApiException as exc:
+            self._api("PATCH", f"{leases}/{self.name}", {"spec": lease["spec"]}, content_type=STRATEGIC_MERGE)
+        except ApiRefused as exc:
             if exc.status != 404:
                 raise
-            self.coordination.create_namespaced_lease("kube-node-lease", lease)
+            self._api("POST", leases, lease)
         self.last_heartbeat = time.monotonic()
 
     # ------------------------------------------------------------------ pods
@@ -196,21 +203,21 @@ class Node:
         return f"lab-{self.instance}-{pod['metadata']['name']}"
 
     def pods(self) -> list[dict]:
-        items = self.core.list_pod_for_all_namespaces(field_selector=f"spec.nodeName={self.name}").items
-        return [self.api.sanitize_for_serialization(p) for p in items]
+        return self._api("GET", "/api/v1/pods", query=[("fieldSelector", f"spec.nodeName={self.name}")]).get("items") or []
 
     def _secret(self, namespace: str, name: str) -> dict:
-        return self.api.sanitize_for_serialization(self.core.read_namespaced_secret(name, namespace))
+        return self._api("GET", f"/api/v1/namespaces/{namespace}/secrets/{name}")
 
     def _config_map(self, namespace: str, name: str) -> dict:
-        return self.api.sanitize_for_serialization(self.core.read_namespaced_config_map(name, namespace))
+        return self._api("GET", f"/api/v1/namespaces/{namespace}/configmaps/{name}")
 
     def _token(self, pod: dict, expiration: int, audience: str | None) -> str:
         meta = pod["metadata"]
-        body = {"spec": {"expirationSeconds": expiration, "audiences": [audience] if audience else None,
+        body = {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
+                "spec": {"expirationSeconds": expiration, **({"audiences": [audience]} if audience else {}),
                          "boundObjectRef": {"kind": "Pod", "apiVersion": "v1", "name": meta["name"], "uid": meta["uid"]}}}
         account = pod["spec"].get("serviceAccountName") or "default"
-        return self.core.create_namespaced_service_account_token(account, meta["namespace"], body).status.token
+        return self._api("POST", f"/api/v1/namespaces/{meta['namespace']}/serviceaccounts/{account}/token", body)["status"]["token"]
 
     def _items(self, data: dict, items: list | None, mode: int, optional_keys: bool = False) -> dict[str, tuple[bytes, int]]:
         if not items:
@@ -529,7 +536,8 @@ class Node:
             status["message"] = message
         if pod.get("status", {}).get("phase") == phase and _same(pod.get("status", {}), status):
             return
-        self.core.patch_namespaced_pod_status(meta["name"], meta["namespace"], {"status": status})
+        self._api("PATCH", f"/api/v1/namespaces/{meta['namespace']}/pods/{meta['name']}/status", {"status": status},
+                  content_type=STRATEGIC_MERGE)
 
     def reconcile(self) -> None:
         try:
@@ -537,7 +545,7 @@ class Node:
         except Exception as exc:  # a missed heartbeat must not stop the pods' work
             log.warning("heartbeat: %s", _brief(exc))
         pods = self.pods()
-        services = [self.api.sanitize_for_serialization(s) for s in self.core.list_service_for_all_namespaces().items]
+        services = self._api("GET", "/api/v1/services").get("items") or []
         wanted = {p["metadata"]["uid"] for p in pods}
         for role in (POD_ROLE, VOLUMES_ROLE):
             for container in self.engine.containers({**self.labels, ROLE_LABEL: role}):
@@ -580,7 +588,7 @@ class Node:
             for gone in (container, self.engine.container(self.helper_name(pod))):
                 if gone is not None:
                     self.engine.remove(gone)
-            self.core.delete_namespaced_pod(meta["name"], meta["namespace"], grace_period_seconds=0)
+            self._api("DELETE", f"/api/v1/namespaces/{meta['namespace']}/pods/{meta['name']}", query=[("gracePeriodSeconds", 0)])
             return
         if pod.get("status", {}).get("phase") in ("Failed", "Succeeded") and container is None:
             return
@@ -641,8 +649,6 @@ def _same(old: dict, new: dict) -> bool:
 def connect(args, stop: list, timeout: float = 180) -> Node | None:
     """The node starts while the API server boots (its imports take a second): until the admin kubeconfig is
     written and the API answers, it retries, reading the kubeconfig afresh (a previous cluster's may be there)."""
-    importlib.import_module("kubernetes.client.api.core_v1_api")  # the slow import, done while the API server boots
-
     deadline, last = time.monotonic() + timeout, ""
     while not stop:
         try:

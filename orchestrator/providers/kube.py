@@ -268,13 +268,15 @@ class KubeApi:
             return status, False, str((answer or {}).get("message", ""))
         return status, bool(result.get("allowed")), str(result.get("reason", ""))
 
-    def call(self, method: str, path: str, body: dict | None = None, query: list | None = None) -> tuple[int, dict | None]:
-        """One real request as this client's user: (HTTP status, the decoded body); refusals are answers here."""
+    def call(self, method: str, path: str, body: dict | None = None, query: list | None = None,
+             content_type: str = "application/json") -> tuple[int, dict | None]:
+        """One real request as this client's user: (HTTP status, the decoded body); refusals are answers here.
+        The body is JSON as the API serves it, not the typed models (building those costs CPU on every call)."""
         from kubernetes.client.exceptions import ApiException
 
         try:
             request = self.api_client.param_serialize(method=method, resource_path=path, query_params=query or [], body=body,
-                                                      header_params={"Content-Type": "application/json", "Accept": "application/json"},
+                                                      header_params={"Content-Type": content_type, "Accept": "application/json"},
                                                       auth_settings=["BearerToken"])
             response = self.api_client.call_api(*request[:2], header_params=request[2], body=request[3], post_params=request[4])
             response.read()

@@ -168,9 +168,10 @@ class DockerRuntime:
         background = ThreadPoolExecutor(4)
         self._stack_started = self._start_stack(background)
         crds = background.submit(self._crd_documents, lab)
-        # The client modules, the typed core API (exec, logs) included: off the critical path while the API server boots.
-        warm = background.submit(lambda: [importlib.import_module(m) for m in (
-            "kubernetes.client", "kubernetes.config", "kubernetes.dynamic", "kubernetes.client.api.core_v1_api", "kubernetes.stream")])
+        # The client modules applying and waiting use, off the critical path while the API server boots. Not the
+        # typed core API: this runtime execs through Docker, and that import is most of a second of CPU, which the
+        # booting API server needs on a small machine.
+        warm = background.submit(lambda: [importlib.import_module(m) for m in ("kubernetes.client", "kubernetes.config", "kubernetes.dynamic")])
         self.control_plane.pki.ensure()  # before the controllers' containers are made with their kubeconfigs
         created = background.submit(self.control_plane.create_controllers)
         started = [f for f in (self._stack_started, warm, crds, created) if f]
