@@ -19,7 +19,7 @@ from orchestrator.files import write_atomic
 from orchestrator.render.engine import lab_environment, render_template
 from orchestrator.spec.load import PKI_SOURCE
 from orchestrator.spec.model import Chart, Lab, Step, UpstreamManifest
-from orchestrator.spec.yamlio import yaml_problem
+from orchestrator.spec.yamlio import load, load_all, yaml_problem
 
 CLUSTER_DIR = "cluster"
 STACK_DIR = "stack"
@@ -60,20 +60,20 @@ class Rendered:
         docs = []
         for name in groups:
             for rel in self.manifests.get(name, []):
-                docs += [d for d in yaml.safe_load_all(self.files[rel]) if d]
+                docs += [d for d in load_all(self.files[rel]) if d]
         return docs
 
     def docs_of(self, rel: str) -> list[dict]:
-        return [d for d in yaml.safe_load_all(self.files[rel]) if d]
+        return [d for d in load_all(self.files[rel]) if d]
 
     def emulated_docs(self) -> list[dict]:
         docs = []
         for rel in sorted(r for r in self.files if r.startswith(EMULATED_DIR + "/")):
-            docs += [d for d in yaml.safe_load_all(self.files[rel]) if d]
+            docs += [d for d in load_all(self.files[rel]) if d]
         return docs
 
     def compose(self) -> dict:
-        return (yaml.safe_load(self.files[COMPOSE_FILE]) or {}) if COMPOSE_FILE in self.files else {}
+        return (load(self.files[COMPOSE_FILE]) or {}) if COMPOSE_FILE in self.files else {}
 
     def write(self, out: Path) -> list[Path]:
         out.mkdir(parents=True, exist_ok=True)
@@ -112,7 +112,7 @@ def render_lab(lab: Lab, pki: Callable[[str], bytes | None]) -> Rendered:
             rendered.secret_files.add(rel)
         if _is_yaml(rel):
             try:
-                docs = list(yaml.safe_load_all(text))
+                docs = load_all(text)
             except yaml.YAMLError as exc:
                 raise BadInput(f"{template}: renders invalid YAML ({rel}): {yaml_problem(exc)}") from None
             if rel.startswith(MANIFESTS_DIR):
@@ -173,7 +173,7 @@ def upstream_manifest(lab: Lab, entry: UpstreamManifest, field_path: str) -> byt
 
     artifact = lab.artifacts[entry.artifact]
     try:
-        docs = [d for d in yaml.safe_load_all(fetch(artifact.name, artifact.url, artifact.sha256)) if d]
+        docs = [d for d in load_all(fetch(artifact.name, artifact.url, artifact.sha256)) if d]
     except yaml.YAMLError as exc:
         raise BadInput(f"{lab.spec_file}: {field_path}: artifact {artifact.name} is not YAML: {yaml_problem(exc)}") from None
     used: set[str] = set()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import yaml
+from orchestrator.spec.yamlio import load_all
 
 
 def manifest_images(text: str) -> list[str]:
@@ -21,6 +21,6 @@ def manifest_images(text: str) -> list[str]:
             for value in node:
                 visit(value)
 
-    for doc in yaml.safe_load_all(text):
+    for doc in load_all(text):
         visit(doc)
     return found

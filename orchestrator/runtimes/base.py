@@ -8,10 +8,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TYPE_CHECKING, ClassVar, Protocol
 
-import yaml
 
 from orchestrator.errors import BadInput
 from orchestrator.spec.model import INSTANCE_LABEL, Chart, Network, PodRef, Wait
+from orchestrator.spec.yamlio import load_all
 
 if TYPE_CHECKING:
     from orchestrator.checks.hubble import FlowQuery
@@ -143,7 +143,7 @@ class Runtime(Protocol):
 def load_docs(files: list[Path]) -> list[dict]:
     docs = []
     for path in files:
-        docs += [d for d in yaml.safe_load_all(path.read_text()) if d]
+        docs += [d for d in load_all(path.read_text()) if d]
     return docs
 
 

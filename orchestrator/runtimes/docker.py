@@ -25,8 +25,6 @@ from dataclasses import asdict
 from functools import cached_property
 from pathlib import Path
 
-import yaml
-
 from orchestrator.diagnostics import Finding, artifact_findings, docker_findings, network_findings, port_findings
 from orchestrator.emulation import cilium
 from orchestrator.emulation.control_plane import ControlPlane
@@ -41,6 +39,7 @@ from orchestrator.render.artifacts import COMPOSE_FILE, chart_values_file
 from orchestrator.runtimes import kubernetes
 from orchestrator.runtimes.base import ExecResult, Flows, Instance, labels_match, outside_subnets, pinned_in
 from orchestrator.spec.model import OWNER_LABEL, Chart, PodRef, Wait
+from orchestrator.spec.yamlio import load_all
 
 CONTROL_PLANE_ROLES = {"etcd": "etcd", "apiserver": "kube-apiserver", "controllerManager": "kube-controller-manager",
                        "scheduler": "kube-scheduler"}
@@ -204,9 +203,8 @@ class DockerRuntime:
         """What the lab's charts would have installed first: their CRDs (the real files, pinned)."""
         from orchestrator.artifacts import fetch
 
-        loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml: the CNP CRD alone is 400 kB
-        return [doc for name in lab.emulated_crds
-                for doc in yaml.load_all(fetch(name, lab.artifacts[name].url, lab.artifacts[name].sha256), Loader=loader) if doc]
+        return [doc for name in lab.emulated_crds  # libyaml's parser: the CNP CRD alone is 400 kB
+                for doc in load_all(fetch(name, lab.artifacts[name].url, lab.artifacts[name].sha256)) if doc]
 
     def _register_crds(self, crds: list[dict]) -> None:
         """The CRDs, then the other objects the charts would have made. A new CRD is Established a second or so
@@ -325,7 +323,7 @@ class DockerRuntime:
         lab = self.instance.require_lab()
         text = self.helm.template(release=chart.release, chart=chart.ref(lab), namespace=chart.namespace, values=values,
                                   kube_version=lab.versions.get("kubernetes"))
-        docs = [doc for doc in yaml.safe_load_all(text) if isinstance(doc, dict) and (doc.get("apiVersion"), doc.get("kind")) in chart.emulate]
+        docs = [doc for doc in load_all(text) if isinstance(doc, dict) and (doc.get("apiVersion"), doc.get("kind")) in chart.emulate]
         self._needs_crds(docs)
         for doc in docs:
             metadata = doc.setdefault("metadata", {})

@@ -12,6 +12,9 @@ from orchestrator.errors import BadInput
 
 MAX_FILE_BYTES = 1024 * 1024  # a lab spec or values file is hand-written: 1 MiB is plenty
 MAX_NODES = 200_000  # nodes after alias expansion: a "billion laughs" document stops here
+# libyaml's parser where PyYAML was built with it: the pure-Python one spends a few hundred ms of CPU on the lab
+# schema and spec at every command, while a lab's API server boots.
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def yaml_problem(exc: yaml.YAMLError) -> str:
@@ -71,7 +74,7 @@ def _key_problem(node: yaml.Node, seen_nodes: set[int]) -> str | None:
 def parse_yaml(text: str, origin: str) -> Any:
     """One YAML document from text the user wrote; origin names it in errors."""
     try:
-        loader = yaml.SafeLoader(text)  # refuses control characters at once
+        loader = _LOADER(text)  # refuses control characters at once
     except yaml.YAMLError as exc:
         raise BadInput(f"{origin}: not valid YAML: {yaml_problem(exc)}") from None
     try:
@@ -100,6 +103,15 @@ def parse_yaml(text: str, origin: str) -> Any:
             raise BadInput(f"{origin}: not accepted: nested too deeply") from None
     finally:
         loader.dispose()
+
+
+def load_all(text: str | bytes) -> list[Any]:
+    """Every document of YAML the tool made or pinned (rendered manifests and charts, upstream artifacts)."""
+    return list(yaml.load_all(text, Loader=_LOADER))
+
+
+def load(text: str | bytes) -> Any:
+    return yaml.load(text, Loader=_LOADER)
 
 
 def read_yaml(path: Path, what: str) -> Any:
