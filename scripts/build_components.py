@@ -17,6 +17,7 @@ import os
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -31,6 +32,8 @@ HELM = "v3.19.5"
 METALLB = "v0.15.3"
 CERT_MANAGER = "v1.21.1"  # pinned in components/cert-manager/go.mod
 BIN = COMPONENTS_BIN  # where the lab's tool looks for helm when it is not on PATH
+RENAMED = BIN / ".installed"  # what `go install` names vaguely (server, controller), linked into BIN by a clear name
+RENAMED_ENV = {"GOBIN": str(RENAMED)}
 CONTROL_PLANE = ["kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl"]
 
 
@@ -54,11 +57,11 @@ def go(args: list[str], cwd: Path | None = None, env: dict[str, str] | None = No
 
 
 def build_binaries() -> None:
-    BIN.mkdir(parents=True, exist_ok=True)
+    RENAMED.mkdir(parents=True, exist_ok=True)
     steps = [
         ("kubernetes " + KUBERNETES, lambda: go(["install", "-ldflags", version_ldflags(), *(f"k8s.io/kubernetes/cmd/{c}" for c in CONTROL_PLANE)],
                                                HERE / "kubernetes")),
-        ("etcd " + ETCD, lambda: go(["install", "-ldflags", "-s -w", "go.etcd.io/etcd/server/v3"], HERE / "etcd")),
+        ("etcd " + ETCD, lambda: go(["install", "-ldflags", "-s -w", "go.etcd.io/etcd/server/v3"], HERE / "etcd", env=RENAMED_ENV)),
         ("kind " + KIND, lambda: go(["install", f"sigs.k8s.io/kind@{KIND}"])),
         # helm's own documented Go install path; the tests render the real Cilium chart with it
         ("helm " + HELM, lambda: go(["install", "-ldflags", f"-s -w -X helm.sh/helm/v3/internal/version.version={HELM}",
@@ -67,23 +70,30 @@ def build_binaries() -> None:
         # dependencies (github.com/metallb/frr-k8s v0.0.21 answers 404 there), so that one module is exempted
         # from the database; metallb's own go.sum still pins its hash.
         ("metallb controller " + METALLB, lambda: go(["install", "-ldflags", "-s -w", f"go.universe.tf/metallb/controller@{METALLB}"],
-                                                    env={"GONOSUMDB": "github.com/metallb/frr-k8s"})),
+                                                    env={**RENAMED_ENV, "GONOSUMDB": "github.com/metallb/frr-k8s"})),
         # cert-manager's controllers (self-signed and CA issuers, Certificates, the approver) through a small program
         # of ours over its exported packages (components/cert-manager/main.go).
-        ("cert-manager controllers " + CERT_MANAGER, lambda: go(["install", "-ldflags", "-s -w", "."], HERE / "cert-manager")),
+        ("cert-manager controllers " + CERT_MANAGER, lambda: go(["install", "-ldflags", "-s -w", "."], HERE / "cert-manager", env=RENAMED_ENV)),
     ]
-    for name, build in steps:
+
+    def timed(name: str, build) -> None:
         start = time.monotonic()
         build()
         print(f"go: {name}: {time.monotonic() - start:.1f}s", flush=True)
-    server = BIN / "server"  # etcd's server module installs as "server" (the major-version suffix is dropped)
-    if server.exists():
-        server.replace(BIN / "etcd")
-    if (BIN / "cert-manager").exists():
-        (BIN / "cert-manager").replace(BIN / "cert-manager-controllers")
-    controller = BIN / "controller"  # MetalLB's, named after its package
-    if controller.exists():
-        controller.replace(BIN / "metallb-controller")
+
+    # Two at a time: a warm build is mostly `go` checking a large module graph, one core each.
+    with ThreadPoolExecutor(2) as pool:
+        for built in [pool.submit(timed, name, build) for name, build in steps]:
+            built.result()
+    # Binaries whose installed names say little are linked under names that do; the installed file stays where
+    # `go install` put it, so the next run finds it up to date instead of linking it again.
+    for installed, name in (("server", "etcd"),  # etcd's server module (the major-version suffix is dropped)
+                            ("cert-manager", "cert-manager-controllers"), ("controller", "metallb-controller")):  # MetalLB's
+        if (RENAMED / installed).exists() and not ((BIN / name).exists() and os.path.samefile(RENAMED / installed, BIN / name)):
+            link = BIN / f".{name}.tmp"
+            link.unlink(missing_ok=True)
+            os.link(RENAMED / installed, link)
+            link.replace(BIN / name)
 
 
 def fingerprint(binary: Path) -> str:
