@@ -10,7 +10,7 @@ from pathlib import Path
 
 from orchestrator.context import LabContext
 from orchestrator.providers.docker_cli import DockerCli
-from orchestrator.providers.process import which
+from orchestrator.providers.helm import find_helm
 from orchestrator.render.images import manifest_images
 from orchestrator.spec import Lab
 
@@ -29,7 +29,7 @@ def chart_images(ctx: LabContext, lab: Lab) -> list[tuple[str, str]]:
     """The images each chart runs with the lab's values (needs helm and the chart)."""
     if not lab.charts:
         return []
-    if which("helm") is None:
+    if find_helm() is None:
         return [(f"chart:{c.release}", f"(install helm to list the images of chart {c.chart} {c.version})") for c in lab.charts]
     import tempfile
 

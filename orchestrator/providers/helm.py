@@ -34,12 +34,17 @@ def _values(values: Path | Sequence[Path]) -> list[str]:
     return [arg for path in ([values] if isinstance(values, Path) else values) for arg in ("--values", str(path))]
 
 
+def find_helm() -> str | None:
+    """helm on PATH, else the one `make images` builds from its Go module: the one lookup every caller uses."""
+    found = process.which("helm")
+    if found is None and (process.COMPONENTS_BIN / "helm").is_file():
+        found = str(process.COMPONENTS_BIN / "helm")
+    return found
+
+
 class HelmCli:
     def _helm(self) -> str:
-        """helm on PATH, else the one `make images` builds from its Go module."""
-        found = process.which("helm")
-        if found is None and (process.COMPONENTS_BIN / "helm").is_file():
-            found = str(process.COMPONENTS_BIN / "helm")
+        found = find_helm()
         if found is None:
             raise MissingPrerequisite("helm not found on PATH", hint=HINT + "; or `make images`, which builds it from its Go module")
         return found

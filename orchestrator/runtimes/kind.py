@@ -19,7 +19,7 @@ from pathlib import Path
 from orchestrator.diagnostics import Finding, artifact_findings, docker_findings, inotify, network_findings, platform_notes, port_findings
 from orchestrator.errors import BadInput, RuntimeFailure
 from orchestrator.providers.docker_cli import ComposeStack, DockerCli
-from orchestrator.providers.helm import HelmCli
+from orchestrator.providers.helm import HelmCli, find_helm
 from orchestrator.providers.kind import KindCli
 from orchestrator.providers.process import which
 from orchestrator.render.artifacts import COMPOSE_FILE, KIND_CONFIG, chart_values_file
@@ -92,7 +92,7 @@ class KindRuntime:
         for tool, version, fix, blocking in (("kind", self.kind.version, f"install kind {wanted}".strip(), True),
                                              ("helm", self.helm.version, "install helm 3 (https://helm.sh/docs/intro/install/)", bool(lab and lab.charts)),
                                              ("kubectl", lambda: None, "install kubectl (to explore the cluster yourself)", False)):
-            found = version() if which(tool) else None
+            found = version() if (find_helm() if tool == "helm" else which(tool)) else None
             findings.append(Finding(tool, found is not None, found or "missing", fix, blocking=blocking))
         findings += inotify() + platform_notes()
         if lab:

@@ -58,9 +58,10 @@ class RuntimeRegistry(Registry[RuntimeEntry]):
 
 
 def _kind_unavailable() -> str | None:
+    from orchestrator.providers.helm import find_helm
     from orchestrator.providers.process import which
 
-    missing = [tool for tool in ("kind", "helm") if which(tool) is None]
+    missing = [tool for tool, found in (("kind", which("kind")), ("helm", find_helm())) if found is None]
     return f"{' and '.join(missing)} not found" if missing else None
 
 

@@ -9,7 +9,10 @@ def test_images_lists_runtime_images(workdir, tmp_path, monkeypatch):
     docker = run_lab("images", "inject-mtls", "--runtime", "docker", "-o", "json")
     keys = {i["key"] for i in json.loads(docker.stdout)}
     assert keys == {"client", "echo", "envoy", "haproxy", "etcd", "kubeApiserver", "kubeControllerManager", "kubeScheduler"}
-    monkeypatch.setenv("PATH", str(tmp_path))  # no helm: the chart's images cannot be resolved, and it says so
+    from orchestrator.providers import process
+
+    monkeypatch.setenv("PATH", str(tmp_path))  # no helm (nor a built one): the chart's images cannot be resolved, and it says so
+    monkeypatch.setattr(process, "COMPONENTS_BIN", tmp_path / "not-built")
     kind = run_lab("images", "inject-mtls", "--runtime", "kind", "--set", "images.haproxy=lab.local/haproxy:test")
     assert "kindest/node:v1.35.0@sha256:" in kind.stdout and "lab.local/haproxy:test" in kind.stdout
     assert "envoyproxy/envoy" not in kind.stdout  # the docker runtime's proxy stand-in never runs in kind
@@ -62,7 +65,7 @@ def test_doctor_finds_a_busy_published_port(lab_root):
 
 
 def test_helm_is_found_on_path_else_where_make_images_builds_it(tmp_path, monkeypatch):
-    """The docker runtime renders charts with helm: PATH first, then the Go-built one; neither is exit 3 with the fix."""
+    """helm is looked for on PATH first, then where `make images` builds it; neither is exit 3 with the fix."""
     import pytest
 
     from orchestrator.errors import MissingPrerequisite
@@ -77,5 +80,10 @@ def test_helm_is_found_on_path_else_where_make_images_builds_it(tmp_path, monkey
     with pytest.raises(MissingPrerequisite) as missing:
         helm.HelmCli()._helm()
     assert missing.value.exit_code == 3 and "`make images`" in missing.value.hint
+    from orchestrator.runtimes.registry import _kind_unavailable
+
+    monkeypatch.setattr(process, "which", lambda name: "/usr/bin/kind" if name == "kind" else None)
+    assert _kind_unavailable() == "helm not found"
     (built / "helm").write_text("#!/bin/sh\n")
     assert helm.HelmCli()._helm() == str(built / "helm")
+    assert _kind_unavailable() is None  # the runtime choice, `lab images` and the kind preflight look where HelmCli does
