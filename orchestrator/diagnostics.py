@@ -6,6 +6,7 @@ from __future__ import annotations
 import ipaddress
 import platform
 import socket
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -125,12 +126,15 @@ def docker_findings(cli) -> list[Finding]:
     """The engine answers, compose v2 is there, and compose's exit status can be trusted."""
     from orchestrator.providers.docker_cli import HINT
 
-    version = cli.server_version()
-    findings = [Finding("docker daemon", version is not None, version or "not reachable", HINT)]
-    compose = cli.compose_version()
-    findings.append(Finding("docker compose v2", compose is not None, compose or "missing",
-                            "install the Docker Compose v2 plugin (in this repository: `make tools`)"))
-    if compose is not None and version is not None and not cli.compose_reports_failure():
+    # The three probes at once: each is a CLI start, and `lab up` waits for them before anything else.
+    with ThreadPoolExecutor(3) as pool:
+        asked = pool.submit(cli.server_version), pool.submit(cli.compose_version), pool.submit(cli.compose_reports_failure)
+        version, compose = asked[0].result(), asked[1].result()
+        findings = [Finding("docker daemon", version is not None, version or "not reachable", HINT)]
+        findings.append(Finding("docker compose v2", compose is not None, compose or "missing",
+                                "install the Docker Compose v2 plugin (in this repository: `make tools`)"))
+        reports_failure = asked[2].result() if compose is not None and version is not None else True
+    if not reports_failure:
         findings.append(Finding("docker compose exit status", False, "`docker compose` exits 0 even when it fails (a wrapper script?)",
                                 "link the real docker-compose binary as the CLI plugin (in this repository: `make tools`)"))
     return findings

@@ -158,10 +158,13 @@ def test_up_makes_the_documented_calls_in_order(fake_world):
     chart = str(work.parent / "cache/artifacts/21c43cf53841f9ab0375047d95aa4c64051ea52bbd2c679416e6408f5f1c9179")
     assert Path(chart).read_bytes() == (REPO.parent / "shared/upstream/charts/cilium-1.19.6.tgz").read_bytes()
     calls = tool_calls(state)
-    assert calls == [
-        ["docker", "version", "--format", "{{.Server.Version}}"],
-        ["docker", "compose", "version", "--short"],
+    probes = sorted(calls[:3])  # asked at once: their order is not part of the contract
+    assert probes == [
         ["docker", "compose", "-f", "/nonexistent/lab-probe/compose.yaml", "config", "--quiet"],  # its exit status can be trusted
+        ["docker", "compose", "version", "--short"],
+        ["docker", "version", "--format", "{{.Server.Version}}"],
+    ]
+    assert calls[3:] == [
         ["docker", "info", "--format", "{{.NCPU}} {{.MemTotal}}"],
         ["kind", "version"],
         ["helm", "version", "--short"],

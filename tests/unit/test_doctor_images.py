@@ -87,3 +87,36 @@ def test_helm_is_found_on_path_else_where_make_images_builds_it(tmp_path, monkey
     (built / "helm").write_text("#!/bin/sh\n")
     assert helm.HelmCli()._helm() == str(built / "helm")
     assert _kind_unavailable() is None  # the runtime choice, `lab images` and the kind preflight look where HelmCli does
+
+
+def test_a_compose_that_exits_0_on_failure_is_reported(tmp_path, monkeypatch):
+    """compose's exit status decides whether the stack came up: a wrapper that exits 0 whatever happened is a
+    blocking finding; the real behaviour (exit 1 for a file that does not exist) is not. The three probes run
+    at once, and a missing docker CLI is reported, not raised."""
+    import os
+
+    from orchestrator.diagnostics import docker_findings
+    from orchestrator.providers.docker_cli import DockerCli
+
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    monkeypatch.setenv("PATH", str(bin_dir))
+    fake = bin_dir / "docker"
+
+    def docker(compose_config_exit: int) -> dict:
+        fake.write_text("#!/bin/sh\n"
+                        'case "$1 $2" in\n'
+                        '  "version --format") echo 28.2.2 ;;\n'
+                        '  "compose version") echo 2.40.3 ;;\n'
+                        f'  "compose -f") echo "open $3: no such file or directory" >&2; exit {compose_config_exit} ;;\n'
+                        "esac\n")
+        os.chmod(fake, 0o755)
+        return {f.check: f for f in docker_findings(DockerCli())}
+
+    honest = docker(1)
+    assert honest["docker daemon"].ok and honest["docker compose v2"].ok and "docker compose exit status" not in honest
+    wrapper = docker(0)
+    assert not wrapper["docker compose exit status"].ok and "exits 0 even when it fails" in wrapper["docker compose exit status"].detail
+    fake.unlink()
+    missing = {f.check: f for f in docker_findings(DockerCli())}
+    assert not missing["docker daemon"].ok and not missing["docker compose v2"].ok and "docker compose exit status" not in missing
