@@ -68,6 +68,13 @@ def engine_errors(what: str):
                                hint=HINT) from None
 
 
+@dataclass(frozen=True)
+class ContainerState:
+    name: str
+    labels: dict[str, str]
+    status: str  # created, running, exited, ...
+
+
 class DockerEngine:
     def __init__(self):
         import docker  # imported here: `lab --help` must not pay for it
@@ -127,6 +134,14 @@ class DockerEngine:
         filters = {"label": [f"{k}={v}" for k, v in labels.items()]}
         with engine_errors("list containers"):
             return self.client.containers.list(all=True, filters=filters)
+
+    def states(self, labels: dict[str, str]) -> list[ContainerState]:
+        """Name, labels and state of each container with these labels, from one list call: `containers()` reads
+        every container in full besides, ten times the cost, which a check paying it at each attempt notices."""
+        filters = {"label": [f"{k}={v}" for k, v in labels.items()]}
+        with engine_errors("list containers"):
+            listed = self.client.api.containers(all=True, filters=filters)
+        return [ContainerState(item["Names"][0].lstrip("/"), item.get("Labels") or {}, item.get("State", "")) for item in listed]
 
     def ensure_image(self, ref: str) -> None:
         try:

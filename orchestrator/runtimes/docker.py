@@ -441,7 +441,7 @@ class DockerRuntime:
     def _require_running(self) -> None:
         """Every container of the lab runs, or a check cannot pass however long it waits: say which is not.
         (Pods the node restarts itself; the compose stack nobody restarts, so a missing service is named too.)"""
-        containers = self.engine.containers(self.labels)
+        containers = self.engine.states(self.labels)
         names = {c.name for c in containers}
         for service in sorted(self.compose_doc.get("services") or {}):
             expected = f"{self.instance.compose_project}-{service}-1"
@@ -451,7 +451,8 @@ class DockerRuntime:
             if container.labels.get(ROLE_LABEL) == VOLUMES_ROLE:
                 continue  # created to write a pod's volumes, never started
             if container.status != "running":
-                code = (container.attrs.get("State") or {}).get("ExitCode")
+                full = self.engine.container(container.name)
+                code = (full.attrs.get("State") or {}).get("ExitCode") if full is not None else None
                 raise PermanentFailure(f"container {container.name} is {container.status}" + (f" (exit code {code})" if code is not None else "")
                                        + f"; `lab down {self.instance.name}` and `lab up` again")
 

@@ -30,7 +30,7 @@ def timed_verify(labdir, **env):
 @pytest.mark.parametrize("fault, broken, expected", [
     ("remove", "lab-inject-mtls-haproxy-1", "container lab-inject-mtls-haproxy-1 (compose service haproxy) does not exist"),
     ("stop", "lab-inject-mtls-haproxy-1", "container lab-inject-mtls-haproxy-1 is exited"),
-    ("kill", "lab-inject-mtls-envoy", "container lab-inject-mtls-envoy is exited"),
+    ("kill", "lab-inject-mtls-envoy", "container lab-inject-mtls-envoy is exited (exit code 137)"),
 ])
 def test_a_broken_part_is_named_at_once(up, docker_engine, fault, broken, expected):
     container = docker_engine.containers.get(broken)
