@@ -140,7 +140,7 @@ class ControlPlane:
         return {f"{PKI_DIR}/{name}": FileSpec(self.pki.read(name), 0o600 if name.endswith(".key") else 0o644) for name in names}
 
     def running(self) -> bool:
-        containers = {c.name: c.status for c in self.engine.containers(self.labels) if c.labels.get(ROLE_LABEL) == "control-plane"}
+        containers = {c.name: c.status for c in self.engine.states(self.labels) if c.labels.get(ROLE_LABEL) == "control-plane"}
         return all(containers.get(self.name(c)) == "running" for c in COMPONENTS)
 
     def up(self, timeout: float = 120) -> None:
