@@ -31,6 +31,7 @@ import signal
 import socket
 import ssl
 import sys
+import threading
 import time
 import urllib.request
 from dataclasses import dataclass
@@ -144,17 +145,22 @@ class Node:
         self.volume_checked: dict[str, float] = {}
         self.known_pods: set[str] | None = None  # the pods bound here at the last cleanup
         self.last_heartbeat = 0.0
+        self._address: str | None = None
 
     # ------------------------------------------------------------------ the Node object
     def address(self) -> str:
-        """The node's address: the lab network's gateway (this host, as seen from the pods)."""
+        """The node's address: the lab network's gateway (this host, as seen from the pods). Read once: every
+        status report carries it, and the network outlives the node."""
         import ipaddress
 
-        net = self.engine.network(self.network)
-        config = (net.attrs.get("IPAM", {}).get("Config") or [{}])[0] if net else {}
-        if config.get("Gateway"):
-            return config["Gateway"]
-        return str(ipaddress.ip_network(config["Subnet"], strict=False)[1]) if config.get("Subnet") else "127.0.0.1"
+        if self._address is None:
+            net = self.engine.network(self.network)
+            if net is None:
+                return "127.0.0.1"
+            config = (net.attrs.get("IPAM", {}).get("Config") or [{}])[0]
+            subnet = str(ipaddress.ip_network(config["Subnet"], strict=False)[1]) if config.get("Subnet") else "127.0.0.1"
+            self._address = config.get("Gateway") or subnet
+        return self._address
 
     def node_status(self) -> dict:
         condition = {"type": "Ready", "status": "True", "reason": "KubeletReady", "message": "lab node is posting ready status",
@@ -547,10 +553,9 @@ class Node:
         pods = self.pods()
         services = self._api("GET", "/api/v1/services").get("items") or []
         wanted = {p["metadata"]["uid"] for p in pods}
-        for role in (POD_ROLE, VOLUMES_ROLE):
-            for container in self.engine.containers({**self.labels, ROLE_LABEL: role}):
-                if container.labels.get(POD_UID_LABEL) not in wanted:
-                    self.engine.remove(container)
+        for container in self.engine.states(self.labels):  # names and labels from one list call, every pass
+            if container.labels.get(ROLE_LABEL) in (POD_ROLE, VOLUMES_ROLE) and container.labels.get(POD_UID_LABEL) not in wanted:
+                self.engine.remove(container)
         if wanted != self.known_pods:  # a pod went (or came): its volumes and bookkeeping go with it, not on every loop
             self.forget(wanted)
             self.known_pods = wanted
@@ -646,6 +651,20 @@ def _same(old: dict, new: dict) -> bool:
     return ready(old) == ready(new) and statuses(old) == statuses(new)
 
 
+def watch_pods(node: Node, wake: threading.Event, stop: list) -> None:
+    """A kubelet hears of the pods bound to it from a watch, not at its next relist: each event wakes the loop at
+    once. The loop still lists every pass (the watch only says when), so a lost event costs one interval at most."""
+    while not stop:
+        try:
+            for _event in node.kube.watch("/api/v1/pods", [("fieldSelector", f"spec.nodeName={node.name}")]):
+                wake.set()
+                if stop:
+                    return
+        except Exception as exc:  # the API server restarting: the loop's relist carries on meanwhile
+            log.info("pod watch: %s", _brief(exc))
+            time.sleep(1)
+
+
 def connect(args, stop: list, timeout: float = 180) -> Node | None:
     """The node starts while the API server boots (its imports take a second): until the admin kubeconfig is
     written and the API answers, it retries, reading the kubeconfig afresh (a previous cluster's may be there)."""
@@ -670,7 +689,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--network", required=True)
     parser.add_argument("--api-host", required=True)
     parser.add_argument("--labels", required=True, help="JSON object: the instance's ownership labels")
-    parser.add_argument("--interval", type=float, default=0.2)
+    parser.add_argument("--interval", type=float, default=0.2, help="seconds between relists (a watch wakes it sooner)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
     stop = []
@@ -679,12 +698,17 @@ def main(argv: list[str] | None = None) -> None:
     if node is None:
         return
     log.info("node %s registered", node.name)
+    wake = threading.Event()
+    threading.Thread(target=watch_pods, args=(node, wake, stop), name="pod-watch", daemon=True).start()
     while not stop:
+        wake.clear()  # before the pass: an event during it wakes the next one at once
         try:
             node.reconcile()
         except Exception as exc:  # the API server restarting, a container vanishing: try again
             log.warning("reconcile: %s", _brief(exc))
-        time.sleep(args.interval)
+        relist = time.monotonic() + args.interval
+        while not stop and not wake.is_set() and time.monotonic() < relist:
+            wake.wait(min(0.5, relist - time.monotonic()))  # in slices: SIGTERM is seen within half a second
     log.info("node %s stopping", node.name)
 
 

@@ -241,9 +241,10 @@ class DockerEngine:
             return container.logs(timestamps=True).decode(errors="replace") if container else ""
 
     def remove(self, container) -> None:
+        """A container, or a ContainerState from states(): removed by name, with its anonymous volumes."""
         with engine_errors(f"remove container {container.name}"):
             try:
-                container.remove(force=True, v=True)
+                self.client.api.remove_container(container.name, force=True, v=True)
             except self._errors.NotFound:
                 pass
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import threading
 import time
 from functools import cached_property
 from pathlib import Path
@@ -18,13 +19,17 @@ from orchestrator.errors import LabError, PermanentFailure, RuntimeFailure
 FIELD_MANAGER = "lab"
 
 
-def wait_until(what: str, probe: Callable[[], tuple[bool, str]], timeout: float, interval: float = 0.2) -> None:
+def wait_until(what: str, probe: Callable[[], tuple[bool, str]], timeout: float, interval: float = 0.2,
+               changed: threading.Event | None = None) -> None:
     """Poll probe until it says done; on timeout say what we waited for and what was last seen. Polls start
-    at 50 ms and back off to `interval`: most things a lab waits for are ready within a fraction of a second."""
+    at 50 ms and back off to `interval`: most things a lab waits for are ready within a fraction of a second.
+    `changed` (set by a watch on what the probe reads) ends a pause early."""
     deadline = time.monotonic() + timeout
     last = ""
     pause = min(0.05, interval)
     while True:
+        if changed is not None:
+            changed.clear()  # before the probe: a change during it ends the next pause at once
         try:
             done, last = probe()
         except PermanentFailure:
@@ -35,7 +40,10 @@ def wait_until(what: str, probe: Callable[[], tuple[bool, str]], timeout: float,
             return
         if time.monotonic() > deadline:
             raise RuntimeFailure(f"timed out after {timeout:.0f}s waiting for {what}" + (f" (last seen: {last})" if last else ""))
-        time.sleep(pause)
+        if changed is not None:
+            changed.wait(pause)
+        else:
+            time.sleep(pause)
         pause = min(pause * 1.5, interval)
 
 
@@ -74,6 +82,33 @@ def _placed(resource, doc: dict) -> tuple[dict, dict]:
     if not doc["metadata"].get("namespace"):
         doc = {**doc, "metadata": {**doc["metadata"], "namespace": "default"}}
     return doc, {"namespace": doc["metadata"]["namespace"]}
+
+
+class WatchStream:
+    """One watch's events ({"type", "object"}) as the API server streams them, a JSON object a line; stop()
+    from another thread ends the stream (its reader sees it end, not an error)."""
+
+    def __init__(self, response, what: str):
+        self.response, self.what, self.stopped = response, what, False
+
+    def __iter__(self):
+        from kubernetes.watch.watch import iter_resp_lines
+        from urllib3.exceptions import HTTPError
+
+        try:
+            for line in iter_resp_lines(self.response):
+                if line:
+                    yield json.loads(line)
+        except (OSError, TimeoutError, ValueError, HTTPError) as exc:
+            if not self.stopped:  # the connection dropped mid-stream
+                raise RuntimeFailure(f"{self.what}: the stream broke: {str(exc).splitlines()[0][:200]}") from None
+        finally:
+            self.response.release_conn()
+
+    def stop(self) -> None:
+        self.stopped = True
+        with contextlib.suppress(Exception):
+            self.response.shutdown()
 
 
 class KubeApi:
@@ -201,11 +236,13 @@ class KubeApi:
 
     def wait_for(self, what: str, api_version: str, kind: str, name: str, namespace: str | None,
                  ready: Callable[[dict], tuple[bool, str]], timeout: float) -> None:
-        """Poll one object until `ready(object)` says so (a condition, a rollout, a field)."""
+        """Until `ready(object)` says so (a condition, a rollout, a field): read again whenever it changes, and
+        on a backed-off poll besides."""
         def probe():
             return ready(self.get(api_version, kind, name, namespace))
 
-        wait_until(what, probe, timeout)
+        with self.changes(api_version, kind, name, namespace) as changed:
+            wait_until(what, probe, timeout, changed=changed)
 
     def exec(self, namespace: str, pod: str, argv: list[str], container: str | None = None, timeout: float = 60) -> tuple[int, str, str]:
         from kubernetes.stream import stream
@@ -291,3 +328,62 @@ class KubeApi:
                 return exc.status, {"message": str(exc.reason)}
         except (OSError, TimeoutError) as exc:
             raise RuntimeFailure(f"{method} {path}: cannot reach the API server: {str(exc).splitlines()[0][:200]}") from None
+
+    def watch(self, path: str, query: list, timeout: int = 300) -> "WatchStream":
+        """A watch on a collection (`query` narrows it, e.g. a fieldSelector), opened now: a refused watch raises
+        RuntimeFailure with the server's message. The server ends it after `timeout` seconds at most."""
+        from kubernetes.client.exceptions import ApiException
+        from urllib3.exceptions import HTTPError
+
+        what = f"watch {path}"
+        try:
+            request = self.api_client.param_serialize(method="GET", resource_path=path, auth_settings=["BearerToken"],
+                                                      query_params=[*query, ("watch", "true"), ("timeoutSeconds", str(timeout))],
+                                                      header_params={"Accept": "application/json"})
+            response = self.api_client.call_api(*request[:2], header_params=request[2], _request_timeout=(5, timeout + 5)).response
+        except ApiException as exc:
+            raise RuntimeFailure(f"{what}: the API server refused it ({exc.status}): {_api_message(exc)[:300]}") from None
+        except (OSError, TimeoutError, HTTPError) as exc:
+            raise RuntimeFailure(f"{what}: cannot reach the API server: {str(exc).splitlines()[0][:200]}") from None
+        if response.status >= 400:
+            try:
+                message = json.loads(response.data).get("message", "")
+            except (TypeError, ValueError, AttributeError):
+                message = (response.data or b"")[:300].decode(errors="replace")
+            response.release_conn()
+            raise RuntimeFailure(f"{what}: the API server refused it ({response.status}): {message[:300]}")
+        return WatchStream(response, what)
+
+    @contextlib.contextmanager
+    def changes(self, api_version: str, kind: str, name: str, namespace: str | None):
+        """An Event set whenever the object changes (is made, updated, deleted), from a watch in a thread, as
+        `kubectl wait` watches rather than polls. Best effort: if the watch cannot be opened the Event is
+        never set and the caller's own polling carries on."""
+        changed = threading.Event()
+        streams: list[WatchStream] = []
+        done = threading.Event()
+        try:  # here, not in the thread: discovery is not made for two threads at once
+            resource = self._resource(api_version, kind)
+            path = resource.path(namespace=namespace) if resource.namespaced and namespace else resource.path()
+        except Exception:  # noqa: BLE001 - a kind not served yet: the caller's polling says so in time
+            path = None
+
+        def follow() -> None:
+            try:
+                stream = self.watch(path, [("fieldSelector", f"metadata.name={name}")])
+                streams.append(stream)
+                if done.is_set():
+                    stream.stop()
+                for _event in stream:
+                    changed.set()
+            except Exception:  # noqa: BLE001 - the wait polls anyway
+                return
+
+        if path is not None:
+            threading.Thread(target=follow, name=f"watch-{kind}-{name}"[:40], daemon=True).start()
+        try:
+            yield changed
+        finally:
+            done.set()
+            for stream in streams:
+                stream.stop()

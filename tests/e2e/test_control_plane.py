@@ -4,10 +4,14 @@ the API server judges Cilium objects against the real CRDs."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import signal
 import subprocess
 import time
+from pathlib import Path
 
+from orchestrator.providers.kube import KubeApi
 from tests.e2e.conftest import KUBECTL, REPO, kubectl, labelled, lab
 from tests.helpers import FIXTURE_LABS, LABS
 
@@ -16,10 +20,7 @@ NOTHING = {"containers": [], "networks": [], "volumes": []}
 
 def test_deployment_and_service_reached_by_name(tmp_path, docker_engine):
     (tmp_path / "images.yaml").write_text((REPO / "images.local.yaml").read_text() + "  web: lab.local/echo:test\n")
-    env = {"LAB_PATH": str(FIXTURE_LABS)}
-    import os
-
-    env = {**os.environ, **env}
+    env = {**os.environ, "LAB_PATH": str(FIXTURE_LABS)}
     try:
         result = lab(tmp_path, "up", "deploy-svc", "--images", "images.yaml", env=env)
         assert result.returncode == 0, result.stdout + result.stderr
@@ -32,6 +33,8 @@ def test_deployment_and_service_reached_by_name(tmp_path, docker_engine):
         addresses = sorted(a for s in slices for e in s["endpoints"] for a in e["addresses"])
         assert addresses == sorted(p["status"]["podIP"] for p in pods)  # the real EndpointSlice controller saw them Ready
         node_guards(kubeconfig, docker_engine)
+        node_hears_of_pods_by_watch(tmp_path, kubeconfig)
+        waits_hear_of_changes(kubeconfig)
     finally:
         down = lab(tmp_path, "down", "deploy-svc", env=env)
     assert down.returncode == 0, down.stderr
@@ -39,8 +42,6 @@ def test_deployment_and_service_reached_by_name(tmp_path, docker_engine):
 
 
 def test_a_cilium_object_the_crd_forbids_is_refused_by_the_api_server(tmp_path, docker_engine):
-    import os
-
     labs = tmp_path / "labs"
     shutil.copytree(LABS / "inject-mtls", labs / "inject-mtls")
     cnp = labs / "inject-mtls/templates/cnp.yaml.j2"
@@ -75,6 +76,51 @@ def _until(what: str, probe, timeout: float = 30):
 def _pod(name: str, container: dict, **spec) -> dict:
     return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": "deploy"},
             "spec": {"terminationGracePeriodSeconds": 0, "containers": [{"name": name, "image": "lab.local/client:test", **container}], **spec}}
+
+
+def _node_agents(instance: str) -> dict[int, list[str]]:
+    agents = {}
+    for entry in Path("/proc").iterdir():
+        try:
+            argv = (entry / "cmdline").read_bytes().decode().split("\0")[:-1]
+        except (OSError, ValueError):
+            continue
+        if "orchestrator.emulation.node" in argv and argv[argv.index("--instance") + 1] == instance:
+            agents[int(entry.name)] = argv
+    return agents
+
+
+def node_hears_of_pods_by_watch(tmp_path: Path, kubeconfig: str) -> None:
+    """The node hears of a pod bound to it from its watch, not at its next relist: restarted to relist once in
+    ten minutes, it still runs a new pod within seconds (and `lab down` still stops it)."""
+    (pid, argv), = _node_agents("deploy-svc").items()
+    os.kill(pid, signal.SIGTERM)
+    _until("the node agent to stop", lambda: not _node_agents("deploy-svc"), timeout=10)
+    with (tmp_path / "slow-node.log").open("ab") as log:
+        subprocess.Popen([*argv, "--interval", "600"], stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True,
+                         env={**os.environ, "PYTHONPATH": str(REPO)})
+    _until("the node to register again", lambda: "registered" in (tmp_path / "slow-node.log").read_text(), timeout=30)
+    time.sleep(1)  # its first pass is done: only the watch can wake it now
+    _apply(kubeconfig, _pod("late", {"command": ["sleep", "infinity"]}))
+    _until("the late pod to run", lambda: kubectl(kubeconfig, "get", "pod", "-n", "deploy", "late")["status"].get("phase") == "Running",
+           timeout=20)
+
+
+def waits_hear_of_changes(kubeconfig: str) -> None:
+    """A wait hears that its object changed from a watch on that object alone (as `kubectl wait` does)."""
+    api = KubeApi(Path(kubeconfig))
+
+    def config_map(name: str) -> dict:
+        return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "namespace": "deploy"}, "data": {"a": "b"}}
+
+    with api.changes("v1", "ConfigMap", "heard", "deploy") as changed:
+        api.apply(config_map("other"))
+        assert not changed.wait(1)  # another object of the kind is not news
+        api.apply(config_map("heard"))
+        assert changed.wait(10)
+        changed.clear()
+        api.patch("v1", "ConfigMap", "heard", "deploy", {"data": {"a": "c"}}, "application/merge-patch+json")
+        assert changed.wait(10)
 
 
 def node_guards(kubeconfig: str, engine) -> None:
