@@ -195,7 +195,7 @@ class CiliumProxy:
                 return
             if time.monotonic() > deadline:
                 raise RuntimeFailure(f"Envoy ({self.name}) did not become ready within {timeout:.0f}s: {self.engine.logs(self.name)[-2000:]}")
-            time.sleep(0.2)
+            time.sleep(0.05)  # Envoy is ready a fraction of a second after it starts
 
     @property
     def datapath(self) -> str:

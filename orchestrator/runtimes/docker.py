@@ -361,16 +361,21 @@ class DockerRuntime:
         container = self.pod_container(selected[0]["metadata"]["name"])
         self.instance.data["redirected_pod"] = container
         self.instance.data["redirected_container_id"] = self.engine.container(container).id
-        with ThreadPoolExecutor(2) as pool:  # the datapath container starts while Envoy does
-            datapath = pool.submit(self.proxy.ensure_datapath, container)
+        redirecting = [cnp for cnp in cnps if cilium.redirects(cnp)]
+
+        def redirect() -> None:
+            self.proxy.ensure_datapath(container)
+            for cnp in redirecting:
+                self.proxy.redirect(cnp, world, container)
+
+        # The datapath and its redirect are made while Envoy starts (its listener ports are the docs', not Envoy's):
+        # nothing sends through the redirect before this step ends, and by then Envoy is ready.
+        with ThreadPoolExecutor(1) as pool:
+            redirected = pool.submit(redirect)
             for ccec in ccecs:
                 self.proxy.run_envoy(ccec, world, container)
-            datapath.result()
-        self.instance.data["proxy_routes"] = []
-        for cnp in cnps:
-            if cilium.redirects(cnp):
-                self.proxy.redirect(cnp, world, container)
-                self.instance.data["proxy_routes"] += [asdict(r) for r in routes(cnp, ccecs, world)]
+            redirected.result()
+        self.instance.data["proxy_routes"] = [asdict(r) for cnp in redirecting for r in routes(cnp, ccecs, world)]
 
     def _policy_datapath(self, container: str) -> PolicyDatapath:
         lab = self.instance.lab
