@@ -34,6 +34,7 @@ import sys
 import threading
 import time
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -440,20 +441,29 @@ class Node:
                 self.engine.remove(old)
         for volume in mounts:
             self.engine.create_volume(volume, {**self.labels, POD_UID_LABEL: meta["uid"]})
-        if with_files:
-            helper = self.engine.run(self.helper_name(pod), container["image"], ["volumes"], entrypoint=["volumes"], start=False, init=False,
-                                     labels={**labels, ROLE_LABEL: VOLUMES_ROLE},
-                                     volumes={self.volume_name(pod, v): f"/volumes/{v}" for v in with_files}, volumes_read_only=False)
-            for key in [k for k in self.volume_state if k[0] == meta["uid"]]:
-                del self.volume_state[key]
-            for volume in with_files.values():
-                self._write_volume(pod, helper, volume)
-        self.engine.run(name, container["image"], container.get("args") or [], labels=labels, network=self.network,
-                        user=user, cap_add=list(caps.get("add") or []) or None, cap_drop=list(caps.get("drop") or []) or None,
-                        read_only=bool(security.get("readOnlyRootFilesystem")), group_add=self._groups(pod),
-                        no_new_privileges=security.get("allowPrivilegeEscalation") is False, init=False,
-                        environment=self._env(pod, container), aliases=self._aliases(pod, services), volumes=mounts,
-                        entrypoint=container.get("command") or None, workdir=container.get("workingDir"), tmpfs=tmpfs or None)
+        environment = self._env(pod, container)  # here: a missing Secret or ConfigMap key refuses the pod before a container is made
+        with ThreadPoolExecutor(1) as pool:  # the container is made while its volumes are written; it starts once they are
+            created = pool.submit(self.engine.run, name, container["image"], container.get("args") or [], labels=labels, network=self.network,
+                                  user=user, cap_add=list(caps.get("add") or []) or None, cap_drop=list(caps.get("drop") or []) or None,
+                                  read_only=bool(security.get("readOnlyRootFilesystem")), group_add=self._groups(pod),
+                                  no_new_privileges=security.get("allowPrivilegeEscalation") is False, init=False,
+                                  environment=environment, aliases=self._aliases(pod, services), volumes=mounts,
+                                  entrypoint=container.get("command") or None, workdir=container.get("workingDir"), tmpfs=tmpfs or None,
+                                  start=False)
+            try:
+                if with_files:
+                    helper = self.engine.run(self.helper_name(pod), container["image"], ["volumes"], entrypoint=["volumes"], start=False,
+                                             init=False, labels={**labels, ROLE_LABEL: VOLUMES_ROLE},
+                                             volumes={self.volume_name(pod, v): f"/volumes/{v}" for v in with_files}, volumes_read_only=False)
+                    for key in [k for k in self.volume_state if k[0] == meta["uid"]]:
+                        del self.volume_state[key]
+                    for volume in with_files.values():
+                        self._write_volume(pod, helper, volume)
+            except BaseException:  # a volume's source is missing: no container may run without it (the next pass retries)
+                if created.exception() is None:
+                    self.engine.remove(created.result())
+                raise
+            self.engine.start(created.result())
         self.started[meta["uid"]] = time.time()
         self.started_mono[meta["uid"]] = time.monotonic()
         self.volume_checked[meta["uid"]] = time.monotonic()

@@ -169,14 +169,18 @@ class DockerEngine:
             volumes: dict[str, str] | None = None, volumes_read_only: bool = True, read_only: bool = False,
             cap_drop: list[str] | None = None, no_new_privileges: bool = False, start: bool = True, group_add: list[str] | None = None):
         """Create, copy files in with exact owner and mode (no bind mount of key material), start. `volumes`:
-        named volume -> path, read-only unless said (a kubelet mounts secret and configMap volumes read-only)."""
+        named volume -> path, read-only unless said (a kubelet mounts secret and configMap volumes read-only).
+        With start=False the container is only created (and not read again): start() it later."""
         import docker.types
 
         self.ensure_image(image)
         kwargs = dict(name=name, command=command or None, labels=labels, init=init, user=user, cap_add=cap_add, detach=True,
                       environment=environment or None, entrypoint=entrypoint, working_dir=workdir, tmpfs=tmpfs, ports=publish,
                       read_only=read_only, cap_drop=cap_drop, group_add=group_add, security_opt=["no-new-privileges"] if no_new_privileges else None,
-                      mounts=[docker.types.Mount(path, volume, type="volume", read_only=volumes_read_only) for volume, path in (volumes or {}).items()] or None)
+                      # no_copy: a volume holds what was written to it, never the image's files at its path (Docker
+                      # copies those into an empty volume at create, as a kubelet's volumes never have them)
+                      mounts=[docker.types.Mount(path, volume, type="volume", read_only=volumes_read_only, no_copy=True)
+                              for volume, path in (volumes or {}).items()] or None)
         if network_mode:
             kwargs["network_mode"] = network_mode
         elif network:

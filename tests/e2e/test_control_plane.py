@@ -159,6 +159,17 @@ def node_guards(kubeconfig: str, engine) -> None:
     assert refused == {"reason": "CreateContainerConfigError", "message": "container has runAsNonRoot and image will run as root"}
     assert engine.containers.list(all=True, filters={"name": "lab-deploy-svc-nonroot"}) == []
 
+    # A Secret volume whose Secret is not there yet: no container runs (none without its files) until it is. Mounted
+    # where the image has a file (/etc/ssl/openssl.cnf): the volume holds the Secret's keys alone, as a kubelet's does.
+    _apply(kubeconfig, _pod("patient", {"command": ["sleep", "infinity"], "volumeMounts": [{"name": "s", "mountPath": "/etc/ssl"}]},
+                            volumes=[{"name": "s", "secret": {"secretName": "later"}}]))
+    time.sleep(2)
+    assert [c.status for c in engine.containers.list(all=True, filters={"name": "lab-deploy-svc-patient$"})] in ([], ["created"])
+    _apply(kubeconfig, {**secret, "metadata": {"name": "later", "namespace": "deploy"}, "stringData": {"key": "at last"}})
+    _until("the patient pod to run", lambda: kubectl(kubeconfig, "get", "pod", "-n", "deploy", "patient")["status"].get("phase") == "Running")
+    assert subprocess.run(["docker", "exec", "lab-deploy-svc-patient", "cat", "/etc/ssl/key"], capture_output=True, text=True).stdout == "at last"
+    assert subprocess.run(["docker", "exec", "lab-deploy-svc-patient", "ls", "/etc/ssl"], capture_output=True, text=True).stdout == "key\n"
+
     restarts = _until("the liveness probe to restart the container", lambda: (kubectl(kubeconfig, "get", "pod", "-n", "deploy", "unlive")["status"]
                                                                             .get("containerStatuses") or [{}])[0].get("restartCount"))
     assert restarts >= 1
