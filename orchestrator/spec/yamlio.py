@@ -81,6 +81,8 @@ def parse_yaml(text: str, origin: str) -> Any:
         try:
             node = loader.get_single_node()
         except yaml.YAMLError as exc:
+            if "maximum nesting depth" in str(exc):  # libyaml 0.2.6 refuses depth itself; older ones leave it to us
+                raise BadInput(f"{origin}: not accepted: nested too deeply") from None
             raise BadInput(f"{origin}: not valid YAML: {yaml_problem(exc)}") from None
         except RecursionError:
             raise BadInput(f"{origin}: not accepted: nested too deeply") from None
