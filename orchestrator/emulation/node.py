@@ -159,8 +159,8 @@ class Node:
             if net is None:
                 return "127.0.0.1"
             config = (net.attrs.get("IPAM", {}).get("Config") or [{}])[0]
-            subnet = str(ipaddress.ip_network(config["Subnet"], strict=False)[1]) if config.get("Subnet") else "127.0.0.1"
-            self._address = config.get("Gateway") or subnet
+            first_host = str(ipaddress.ip_network(config["Subnet"], strict=False)[1]) if config.get("Subnet") else "127.0.0.1"
+            self._address = config.get("Gateway") or first_host
         return self._address
 
     def node_status(self) -> dict:

@@ -68,6 +68,11 @@ def engine_errors(what: str):
                                hint=HINT) from None
 
 
+def _label_filter(labels: dict[str, str]) -> dict[str, list[str]]:
+    """Docker's filter for objects carrying every one of these labels."""
+    return {"label": [f"{k}={v}" for k, v in labels.items()]}
+
+
 @dataclass(frozen=True)
 class ContainerState:
     name: str
@@ -131,16 +136,14 @@ class DockerEngine:
                 return None
 
     def containers(self, labels: dict[str, str]) -> list:
-        filters = {"label": [f"{k}={v}" for k, v in labels.items()]}
         with engine_errors("list containers"):
-            return self.client.containers.list(all=True, filters=filters)
+            return self.client.containers.list(all=True, filters=_label_filter(labels))
 
     def states(self, labels: dict[str, str]) -> list[ContainerState]:
         """Name, labels and state of each container with these labels, from one list call: `containers()` reads
         every container in full besides, ten times the cost, which a check paying it at each attempt notices."""
-        filters = {"label": [f"{k}={v}" for k, v in labels.items()]}
         with engine_errors("list containers"):
-            listed = self.client.api.containers(all=True, filters=filters)
+            listed = self.client.api.containers(all=True, filters=_label_filter(labels))
         return [ContainerState(item["Names"][0].lstrip("/"), item.get("Labels") or {}, item.get("State", "")) for item in listed]
 
     def ensure_image(self, ref: str) -> None:
@@ -254,8 +257,8 @@ class DockerEngine:
 
     def volumes(self, labels: dict[str, str]) -> list:
         with engine_errors("list volumes"):
-            return self.client.volumes.list(filters={"label": [f"{k}={v}" for k, v in labels.items()]})
+            return self.client.volumes.list(filters=_label_filter(labels))
 
     def networks(self, labels: dict[str, str]) -> list:
         with engine_errors("list networks"):
-            return self.client.networks.list(filters={"label": [f"{k}={v}" for k, v in labels.items()]})
+            return self.client.networks.list(filters=_label_filter(labels))

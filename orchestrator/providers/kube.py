@@ -27,9 +27,9 @@ def wait_until(what: str, probe: Callable[[], tuple[bool, str]], timeout: float,
     deadline = time.monotonic() + timeout
     last = ""
     pause = min(0.05, interval)
+    changed = changed or threading.Event()  # without a watch, never set: each pause runs its length
     while True:
-        if changed is not None:
-            changed.clear()  # before the probe: a change during it ends the next pause at once
+        changed.clear()  # before the probe: a change during it ends the next pause at once
         try:
             done, last = probe()
         except PermanentFailure:
@@ -40,10 +40,7 @@ def wait_until(what: str, probe: Callable[[], tuple[bool, str]], timeout: float,
             return
         if time.monotonic() > deadline:
             raise RuntimeFailure(f"timed out after {timeout:.0f}s waiting for {what}" + (f" (last seen: {last})" if last else ""))
-        if changed is not None:
-            changed.wait(pause)
-        else:
-            time.sleep(pause)
+        changed.wait(pause)
         pause = min(pause * 1.5, interval)
 
 
@@ -72,6 +69,14 @@ def api_errors(what: str):
         raise RuntimeFailure(f"{what}: the API server refused it ({status}): {_api_message(exc)[:500]}") from None
     except (OSError, TimeoutError) as exc:  # connection refused, reset, timed out
         raise RuntimeFailure(f"{what}: cannot reach the API server: {str(exc).splitlines()[0][:200]}") from None
+
+
+def _answer(data: bytes | None):
+    """A response body as the API server sent it (JSON, usually a Status), or its first bytes as the message."""
+    try:
+        return json.loads(data or b"null")
+    except ValueError:
+        return {"message": (data or b"")[:300].decode(errors="replace")}
 
 
 def _placed(resource, doc: dict) -> tuple[dict, dict]:
@@ -317,10 +322,7 @@ class KubeApi:
                                                       auth_settings=["BearerToken"])
             response = self.api_client.call_api(*request[:2], header_params=request[2], body=request[3], post_params=request[4])
             response.read()
-            try:
-                return response.status, json.loads(response.data or b"null")
-            except ValueError:
-                return response.status, {"message": (response.data or b"")[:300].decode(errors="replace")}
+            return response.status, _answer(response.data)
         except ApiException as exc:
             try:
                 return exc.status, json.loads(exc.body)
@@ -346,11 +348,9 @@ class KubeApi:
         except (OSError, TimeoutError, HTTPError) as exc:
             raise RuntimeFailure(f"{what}: cannot reach the API server: {str(exc).splitlines()[0][:200]}") from None
         if response.status >= 400:
-            try:
-                message = json.loads(response.data).get("message", "")
-            except (TypeError, ValueError, AttributeError):
-                message = (response.data or b"")[:300].decode(errors="replace")
+            answer = _answer(response.data)
             response.release_conn()
+            message = answer.get("message", "") if isinstance(answer, dict) else ""
             raise RuntimeFailure(f"{what}: the API server refused it ({response.status}): {message[:300]}")
         return WatchStream(response, what)
 

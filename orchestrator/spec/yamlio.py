@@ -12,6 +12,7 @@ from orchestrator.errors import BadInput
 
 MAX_FILE_BYTES = 1024 * 1024  # a lab spec or values file is hand-written: 1 MiB is plenty
 MAX_NODES = 200_000  # nodes after alias expansion: a "billion laughs" document stops here
+TOO_DEEP = "not accepted: nested too deeply"  # whichever refuses it: libyaml 0.2.6's own limit, or Python's recursion
 # libyaml's parser where PyYAML was built with it: the pure-Python one spends a few hundred ms of CPU on the lab
 # schema and spec at every command, while a lab's API server boots.
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -82,17 +83,17 @@ def parse_yaml(text: str, origin: str) -> Any:
             node = loader.get_single_node()
         except yaml.YAMLError as exc:
             if "maximum nesting depth" in str(exc):  # libyaml 0.2.6 refuses depth itself; older ones leave it to us
-                raise BadInput(f"{origin}: not accepted: nested too deeply") from None
+                raise BadInput(f"{origin}: {TOO_DEEP}") from None
             raise BadInput(f"{origin}: not valid YAML: {yaml_problem(exc)}") from None
         except RecursionError:
-            raise BadInput(f"{origin}: not accepted: nested too deeply") from None
+            raise BadInput(f"{origin}: {TOO_DEEP}") from None
         if node is None:
             return None
         try:
             too_big = _expanded_size(node, {}) > MAX_NODES
             duplicate = _key_problem(node, set())
         except RecursionError:
-            raise BadInput(f"{origin}: not accepted: nested too deeply") from None
+            raise BadInput(f"{origin}: {TOO_DEEP}") from None
         if too_big:
             raise BadInput(f"{origin}: not accepted: more than {MAX_NODES} values once its aliases are expanded")
         if duplicate:
@@ -102,7 +103,7 @@ def parse_yaml(text: str, origin: str) -> Any:
         except yaml.YAMLError as exc:
             raise BadInput(f"{origin}: not valid YAML: {yaml_problem(exc)}") from None
         except RecursionError:
-            raise BadInput(f"{origin}: not accepted: nested too deeply") from None
+            raise BadInput(f"{origin}: {TOO_DEEP}") from None
     finally:
         loader.dispose()
 
