@@ -44,7 +44,8 @@ def prepare_baseline(cwd: Path, out: Path) -> None:
 
     lab(cwd, "render", "inject-mtls", "--images", "images.yaml", "--out", str(out / "rendered"))
     shutil.copy(cwd / "images.yaml", out / "images.yaml")
-    pki = ClusterPki(out / "pki", "base", ["base-control-plane", "kubernetes", "localhost"])
+    pki = ClusterPki(out / "pki", "base", ["base-control-plane", "kubernetes", "localhost"],
+                     {"controller-manager": ["base-controller-manager"], "scheduler": ["base-scheduler"]})
     pki.ensure()
     for path in (out / "pki").iterdir():
         path.chmod(0o644)  # bind-mounted read-only into the containers (the tool copies them in 0600 instead)

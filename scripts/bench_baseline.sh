@@ -31,8 +31,8 @@ until curl -sf --cacert "$dir/pki/ca.crt" --cert "$dir/pki/admin.crt" --key "$di
 done
 for component in controller-manager scheduler; do
   image=$([ $component = scheduler ] && img kubeScheduler || img kubeControllerManager)
-  extra=()
-  [ $component = controller-manager ] && extra=(--cluster-signing-cert-file=/etc/kubernetes/pki/ca.crt
+  extra=(--tls-cert-file=/etc/kubernetes/pki/$component-server.crt --tls-private-key-file=/etc/kubernetes/pki/$component-server.key)
+  [ $component = controller-manager ] && extra+=(--cluster-signing-cert-file=/etc/kubernetes/pki/ca.crt
     --cluster-signing-key-file=/etc/kubernetes/pki/ca.key --root-ca-file=/etc/kubernetes/pki/ca.crt
     --service-account-private-key-file=/etc/kubernetes/pki/sa.key --use-service-account-credentials=true)
   docker run -d --name $p-$component --network $net "${labels[@]}" -v "$dir/pki:/etc/kubernetes/pki:ro" \

@@ -65,18 +65,33 @@ def kubeconfig(cluster: str, server: str, ca: bytes, user: str, cert: bytes, key
 
 
 class ClusterPki:
-    """The cluster's CA, the API server's serving certificate, service-account keys and component client
-    certificates: issued once per instance and reused, as a cluster keeps its PKI."""
+    """The cluster's CA, the API server's serving certificate, service-account keys, component client
+    certificates and the controllers' serving certificates: issued once per instance and reused, as a cluster
+    keeps its PKI."""
 
-    def __init__(self, directory: Path, cluster: str, api_names: list[str]):
+    def __init__(self, directory: Path, cluster: str, api_names: list[str], serving_names: dict[str, list[str]] | None = None):
         self.store = PkiStore(directory)
         self.cluster = cluster
         self.api_names = api_names
+        # controller-manager, scheduler -> the names their secure port answers to (file <name>-server.crt)
+        self.serving_names = serving_names or {}
 
     def ensure(self) -> None:
+        if self.store.read_cert("ca.crt") is None or self.store.read_key("ca.key") is None:
+            self._issue_cluster()
+        missing = [c for c in self.serving_names if self.store.read_cert(f"{c}-server.crt") is None or self.store.read_key(f"{c}-server.key") is None]
+        if missing:  # also for a PKI issued before these certificates were
+            now = dt.datetime.now(dt.timezone.utc)
+            issuer = Issuer(self.store.read_key("ca.key"), self.store.read_cert("ca.crt"))
+            for component in missing:
+                key = new_key("ecdsa-p256")
+                cert = issue_leaf(key, build_name(f"kube-{component}"), Validity.days_from(now, LEAF_DAYS), issuer, usage="server",
+                                  dns=("localhost", *self.serving_names[component]), ips=("127.0.0.1",))
+                self.store.write_key(f"{component}-server.key", key)
+                self.store.write_cert(f"{component}-server.crt", cert)
+
+    def _issue_cluster(self) -> None:
         store = self.store
-        if store.read_cert("ca.crt") is not None and store.read_key("ca.key") is not None:
-            return
         store.ensure_dir()
         now = dt.datetime.now(dt.timezone.utc)
         ca_key = new_key("ecdsa-p256")
@@ -124,7 +139,8 @@ class ControlPlane:
         self.api_host = f"{instance}-control-plane"  # as kind names its control-plane node
         self.pki = ClusterPki(state_dir / "cluster-pki", instance,
                               [self.api_host, "kubernetes", "kubernetes.default", "kubernetes.default.svc",
-                               "kubernetes.default.svc.cluster.local", "localhost"])
+                               "kubernetes.default.svc.cluster.local", "localhost"],
+                              {"controller-manager": [self.name("kube-controller-manager")], "scheduler": [self.name("kube-scheduler")]})
 
     def name(self, component: str) -> str:
         return f"lab-{self.instance}-{component}"
@@ -229,17 +245,26 @@ class ControlPlane:
                 # Each controller gets its own service account and token at start; at the default 20 requests/s
                 # that alone takes seconds. A lab's cluster has one client of the sort: let it start at once.
                 "--kube-api-qps=200", "--kube-api-burst=400",
-                "--controllers=*,bootstrapsigner,tokencleaner", "--v=1"]
-        files = {**self._component_files("controller-manager", "controller-manager.conf"), **self._pki_files("ca.crt", "ca.key", "sa.key")}
+                "--controllers=*,bootstrapsigner,tokencleaner", *self._serving_flags("controller-manager"), "--v=1"]
+        files = {**self._component_files("controller-manager", "controller-manager.conf"),
+                 **self._pki_files("ca.crt", "ca.key", "sa.key", "controller-manager-server.crt", "controller-manager-server.key")}
         self.engine.run(self.name("kube-controller-manager"), self.images["kube-controller-manager"], argv,
                         labels=self._labels("kube-controller-manager"), network=self.network, files=files, start=start)
 
     def _scheduler(self, start: bool = True) -> None:
         conf = "/etc/kubernetes/scheduler.conf"
         argv = ["kube-scheduler", f"--kubeconfig={conf}", f"--authentication-kubeconfig={conf}", f"--authorization-kubeconfig={conf}",
-                "--leader-elect=false", "--v=1"]
+                "--leader-elect=false", *self._serving_flags("scheduler"), "--v=1"]
+        files = {**self._component_files("scheduler", "scheduler.conf"), **self._pki_files("scheduler-server.crt", "scheduler-server.key")}
         self.engine.run(self.name("kube-scheduler"), self.images["kube-scheduler"], argv, labels=self._labels("kube-scheduler"),
-                        network=self.network, files=self._component_files("scheduler", "scheduler.conf"), start=start)
+                        network=self.network, files=files, start=start)
+
+    @staticmethod
+    def _serving_flags(component: str) -> list[str]:
+        """Its secure port's certificate, from the cluster CA. Without one the component makes a self-signed
+        CA and certificate at start (two RSA-2048 keys): a few tenths of a second of CPU before its first
+        controller runs, on a machine the booting cluster already keeps busy."""
+        return [f"--tls-cert-file={PKI_DIR}/{component}-server.crt", f"--tls-private-key-file={PKI_DIR}/{component}-server.key"]
 
     def host_port(self) -> int:
         container = self.engine.container(self.name("kube-apiserver"))

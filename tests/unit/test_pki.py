@@ -196,3 +196,25 @@ def test_switching_self_signed_reissues(tmp_path):
     assert {a.name: a.action for a in PkiManager(_with_impostor(True), store).ensure()}["impostor"] == "reused"
     back = {a.name: a for a in PkiManager(_with_impostor(False), store).ensure()}["impostor"]
     assert back.action == "reissued" and back.reason == "issuer changed"
+
+
+def test_cluster_pki_serves_the_controllers_from_the_cluster_ca(tmp_path):
+    """The controller-manager's and scheduler's serving certificates: openssl verifies them against the cluster
+    CA for their names; a PKI issued before they existed gets them without a new CA; a rerun reuses them."""
+    from orchestrator.emulation.control_plane import ClusterPki
+
+    names = {"controller-manager": ["lab-x-kube-controller-manager"], "scheduler": ["lab-x-kube-scheduler"]}
+    ClusterPki(tmp_path / "pki", "x", ["x-control-plane"]).ensure()  # as issued before the serving certificates
+    d = tmp_path / "pki"
+    ca = (d / "ca.crt").read_bytes()
+    ClusterPki(d, "x", ["x-control-plane"], names).ensure()
+    assert (d / "ca.crt").read_bytes() == ca
+    for component, (name,) in names.items():
+        verified = openssl("verify", "-CAfile", str(d / "ca.crt"), "-purpose", "sslserver", "-verify_hostname", name, str(d / f"{component}-server.crt"))
+        assert verified.stdout.strip().endswith("OK")
+        refused = openssl("verify", "-CAfile", str(d / "ca.crt"), "-verify_hostname", "elsewhere", str(d / f"{component}-server.crt"), check=False)
+        assert refused.returncode != 0
+        assert stat.S_IMODE(os.stat(d / f"{component}-server.key").st_mode) == 0o600
+    cert = (d / "scheduler-server.crt").read_bytes()
+    ClusterPki(d, "x", ["x-control-plane"], names).ensure()
+    assert (d / "scheduler-server.crt").read_bytes() == cert
