@@ -166,8 +166,16 @@ class ControlPlane:
 
     def start_api(self, timeout: float = 120) -> None:
         """etcd and the API server, until it is ready: enough to register CRDs and a node."""
+        self.start_api_containers()
+        self.wait_api(timeout)
+
+    def start_api_containers(self) -> None:
+        """etcd's and the API server's containers started (not waited for) and the admin kubeconfig written."""
         self.pki.ensure()
-        self._start_group((("etcd", self._etcd), ("kube-apiserver", self._apiserver)), timeout)
+        self._start_all(self._api())
+
+    def wait_api(self, timeout: float = 120) -> None:
+        self._wait_ready(timeout, [component for component, _ in self._api()])
 
     def create_controllers(self) -> None:
         """The controller-manager's and scheduler's containers created (image, files) but not started, while the
@@ -181,6 +189,9 @@ class ControlPlane:
         are refused and exit."""
         self._start_group(self._controllers(), timeout)
 
+    def _api(self):
+        return (("etcd", self._etcd), ("kube-apiserver", self._apiserver))
+
     def _controllers(self):
         return (("kube-controller-manager", self._controller_manager), ("kube-scheduler", self._scheduler))
 
@@ -190,11 +201,14 @@ class ControlPlane:
 
     def _start_group(self, group, timeout: float) -> None:
         deadline = time.monotonic() + timeout
+        self._start_all(group)
+        self._wait_ready(max(1.0, deadline - time.monotonic()), [c for c, _ in group])
+
+    def _start_all(self, group) -> None:
         with ThreadPoolExecutor(len(group)) as pool:  # the API server retries etcd until it answers
             for started in [pool.submit(self._start, component, start) for component, start in group]:
                 started.result()
         self._write_admin_kubeconfig()
-        self._wait_ready(max(1.0, deadline - time.monotonic()), [c for c, _ in group])
 
     def _start(self, component: str, start) -> None:
         existing = self.engine.container(self.name(component))

@@ -160,10 +160,12 @@ class DockerRuntime:
                            f"{', '.join(outside)}; rerun with --set network.subnet=<its IPv4 subnet>")
         self.instance.data["control_plane"] = True  # recorded first: a failed start is still torn down
         self._fresh = not self.control_plane.running()  # a new cluster holds nothing of an earlier run to reset
-        # While the API server boots (seconds): the compose stack (it needs only the network; `stack_up` collects
-        # its outcome), the node agent's start (it registers once the API answers), the controllers' containers,
-        # the Kubernetes client's import and the emulated CRDs' parsing. Once the API answers, the controllers
-        # start while the client is made and the CRDs are registered.
+        # The API server's boot is the longest wait: its containers are started first, with Docker to themselves
+        # (every other container made or started at once slows both starts). While it boots (seconds): the compose
+        # stack (it needs only the network; `stack_up` collects its outcome), the node agent's start (it registers
+        # once the API answers), the controllers' containers, the Kubernetes client's import and the emulated CRDs'
+        # parsing. Once the API answers, the controllers start while the client is made and the CRDs are registered.
+        self.control_plane.start_api_containers()
         background = ThreadPoolExecutor(4)
         self._stack_started = self._start_stack(background)
         crds = background.submit(self._crd_documents, lab)
@@ -171,12 +173,11 @@ class DockerRuntime:
         # typed core API: this runtime execs through Docker, and that import is most of a second of CPU, which the
         # booting API server needs on a small machine.
         warm = background.submit(lambda: [importlib.import_module(m) for m in ("kubernetes.client", "kubernetes.config", "kubernetes.dynamic")])
-        self.control_plane.pki.ensure()  # before the controllers' containers are made with their kubeconfigs
         created = background.submit(self.control_plane.create_controllers)
         started = [f for f in (self._stack_started, warm, crds, created) if f]
         try:
             self._start_node()  # it waits for the API server itself, its imports done by then
-            self.control_plane.start_api()
+            self.control_plane.wait_api()
             controllers = background.submit(lambda: (created.result(), self.control_plane.start_controllers()))
             client = background.submit(lambda: self.kube)
             started += [controllers, client]
