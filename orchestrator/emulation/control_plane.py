@@ -18,6 +18,7 @@ import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import yaml
 from cryptography.hazmat.primitives import serialization
@@ -174,8 +175,11 @@ class ControlPlane:
         self.pki.ensure()
         self._start_all(self._api())
 
-    def wait_api(self, timeout: float = 120) -> None:
-        self._wait_ready(timeout, [component for component, _ in self._api()])
+    def wait_api(self, timeout: float = 120, on_serving: Callable[[], None] | None = None) -> None:
+        """Until the API server is ready. `on_serving` runs once, as soon as it answers at all (any HTTP status):
+        its CPU-heavy start (storage, handler chain, OpenAPI) is over then, and its remaining wait is its
+        post-start hooks, which other work on the machine hardly slows."""
+        self._wait_ready(timeout, [component for component, _ in self._api()], on_serving)
 
     def create_controllers(self) -> None:
         """The controller-manager's and scheduler's containers created (image, files) but not started, while the
@@ -301,17 +305,26 @@ class ControlPlane:
         context.load_cert_chain(store.path("admin.crt"), store.path("admin.key"))
         return context
 
-    def _wait_ready(self, timeout: float, components: list[str]) -> None:
+    def _wait_ready(self, timeout: float, components: list[str], on_serving: Callable[[], None] | None = None) -> None:
         deadline = time.monotonic() + timeout
         url, context, last = f"{self.server()}/readyz", self._ssl_context(), ""
         next_inspect = time.monotonic() + 1
         while True:
+            answered = False
             try:
                 with urllib.request.urlopen(url, context=context, timeout=5) as response:
+                    answered = True
                     if response.status == 200:
+                        if on_serving:
+                            on_serving()
                         return
+            except urllib.error.HTTPError as exc:  # not ready yet, but serving
+                answered, last = True, str(exc)[:200]
             except (urllib.error.URLError, OSError, ssl.SSLError) as exc:
                 last = str(getattr(exc, "reason", exc))[:200]
+            if answered and on_serving:
+                on_serving()
+                on_serving = None
             if time.monotonic() < next_inspect:  # a crashed component, looked for once a second: dockerd shares the CPU with the boot
                 time.sleep(0.1)
                 continue
