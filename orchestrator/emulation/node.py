@@ -679,9 +679,12 @@ def connect(args, stop: list, timeout: float = 180) -> Node | None:
     """The node starts while the API server boots (its imports take a second): until the admin kubeconfig is
     written and the API answers, it retries, reading the kubeconfig afresh (a previous cluster's may be there)."""
     deadline, last = time.monotonic() + timeout, ""
+    node, read = None, None
     while not stop:
         try:
-            node = Node(args.kubeconfig, args.instance, args.network, args.api_host, json.loads(args.labels))
+            kubeconfig = Path(args.kubeconfig).read_bytes()
+            if node is None or kubeconfig != read:  # a client (and Docker connection) per kubeconfig, not per attempt
+                node, read = Node(args.kubeconfig, args.instance, args.network, args.api_host, json.loads(args.labels)), kubeconfig
             node.register()
             return node
         except Exception as exc:

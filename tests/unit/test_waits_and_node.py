@@ -61,3 +61,36 @@ def test_the_node_accepts_what_the_api_server_defaults():
     unsupported_fields(pod(restartPolicy="Always", dnsPolicy="ClusterFirst", schedulerName="default-scheduler", securityContext={},
                            tolerations=[{"key": "node.kubernetes.io/not-ready"}], enableServiceLinks=True, preemptionPolicy="PreemptLowerPriority",
                            priority=0, serviceAccountName="default", terminationGracePeriodSeconds=30))
+
+
+def test_the_node_connects_with_one_client_per_kubeconfig(tmp_path, monkeypatch):
+    """While the API server boots the node retries registering every tenth of a second: with the client it
+    made for the kubeconfig it read (not a new one per attempt), and with a new one once the kubeconfig is
+    rewritten (a previous cluster's may have been there)."""
+    import argparse
+
+    from orchestrator.emulation import node as agent
+
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text("previous cluster")
+    built, attempts = [], []
+
+    class RecordingNode:
+        def __init__(self, path, instance, network, api_host, labels):
+            self.content = open(path).read()
+            built.append(self.content)
+
+        def register(self):
+            attempts.append(self.content)
+            if len(attempts) == 3:
+                kubeconfig.write_text("this cluster")  # `lab up` writes the new cluster's kubeconfig
+            if self.content != "this cluster" or attempts.count("this cluster") < 2:
+                raise ConnectionRefusedError("connection refused")
+
+    monkeypatch.setattr(agent, "Node", RecordingNode)
+    monkeypatch.setattr(agent.time, "sleep", lambda _: None)
+    args = argparse.Namespace(kubeconfig=str(kubeconfig), instance="x", network="kind", api_host="x-control-plane", labels="{}")
+    node = agent.connect(args, [])
+    assert node.content == "this cluster"
+    assert attempts == ["previous cluster"] * 3 + ["this cluster"] * 2
+    assert built == ["previous cluster", "this cluster"]
