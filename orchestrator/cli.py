@@ -378,3 +378,33 @@ def main(argv: list[str] | None = None) -> None:
         click.echo(_bounded(f"Error: unexpected {type(exc).__name__}: {exc} (rerun with --debug for the traceback)"), err=True)
         sys.exit(1)
     sys.exit(0)
+
+
+def run() -> None:
+    """The program's entry (the `lab` script, `python -m orchestrator`): main(), then the process ends without
+    the interpreter's teardown, which frees every loaded module's objects one by one (a tenth of a second once
+    the Kubernetes and Docker clients are loaded) only for the process to exit. Exit handlers still run (the
+    Kubernetes client removes its temporary certificate files in one), output is flushed, and a thread still
+    at work is waited for by the ordinary exit."""
+    import atexit
+    import os
+    import threading
+
+    try:
+        main()
+        code = 0
+    except SystemExit as exc:
+        code = exc.code
+    if not isinstance(code, int):  # sys.exit's conventions: None is success, anything else is printed
+        if code is not None:
+            print(code, file=sys.stderr)
+        code = 0 if code is None else 1
+    if any(t.is_alive() and not t.daemon for t in threading.enumerate() if t is not threading.main_thread()):
+        sys.exit(code)
+    atexit._run_exitfuncs()
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except (OSError, ValueError):  # a closed pipe (`lab status | head`): as the interpreter reports it
+        code = code or 120
+    os._exit(code)

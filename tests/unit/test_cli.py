@@ -125,3 +125,31 @@ def test_pause_needs_a_terminal(workdir):
     result = run_lab("up", "mini", "--pause")
     assert result.exit_code == 2 and "--pause waits for Enter between steps: it needs a terminal" in result.stderr
     assert not (workdir / ".lab").exists()  # refused before anything was recorded
+
+
+def test_the_program_exits_without_teardown_but_with_its_exit_handlers_and_threads(tmp_path):
+    """`run()` ends the process with os._exit after main(): the exit code, every line of output, the exit
+    handlers (the Kubernetes client removes its temporary key files in one) and a thread still at work are
+    all kept as an ordinary exit keeps them."""
+    def program(body: str, *argv: str) -> subprocess.CompletedProcess:
+        code = ("import atexit, sys, threading, time\nfrom pathlib import Path\nfrom orchestrator import cli\n"
+                f"{body}\nsys.argv = ['lab', *{list(argv)!r}]\ncli.run()\nPath({str(tmp_path / 'after')!r}).write_text('run() returned')\n")
+        return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path)
+
+    handler = f"atexit.register(lambda: Path({str(tmp_path / 'handler')!r}).write_text('ran'))"
+    ok = program(handler, "--version")
+    assert ok.returncode == 0 and ok.stdout.startswith("lab, version ")
+    assert (tmp_path / "handler").read_text() == "ran"
+    assert not (tmp_path / "after").exists()  # the process ended in run()
+
+    refused = program("", "up", "no-such-lab")
+    assert refused.returncode == 2 and refused.stderr.startswith("Error: unknown lab 'no-such-lab'")
+
+    many = program("", "--help")
+    assert many.returncode == 0 and many.stdout.rstrip().endswith(subprocess.run(
+        [sys.executable, "-m", "orchestrator", "--help"], capture_output=True, text=True).stdout.rstrip().splitlines()[-1])
+
+    worker = ("def work():\n    time.sleep(0.3)\n    Path(" + repr(str(tmp_path / "worker")) + ").write_text('done')\n"
+              "threading.Thread(target=work).start()")
+    waited = program(worker, "--version")
+    assert waited.returncode == 0 and (tmp_path / "worker").read_text() == "done"
