@@ -7,6 +7,7 @@ Imported only where a runtime talks to a cluster, so `lab --help` never loads th
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import threading
 import time
@@ -123,6 +124,10 @@ class KubeApi:
         with api_errors(f"connect with {kubeconfig}"):
             self.api_client = config.new_client_from_config(config_file=str(kubeconfig))
         self._dynamic = None
+        # Discovery's cache, per API server as the client keys it, beside the kubeconfig (the instance's state,
+        # which `down` removes) instead of one more file in /tmp for every cluster ever made.
+        server = hashlib.md5(self.api_client.configuration.host.encode(), usedforsecurity=False).hexdigest()
+        self._discovery_cache = kubeconfig.parent / f"discovery-{server}.json"
 
     @cached_property
     def core(self):
@@ -139,7 +144,7 @@ class KubeApi:
             from kubernetes import dynamic
 
             with api_errors("discover the API"):
-                self._dynamic = dynamic.DynamicClient(self.api_client)
+                self._dynamic = dynamic.DynamicClient(self.api_client, cache_file=str(self._discovery_cache))
         return self._dynamic
 
     def _resource(self, api_version: str, kind: str):

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import signal
 import socket
 import ssl
 import subprocess
 import sys
+import tempfile
 import time
 import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import yaml
 
 from tests.e2e.conftest import kubectl, labelled, lab, parse_json, up_args
 
@@ -40,6 +45,10 @@ def test_up_verify_status_converge_down(labdir, docker_engine):
 
     # The real API server holds the lab: the pod Running with its container's IP, the Cilium objects as applied.
     kubeconfig = lab(labdir, "kubeconfig", "inject-mtls").stdout.strip()
+    # The client's discovery cache lives in the instance's state, which `down` removes, not in /tmp.
+    server = hashlib.md5(yaml.safe_load(open(kubeconfig))["clusters"][0]["cluster"]["server"].encode(), usedforsecurity=False).hexdigest()
+    assert (labdir / f".lab/inject-mtls/discovery-{server}.json").is_file()
+    assert not (Path(tempfile.gettempdir()) / f"osrcp-{server}.json").exists()
     pods = kubectl(kubeconfig, "get", "pods", "-n", "mtls-inject", "-o", "json")["items"]
     ip = docker_engine.containers.get("lab-inject-mtls-curl").attrs["NetworkSettings"]["Networks"]["kind"]["IPAddress"]
     assert [(p["metadata"]["name"], p["status"]["phase"], p["status"]["podIP"]) for p in pods] == [("curl", "Running", ip)]
