@@ -19,6 +19,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import asdict
@@ -44,6 +45,9 @@ from orchestrator.spec.yamlio import load_all
 CONTROL_PLANE_ROLES = {"etcd": "etcd", "apiserver": "kube-apiserver", "controllerManager": "kube-controller-manager",
                        "scheduler": "kube-scheduler"}
 NODE_READY_TIMEOUT = 60.0
+# What a serving but booting API server may answer a write it will take once ready: not served yet, too busy,
+# its storage not ready.
+BOOTING_STATUSES = {404, 429, 500, 503}
 
 
 class DockerRuntime:
@@ -163,10 +167,11 @@ class DockerRuntime:
         # The API server's boot is the longest wait: its containers are started first, with Docker to themselves
         # (every other container made or started at once slows both starts). While it boots (seconds): the node
         # agent's start (it registers once the API is ready), the controllers' containers, the Kubernetes client's
-        # import and the emulated CRDs' parsing; the compose stack (it needs only the network; `stack_up` collects
-        # its outcome) once the API server serves, its CPU-heavy start over: started during it, the stack's
-        # containers slowed the boot by about 0.3 s. Once the API is ready, the controllers start while the
-        # client is made and the CRDs are registered.
+        # import and the emulated CRDs' parsing. Once the API server serves, its CPU-heavy start over: the compose
+        # stack (it needs only the network; `stack_up` collects its outcome; started earlier, its containers
+        # slowed the boot by about 0.3 s) and the CRDs, which the server takes at their path before its discovery
+        # lists them (registered after readiness, they kept it busy while the controller-manager starts). Once
+        # the API is ready, the controllers start.
         self.control_plane.start_api_containers()
         background = ThreadPoolExecutor(4)
         self._stack_started = None
@@ -177,24 +182,28 @@ class DockerRuntime:
         warm = background.submit(lambda: [importlib.import_module(m) for m in ("kubernetes.client", "kubernetes.config", "kubernetes.dynamic")])
         created = background.submit(self.control_plane.create_controllers)
         started = [f for f in (warm, crds, created) if f]
+        booted = threading.Event()  # set when the API server is ready, or `up` failed: the CRDs' retries end
+        applied: list[Future] = []
 
-        def start_stack() -> None:
+        def serving() -> None:
             self._stack_started = self._start_stack(background)
-            started.append(self._stack_started)
+            applied.append(background.submit(lambda: self._apply_crds(crds.result(), booted)))
+            started.extend(f for f in (self._stack_started, *applied) if f)
 
         try:
             self._start_node()  # it waits for the API server itself, its imports done by then
-            self.control_plane.wait_api(on_serving=start_stack)
+            self.control_plane.wait_api(on_serving=serving)
+            booted.set()
             controllers = background.submit(lambda: (created.result(), self.control_plane.start_controllers()))
-            client = background.submit(lambda: self.kube)
-            started += [controllers, client]
-            client.result()
+            started.append(controllers)
+            applied[0].result()
             self._register_crds(crds.result())
             controllers.result()
             self._wait_node_ready()
             for chart in lab.charts:
                 self._apply_chart(chart, [self.instance.rendered / chart_values_file(chart)])
         except BaseException:
+            booted.set()
             wait(started)  # nothing still starting when teardown looks for what to remove
             raise
         finally:
@@ -214,15 +223,28 @@ class DockerRuntime:
         return [doc for name in lab.emulated_crds  # libyaml's parser: the CNP CRD alone is 400 kB
                 for doc in load_all(fetch(name, lab.artifacts[name].url, lab.artifacts[name].sha256)) if doc]
 
+    def _apply_crds(self, crds: list[dict], booted: threading.Event) -> None:
+        """The emulated CRDs by server-side apply at their path, as soon as the API server serves. Until it is
+        ready (`booted`), a status its boot explains is tried again; any other is the server refusing the CRD,
+        raised with its message, as an apply through discovery would be."""
+        for doc in crds:
+            name = doc["metadata"]["name"]
+            while True:
+                status, answer = self.kube.apply_at(f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{name}", doc)
+                if status < 300:
+                    break
+                if status not in BOOTING_STATUSES or booted.is_set():
+                    message = (answer or {}).get("message", "") if isinstance(answer, dict) else ""
+                    raise RuntimeFailure(f"apply CustomResourceDefinition {name}: the API server refused it ({status}): {message[:300]}")
+                booted.wait(0.1)
+
     def _register_crds(self, crds: list[dict]) -> None:
-        """The CRDs, then the other objects the charts would have made. A new CRD is Established a second or so
-        later (the API server builds its OpenAPI first); that wait runs beside the rest and is joined by the
-        first apply of an object of those kinds (see _needs_crds)."""
+        """After the CRDs (_apply_crds), the other objects the charts would have made. A new CRD is Established a
+        second or so later (the API server builds its OpenAPI first); that wait runs beside the rest and is
+        joined by the first apply of an object of those kinds (see _needs_crds)."""
         from orchestrator.waits import default_waits
 
         crd_wait = default_waits().get("crd-established")
-        for doc in crds:
-            self.kube.apply(doc)
         self._crd_kinds = {(doc["spec"]["group"], doc["spec"]["names"]["kind"]) for doc in crds}
 
         def established() -> None:

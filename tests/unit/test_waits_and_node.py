@@ -94,3 +94,43 @@ def test_the_node_connects_with_one_client_per_kubeconfig(tmp_path, monkeypatch)
     assert node.content == "this cluster"
     assert attempts == ["previous cluster"] * 3 + ["this cluster"] * 2
     assert built == ["previous cluster", "this cluster"]
+
+
+def test_crds_applied_while_the_api_server_boots(monkeypatch):
+    """The docker runtime applies its CRDs at their path as soon as the API server serves: a status the boot
+    explains is tried again until the server is ready; any other, or one after readiness, is the server's
+    refusal, raised with its message."""
+    import threading
+    import types
+
+    from orchestrator.errors import RuntimeFailure
+    from orchestrator.runtimes.docker import DockerRuntime
+
+    crd = {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition", "metadata": {"name": "things.example.com"}}
+
+    class Api:
+        def __init__(self, *answers):
+            self.answers, self.calls = list(answers), []
+
+        def apply_at(self, path, doc):
+            self.calls.append((path, doc["metadata"]["name"]))
+            return self.answers.pop(0)
+
+    def apply(api, booted=None):
+        booted = booted or threading.Event()
+        monkeypatch.setattr(booted, "wait", lambda timeout: booted.is_set())  # no real pause between tries
+        DockerRuntime._apply_crds(types.SimpleNamespace(kube=api), [crd], booted)
+
+    booting = Api((503, {"message": "not ready"}), (404, {"message": "the server could not find the requested resource"}), (201, {}))
+    apply(booting)
+    assert booting.calls == [("/apis/apiextensions.k8s.io/v1/customresourcedefinitions/things.example.com", "things.example.com")] * 3
+
+    invalid = Api((422, {"message": 'CustomResourceDefinition.apiextensions.k8s.io "things.example.com" is invalid: spec.versions: Invalid value'}))
+    with pytest.raises(RuntimeFailure, match=r"things.example.com: the API server refused it \(422\): .*spec.versions"):
+        apply(invalid)
+    assert len(invalid.calls) == 1
+
+    ready = threading.Event()
+    ready.set()
+    with pytest.raises(RuntimeFailure, match=r"refused it \(503\)"):
+        apply(Api((503, {"message": "still not ready"})), ready)
