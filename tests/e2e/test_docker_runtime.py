@@ -9,10 +9,8 @@ import socket
 import ssl
 import subprocess
 import sys
-import tempfile
 import time
 import xml.etree.ElementTree as ET
-from pathlib import Path
 
 import yaml
 
@@ -22,7 +20,9 @@ NOTHING = {"containers": [], "networks": [], "volumes": []}
 
 
 def test_up_verify_status_converge_down(labdir, docker_engine):
-    result = lab(labdir, *up_args("-o", "json", "--junit", "up.xml"))
+    tmp = labdir / "tmp"  # the temporary folder of this `up` (and of the node agent it starts), empty before
+    tmp.mkdir()
+    result = lab(labdir, *up_args("-o", "json", "--junit", "up.xml"), env={**os.environ, "TMPDIR": str(tmp)})
     assert result.returncode == 0, result.stdout + result.stderr
     report = parse_json(result.stdout)
     checks = {c["name"]: c for c in report["checks"]}
@@ -48,7 +48,7 @@ def test_up_verify_status_converge_down(labdir, docker_engine):
     # The client's discovery cache lives in the instance's state, which `down` removes, not in /tmp.
     server = hashlib.md5(yaml.safe_load(open(kubeconfig))["clusters"][0]["cluster"]["server"].encode(), usedforsecurity=False).hexdigest()
     assert (labdir / f".lab/inject-mtls/discovery-{server}.json").is_file()
-    assert not (Path(tempfile.gettempdir()) / f"osrcp-{server}.json").exists()
+    assert not list(tmp.glob("osrcp-*"))  # the client's default: a file per API server address, never removed
     pods = kubectl(kubeconfig, "get", "pods", "-n", "mtls-inject", "-o", "json")["items"]
     ip = docker_engine.containers.get("lab-inject-mtls-curl").attrs["NetworkSettings"]["Networks"]["kind"]["IPAddress"]
     assert [(p["metadata"]["name"], p["status"]["phase"], p["status"]["podIP"]) for p in pods] == [("curl", "Running", ip)]
