@@ -230,10 +230,11 @@ class DockerRuntime:
         for doc in crds:
             name = doc["metadata"]["name"]
             while True:
+                ready = booted.is_set()  # before the request: an answer to one sent while booting may arrive after
                 status, answer = self.kube.apply_at(f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{name}", doc)
                 if status < 300:
                     break
-                if status not in BOOTING_STATUSES or booted.is_set():
+                if status not in BOOTING_STATUSES or ready:
                     message = (answer or {}).get("message", "") if isinstance(answer, dict) else ""
                     raise RuntimeFailure(f"apply CustomResourceDefinition {name}: the API server refused it ({status}): {message[:300]}")
                 booted.wait(0.1)
