@@ -78,20 +78,18 @@ class ClusterPki:
         self.serving_names = serving_names or {}
 
     def ensure(self) -> None:
-        if self.store.read_cert("ca.crt") is None or self.store.read_key("ca.key") is None:
-            self._issue_cluster()
-        missing = [c for c in self.serving_names if self.store.read_cert(f"{c}-server.crt") is None or self.store.read_key(f"{c}-server.key") is None]
-        if missing:  # also for a PKI issued before these certificates were
-            now = dt.datetime.now(dt.timezone.utc)
-            issuer = Issuer(self.store.read_key("ca.key"), self.store.read_cert("ca.crt"))
-            for component in missing:
-                key = new_key("ecdsa-p256")
-                cert = issue_leaf(key, build_name(f"kube-{component}"), Validity.days_from(now, LEAF_DAYS), issuer, usage="server",
-                                  dns=("localhost", *self.serving_names[component]), ips=("127.0.0.1",))
-                self.store.write_key(f"{component}-server.key", key)
-                self.store.write_cert(f"{component}-server.crt", cert)
+        issuer = self._issuer() or self._issue_cluster()
+        now = dt.datetime.now(dt.timezone.utc)
+        for component, names in self.serving_names.items():
+            stem = f"{component}-server"
+            if self.store.read_cert(f"{stem}.crt") is None or self.store.read_key(f"{stem}.key") is None:  # also for a PKI issued before them
+                self._leaf(stem, build_name(f"kube-{component}"), issuer, now, "server", dns=("localhost", *names), ips=("127.0.0.1",))
 
-    def _issue_cluster(self) -> None:
+    def _issuer(self) -> Issuer | None:
+        key, cert = self.store.read_key("ca.key"), self.store.read_cert("ca.crt")
+        return Issuer(key, cert) if key is not None and cert is not None else None
+
+    def _issue_cluster(self) -> Issuer:
         store = self.store
         store.ensure_dir()
         now = dt.datetime.now(dt.timezone.utc)
@@ -100,21 +98,21 @@ class ClusterPki:
         issuer = Issuer(ca_key, ca)
         store.write_key("ca.key", ca_key)
         store.write_cert("ca.crt", ca)
-        server_key = new_key("ecdsa-p256")
-        ips = (KUBERNETES_SERVICE_IP, "127.0.0.1")
-        server = issue_leaf(server_key, build_name("kube-apiserver"), Validity.days_from(now, LEAF_DAYS), issuer,
-                            usage="server", dns=tuple(self.api_names), ips=ips)
-        store.write_key("apiserver.key", server_key)
-        store.write_cert("apiserver.crt", server)
+        self._leaf("apiserver", build_name("kube-apiserver"), issuer, now, "server", dns=tuple(self.api_names), ips=(KUBERNETES_SERVICE_IP, "127.0.0.1"))
         sa_key = new_key("ecdsa-p256")
         store.write_key("sa.key", sa_key)
         store._write("sa.pub", sa_key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo), 0o644)
         for identity in IDENTITIES:
-            key = new_key("ecdsa-p256")
             subject = (("O", identity.organization),) if identity.organization else ()
-            cert = issue_leaf(key, build_name(identity.cn, subject), Validity.days_from(now, LEAF_DAYS), issuer, usage="client")
-            store.write_key(f"{identity.name}.key", key)
-            store.write_cert(f"{identity.name}.crt", cert)
+            self._leaf(identity.name, build_name(identity.cn, subject), issuer, now, "client")
+        return issuer
+
+    def _leaf(self, stem: str, name, issuer: Issuer, now: dt.datetime, usage: str, dns: tuple[str, ...] = (), ips: tuple[str, ...] = ()) -> None:
+        """<stem>.key and <stem>.crt: a new key and its certificate from the cluster CA."""
+        key = new_key("ecdsa-p256")
+        cert = issue_leaf(key, name, Validity.days_from(now, LEAF_DAYS), issuer, usage=usage, dns=dns, ips=ips)
+        self.store.write_key(f"{stem}.key", key)
+        self.store.write_cert(f"{stem}.crt", cert)
 
     def read(self, name: str) -> bytes:
         data = self.store.read(name)
@@ -310,14 +308,10 @@ class ControlPlane:
         url, context, last = f"{self.server()}/readyz", self._ssl_context(), ""
         next_inspect = time.monotonic() + 1
         while True:
-            answered = False
+            answered = ready = False
             try:
                 with urllib.request.urlopen(url, context=context, timeout=5) as response:
-                    answered = True
-                    if response.status == 200:
-                        if on_serving:
-                            on_serving()
-                        return
+                    answered, ready = True, response.status == 200
             except urllib.error.HTTPError as exc:  # not ready yet, but serving
                 answered, last = True, str(exc)[:200]
             except (urllib.error.URLError, OSError, ssl.SSLError) as exc:
@@ -325,6 +319,8 @@ class ControlPlane:
             if answered and on_serving:
                 on_serving()
                 on_serving = None
+            if ready:
+                return
             if time.monotonic() < next_inspect:  # a crashed component, looked for once a second: dockerd shares the CPU with the boot
                 time.sleep(0.1)
                 continue

@@ -80,6 +80,12 @@ def _answer(data: bytes | None):
         return {"message": (data or b"")[:300].decode(errors="replace")}
 
 
+def refusal(what: str, status: int, answer) -> RuntimeFailure:
+    """The API server refusing `what`, in its own words: the message of the Status it answered (see call())."""
+    message = answer.get("message", "") if isinstance(answer, dict) else ""
+    return RuntimeFailure(f"{what}: the API server refused it ({status}): {message[:300]}")
+
+
 def _placed(resource, doc: dict) -> tuple[dict, dict]:
     """The object with its namespace (a namespaced one without any goes to `default`, as with kubectl), and the
     namespace argument for the client."""
@@ -360,8 +366,7 @@ class KubeApi:
         if response.status >= 400:
             answer = _answer(response.data)
             response.release_conn()
-            message = answer.get("message", "") if isinstance(answer, dict) else ""
-            raise RuntimeFailure(f"{what}: the API server refused it ({response.status}): {message[:300]}")
+            raise refusal(what, response.status, answer)
         return WatchStream(response, what)
 
     @contextlib.contextmanager

@@ -181,14 +181,15 @@ class DockerRuntime:
         # booting API server needs on a small machine.
         warm = background.submit(lambda: [importlib.import_module(m) for m in ("kubernetes.client", "kubernetes.config", "kubernetes.dynamic")])
         created = background.submit(self.control_plane.create_controllers)
-        started = [f for f in (warm, crds, created) if f]
+        started = [warm, crds, created]
         booted = threading.Event()  # set when the API server is ready, or `up` failed: the CRDs' retries end
-        applied: list[Future] = []
+        crds_applied: Future | None = None  # submitted once the API server serves (wait_api runs serving() first)
 
         def serving() -> None:
+            nonlocal crds_applied
             self._stack_started = self._start_stack(background)
-            applied.append(background.submit(lambda: self._apply_crds(crds.result(), booted)))
-            started.extend(f for f in (self._stack_started, *applied) if f)
+            crds_applied = background.submit(lambda: self._apply_crds(crds.result(), booted))
+            started.extend(f for f in (self._stack_started, crds_applied) if f)
 
         try:
             self._start_node()  # it waits for the API server itself, its imports done by then
@@ -196,7 +197,7 @@ class DockerRuntime:
             booted.set()
             controllers = background.submit(lambda: (created.result(), self.control_plane.start_controllers()))
             started.append(controllers)
-            applied[0].result()
+            crds_applied.result()
             self._register_crds(crds.result())
             controllers.result()
             self._wait_node_ready()
@@ -227,6 +228,8 @@ class DockerRuntime:
         """The emulated CRDs by server-side apply at their path, as soon as the API server serves. Until it is
         ready (`booted`), a status its boot explains is tried again; any other is the server refusing the CRD,
         raised with its message, as an apply through discovery would be."""
+        from orchestrator.providers.kube import refusal
+
         for doc in crds:
             name = doc["metadata"]["name"]
             while True:
@@ -235,8 +238,7 @@ class DockerRuntime:
                 if status < 300:
                     break
                 if status not in BOOTING_STATUSES or ready:
-                    message = (answer or {}).get("message", "") if isinstance(answer, dict) else ""
-                    raise RuntimeFailure(f"apply CustomResourceDefinition {name}: the API server refused it ({status}): {message[:300]}")
+                    raise refusal(f"apply CustomResourceDefinition {name}", status, answer)
                 booted.wait(0.1)
 
     def _register_crds(self, crds: list[dict]) -> None:
