@@ -47,10 +47,16 @@ class LabContext:
 
     def results_file(self, instance: str) -> Path:
         """The last `up`/`verify` report of an instance; like logs it outlives `down` (`lab guide --results`)."""
-        return self.state_root / "results" / f"{instance}.json"
+        from orchestrator.files import child
+        from orchestrator.spec.names import instance_name
 
-    def state_dir(self, instance: str) -> Path:
-        return self.state_root / instance
+        return child(self.state_root / "results", f"{instance_name(instance)}.json", "results file")
+
+    def state_dir(self, instance: str, origin: str = "--instance") -> Path:
+        """An instance's folder in .lab/: the name validated whole, the path proven inside .lab/."""
+        from orchestrator.lifecycle.state import state_dir
+
+        return state_dir(self.state_root, instance, origin)
 
     def load(self, name: str, overrides: Overrides | None = None) -> Lab:
         overrides = overrides or Overrides()

@@ -9,12 +9,14 @@ from orchestrator.spec import Lab
 
 
 def list_labs(ctx: LabContext, output: str) -> None:
+    """Each lab's name, title and runtimes, read from its spec as written: nothing is rendered to list them."""
+    from orchestrator.spec.load import summary
+
     labs = []
     problems = []
     for entry in ctx.catalog.entries():
         try:
-            lab = ctx.load(entry.name)
-            labs.append({"name": lab.name, "title": lab.title, "runtimes": list(lab.runtimes), "path": str(entry.directory)})
+            labs.append({**summary(entry, ctx.checks, ctx.waits, ctx.runtimes.names()), "path": str(entry.directory)})
         except LabError as exc:  # a broken lab must not hide the others
             problems.append({"name": entry.name, "error": exc.message.splitlines()[0][:300]})
     if output == "json":

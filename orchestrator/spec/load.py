@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import copy
 import ipaddress
+import math
 import re
 from pathlib import Path
 from typing import Any
 
 from orchestrator.catalog import LabEntry, shared_templates_dir
 from orchestrator.errors import BadInput, SpecErrors
-from orchestrator.render.engine import lab_environment, render_string
+from orchestrator.render.engine import evaluate, lab_environment, render_string
 from orchestrator.spec.model import (
     DEFAULT_ALGORITHM,
     Artifact,
@@ -39,7 +40,8 @@ from orchestrator.spec.model import (
     UserSpec,
     Wait,
 )
-from orchestrator.spec.values import apply_overrides
+from orchestrator.spec.names import instance_name
+from orchestrator.spec.values import apply_overrides, subschema as _subschema
 from orchestrator.spec.yamlio import read_yaml
 
 STEP_KINDS = ("apply", "wait", "check", "user", "patch", "secret", "restart", "upgrade")
@@ -56,8 +58,6 @@ IMAGE_REF = re.compile(
 )
 PKI_SOURCE = "pki:"  # stack files copied from the issued PKI instead of rendered
 MAX_VALUE_LENGTH = 4096
-RESERVED_INSTANCES = ("logs", "engine", "results")  # folders of .lab/ that are not instances
-INSTANCE_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?$")
 
 
 # ---------------------------------------------------------------- schema, assembled from the registries
@@ -130,7 +130,19 @@ def _field(path) -> str:
     return ".".join(str(p) for p in path) or "(top level)"
 
 
+FORMAT_MEANING = {
+    "network-host": "an IPv4 address inside network.subnet, not its network, gateway or broadcast address",
+    "network-range": "first-last or a CIDR inside network.subnet, clear of its network, gateway and broadcast addresses",
+    "host-port": "host:port, the host a DNS name or an IP address, the port 1-65535",
+    "docker-network": "a Docker network name other than Docker's own host, none and bridge",
+    "dns-name": "a DNS name (labels of letters, digits and inner dashes; `*.` first for a wildcard)",
+}
+
+
 def _message(error) -> str:
+    if error.validator == "format" and error.validator_value in FORMAT_MEANING:
+        shown = repr(error.instance[:57] + "...") if isinstance(error.instance, str) and len(error.instance) > 60 else repr(error.instance)
+        return f"{shown} is not a '{error.validator_value}' ({FORMAT_MEANING[error.validator_value]})"
     if error.validator == "enum":
         return "must be one of " + ", ".join(str(v) for v in error.validator_value)
     if error.validator == "additionalProperties":
@@ -169,8 +181,24 @@ def schema_problems(raw: dict, origin: str, validator, broken: set[str] | None =
 
 # ---------------------------------------------------------------- cross-field rules (on a schema-valid spec)
 
+def _template_problem(name: str, lab_dir: Path) -> str | None:
+    """Why a template of the lab's (or a shared one) cannot be used by that relative name, or None when it can."""
+    from orchestrator.files import child
+
+    for folder in (lab_dir / "templates", shared_templates_dir()):
+        candidate = folder / name
+        if not (candidate.exists() or candidate.is_symlink()) or name.startswith("/"):
+            continue
+        try:
+            child(folder, name, f"template '{name[:120]}'")
+        except BadInput as exc:
+            return exc.message
+        return None
+    return f"template '{name[:120]}' not found in {lab_dir / 'templates'} or the shared templates"
+
+
 def _template_exists(name: str, lab_dir: Path) -> bool:
-    return any((d / name).is_file() for d in (lab_dir / "templates", shared_templates_dir()))
+    return _template_problem(name, lab_dir) is None
 
 
 def _is_pki_file(name: str, cert_names: set[str]) -> bool:
@@ -207,8 +235,8 @@ def semantic_problems(raw: dict, lab_dir: Path, origin: str, checks, broken: set
                         for runtime in omit["runtimes"]:
                             if sound("runtimes") and runtime not in raw["runtimes"]:
                                 bad(f"manifests.{group}.{i}.omit.{j}.runtimes", f"'{runtime}' is not one of the lab's runtimes")
-                elif not _template_exists(entry, lab_dir):
-                    bad(f"manifests.{group}.{i}", f"template '{entry}' not found in {lab_dir / 'templates'} or the shared templates")
+                elif _template_problem(entry, lab_dir):
+                    bad(f"manifests.{group}.{i}", _template_problem(entry, lab_dir))
     cluster = raw.get("cluster", {})
     if sound("cluster", "runtimes"):
         if cluster.get("kindConfig") and not _template_exists(cluster["kindConfig"], lab_dir):
@@ -295,7 +323,31 @@ def semantic_problems(raw: dict, lab_dir: Path, origin: str, checks, broken: set
     return problems
 
 
-def _distinct_problems(values: dict, groups: list[list[str]], origin: str) -> list[str]:
+def _nonfinite(tree: Any, origin: str, path: str = "") -> list[str]:
+    """Every number in a spec is finite: `.nan` passes a range check (every comparison with it is false)."""
+    if isinstance(tree, dict):
+        return [p for k, v in tree.items() for p in _nonfinite(v, origin, f"{path}{k}.")]
+    if isinstance(tree, list):
+        return [p for i, v in enumerate(tree) for p in _nonfinite(v, origin, f"{path}{i}.")]
+    if isinstance(tree, float) and not math.isfinite(tree):
+        return [f"{origin}: {path.rstrip('.')}: {tree} is not a finite number"]
+    return []
+
+
+def _rendered_users(steps: list[dict], origin: str) -> list[str]:
+    """User steps name distinct users once their names are rendered (two templates may render to one name)."""
+    seen: dict[str, int] = {}
+    problems = []
+    for i, step in enumerate(steps):
+        name = (step.get("user") or {}).get("name")
+        if isinstance(name, str):
+            if name in seen:
+                problems.append(f"{origin}: steps.{i}.user.name: user '{name}' is also made by steps.{seen[name]}")
+            seen.setdefault(name, i)
+    return problems
+
+
+def _distinct_problems(values: dict, groups: list[list[str]], origin: str, given=lambda path: None) -> list[str]:
     """Each distinctValues group: every path names a value, and no two of them are equal."""
     problems = []
     for g, group in enumerate(groups):
@@ -308,7 +360,8 @@ def _distinct_problems(values: dict, groups: list[list[str]], origin: str) -> li
                 problems.append(f"{origin}: distinctValues.{g}.{i}: no value {path}")
                 continue
             if str(node) in seen:
-                problems.append(f"{origin}: values.{path}: {node} is also {seen[str(node)]}; {', '.join(group)} must all differ")
+                where = given(tuple(path.split("."))) or origin
+                problems.append(f"{where}: values.{path}: {node} is also {seen[str(node)]}; {', '.join(group)} must all differ")
             seen.setdefault(str(node), path)
     return problems
 
@@ -326,12 +379,12 @@ class _Lazy(dict):
     """A mapping whose templated strings render on first access, so values may refer to each other in any
     order; a value that needs itself is a cycle, named with its path."""
 
-    def __init__(self, data: dict, resolver: "_Resolver", path: str):
+    def __init__(self, data: dict, resolver: "_Resolver", path: tuple[str, ...]):
         super().__init__(data)
         self._resolver, self._path = resolver, path
 
     def __getitem__(self, key):
-        return self._resolver.resolve(dict.__getitem__(self, key), f"{self._path}.{key}" if self._path else str(key))
+        return self._resolver.resolve(dict.__getitem__(self, key), self._path + (str(key),))
 
     def get(self, key, default=None):
         return self[key] if key in self else default
@@ -347,27 +400,31 @@ class _Lazy(dict):
 
 
 class _Resolver:
-    def __init__(self, env, origin: str, extra: dict):
-        self.env, self.origin, self.extra = env, origin, extra
-        self.stack: list[str] = []
-        self.done: dict[str, Any] = {}
+    """Renders the lab's own templated values (in the sandbox); a value a user gave (`--set`, a values or images
+    file) is data and is returned as given, whatever it holds."""
+
+    def __init__(self, env, origin: str, extra: dict, given=lambda path: False):
+        self.env, self.origin, self.extra, self.given = env, origin, extra, given
+        self.stack: list[tuple[str, ...]] = []
+        self.done: dict[tuple[str, ...], Any] = {}
         self.root: _Lazy | None = None
 
-    def resolve(self, value: Any, path: str) -> Any:
+    def resolve(self, value: Any, path: tuple[str, ...]) -> Any:
         if isinstance(value, dict):
             return _Lazy(value, self, path)
         if isinstance(value, list):
-            return [self.resolve(v, f"{path}.{i}") for i, v in enumerate(value)]
-        if not isinstance(value, str) or ("{{" not in value and "{%" not in value):
+            return [self.resolve(v, path + (str(i),)) for i, v in enumerate(value)]
+        if not isinstance(value, str) or ("{{" not in value and "{%" not in value) or self.given(path):
             return value
         if path in self.done:
             return self.done[path]
+        dotted = ".".join(path)
         if path in self.stack:
-            chain = " → ".join(self.stack[self.stack.index(path):] + [path])
-            raise BadInput(f"{self.origin}: values.{path}: refers to itself in a cycle ({chain})")
+            chain = " → ".join(".".join(p) for p in self.stack[self.stack.index(path):] + [path])
+            raise BadInput(f"{self.origin}: values.{dotted}: refers to itself in a cycle ({chain})")
         self.stack.append(path)
         try:
-            rendered = render_string(self.env, value, self.root, f"{self.origin}: values.{path}", shared=True)
+            rendered = render_string(self.env, value, self.root, f"{self.origin}: values.{dotted}", shared=True)
         finally:
             self.stack.pop()
         self.done[path] = rendered
@@ -375,7 +432,7 @@ class _Resolver:
 
     def resolve_all(self, tree: dict) -> dict:
         # The root is handed to Jinja as is (not copied), so only what a template names gets resolved.
-        self.root = _Lazy({**self.env.globals, **tree, **self.extra}, self, "")
+        self.root = _Lazy({**self.env.globals, **tree, **self.extra}, self, ())
         return {key: _plain(self.root[key]) for key in tree}
 
 
@@ -409,7 +466,7 @@ def _native_value(env, text: str, context: dict) -> int | float | bool | None:
     if not match:
         return None
     try:
-        value = env.compile_expression(match.group(1))(**context)
+        value = evaluate(env, match.group(1), context)
     except Exception:
         return None  # rendering as text reports the problem with its place
     return value if isinstance(value, (bool, int, float)) else None
@@ -417,25 +474,86 @@ def _native_value(env, text: str, context: dict) -> int | float | bool | None:
 
 # ---------------------------------------------------------------- values: form and range
 
-def _formats():
+RESERVED_NETWORKS = ("host", "none", "bridge")  # Docker's own networks: a lab never makes or removes them
+HOST_PORT = re.compile(r"(?P<host>\[[0-9a-fA-F:.]+\]|[^:\[\]]+):(?P<port>[0-9]{1,5})")
+
+
+def _host_port(value: str) -> bool:
+    """`host:port`, the host a DNS name or an IP address ([v6] bracketed), the port 1-65535."""
+    match = HOST_PORT.fullmatch(value)
+    if not match or not 1 <= int(match["port"]) <= 65535:
+        return False
+    host = match["host"]
+    if host.startswith("["):
+        return _is(ipaddress.IPv6Address, host[1:-1])
+    if host.replace(".", "").isdigit():
+        return _is(ipaddress.IPv4Address, host)
+    return len(host) <= 253 and bool(DNS_NAME.match(host)) and not host.startswith("*")
+
+
+def _network_host(subnet: str | None):
+    """An IPv4 address a container may be given on the lab's network: inside its subnet, and not the network's
+    own address, its gateway (the first host, which Docker takes) or its broadcast address."""
+
+    def check(value) -> bool:
+        if not isinstance(value, str):
+            return True
+        try:
+            address = ipaddress.IPv4Address(value)
+            network = ipaddress.ip_network(subnet, strict=False) if subnet else None
+        except ValueError:
+            return False
+        if network is None or network.version != 4:
+            return True  # the subnet's own problem is reported on its own
+        return address in network and address not in (network.network_address, network.network_address + 1, network.broadcast_address)
+
+    return check
+
+
+def _network_range(subnet: str | None):
+    """Addresses for a load balancer's pool: `first-last` (first <= last) or a CIDR, inside the lab's subnet and
+    clear of its network address, gateway and broadcast."""
+    host = _network_host(subnet)
+
+    def check(value) -> bool:
+        if not isinstance(value, str):
+            return True
+        first, dash, last = value.partition("-")
+        if dash:
+            if not (_is(ipaddress.IPv4Address, first) and _is(ipaddress.IPv4Address, last)):
+                return False
+            return ipaddress.IPv4Address(first) <= ipaddress.IPv4Address(last) and host(first) and host(last)
+        try:
+            pool = ipaddress.IPv4Network(value, strict=True)
+        except ValueError:
+            return False
+        if pool.num_addresses == 1:
+            return host(str(pool.network_address))
+        return host(str(pool.network_address)) and host(str(pool.broadcast_address))
+
+    return check
+
+
+def _formats(subnet: str | None = None):
     import jsonschema
 
     checker = jsonschema.FormatChecker()
 
-    def ip(value):
-        return not isinstance(value, str) or _is(ipaddress.ip_address, value)
+    def text(check):
+        return lambda v: not isinstance(v, str) or check(v)
 
-    def cidr(value):
-        return not isinstance(value, str) or _is(lambda v: ipaddress.ip_network(v, strict=False), value)
-
-    checker.checks("ip")(ip)
-    checker.checks("cidr")(cidr)
-    checker.checks("ipv4-cidr")(lambda v: not isinstance(v, str) or _is(lambda x: ipaddress.IPv4Network(x, strict=False), v))
-    checker.checks("port")(lambda v: not isinstance(v, (int, str)) or (str(v).isdigit() and 1 <= int(v) <= 65535))
-    checker.checks("dns-label")(lambda v: not isinstance(v, str) or bool(DNS_LABEL.match(v)))
-    checker.checks("dns-name")(lambda v: not isinstance(v, str) or (len(v) <= 253 and bool(DNS_NAME.match(v))))
-    checker.checks("image")(lambda v: not isinstance(v, str) or (len(v) <= 512 and bool(IMAGE_REF.match(v))))
-    checker.checks("docker-name")(lambda v: not isinstance(v, str) or bool(DOCKER_NAME.match(v)))
+    checker.checks("ip")(text(lambda v: _is(ipaddress.ip_address, v)))
+    checker.checks("cidr")(text(lambda v: _is(lambda x: ipaddress.ip_network(x, strict=False), v)))
+    checker.checks("ipv4-cidr")(text(lambda v: _is(lambda x: ipaddress.IPv4Network(x, strict=False), v)))
+    checker.checks("port")(lambda v: not isinstance(v, (int, str)) or isinstance(v, bool) or (str(v).isdigit() and 1 <= int(v) <= 65535))
+    checker.checks("dns-label")(text(lambda v: bool(DNS_LABEL.fullmatch(v))))
+    checker.checks("dns-name")(text(lambda v: len(v) <= 253 and bool(DNS_NAME.fullmatch(v))))
+    checker.checks("image")(text(lambda v: len(v) <= 512 and bool(IMAGE_REF.fullmatch(v))))
+    checker.checks("docker-name")(text(lambda v: bool(DOCKER_NAME.fullmatch(v))))
+    checker.checks("docker-network")(text(lambda v: bool(DOCKER_NAME.fullmatch(v)) and v not in RESERVED_NETWORKS))
+    checker.checks("host-port")(text(_host_port))
+    checker.checks("network-host")(_network_host(subnet))
+    checker.checks("network-range")(_network_range(subnet))
     return checker
 
 
@@ -443,7 +561,7 @@ def _is(parse, value) -> bool:
     try:
         parse(value)
         return True
-    except ValueError:
+    except (ValueError, TypeError):
         return False
 
 
@@ -451,41 +569,91 @@ BUILTIN_VALUES_SCHEMA = {
     "type": "object",
     "properties": {
         "network": {"type": "object", "additionalProperties": False, "properties": {
-            "name": {"type": "string", "format": "docker-name"}, "subnet": {"type": "string", "format": "cidr"}}},
+            "name": {"type": "string", "format": "docker-network"}, "subnet": {"type": "string", "format": "cidr"}}},
         "images": {"type": "object", "additionalProperties": {"type": "string", "minLength": 1, "format": "image"}},
-        "versions": {"type": "object", "additionalProperties": {"type": "string", "minLength": 1, "maxLength": 128}},
+        "versions": {"type": "object", "additionalProperties": {"type": "string", "minLength": 1, "maxLength": 128,
+                                                                 "pattern": "^[A-Za-z0-9][A-Za-z0-9._+-]*$"}},
     },
 }
 
 
-def values_problems(values: dict, defaults: dict, lab_schema: dict | None, origin: str, *, lenient: bool = False) -> list[str]:
+def values_schema(lab_schema: dict | None) -> dict:
+    """The lab's values schema with the built-in values (network, images, versions) in it, to look a value's
+    schema up by path (validation applies both, each whole)."""
+
+    def merge(lab: Any, builtin: dict) -> dict:
+        merged = {**builtin, **(lab if isinstance(lab, dict) else {})}
+        if isinstance(lab, dict) and "properties" in builtin:
+            mine = lab.get("properties") or {}
+            merged["properties"] = {**builtin["properties"], **{k: merge(v, builtin["properties"][k]) if k in builtin["properties"] else v
+                                                                  for k, v in mine.items()}}
+        return merged
+
+    return merge(lab_schema or {"type": "object"}, BUILTIN_VALUES_SCHEMA)
+
+
+def _declares(schema: Any) -> bool:
+    """A schema that says what a value is (a type, a format, a set of choices), not one that accepts anything."""
+    return isinstance(schema, dict) and any(k in schema for k in ("type", "enum", "const", "format", "oneOf", "anyOf", "$ref"))
+
+
+def unschemed_values(defaults: dict, lab_schema: dict | None, origin: str) -> list[str]:
+    """Every value a lab declares has a schema: a value nothing describes accepts whatever a user types."""
+    problems = []
+
+    def walk(node: Any, schema: Any, path: str) -> None:
+        if isinstance(node, dict) and not (isinstance(schema, dict) and schema.get("additionalProperties") not in (None, False, True)
+                                          and not schema.get("properties")):
+            for key, value in node.items():
+                sub = _subschema(schema, key)
+                if sub is None:
+                    problems.append(f"{origin}: valuesSchema: values.{path}{key} has no schema; declare its type and form")
+                else:
+                    walk(value, sub, f"{path}{key}.")
+        elif not _declares(schema):
+            problems.append(f"{origin}: valuesSchema: values.{path.rstrip('.')} has no type, format or choices")
+
+    walk(defaults, values_schema(lab_schema), "")
+    return problems
+
+
+def values_problems(values: dict, defaults: dict, lab_schema: dict | None, origin: str, *, lenient: bool = False,
+                    given=lambda path: None) -> list[str]:
     """Resolved values against the built-in and the lab's own schema (ports, names, addresses, images), plus
-    bounds that hold for every string: a length, and no control characters where the default had none."""
+    bounds that hold for every value: a length, no control characters where the default had none, numbers that
+    are finite. Each problem names where the value came from: the user's --set or file, else the lab's spec."""
     import jsonschema
 
     problems = []
-    checker = _formats()
-    for schema in (BUILTIN_VALUES_SCHEMA, lab_schema or {}):
-        validator = jsonschema.Draft202012Validator(schema, format_checker=checker)
-        for error in sorted(_leaf_errors(validator.iter_errors(values)), key=lambda e: [str(p) for p in e.absolute_path]):
-            if lenient and _templated(error.instance):
-                continue  # judged once rendered
-            problems.append(f"{origin}: values.{_field(error.absolute_path)}: {_message(error)}")
+    subnet = (values.get("network") or {}).get("subnet") if isinstance(values.get("network"), dict) else None
+    checker = _formats(subnet if isinstance(subnet, str) and not _templated(subnet) else None)
 
-    def walk(node: Any, default: Any, path: str) -> None:
+    def where(path) -> str:
+        return given(tuple(str(p) for p in path)) or origin
+
+    validator = jsonschema.Draft202012Validator({"allOf": [BUILTIN_VALUES_SCHEMA, lab_schema or {}]}, format_checker=checker)
+    for error in sorted(_leaf_errors(validator.iter_errors(values)), key=lambda e: [str(p) for p in e.absolute_path]):
+        if lenient and _templated(error.instance):
+            continue  # judged once rendered
+        problems.append(f"{where(error.absolute_path)}: values.{_field(error.absolute_path)}: {_message(error)}")
+
+    def walk(node: Any, default: Any, path: tuple) -> None:
+        dotted = ".".join(str(p) for p in path)
         if isinstance(node, dict):
             for key, value in node.items():
-                walk(value, default.get(key) if isinstance(default, dict) else None, f"{path}.{key}" if path else key)
+                walk(value, default.get(key) if isinstance(default, dict) else None, path + (key,))
         elif isinstance(node, list):
             for i, value in enumerate(node):
-                walk(value, None, f"{path}.{i}")
+                walk(value, None, path + (str(i),))
+        elif isinstance(node, float) and not math.isfinite(node):
+            problems.append(f"{where(path)}: values.{dotted}: {node} is not a finite number")
         elif isinstance(node, str):
             if len(node) > MAX_VALUE_LENGTH:
-                problems.append(f"{origin}: values.{path}: longer than {MAX_VALUE_LENGTH} characters")
+                problems.append(f"{where(path)}: values.{dotted}: longer than {MAX_VALUE_LENGTH} characters")
             elif any(ord(c) < 32 and c != "\t" for c in node) and not (isinstance(default, str) and "\n" in default):
-                problems.append(f"{origin}: values.{path}: contains a control character (a newline?)")
+                problems.append(f"{where(path)}: values.{dotted}: contains a control character (a newline?)")
 
-    walk(values, defaults, "")
+    walk(values, defaults, ())
     return [p for i, p in enumerate(problems) if p not in problems[:i]]
 
 
@@ -593,6 +761,25 @@ def _build_charts(raw: list[dict]) -> tuple[Chart, ...]:
     )
 
 
+def _read_spec(entry: LabEntry) -> dict:
+    raw = read_yaml(entry.spec_file, "lab spec")
+    if not isinstance(raw, dict):
+        raise BadInput(f"{entry.spec_file}: a lab spec must be a mapping")
+    return raw
+
+
+def summary(entry: LabEntry, checks, waits, runtime_names: list[str]) -> dict:
+    """A lab's name, title and runtimes for a listing: the spec read and checked against its schema as written,
+    nothing rendered (listing labs runs no template of theirs)."""
+    raw = _read_spec(entry)
+    problems = schema_problems(raw, str(entry.spec_file), _validator(checks, waits, runtime_names, lenient=True))
+    if raw.get("name") != entry.directory.name:
+        problems.append(f"{entry.spec_file}: name: must match the lab's folder name '{entry.directory.name}'")
+    if problems:
+        raise SpecErrors(problems)
+    return {"name": raw["name"], "title": raw["title"], "runtimes": list(raw["runtimes"])}
+
+
 def load_lab(
     entry: LabEntry,
     *,
@@ -613,12 +800,12 @@ def load_lab(
     runtime_names = runtime_names or default_runtimes().names()
     spec_file = entry.spec_file
     origin = str(spec_file)
-    raw = read_yaml(spec_file, "lab spec")
-    if not isinstance(raw, dict):
-        raise BadInput(f"{spec_file}: a lab spec must be a mapping")
+    raw = _read_spec(entry)
     broken: set[str] = set()
-    problems = schema_problems(raw, origin, _validator(checks, waits, runtime_names, lenient=True), broken)
+    problems = schema_problems(raw, origin, _validator(checks, waits, runtime_names, lenient=True), broken) + _nonfinite(raw, origin)
     problems += semantic_problems(raw, entry.directory, origin, checks, broken)  # on sections the schema vouched for
+    if not broken.intersection(("values", "valuesSchema")):
+        problems += unschemed_values(raw.get("values") or {}, raw.get("valuesSchema"), origin)
     if raw.get("valuesSchema") is not None:
         import jsonschema
 
@@ -629,22 +816,19 @@ def load_lab(
     if problems:
         raise SpecErrors(problems)
 
-    instance = instance or raw["name"]
-    if not INSTANCE_NAME.match(instance):
-        raise BadInput(f"--instance {instance[:60]}: use lowercase letters, digits and dashes (at most 40)")
-    if instance in RESERVED_INSTANCES:
-        raise BadInput(f"--instance {instance}: reserved for .lab/{instance}/; choose another name")
+    instance = instance_name(instance if instance is not None else raw["name"])
     defaults = {**raw.get("values", {}), "images": raw.get("images", {}), "versions": raw.get("versions", {})}
-    merged = apply_overrides(defaults, list(values_files), list(sets), list(images_files))
+    merged = apply_overrides(defaults, list(values_files), list(sets), list(images_files), values_schema(raw.get("valuesSchema")))
 
     # What was given is judged before templates derive other values from it (a bad subnet is named as such).
-    problems = values_problems(merged, defaults, raw.get("valuesSchema"), origin, lenient=True)
+    problems = values_problems(merged.values, defaults, raw.get("valuesSchema"), origin, lenient=True, given=merged.origin_of)
     if problems:
         raise SpecErrors(problems)
     env = lab_environment(entry.directory)
     lab_ctx = {"name": raw["name"], "title": raw["title"], "instance": instance}
-    values = _Resolver(env, origin, {"lab": lab_ctx}).resolve_all(merged)
-    problems = values_problems(values, defaults, raw.get("valuesSchema"), origin) + _distinct_problems(values, raw.get("distinctValues", []), origin)
+    values = _Resolver(env, origin, {"lab": lab_ctx}, lambda path: merged.origin_of(path) is not None).resolve_all(merged.values)
+    problems = values_problems(values, defaults, raw.get("valuesSchema"), origin, given=merged.origin_of)
+    problems += _distinct_problems(values, raw.get("distinctValues", []), origin, merged.origin_of)
     if problems:
         raise SpecErrors(problems)
 
@@ -671,6 +855,7 @@ def load_lab(
     problems += [f"{origin}: steps.{i}.check.{field}: {message}" for i, s in enumerate(steps) if s.get("check")
                  for field, message in checks.get(s["check"]["type"]).problems(s["check"], s["check"].get("expect", {}))
                  if not problems]
+    problems += _nonfinite({"cluster": lab.cluster, "steps": steps}, origin) + _rendered_users(steps, origin)
     problems = list(dict.fromkeys(problems))
     if problems:
         raise SpecErrors(problems)

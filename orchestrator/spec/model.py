@@ -13,6 +13,25 @@ REFUSAL_CHECK_TIMEOUT = 10.0
 OWNER_LABEL = "app.kubernetes.io/managed-by"
 LAB_LABEL = "lab.dev/lab"
 INSTANCE_LABEL = "lab.dev/instance"
+OWNERSHIP_LABELS = (OWNER_LABEL, LAB_LABEL, INSTANCE_LABEL)
+
+
+def ownership(labels: dict[str, str]) -> dict[str, str]:
+    """The full set of an instance's ownership labels, or an error: a filter missing one of them (an empty one
+    matches every object on the engine) must never select what `lab` removes."""
+    from orchestrator.errors import LabError
+
+    missing = [k for k in OWNERSHIP_LABELS if not isinstance(labels.get(k), str) or not labels.get(k)]
+    if missing or labels.get(OWNER_LABEL) != "lab":
+        raise LabError(f"refused: a selection of objects without the ownership labels {', '.join(missing) or OWNER_LABEL + '=lab'} "
+                       "would match objects `lab` did not make")
+    return {k: labels[k] for k in OWNERSHIP_LABELS}
+
+
+def owned(object_labels: dict[str, str] | None, labels: dict[str, str]) -> bool:
+    """Whether an object carries every one of the instance's ownership labels."""
+    wanted = ownership(labels)
+    return all((object_labels or {}).get(k) == v for k, v in wanted.items())
 
 
 @dataclass(frozen=True)

@@ -1,21 +1,61 @@
 """Reading YAML the user wrote: bounded in size and alias expansion, duplicate keys refused, every error
-naming the file and the line."""
+naming the file and the line. What the user wrote (specs, values and images files) is read by YAML 1.2's core
+schema, so a scalar means what was typed: `1.10` is not `1.1`'s twin through a float only when the schema asks
+for a number, `0777` is not octal, `on` and `8:03` are text. The tool's own YAML (rendered manifests, pinned
+upstream files) keeps PyYAML's reading, as Kubernetes' own YAML library reads it."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from orchestrator.errors import BadInput
+from orchestrator.files import MAX_INPUT_BYTES, read_text_bounded
 
-MAX_FILE_BYTES = 1024 * 1024  # a lab spec or values file is hand-written: 1 MiB is plenty
+MAX_FILE_BYTES = MAX_INPUT_BYTES  # a lab spec or values file is hand-written: 1 MiB is plenty
 MAX_NODES = 200_000  # nodes after alias expansion: a "billion laughs" document stops here
 TOO_DEEP = "not accepted: nested too deeply"  # whichever refuses it: libyaml 0.2.6's own limit, or Python's recursion
 # libyaml's parser where PyYAML was built with it: the pure-Python one spends a few hundred ms of CPU on the lab
 # schema and spec at every command, while a lab's API server boots.
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class Core12Loader(_LOADER):
+    """YAML 1.2's core schema: null, true/false, decimal, 0o octal and 0x hex integers, floats with `.inf`/`.nan`;
+    everything else plain is text. (PyYAML reads YAML 1.1: `on` is true, `0777` is 511, `8:03` is 483.)"""
+
+    yaml_implicit_resolvers: dict = {}
+
+
+class TextLoader(_LOADER):
+    """Every plain scalar as the text typed: where a value's schema says string, this is what the user meant."""
+
+    yaml_implicit_resolvers: dict = {}
+
+
+def _core12_int(loader, node) -> int:
+    text = loader.construct_scalar(node)
+    if text.startswith("0o"):
+        return int(text[2:], 8)
+    if text.startswith("0x"):
+        return int(text[2:], 16)
+    return int(text, 10)
+
+
+for _tag, _pattern, _first in (
+    ("tag:yaml.org,2002:null", r"^(?:~|null|Null|NULL|)$", ["~", "n", "N", ""]),
+    ("tag:yaml.org,2002:bool", r"^(?:true|True|TRUE|false|False|FALSE)$", list("tTfF")),
+    ("tag:yaml.org,2002:int", r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$", list("-+0123456789")),
+    ("tag:yaml.org,2002:float", r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$",
+     list("-+.0123456789")),
+    ("tag:yaml.org,2002:merge", r"^(?:<<)$", ["<"]),
+):
+    Core12Loader.add_implicit_resolver(_tag, re.compile(_pattern), _first)
+TextLoader.add_implicit_resolver("tag:yaml.org,2002:merge", re.compile(r"^(?:<<)$"), ["<"])
+Core12Loader.add_constructor("tag:yaml.org,2002:int", _core12_int)
 
 
 def yaml_problem(exc: yaml.YAMLError) -> str:
@@ -72,10 +112,10 @@ def _key_problem(node: yaml.Node, seen_nodes: set[int]) -> str | None:
     return None
 
 
-def parse_yaml(text: str, origin: str) -> Any:
+def parse_yaml(text: str, origin: str, loader_class=Core12Loader) -> Any:
     """One YAML document from text the user wrote; origin names it in errors."""
     try:
-        loader = _LOADER(text)  # refuses control characters at once
+        loader = loader_class(text)  # refuses control characters at once
     except yaml.YAMLError as exc:
         raise BadInput(f"{origin}: not valid YAML: {yaml_problem(exc)}") from None
     try:
@@ -117,17 +157,11 @@ def load(text: str | bytes) -> Any:
     return yaml.load(text, Loader=_LOADER)
 
 
-def read_yaml(path: Path, what: str) -> Any:
-    try:
-        size = path.stat().st_size
-        if size > MAX_FILE_BYTES:
-            raise BadInput(f"{path}: {what} is {size} bytes; at most {MAX_FILE_BYTES} are accepted")
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise BadInput(f"{path}: cannot read {what}: {exc.strerror}") from None
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        raise BadInput(f"{path}: {what} is not UTF-8 text (line {line}, byte {exc.start})") from None
-    return parse_yaml(text, str(path))
+def read_yaml(path: Path, what: str, loader_class=Core12Loader) -> Any:
+    return parse_yaml(read_text_bounded(path, what, MAX_FILE_BYTES), str(path), loader_class)
+
+
+def read_yaml_as_typed(path: Path, what: str) -> tuple[Any, Any]:
+    """The document as YAML 1.2 reads it, and the same document with every plain scalar as the text typed."""
+    text = read_text_bounded(path, what, MAX_FILE_BYTES)
+    return parse_yaml(text, str(path)), parse_yaml(text, str(path), TextLoader)

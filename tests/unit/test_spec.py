@@ -156,8 +156,9 @@ def test_values_file_errors_name_the_file(lab_root, tmp_path):
 
 
 def test_invalid_san_after_resolution(lab_root):
+    edit_spec(lab_root / "mini", lambda spec: spec["pki"]["certificates"]["server"].update(ip=["{{ namespace }}"]))
     with pytest.raises(SpecErrors) as err:
-        load_lab(_entry(lab_root), sets=["ip=not-an-ip"])
+        load_lab(_entry(lab_root), sets=["namespace=not-an-ip"])
     assert "pki.certificates.server.ip.0: 'not-an-ip' is not an IP address" in str(err.value)
 
 
@@ -172,6 +173,7 @@ def test_cyclic_values_are_rejected(lab_root):
     def change(spec):
         spec["values"]["a"] = "{{ b }}x"
         spec["values"]["b"] = "{{ a }}y"
+        spec["valuesSchema"]["properties"].update(a={"type": "string"}, b={"type": "string"})
 
     edit_spec(lab_root / "mini", change)
     with pytest.raises(BadInput) as err:
