@@ -12,8 +12,10 @@ import os
 import urllib.request
 from pathlib import Path
 
-from orchestrator.errors import MissingPrerequisite
-from orchestrator.files import write_atomic
+from orchestrator.errors import BadInput, MissingPrerequisite
+from orchestrator.files import MAX_INPUT_BYTES, child, read_bounded, write_atomic
+
+MAX_ARTIFACT_BYTES = 64 * 1024 * 1024  # a chart archive, a CRD file, a release manifest: a few MB at most
 
 def cache_dir() -> Path:
     return Path(os.environ.get("LAB_CACHE", Path.home() / ".cache" / "lab")) / "artifacts"
@@ -24,13 +26,16 @@ def bundles() -> list[Path]:
 
 
 def _listed(bundle: Path, sha256: str) -> Path | None:
+    """The file a bundle's SHA256SUMS lists for this digest: a relative path inside the bundle, or refused."""
     sums = bundle / "SHA256SUMS"
-    if not sums.is_file():
+    if not (sums.exists() or sums.is_symlink()):
         return None
-    for line in sums.read_text().splitlines():
+    text = read_bounded(sums, "bundle listing", MAX_INPUT_BYTES).decode("utf-8", errors="replace")
+    for number, line in enumerate(text.splitlines(), 1):
         digest, _, name = line.strip().partition("  ")
         if digest == sha256:
-            return bundle / name.lstrip("./")
+            name = name[2:] if name.startswith("./") else name
+            return child(bundle, name.lstrip("*"), f"{sums}: line {number}")
     return None
 
 
@@ -38,14 +43,16 @@ def fetch(name: str, url: str, sha256: str) -> bytes:
     """The artifact's bytes, verified against its sha256."""
     for bundle in bundles():
         path = _listed(bundle, sha256)
-        if path is not None and path.is_file():
-            return _verified(name, path.read_bytes(), sha256, str(path))
+        if path is not None and path.exists():
+            return _verified(name, read_bounded(path, "artifact", MAX_ARTIFACT_BYTES), sha256, str(path))
     cached = cache_dir() / sha256
     if cached.is_file():
-        return _verified(name, cached.read_bytes(), sha256, str(cached))
+        return _verified(name, read_bounded(cached, "artifact", MAX_ARTIFACT_BYTES), sha256, str(cached))
     try:
         with urllib.request.urlopen(url, timeout=30) as response:
-            data = response.read()
+            data = response.read(MAX_ARTIFACT_BYTES + 1)
+            if len(data) > MAX_ARTIFACT_BYTES:
+                raise BadInput(f"artifact {name} ({url}) is larger than {MAX_ARTIFACT_BYTES} bytes")
     except OSError as exc:
         raise MissingPrerequisite(f"artifact {name} ({url}) is in no offline bundle and cannot be downloaded: {str(exc)[:200]}",
                                   hint="point LAB_BUNDLE at a folder holding it with a SHA256SUMS file (a workshop bundle)") from None

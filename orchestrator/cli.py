@@ -198,7 +198,7 @@ def down(ctx, lab, all_, instance):
 
     if all_:
         commands.down_all(ctx, RunOptions())
-    elif lab or instance:
+    elif lab is not None or instance is not None:
         commands.down(ctx, lab or instance, Overrides(instance=instance), RunOptions())
     else:
         raise BadInput("lab down: name a LAB (or --instance NAME), or use --all")
@@ -348,6 +348,16 @@ def show_error(exc: LabError) -> None:
         click.echo(f"Hint: {_bounded(exc.hint)}", err=True)
 
 
+def _interrupted(exc: BaseException) -> bool:
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, KeyboardInterrupt):
+            return True
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
 def main(argv: list[str] | None = None) -> None:
     """The one exit path: LabError → `Error: ...` on stderr and its exit code; no traceback unless --debug."""
     args = sys.argv[1:] if argv is None else argv
@@ -373,6 +383,9 @@ def main(argv: list[str] | None = None) -> None:
         click.echo("Interrupted.", err=True)
         sys.exit(EXIT_INTERRUPTED)
     except Exception as exc:  # a bug, not a user error: say so briefly; --debug shows where
+        if _interrupted(exc):  # Ctrl-C inside a module's import surfaces as that import's failure
+            click.echo("Interrupted.", err=True)
+            sys.exit(EXIT_INTERRUPTED)
         if debug:
             raise
         click.echo(_bounded(f"Error: unexpected {type(exc).__name__}: {exc} (rerun with --debug for the traceback)"), err=True)
@@ -395,6 +408,9 @@ def run() -> None:
         code = 0
     except SystemExit as exc:
         code = exc.code
+    except KeyboardInterrupt:  # between main()'s own handlers (it catches one while a command runs)
+        print("Interrupted.", file=sys.stderr)
+        code = EXIT_INTERRUPTED
     if not isinstance(code, int):  # sys.exit's conventions: None is success, anything else is printed
         if code is not None:
             print(code, file=sys.stderr)

@@ -37,6 +37,47 @@ def as_dict(lab: str, instance: str, runtime: str, results: list[CheckResult], l
     }
 
 
+_TEXT = {"type": "string", "maxLength": 100_000}
+REPORT_SCHEMA = {
+    "type": "object",
+    "required": ["lab", "instance", "runtime", "checks"],
+    "properties": {
+        "lab": {"type": "string", "pattern": "^[a-z0-9-]{1,40}$"},
+        "instance": {"type": "string", "pattern": "^[a-z0-9-]{1,40}$"},
+        "runtime": {"type": "string", "pattern": "^[a-z][a-z0-9-]{0,30}$"},
+        "command": {"enum": ["up", "verify"]},
+        "at": {"type": "string", "maxLength": 64},
+        "logs": {"type": ["string", "null"], "maxLength": 4096},
+        "checks": {
+            "type": "array", "maxItems": 1000,
+            "items": {"type": "object", "required": ["name", "status"],
+                      "properties": {"name": {"type": "string", "maxLength": 200}, "type": {"type": "string", "maxLength": 100},
+                                     "status": {"enum": ["passed", "failed", "skipped"]}, "message": _TEXT, "output": _TEXT,
+                                     "seconds": {"type": "number", "minimum": 0, "maximum": 1e6}}},
+        },
+    },
+}
+
+
+def read_report(path: Path) -> dict:
+    """A report `lab up`/`lab verify` kept, read bounded and checked against its schema before it is shown."""
+    import jsonschema
+
+    from orchestrator.errors import BadInput
+    from orchestrator.files import MAX_RECORD_BYTES, read_bounded
+
+    try:
+        report = json.loads(read_bounded(path, "results file", MAX_RECORD_BYTES))
+    except (UnicodeDecodeError, ValueError):
+        report = None
+    error = next(iter(jsonschema.Draft202012Validator(REPORT_SCHEMA).iter_errors(report)), None) if report is not None else "not JSON"
+    if error is not None:
+        where = ".".join(str(p) for p in getattr(error, "absolute_path", ())) or "(top level)"
+        raise BadInput(f"{path}: not a report `lab up`/`lab verify` wrote ({where}); run one of them again")
+    report.setdefault("command", "up / verify")
+    return report
+
+
 def write_junit(path: Path, suite: str, results: list[CheckResult], logs_dir: str | None) -> None:
     counts = summary(results)
     root = ET.Element("testsuites")

@@ -6,7 +6,8 @@ from pathlib import Path
 
 from orchestrator.context import LabContext, Overrides
 from orchestrator.errors import BadInput, ChecksFailed
-from orchestrator.pki.inspect import load_certs, summarize, verify_pki
+from orchestrator.files import writable_folder
+from orchestrator.pki.inspect import load_certs, summarize_file, verify_pki
 from orchestrator.pki.manager import CertAction, PkiManager
 from orchestrator.pki.store import PkiStore
 from orchestrator.spec import Lab
@@ -20,8 +21,10 @@ def _require_pki(lab: Lab) -> None:
 def issue_certs(ctx: LabContext, name: str, overrides: Overrides, out: Path | None, force: bool) -> tuple[Lab, Path, list[CertAction]]:
     lab = ctx.load(name, overrides)
     _require_pki(lab)
-    directory = ctx.pki_dir(lab, out)
-    actions = PkiManager(lab.pki, PkiStore(directory)).ensure(force=force)
+    directory = writable_folder(ctx.pki_dir(lab, out), "--out")
+    store = PkiStore(directory, staged=True)
+    actions = PkiManager(lab.pki, store).ensure(force=force)
+    store.commit()  # under the folder's lock; refused if another command issued meanwhile (two PKIs mixed)
     return lab, directory, actions
 
 
@@ -32,7 +35,7 @@ def certs_command(ctx: LabContext, name: str, overrides: Overrides, out: Path | 
 
 
 def show_cert(ctx: LabContext, path: Path, output: str) -> None:
-    summaries = [summarize(c) for c in load_certs(path)]
+    summaries = [summarize_file(path, c, i) for i, c in enumerate(load_certs(path))]
     if output == "json":
         ctx.ui.json(summaries)
         return

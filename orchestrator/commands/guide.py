@@ -3,12 +3,12 @@
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 
 from markupsafe import Markup, escape
 
+from orchestrator.checks.report import read_report
 from orchestrator.context import LabContext, Overrides
 from orchestrator.errors import BadInput
 from orchestrator.files import write_atomic
@@ -42,15 +42,9 @@ def guide(ctx: LabContext, name: str, overrides: Overrides, out: Path | None, fo
     report = None
     if results:
         path = ctx.results_file(lab.instance)
-        if not path.is_file():
+        if not (path.exists() or path.is_symlink()):
             raise BadInput(f"--results: instance {lab.instance} has no results yet (no {path}); run `lab up {name}` or `lab verify {name}` first")
-        try:
-            report = json.loads(path.read_text())
-            if not isinstance(report["checks"], list):
-                raise TypeError
-        except (ValueError, KeyError, TypeError):
-            raise BadInput(f"--results: {path} is not a report `lab up`/`lab verify` wrote; run one of them again") from None
-        report.setdefault("command", "up / verify")
+        report = read_report(path)
     _store, rendered = render_in_memory(lab, ctx.pki_dir(lab))  # the rendered objects; no key is written
     graph = topo.build(lab, rendered)
     dot, mermaid = topo.to_dot(graph), topo.to_mermaid(graph)

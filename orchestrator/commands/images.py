@@ -9,6 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from orchestrator.context import LabContext
+from orchestrator.errors import BadInput
+from orchestrator.files import writable_folder
 from orchestrator.providers.docker_cli import DockerCli
 from orchestrator.providers.helm import find_helm
 from orchestrator.render.images import manifest_images
@@ -64,8 +66,49 @@ def list_images(ctx: LabContext, lab: Lab, runtime: str, output: str) -> None:
         ctx.ui.table(["key", "image"], rows)
 
 
-def pull(ctx: LabContext, lab: Lab, runtime: str) -> None:
+def _engine() -> DockerCli:
+    """The docker CLI, once the engine answers (exit 3 naming the fix when it does not)."""
+    from orchestrator.errors import MissingPrerequisite
+    from orchestrator.providers.docker_cli import HINT
+
     cli = DockerCli()
+    if cli.server_version() is None:
+        raise MissingPrerequisite("the Docker engine does not answer", hint=HINT)
+    return cli
+
+
+def bundle_problem(bundle: Path) -> str | None:
+    """What makes a file not an image bundle `docker save` writes (a tar holding manifest.json, every member a
+    relative path inside it, links pointing inside it), or None. Checked before Docker sees it."""
+    import posixpath
+    import tarfile
+
+    from orchestrator.files import require_regular_file
+
+    require_regular_file(bundle, "image bundle")
+    try:
+        with tarfile.open(bundle, mode="r:") as tar:
+            names = set()
+            for member in tar:
+                name = member.name
+                if name.startswith("/") or ".." in name.split("/"):
+                    return f"member {name[:120]!r} is not a relative path inside the bundle"
+                if member.issym() or member.islnk():
+                    target = member.linkname if member.islnk() else posixpath.join(posixpath.dirname(name), member.linkname)
+                    if member.linkname.startswith("/") or posixpath.normpath(target).startswith(".."):
+                        return f"member {name[:120]!r} links outside the bundle ({member.linkname[:120]})"
+                elif not (member.isfile() or member.isdir()):
+                    return f"member {name[:120]!r} is not a file or folder"
+                names.add(posixpath.normpath(name))
+    except (tarfile.TarError, OSError, EOFError) as exc:
+        return f"not a tar archive ({str(exc)[:120]})"
+    if "manifest.json" not in names:
+        return "holds no manifest.json (write one with `lab images save`)"
+    return None
+
+
+def pull(ctx: LabContext, lab: Lab, runtime: str) -> None:
+    cli = _engine()
     for image in _pullable(images_for(ctx, lab, runtime)):
         cli.pull(image)
         ctx.ui.line(f"pulled {image}")
@@ -73,9 +116,15 @@ def pull(ctx: LabContext, lab: Lab, runtime: str) -> None:
 
 def save(ctx: LabContext, lab: Lab, runtime: str, out: Path) -> None:
     images = _pullable(images_for(ctx, lab, runtime))
-    DockerCli().save(images, out)
+    writable_folder(out.parent, "--out")
+    if out.exists() and not out.is_file():
+        raise BadInput(f"--out {out}: exists and is not a file")
+    _engine().save(images, out)
     ctx.ui.line(f"saved {len(images)} images to {out}")
 
 
 def load(ctx: LabContext, bundle: Path) -> None:
-    ctx.ui.line(DockerCli().load(bundle))
+    problem = bundle_problem(bundle)
+    if problem:
+        raise BadInput(f"{bundle}: not an image bundle: {problem}")
+    ctx.ui.line(_engine().load(bundle))

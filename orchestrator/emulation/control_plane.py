@@ -220,7 +220,7 @@ class ControlPlane:
             self.engine.start(existing)
             return
         if existing is not None:
-            self.engine.remove(existing)
+            self.engine.remove(existing, self.labels)
         start()
 
     def _etcd(self) -> None:

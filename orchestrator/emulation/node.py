@@ -65,6 +65,10 @@ CONTAINER_SECURITY = {"runAsUser", "runAsGroup", "runAsNonRoot", "allowPrivilege
                       "readOnlyRootFilesystem", "seccompProfile"}
 POD_SECURITY = {"runAsUser", "runAsGroup", "runAsNonRoot", "fsGroup", "seccompProfile", "supplementalGroups"}
 VOLUME_KINDS = {"secret", "configMap", "projected", "emptyDir", "downwardAPI"}
+# Capabilities a pod may add: Docker's default set and the network ones that act in the pod's own namespace. The
+# node's containers share the host's kernel (no node container in between, as kind has): none that reach it.
+ADDABLE_CAPABILITIES = {"AUDIT_WRITE", "CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "KILL", "MKNOD", "NET_BIND_SERVICE", "NET_RAW",
+                        "SETFCAP", "SETGID", "SETPCAP", "SETUID", "SYS_CHROOT", "NET_ADMIN"}
 
 
 class Refused(Exception):
@@ -433,12 +437,16 @@ class Node:
             raise Unsupported("spec.containers[0].securityContext.privileged", "privileged pods are not run by the docker runtime's node")
         user = self._user(pod, security)
         caps = security.get("capabilities") or {}
+        beyond = sorted({str(c).upper().removeprefix("CAP_") for c in caps.get("add") or []} - ADDABLE_CAPABILITIES)
+        if beyond:
+            raise Unsupported("spec.containers[0].securityContext.capabilities.add",
+                              f"{', '.join(beyond)}: the docker runtime's node adds only {', '.join(sorted(ADDABLE_CAPABILITIES))}")
         name = self.container_name(pod)
         labels = {**self.labels, ROLE_LABEL: POD_ROLE, POD_UID_LABEL: meta["uid"], POD_LABEL: meta["name"], NAMESPACE_LABEL: meta["namespace"],
                   "lab.dev/spec-hash": hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:12]}
         for old in (self.engine.container(name), self.engine.container(self.helper_name(pod))):
             if old is not None:
-                self.engine.remove(old)
+                self.engine.remove(old, self.labels)
         for volume in mounts:
             self.engine.create_volume(volume, {**self.labels, POD_UID_LABEL: meta["uid"]})
         environment = self._env(pod, container)  # here: a missing Secret or ConfigMap key refuses the pod before a container is made
@@ -461,7 +469,7 @@ class Node:
                         self._write_volume(pod, helper, volume)
             except BaseException:  # a volume's source is missing: no container may run without it (the next pass retries)
                 if created.exception() is None:
-                    self.engine.remove(created.result())
+                    self.engine.remove(created.result(), self.labels)
                 raise
             self.engine.start(created.result())
         self.started[meta["uid"]] = time.time()
@@ -565,7 +573,7 @@ class Node:
         wanted = {p["metadata"]["uid"] for p in pods}
         for container in self.engine.states(self.labels):  # names and labels from one list call, every pass
             if container.labels.get(ROLE_LABEL) in (POD_ROLE, VOLUMES_ROLE) and container.labels.get(POD_UID_LABEL) not in wanted:
-                self.engine.remove(container)
+                self.engine.remove(container, self.labels)
         if wanted != self.known_pods:  # a pod went (or came): its volumes and bookkeeping go with it, not on every loop
             self.forget(wanted)
             self.known_pods = wanted
@@ -587,7 +595,7 @@ class Node:
         for volume in self.engine.volumes(self.labels):
             uid = (volume.attrs.get("Labels") or {}).get(POD_UID_LABEL)
             if uid and uid not in wanted:
-                self.engine.remove_volume(volume)
+                self.engine.remove_volume(volume, self.labels)
         for table in (self.probes, self.volume_state):
             for key in [k for k in table if k[0] not in wanted]:
                 del table[key]
@@ -602,7 +610,7 @@ class Node:
         if meta.get("deletionTimestamp"):
             for gone in (container, self.engine.container(self.helper_name(pod))):
                 if gone is not None:
-                    self.engine.remove(gone)
+                    self.engine.remove(gone, self.labels)
             self._api("DELETE", f"/api/v1/namespaces/{meta['namespace']}/pods/{meta['name']}", query=[("gracePeriodSeconds", 0)])
             return
         if pod.get("status", {}).get("phase") in ("Failed", "Succeeded") and container is None:

@@ -204,7 +204,7 @@ class PolicyDatapath:
         l7 = any(allow.http for policy in policies for allow in policy.allows)
         old = self.engine.container(self.envoy)
         if old is not None:
-            self.engine.remove(old)
+            self.engine.remove(old, self.labels)
         self._ensure_datapath()
         if l7:
             self._run_envoy(policies)

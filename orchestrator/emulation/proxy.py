@@ -152,7 +152,7 @@ def ensure_datapath(engine: DockerEngine, name: str, pod_container: str, labels:
     if existing is not None and existing.status == "running":
         return
     if existing is not None:
-        engine.remove(existing)
+        engine.remove(existing, labels)
     pod = engine.container(pod_container)
     if pod is None:
         raise RuntimeFailure(f"the pod's container {pod_container} does not exist")
@@ -178,7 +178,7 @@ class CiliumProxy:
             files[path] = FileSpec(content, 0o400, ENVOY_UID, ENVOY_UID)  # readable by Envoy's uid only
         existing = self.engine.container(self.name)
         if existing is not None:
-            self.engine.remove(existing)  # a changed config means a new Envoy, as Cilium would reload it
+            self.engine.remove(existing, self.labels)  # a changed config means a new Envoy, as Cilium would reload it
         self.engine.run(
             self.name, self.image, ["envoy", "-c", "/etc/envoy/envoy.yaml", "--disable-hot-restart", "-l", "info"],
             labels={**self.labels, "lab.dev/role": PROXY_ROLE}, files=files, network_mode=f"container:{pod_container}", user=str(ENVOY_UID),

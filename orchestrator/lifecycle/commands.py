@@ -28,7 +28,11 @@ from orchestrator.spec.model import Lab
 
 def _instance_name(name: str, overrides: Overrides) -> str:
     """An instance is named after its lab unless --instance says otherwise (a lab given as a path: its folder)."""
-    return overrides.instance or Path(name.rstrip("/")).name
+    from orchestrator.spec.names import instance_name
+
+    if overrides.instance is not None:
+        return instance_name(overrides.instance)
+    return instance_name(Path(name.rstrip("/")).name if "/" in name else name, "LAB")
 
 
 def _source_problems(ctx: LabContext, lab: Lab, rendered: Rendered, runtime: str) -> list[str]:
@@ -116,8 +120,9 @@ def up(ctx: LabContext, name: str, overrides: Overrides, options: RunOptions) ->
     state.save(lab=lab.name, instance=lab.instance, runtime=runtime_name, phase="starting", instance_record=instance.record(),
                sets=list(overrides.sets), values_files=[str(Path(p).resolve()) for p in overrides.values_files],
                images_files=[str(Path(p).resolve()) for p in overrides.images_files])
-    steps = [CommitPki(store)] if lab.pki else []
-    steps += [WriteRendered(), *runtime_steps()]
+    # The rendered files first (into the instance's own folder), then the PKI: its keys are committed once all else
+    # that could fail on disk has not.
+    steps = [WriteRendered(), *([CommitPki(store)] if lab.pki else []), *runtime_steps()]
     steps += [lab_step(s) for s in lab.steps if s.name not in options.skip and (options.verify or s.kind != "check") and s.runs_on(runtime_name)]
     for skipped in options.skip:
         ctx.ui.step(skipped, "skip", None, "left out with --skip")
@@ -219,25 +224,34 @@ def down_all(ctx: LabContext, options: RunOptions) -> None:
     instances = recorded_instances(ctx.state_root)
     if not instances:
         ctx.ui.line("no lab instances recorded in " + str(ctx.state_root))
-    failures = []
+    failures: list[LabError] = []
     for instance in instances:
         try:
             down(ctx, instance, Overrides(instance=instance), options)
-        except LabError as exc:  # one broken instance must not keep the others up
-            failures.append(f"{instance}: {exc.message.splitlines()[0]}")
-            ctx.ui.step(f"down {instance}", "FAIL", None, exc.message.splitlines()[0][:200])
+        except LabError as exc:  # one broken instance (or record) must not keep the others up
+            failures.append(exc)
+            ctx.ui.step(f"down {instance}", "FAIL", None, exc.message.splitlines()[0][:300])
     if failures:
-        raise LabError("could not remove every instance: " + "; ".join(failures))
+        error = (BadInput if all(isinstance(f, BadInput) for f in failures) else LabError)(
+            f"could not remove {len(failures)} of {len(instances)} instance(s); see the lines above")
+        raise error
 
 
 def status(ctx: LabContext, name: str | None, output: str) -> None:
-    instances = [name] if name else recorded_instances(ctx.state_root)
+    instances = [name] if name is not None else recorded_instances(ctx.state_root)
     if not instances and output != "json":
         ctx.ui.line(f"no lab instances recorded in {ctx.state_root}")
         return
     rows, data = [], []
     for instance in instances:
-        state = InstanceState(ctx.state_dir(instance))
+        try:
+            state = InstanceState(ctx.state_dir(instance, "LAB" if name is not None else "--instance"))
+        except BadInput as exc:
+            if name is not None:
+                raise
+            rows.append([instance, "-", "-", "broken record", exc.message.splitlines()[0][:200]])
+            data.append({"instance": instance, "phase": "broken", "problem": exc.message.splitlines()[0], "objects": []})
+            continue
         if not state.exists:
             rows.append([instance, "-", "-", "not up", ""])
             data.append({"instance": instance, "phase": "absent", "objects": []})
@@ -258,7 +272,7 @@ def status(ctx: LabContext, name: str | None, output: str) -> None:
 
 def kubeconfig(ctx: LabContext, instance: str) -> None:
     """The admin kubeconfig of an instance's cluster (kind's, or the docker runtime's control plane)."""
-    state = _recorded(ctx, Path(instance.rstrip("/")).name)
+    state = _recorded(ctx, _instance_name(instance, Overrides()))
     path = state.directory / "kubeconfig"
     if not path.is_file():
         raise BadInput(f"instance {state.name} has no kubeconfig (phase {state.data.get('phase', '?')}); `lab up` it first")

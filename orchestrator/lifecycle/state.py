@@ -1,6 +1,12 @@
 """`.lab/<instance>/state.json`: what exists, so reruns converge and `down` works even after a crash, and
 even after the lab's folder was edited or deleted: it records the instance, its labels, its network and
-what the runtime created."""
+what the runtime created.
+
+A record is input like any other (hand-edited, truncated, copied from elsewhere): it is read bounded and
+validated against its schema before anything in it is trusted. Its ownership labels must be exactly the
+instance's own (managed-by=lab, the lab, the instance named by its folder), or `down` would list and remove
+objects by a filter that matches what is not ours.
+"""
 
 from __future__ import annotations
 
@@ -9,9 +15,94 @@ import time
 from pathlib import Path
 
 from orchestrator.errors import BadInput
-from orchestrator.files import remove_tree, write_atomic
+from orchestrator.files import MAX_RECORD_BYTES, child, read_bounded, remove_tree, write_atomic
 from orchestrator.runtimes.base import Instance
-from orchestrator.spec.model import Network
+from orchestrator.spec.model import INSTANCE_LABEL, LAB_LABEL, OWNER_LABEL, Network
+from orchestrator.spec.names import INSTANCE_NAME, RESERVED_INSTANCES, instance_name
+
+_NAME = {"type": "string", "pattern": f"^{INSTANCE_NAME.pattern}$"}
+_TEXT = {"type": "string", "maxLength": 4096}
+_CONTAINER = {"type": "string", "pattern": "^lab-[a-z0-9][a-z0-9.-]{0,200}$"}
+STATE_SCHEMA = {
+    "type": "object",
+    "required": ["lab", "instance", "runtime", "phase", "instance_record"],
+    "properties": {
+        "lab": _NAME,
+        "instance": _NAME,
+        "runtime": {"type": "string", "pattern": "^[a-z][a-z0-9-]{0,30}$"},
+        "phase": {"enum": ["starting", "up", "failed", "interrupted"]},
+        "updated": _TEXT,
+        "sets": {"type": "array", "maxItems": 1000, "items": _TEXT},
+        "values_files": {"type": "array", "maxItems": 1000, "items": _TEXT},
+        "images_files": {"type": "array", "maxItems": 1000, "items": _TEXT},
+        "instance_record": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["lab", "instance", "labels", "network"],
+            "properties": {
+                "lab": _NAME,
+                "instance": _NAME,
+                "labels": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "required": [OWNER_LABEL, LAB_LABEL, INSTANCE_LABEL],
+                    "properties": {OWNER_LABEL: {"const": "lab"}, LAB_LABEL: _NAME, INSTANCE_LABEL: _NAME},
+                },
+                "network": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "required": ["name", "subnet"],
+                    "properties": {"name": {"type": "string", "pattern": "^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,63}$"},
+                                   "subnet": {"type": "string", "maxLength": 64}},
+                },
+            },
+        },
+        # What the runtime created: each field typed, nothing else accepted.
+        "runtime_state": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "control_plane": {"type": "boolean"},
+                "stack_up": {"type": "boolean"},
+                "node_pid": {"type": "integer", "minimum": 1},
+                "redirected_pod": _CONTAINER,
+                "redirected_container_id": {"type": "string", "pattern": "^[0-9a-f]{12,64}$"},
+                "proxy_routes": {"type": "array", "maxItems": 1000, "items": {"type": "object"}},
+                "policy_pods": {
+                    "type": "array", "maxItems": 1000,
+                    "items": {"type": "object", "required": ["container", "namespace", "pod", "labels"],
+                              "properties": {"container": _CONTAINER, "namespace": _TEXT, "pod": _TEXT, "labels": {"type": "object"}}},
+                },
+                "created_cluster": _NAME,
+                "created_network": {"type": "string", "pattern": "^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,63}$"},
+            },
+        },
+    },
+}
+
+
+def _problem(data, directory: Path) -> str | None:
+    """What is wrong with a record (field and why), or None: the schema, then that it is this folder's instance."""
+    import jsonschema
+
+    errors = sorted(jsonschema.Draft202012Validator(STATE_SCHEMA).iter_errors(data), key=lambda e: list(map(str, e.absolute_path)))
+    if errors:
+        error = errors[0]
+        where = ".".join(str(p) for p in error.absolute_path) or "(top level)"
+        return f"{where}: {error.message[:200]}"
+    record = data["instance_record"]
+    name = directory.name
+    if data["instance"] != name or record["instance"] != name:
+        return f"instance: the record is of instance {record['instance']}, but lies in the folder of {name}"
+    if record["labels"][INSTANCE_LABEL] != name or record["labels"][LAB_LABEL] != record["lab"] or record["lab"] != data["lab"]:
+        return "instance_record.labels: not this instance's own ownership labels"
+    if data.get("runtime_state", {}).get("created_cluster") not in (None, name):
+        return "runtime_state.created_cluster: not this instance's cluster"
+    prefix = f"lab-{name}-"
+    containers = [data.get("runtime_state", {}).get("redirected_pod")] + [p["container"] for p in data.get("runtime_state", {}).get("policy_pods", [])]
+    if any(c is not None and not c.startswith(prefix) for c in containers):
+        return "runtime_state: names a container that is not this instance's"
+    return None
 
 
 class InstanceState:
@@ -19,11 +110,18 @@ class InstanceState:
         self.directory = directory
         self.file = directory / "state.json"
         self.data: dict = {}
-        if self.file.is_file():
+        if self.file.exists() or self.file.is_symlink():
+            raw = read_bounded(self.file, "instance record", MAX_RECORD_BYTES)
             try:
-                self.data = json.loads(self.file.read_text())
-            except (OSError, ValueError) as exc:
-                raise BadInput(f"{self.file}: unreadable state ({exc}); remove the folder after checking nothing of it runs") from None
+                data = json.loads(raw)
+            except (UnicodeDecodeError, ValueError) as exc:
+                raise BadInput(f"{self.file}: not a record lab wrote ({str(exc)[:120]}); nothing of it is trusted. "
+                               "Remove the folder after checking nothing of it runs") from None
+            problem = _problem(data, directory)
+            if problem:
+                raise BadInput(f"{self.file}: {problem}; nothing of this record is trusted (`lab` acts only on records "
+                               "it wrote). Remove the folder after checking nothing of it runs")
+            self.data = data
 
     @property
     def exists(self) -> bool:
@@ -50,11 +148,9 @@ class InstanceState:
 
     def instance(self) -> Instance:
         """The instance as `up` recorded it: enough to tear it down with no spec at hand."""
-        record = self.data.get("instance_record")
-        if not record:
-            raise BadInput(f"{self.file}: no instance record (written by an older lab?); remove its containers by the label lab.dev/instance={self.name}")
-        network = record.get("network") or {}
-        return Instance(record["lab"], record["instance"], dict(record["labels"]), Network(network.get("name", "kind"), network.get("subnet", "")),
+        record = self.data["instance_record"]
+        network = record["network"]
+        return Instance(record["lab"], record["instance"], dict(record["labels"]), Network(network["name"], network["subnet"]),
                         self.directory, self.runtime_data)
 
     def save(self, **changes) -> None:
@@ -67,5 +163,14 @@ class InstanceState:
         remove_tree(self.directory)
 
 
+def state_dir(state_root: Path, name: str, origin: str = "--instance") -> Path:
+    """The folder of an instance's record: its name validated whole, the path proven inside the state root."""
+    return child(state_root, instance_name(name, origin), "instance folder")
+
+
 def recorded_instances(state_root: Path) -> list[str]:
-    return sorted(p.parent.name for p in state_root.glob("*/state.json"))
+    """Instances with a record (folders named as instances are; anything else in .lab/ is not one)."""
+    if not state_root.is_dir():
+        return []
+    return sorted(p.name for p in state_root.iterdir()
+                  if INSTANCE_NAME.fullmatch(p.name) and p.name not in RESERVED_INSTANCES and (p / "state.json").exists())

@@ -33,7 +33,7 @@ class WriteRendered:
     lab_step: ClassVar[bool] = False
 
     def run(self, run: Run) -> None:
-        write_rendered(run.rendered, run.state.rendered)
+        write_rendered(run.rendered, run.state.rendered, ours=True)
 
 
 @dataclass

@@ -9,14 +9,20 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes
 from cryptography.utils import CryptographyDeprecationWarning
 from cryptography.x509 import verification
 
 from orchestrator.errors import BadInput
+from orchestrator.files import read_bounded
 from orchestrator.pki.issue import key_algorithm
 from orchestrator.pki.store import PkiStore
 from orchestrator.spec.model import PkiSpec
+
+
+# What cryptography raises for a certificate that parses but whose key or extensions it cannot read.
+UNREADABLE = (ValueError, TypeError, UnsupportedAlgorithm, x509.DuplicateExtension, x509.UnsupportedGeneralNameType)
 
 
 def load_pem_cert(data: bytes) -> x509.Certificate:
@@ -28,10 +34,7 @@ def load_pem_cert(data: bytes) -> x509.Certificate:
 
 
 def load_certs(path: Path) -> list[x509.Certificate]:
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise BadInput(f"{path}: cannot read: {exc.strerror}") from None
+    data = read_bounded(path, "certificate file")
     try:
         return x509.load_pem_x509_certificates(data)
     except ValueError:
@@ -39,6 +42,15 @@ def load_certs(path: Path) -> list[x509.Certificate]:
             return [x509.load_der_x509_certificate(data)]
         except ValueError:
             raise BadInput(f"{path}: no PEM or DER certificate found") from None
+
+
+def summarize_file(path: Path, cert: x509.Certificate, index: int) -> dict:
+    """summarize(), with a certificate that parses but whose key or extensions do not named as the user's file."""
+    try:
+        return summarize(cert)
+    except UNREADABLE as exc:
+        where = f"{path}" + (f" (certificate {index})" if index else "")
+        raise BadInput(f"{where}: not a certificate that can be read: {str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__}") from None
 
 
 def _ext(cert: x509.Certificate, cls):
@@ -159,8 +171,8 @@ def verify_pki(spec: PkiSpec, store: PkiStore, now: dt.datetime | None = None) -
                 )
                 builder.build_client_verifier().verify(leaf, [inter])
             add(name, leaf_spec.usage, leaf, True, "chain verified")
-        except verification.VerificationError as exc:
-            add(name, leaf_spec.usage, leaf, False, f"verification failed: {exc}")
+        except (verification.VerificationError, *UNREADABLE) as exc:
+            add(name, leaf_spec.usage, leaf, False, f"verification failed: {str(exc)[:200]}")
     return results
 
 

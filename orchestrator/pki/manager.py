@@ -10,6 +10,7 @@ import ipaddress
 from dataclasses import dataclass
 
 from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from orchestrator.pki.issue import (
@@ -40,7 +41,8 @@ def _now() -> dt.datetime:
 
 
 def _same_key(cert: x509.Certificate, key) -> bool:
-    return cert.public_key().public_numbers() == key.public_key().public_numbers()
+    spki = (serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return cert.public_key().public_bytes(*spki) == key.public_key().public_bytes(*spki)
 
 
 def _signed_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:

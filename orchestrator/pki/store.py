@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
-import os
+import re
 from pathlib import Path
 
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from orchestrator.files import write_atomic
+from orchestrator.errors import BadInput
+from orchestrator.files import ensure_folder, locked, read_bounded, write_atomic
 from orchestrator.pki.issue import PrivateKey
+
+
+NAME = re.compile(r"[a-z0-9][a-z0-9.-]{0,127}")  # ca.crt, server-chain.crt, client.pem: plain names only
 
 
 def key_pem(key: PrivateKey) -> bytes:
@@ -30,36 +36,48 @@ class PkiStore:
     def __init__(self, directory: Path, *, staged: bool = False):
         self.directory = directory
         self.pending: dict[str, tuple[bytes, int]] | None = {} if staged else None
+        self.seen: dict[str, bytes | None] = {}  # what a staged store read from disk: unchanged when it commits
 
     def ensure_dir(self) -> None:
         if self.pending is None:
-            self.directory.mkdir(parents=True, exist_ok=True)
-            os.chmod(self.directory, 0o700)
+            ensure_folder(self.directory, "PKI folder", 0o700)
 
     def path(self, name: str) -> Path:
+        """A file of the PKI folder by its plain name (never a path out of it)."""
+        if not NAME.fullmatch(name):
+            raise BadInput(f"{self.directory}: {name[:80]!r} is not a file name of a lab's PKI")
         return self.directory / name
 
     def read(self, name: str) -> bytes | None:
+        """The file's bytes (staged ones first); None when absent. One that is not a regular file of at most
+        1 MiB is the user's to fix, named."""
         if self.pending is not None and name in self.pending:
             return self.pending[name][0]
-        try:
-            return self.path(name).read_bytes()
-        except OSError:
-            return None
+        path = self.path(name)
+        data = read_bounded(path, "PKI file") if path.exists() or path.is_symlink() else None
+        if self.pending is not None:
+            self.seen.setdefault(name, data)
+        return data
 
     def read_cert(self, name: str) -> x509.Certificate | None:
+        """The certificate, or None when absent or unusable (a malformed one, a key type the PKI does not make):
+        the manager then reissues it."""
         data = self.read(name)
         try:
-            return x509.load_pem_x509_certificate(data) if data else None
-        except ValueError:
+            cert = x509.load_pem_x509_certificate(data) if data else None
+            if cert is not None:
+                cert.public_key(), cert.extensions  # parsed lazily: a bad key or extension shows here, not later
+            return cert
+        except (ValueError, TypeError, UnsupportedAlgorithm, x509.DuplicateExtension, x509.UnsupportedGeneralNameType):
             return None
 
     def read_key(self, name: str) -> PrivateKey | None:
         data = self.read(name)
         try:
-            return serialization.load_pem_private_key(data, password=None) if data else None
-        except (ValueError, TypeError):
+            key = serialization.load_pem_private_key(data, password=None) if data else None
+        except (ValueError, TypeError, UnsupportedAlgorithm):
             return None
+        return key if isinstance(key, (ec.EllipticCurvePrivateKey, rsa.RSAPrivateKey)) else None
 
     def _write(self, name: str, data: bytes, mode: int) -> None:
         if self.pending is not None:
@@ -71,10 +89,15 @@ class PkiStore:
         """Write what was staged (keys 0600 in a 0700 folder); returns the names written."""
         if not self.pending:
             return []
-        self.directory.mkdir(parents=True, exist_ok=True)
-        os.chmod(self.directory, 0o700)
-        for name, (data, mode) in sorted(self.pending.items()):
-            write_atomic(self.path(name), data, mode)
+        with locked(self.directory, "PKI folder", wait=False):
+            changed = [name for name, data in self.seen.items()
+                       if (read_bounded(self.path(name), "PKI file") if self.path(name).exists() else None) != data]
+            if changed:  # another command issued meanwhile: writing ours over it would mix two PKIs
+                raise BadInput(f"{self.directory}: {', '.join(sorted(changed)[:5])} changed while this command ran "
+                               "(another `lab` command issued certificates); run it again")
+            ensure_folder(self.directory, "PKI folder", 0o700)
+            for name, (data, mode) in sorted(self.pending.items()):
+                write_atomic(self.path(name), data, mode)
         written, self.pending = sorted(self.pending), {}
         return written
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from orchestrator.errors import LabError, MissingPrerequisite, PermanentFailure, RuntimeFailure
 from orchestrator.providers.docker_cli import HINT
 from orchestrator.runtimes.base import ExecResult
+from orchestrator.spec.model import OWNER_LABEL, owned, ownership
 
 
 @dataclass(frozen=True)
@@ -69,8 +70,15 @@ def engine_errors(what: str):
 
 
 def _label_filter(labels: dict[str, str]) -> dict[str, list[str]]:
-    """Docker's filter for objects carrying every one of these labels."""
+    """Docker's filter for objects carrying every one of these labels, which must include the full set of an
+    instance's ownership labels (refused otherwise: an empty filter lists every object on the engine)."""
+    ownership(labels)
     return {"label": [f"{k}={v}" for k, v in labels.items()]}
+
+
+def _not_ours(kind: str, name: str) -> PermanentFailure:
+    return PermanentFailure(f"{kind} {name} exists but was not made by this lab instance (it lacks its ownership labels); "
+                            "`lab` never removes it: remove or rename it yourself, or use another --instance")
 
 
 @dataclass(frozen=True)
@@ -117,9 +125,12 @@ class DockerEngine:
         return [subnet]
 
     def remove_network_if_unused(self, name: str) -> bool:
+        """A network a lab made (it carries managed-by=lab, whichever instance made it), once no container uses it."""
         with engine_errors(f"remove network {name}"):
             net = self.network(name)
             if net is None:
+                return False
+            if (net.attrs.get("Labels") or {}).get(OWNER_LABEL) != "lab":
                 return False
             net.reload()
             if net.attrs.get("Containers"):
@@ -213,7 +224,9 @@ class DockerEngine:
         with engine_errors(f"create volume {name}"):
             return self.client.volumes.create(name, labels=labels)
 
-    def remove_volume(self, volume) -> None:
+    def remove_volume(self, volume, owner: dict[str, str]) -> None:
+        if not owned((volume.attrs or {}).get("Labels"), owner):
+            raise _not_ours("volume", volume.name)
         with engine_errors(f"remove volume {volume.name}"):
             try:
                 volume.remove(force=True)
@@ -247,8 +260,11 @@ class DockerEngine:
             container = self.container(name)
             return container.logs(timestamps=True).decode(errors="replace") if container else ""
 
-    def remove(self, container) -> None:
-        """A container, or a ContainerState from states(): removed by name, with its anonymous volumes."""
+    def remove(self, container, owner: dict[str, str]) -> None:
+        """A container, or a ContainerState from states(): removed by name, with its anonymous volumes, only when it
+        carries the owner's ownership labels."""
+        if not owned(container.labels, owner):
+            raise _not_ours("container", container.name)
         with engine_errors(f"remove container {container.name}"):
             try:
                 self.client.api.remove_container(container.name, force=True, v=True)

@@ -3,9 +3,12 @@ users already have) and the image, network and engine queries of doctor, images 
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
+from orchestrator.errors import PermanentFailure
 from orchestrator.providers import process
+from orchestrator.spec.model import owned, ownership
 
 HINT = "start Docker (Docker Desktop, `sudo systemctl start docker`, or `make engine` in this repository) and check `docker info`"
 
@@ -24,7 +27,26 @@ class ComposeStack:
     def up(self, timeout: int = 120) -> None:
         process.run(self.up_argv(timeout), timeout=timeout + 60)
 
-    def down(self) -> None:
+    def foreign_containers(self, owner: dict[str, str]) -> list[str]:
+        """Containers of this compose project that lack the owner's ownership labels (not made by this instance)."""
+        wanted = ownership(owner)
+        fields = "\t".join(["{{.Names}}"] + [f'{{{{.Label "{key}"}}}}' for key in wanted])
+        result = process.run(["docker", "ps", "-a", "--filter", f"label=com.docker.compose.project={self.project}", "--format", fields],
+                             timeout=60)
+        foreign = []
+        for line in filter(None, result.stdout.splitlines()):
+            name, *values = line.split("\t")
+            if values != list(wanted.values()):
+                foreign.append(name)
+        return foreign
+
+    def down(self, owner: dict[str, str]) -> None:
+        """The project's containers, networks and volumes, once every container of it is proven the owner's: compose
+        removes by project name, which another stack could share."""
+        foreign = self.foreign_containers(owner)
+        if foreign:
+            raise PermanentFailure(f"compose project {self.project} holds container(s) this lab instance did not make: "
+                                   f"{', '.join(foreign[:5])}; `lab` leaves the project alone (remove them yourself)")
         # The file may be gone after a crash; `-p` alone identifies the project's containers.
         argv = self._argv("down", "-v", "--remove-orphans", "--timeout", "2") if self.compose_file.is_file() else \
             ["docker", "compose", "-p", self.project, "down", "-v", "--remove-orphans", "--timeout", "2"]
@@ -98,8 +120,21 @@ class DockerCli:
         text = (result.stderr or result.stdout).strip()
         return text if result.returncode != 0 and "user configured subnets" in text else None
 
-    def remove_network(self, name: str) -> bool:
-        """Remove a network; False when Docker refuses (still in use)."""
+    def network_labels(self, name: str) -> dict[str, str] | None:
+        result = process.run(["docker", "network", "inspect", name, "--format", "{{json .Labels}}"], check=False, timeout=30)
+        if result.returncode != 0:
+            return None
+        try:
+            labels = json.loads(result.stdout or "null")
+        except ValueError:
+            return None
+        return labels if isinstance(labels, dict) else {}
+
+    def remove_network(self, name: str, owner: dict[str, str]) -> bool:
+        """Remove a network the owner made (it carries its ownership labels); False when it is not the owner's or
+        Docker refuses (still in use)."""
+        if not owned(self.network_labels(name), owner):
+            return False
         return process.run(["docker", "network", "rm", name], check=False, timeout=60).returncode == 0
 
     def create_network(self, name: str, subnet: str, gateway: str, labels: dict[str, str]) -> None:

@@ -6,16 +6,17 @@ leaves the output folder as it was.
 
 from __future__ import annotations
 
+import json
 import os
-import shutil
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
 import yaml
 
-from orchestrator.errors import BadInput
-from orchestrator.files import write_atomic
+from orchestrator.errors import BadInput, SpecErrors
+from orchestrator.files import MAX_RECORD_BYTES, child, ensure_folder, locked, read_bounded, remove_tree, writable_folder, write_atomic
 from orchestrator.render.engine import lab_environment, render_template
 from orchestrator.spec.load import PKI_SOURCE
 from orchestrator.spec.model import Chart, Lab, Step, UpstreamManifest
@@ -76,18 +77,30 @@ class Rendered:
         return (load(self.files[COMPOSE_FILE]) or {}) if COMPOSE_FILE in self.files else {}
 
     def write(self, out: Path) -> list[Path]:
-        out.mkdir(parents=True, exist_ok=True)
+        """Every file into `out` (a folder of the tool's own making), each path proven inside it."""
         written = []
         for rel, content in self.files.items():
             secret = rel in self.secret_files or b"PRIVATE KEY" in content
-            path = out / rel
+            path = child(out, rel, "rendered file")
             write_atomic(path, content, 0o600 if secret else 0o644)
             written.append(path)
         return written
 
 
-def _pem_reader(pki: Callable[[str], bytes | None], keys_read: list[str] | None = None):
+def pki_files(lab: Lab) -> set[str]:
+    """Every file the lab's PKI issues: what `pem()` and a stack's `pki:` files may name, nothing else."""
+    if lab.pki is None:
+        return set()
+    names = {"ca.crt", "intermediate.crt", "ca-chain.crt"}
+    for cert in lab.pki.certificates:
+        names |= {f"{cert}.crt", f"{cert}.key", f"{cert}-chain.crt", f"{cert}.pem"}
+    return names
+
+
+def _pem_reader(pki: Callable[[str], bytes | None], issued: set[str], keys_read: list[str] | None = None):
     def pem(name: str) -> str:
+        if not isinstance(name, str) or name not in issued:
+            raise BadInput(f"pem({str(name)[:80]!r}): the lab's PKI issues no such file (it issues {', '.join(sorted(issued)) or 'none'})")
         if keys_read is not None and name.endswith((".key", ".pem")):
             keys_read.append(name)
         content = pki(name)
@@ -101,7 +114,8 @@ def _pem_reader(pki: Callable[[str], bytes | None], keys_read: list[str] | None 
 def render_lab(lab: Lab, pki: Callable[[str], bytes | None]) -> Rendered:
     """Every artifact in memory; `pki(name)` gives the content of a PKI file (issued or staged)."""
     keys_read: list[str] = []
-    env = lab_environment(lab.directory, _pem_reader(pki, keys_read))
+    issued = pki_files(lab)
+    env = lab_environment(lab.directory, _pem_reader(pki, issued, keys_read))
     context = lab.context()
     rendered = Rendered()
 
@@ -132,11 +146,12 @@ def render_lab(lab: Lab, pki: Callable[[str], bytes | None]) -> Rendered:
         add(f"{EMULATED_DIR}/{index:02d}-{os.path.basename(output_name(template))}", template)
     if lab.stack:
         add(COMPOSE_FILE, lab.stack["compose"])
+        rendered.files[COMPOSE_FILE] = _owned_stack(lab, rendered.files[COMPOSE_FILE])
         for target, source in sorted(lab.stack.get("files", {}).items()):
             rel = f"{STACK_DIR}/{target}"
             if source.startswith(PKI_SOURCE):
                 name = source[len(PKI_SOURCE):]
-                rendered.files[rel] = _pem_reader(pki)(name).encode()
+                rendered.files[rel] = _pem_reader(pki, issued)(name).encode()
                 if name.endswith((".key", ".pem")):
                     rendered.secret_files.add(rel)
             else:
@@ -152,6 +167,20 @@ def render_lab(lab: Lab, pki: Callable[[str], bytes | None]) -> Rendered:
                 add(rel, entry)
             rendered.manifests[group].append(rel)
     return rendered
+
+
+def _owned_stack(lab: Lab, text: bytes) -> bytes:
+    """The compose file as the tool runs it: nothing in it reaches the host, everything it makes is labelled."""
+    from orchestrator.render.compose import host_problems, labelled
+
+    doc = load(text)
+    where = f"{lab.stack['compose']} ({COMPOSE_FILE})"
+    if not isinstance(doc, dict) or not isinstance(doc.get("services"), dict):
+        raise BadInput(f"{where}: renders no compose document with services")
+    problems = host_problems(doc, where)
+    if problems:
+        raise SpecErrors(problems)
+    return yaml.safe_dump(labelled(doc, lab.owner_labels()), sort_keys=False).encode()
 
 
 def _pod_specs(node):
@@ -201,13 +230,58 @@ def group_files(rendered_dir: Path, group: str) -> list[Path]:
     return sorted((rendered_dir / MANIFESTS_DIR / group).glob("*.yaml"))
 
 
-def write_rendered(rendered: Rendered, out: Path, *, clean: bool = True) -> Rendered:
-    """Replace the output folder's artifact subfolders with the rendered set."""
-    if clean:
-        for sub in (CLUSTER_DIR, STACK_DIR, MANIFESTS_DIR):
-            if (out / sub).is_dir():
-                shutil.rmtree(out / sub)
-    rendered.write(out)
+OUTPUT_RECORD = ".lab-rendered.json"  # in an output folder: the files `lab` wrote there, so a rerun may replace them
+
+
+def _written_before(out: Path) -> set[str]:
+    """The files an earlier render wrote into `out`, from its record (a record that is not one: nothing)."""
+    record = out / OUTPUT_RECORD
+    if not record.is_file():
+        return set()
+    try:
+        files = json.loads(read_bounded(record, "render record", MAX_RECORD_BYTES)).get("files")
+    except (ValueError, AttributeError):
+        return set()
+    return {f for f in files if isinstance(f, str)} if isinstance(files, list) else set()
+
+
+def _foreign_files(out: Path) -> list[str]:
+    """Files in `out` that no render of `lab` wrote (the user's own): never replaced or deleted."""
+    ours = _written_before(out) | {OUTPUT_RECORD}
+    return sorted(p.relative_to(out).as_posix() for p in out.rglob("*")
+                  if not p.is_dir() and p.relative_to(out).as_posix() not in ours)
+
+
+def write_rendered(rendered: Rendered, out: Path, before_swap: Callable[[], object] | None = None, *, ours: bool = False) -> Rendered:
+    """Replace `out` with the rendered set, atomically as a folder: written into a fresh folder beside it, then
+    swapped in. `out` may hold only what an earlier render wrote (refused, naming them, when it holds anything
+    else; `ours`: a folder only the tool writes, an instance's). `before_swap` runs once every file is written (the
+    PKI is committed then: only after all else worked)."""
+    writable_folder(out, "--out")
+    parent = ensure_folder(out.parent.resolve(), "--out")
+    out = parent / out.name
+    with locked(out, "--out"):
+        if out.is_dir() and not ours:
+            foreign = _foreign_files(out)
+            if foreign:
+                shown = ", ".join(foreign[:5]) + (f" and {len(foreign) - 5} more" if len(foreign) > 5 else "")
+                raise BadInput(f"--out {out}: holds files lab did not write ({shown}); choose an empty or new folder")
+        staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.rendering-", dir=parent))
+        try:
+            os.chmod(staging, 0o755)
+            rendered.write(staging)
+            record = {"files": sorted(rendered.files)}
+            write_atomic(staging / OUTPUT_RECORD, json.dumps(record, indent=2).encode(), 0o644)
+            if before_swap is not None:
+                before_swap()
+            old = parent / f".{out.name}.replaced-{os.getpid()}"
+            if out.is_dir():
+                os.rename(out, old)
+            os.rename(staging, out)
+        except BaseException:
+            remove_tree(staging)
+            raise
+        remove_tree(old)
     return rendered
 
 
@@ -216,8 +290,8 @@ def read_rendered(out: Path) -> Rendered:
     rendered = Rendered()
     for sub in (CLUSTER_DIR, STACK_DIR, MANIFESTS_DIR):
         for path in sorted((out / sub).rglob("*")):
-            if path.is_file():
-                rendered.files[path.relative_to(out).as_posix()] = path.read_bytes()
+            if path.is_file() and not path.is_symlink():
+                rendered.files[path.relative_to(out).as_posix()] = read_bounded(path, "rendered file", MAX_RECORD_BYTES)
     for group_dir in sorted(p for p in (out / MANIFESTS_DIR).glob("*") if p.is_dir()):
         rendered.manifests[group_dir.name] = [p.relative_to(out).as_posix() for p in sorted(group_dir.glob("*.yaml"))]
     return rendered

@@ -10,7 +10,7 @@ from typing import Any, TYPE_CHECKING, ClassVar, Protocol
 
 
 from orchestrator.errors import BadInput
-from orchestrator.spec.model import INSTANCE_LABEL, Chart, Network, PodRef, Wait
+from orchestrator.spec.model import Chart, Network, PodRef, Wait, ownership
 from orchestrator.spec.yamlio import load_all
 
 if TYPE_CHECKING:
@@ -61,7 +61,8 @@ class Instance:
 
     @property
     def selector(self) -> str:
-        return f"{INSTANCE_LABEL}={self.name}"
+        """The Kubernetes label selector of the instance's objects: every ownership label, never one alone."""
+        return ",".join(f"{key}={value}" for key, value in ownership(self.labels).items())
 
     @property
     def compose_project(self) -> str:

@@ -33,6 +33,7 @@ from orchestrator.emulation.node import ROLE_LABEL, VOLUMES_ROLE
 from orchestrator.emulation.policy import POLICY_FLOWS_SOURCE, PolicyDatapath, in_namespace, ingress_policy
 from orchestrator.emulation.proxy import CiliumProxy, Route, proxy_problems, redirected_pods, routes
 from orchestrator.errors import BadInput, MissingPrerequisite, PermanentFailure, RuntimeFailure
+from orchestrator.files import read_tail
 from orchestrator.providers.docker import DockerEngine
 from orchestrator.providers.docker_cli import ComposeStack, DockerCli
 from orchestrator.providers.helm import HelmCli
@@ -330,7 +331,7 @@ class DockerRuntime:
         for name in (self.proxy.name, self.proxy.datapath):
             existing = self.engine.container(name)
             if existing is not None:
-                self.engine.remove(existing)
+                self.engine.remove(existing, self.labels)
                 removed.append(name)
         self.instance.data.pop("redirected_pod", None)
         for enforced in self.instance.data.pop("policy_pods", []):
@@ -338,7 +339,7 @@ class DockerRuntime:
             for name in (datapath.envoy, datapath.datapath):
                 existing = self.engine.container(name)
                 if existing is not None:
-                    self.engine.remove(existing)
+                    self.engine.remove(existing, self.labels)
                     removed.append(name)
         if getattr(self, "_fresh", False):
             return removed
@@ -502,7 +503,7 @@ class DockerRuntime:
             for name in (self.proxy.name, self.proxy.datapath):
                 existing = self.engine.container(name)
                 if existing is not None:
-                    self.engine.remove(existing)
+                    self.engine.remove(existing, self.labels)
             self._reconcile_cilium()
 
     def exec(self, pod: PodRef | None, argv: list[str]) -> ExecResult:
@@ -550,7 +551,7 @@ class DockerRuntime:
             save(f"{container.name}.log", lambda c=container.name: self.engine.logs(c))
         node_log = self.instance.state_dir / "node.log"
         if node_log.is_file():
-            save("node.log", lambda: node_log.read_text(errors="replace")[-200_000:])
+            save("node.log", lambda: read_tail(node_log, "node agent log", 200_000))
         if self.kubeconfig.is_file():
             save("pods.json", lambda: json.dumps(self.kube.list("v1", "Pod"), indent=2, default=str))
             save("events.json", lambda: json.dumps(self.kube.list("v1", "Event"), indent=2, default=str)[-200_000:])
@@ -564,11 +565,11 @@ class DockerRuntime:
         name, networks the lab made."""
         removed = ["node agent"] if self._stop_node() else []
         for container in self.engine.containers(self.labels):
-            self.engine.remove(container)
+            self.engine.remove(container, self.labels)
             removed.append(f"container {container.name}")
-        self.compose.down()
+        self.compose.down(self.labels)
         for volume in self.engine.volumes(self.labels):
-            volume.remove(force=True)
+            self.engine.remove_volume(volume, self.labels)
             removed.append(f"volume {volume.name}")
         # The network goes when no container uses it any more and a lab made it, whichever instance did:
         # the last instance down cleans up after the first.

@@ -122,7 +122,11 @@ class KindRuntime:
         self.kubeconfig.parent.mkdir(parents=True, exist_ok=True)
         self._ensure_network()
         if self.cluster_name in self.kind.clusters():
-            self.kind.export_kubeconfig(self.cluster_name, self.kubeconfig)  # converge: reuse the cluster
+            if self.instance.data.get("created_cluster") != self.cluster_name:
+                raise BadInput(f"a kind cluster named {self.cluster_name} exists that this lab instance did not make; `lab` never "
+                               "uses or deletes it: choose another --instance, or `kind delete cluster --name "
+                               f"{self.cluster_name}` yourself if it is yours to remove")
+            self.kind.export_kubeconfig(self.cluster_name, self.kubeconfig)  # converge: reuse the cluster it made
         else:
             self.instance.data["created_cluster"] = self.cluster_name  # recorded first: a failed create is still deleted
             self.kind.create(self.cluster_name, self.instance.rendered / KIND_CONFIG, self.kubeconfig, self.instance.network.name)
@@ -321,13 +325,13 @@ class KindRuntime:
     def teardown(self) -> list[str]:
         """From the record alone: the compose project by name, the cluster by the instance's name."""
         removed = []
-        self.compose.down()  # by project name: works even when the rendered files are gone
+        self.compose.down(self.instance.labels)  # by project name (its containers proven ours): works without the rendered files
         removed.append(f"compose project {self.instance.compose_project}")
-        if self.cluster_name in self.kind.clusters():
-            self.kind.delete(self.cluster_name, self.kubeconfig)
+        if self.instance.data.get("created_cluster") == self.cluster_name and self.cluster_name in self.kind.clusters():
+            self.kind.delete(self.cluster_name, self.kubeconfig)  # only the cluster this instance made
             removed.append(f"kind cluster {self.cluster_name}")
         network = self.instance.data.get("created_network")
-        if network and self.docker.remove_network(network):  # refused while another cluster still uses it
+        if network and self.docker.remove_network(network, self.instance.labels):  # refused while another cluster still uses it
             removed.append(f"network {network}")
         self.kubeconfig.unlink(missing_ok=True)
         for key in ("created_cluster", "created_network"):

@@ -247,8 +247,9 @@ def test_second_up_converges_on_the_existing_cluster(fake_world):
     assert any(c[:3] == ["helm", "upgrade", "--install"] for c in calls)  # idempotent upgrade
     deletes = [c for c in FakeKube.calls if c[0] == "delete"]
     assert [d[1] for d in deletes] == ["CiliumNetworkPolicy", "CiliumClusterwideEnvoyConfig", "Pod", "Secret"]
-    assert all(d[2] == "lab.dev/instance=inject-mtls" for d in deletes)
-    waited = FakeKube.calls.index(("wait-deleted", ("CiliumNetworkPolicy", "CiliumClusterwideEnvoyConfig", "Pod", "Secret"), "lab.dev/instance=inject-mtls"))
+    selector = "app.kubernetes.io/managed-by=lab,lab.dev/lab=inject-mtls,lab.dev/instance=inject-mtls"  # every ownership label
+    assert all(d[2] == selector for d in deletes)
+    waited = FakeKube.calls.index(("wait-deleted", ("CiliumNetworkPolicy", "CiliumClusterwideEnvoyConfig", "Pod", "Secret"), selector))
     first_apply = next(i for i, c in enumerate(FakeKube.calls) if c[0] == "apply")
     assert FakeKube.calls.index(deletes[-1]) < waited < first_apply
 
@@ -273,6 +274,9 @@ def test_down_removes_stack_and_cluster(fake_world):
     assert result.exit_code == 0, result.stderr
     kubeconfig = str(work / ".lab/inject-mtls/kubeconfig")
     assert tool_calls(state) == [
+        # the project's containers proven this instance's before compose removes the project by its name
+        ["docker", "ps", "-a", "--filter", "label=com.docker.compose.project=lab-inject-mtls", "--format",
+         '{{.Names}}\t{{.Label "app.kubernetes.io/managed-by"}}\t{{.Label "lab.dev/lab"}}\t{{.Label "lab.dev/instance"}}'],
         ["docker", "compose", "-p", "lab-inject-mtls", "-f", str(work / ".lab/inject-mtls/rendered/stack/compose.yaml"), "down", "-v", "--remove-orphans", "--timeout", "2"],
         ["kind", "get", "clusters"],
         ["kind", "delete", "cluster", "--name", "inject-mtls", "--kubeconfig", kubeconfig],

@@ -131,7 +131,7 @@ def test_render_is_deterministic_and_offline(tmp_path, monkeypatch):
     assert run_lab("render", "inject-mtls", "--out", "b").exit_code == 0
     a = {p.relative_to(tmp_path / "a"): p.read_bytes() for p in (tmp_path / "a").rglob("*") if p.is_file()}
     b = {p.relative_to(tmp_path / "b"): p.read_bytes() for p in (tmp_path / "b").rglob("*") if p.is_file()}
-    assert a == b and len(a) == 15  # with the namespace the docker runtime creates in place of Cilium's chart
+    assert a == b and len(a) == 16  # with the namespace the docker runtime creates in place of Cilium's chart, and the record of what lab wrote
 
 
 def test_haproxy_config_check(loopback, default_render):

@@ -36,6 +36,24 @@ def kubeconfig():
     return Path(real).read_text() if real else "apiVersion: v1\nkind: Config\n"
 
 
+def containers() -> dict:
+    """Containers compose made: name -> labels (as the real engine keeps what the compose file says)."""
+    path = state / "containers.json"
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def save_containers(found: dict) -> None:
+    (state / "containers.json").write_text(json.dumps(found))
+
+
+def go_template_fields(template: str, name: str, labels: dict) -> str:
+    """The few docker --format fields lab asks for: {{.Names}} and {{.Label "key"}}, tab-separated."""
+    import re
+
+    out = template.replace("{{.Names}}", name)
+    return re.sub(r'\{\{\.Label "([^"]+)"\}\}', lambda m: labels.get(m.group(1), ""), out).replace("\\t", "\t")
+
+
 STATIC_IP_REFUSED = ("Error response from daemon: user specified IP address is supported only when connecting to networks "
                      "with user configured subnets")
 
@@ -101,20 +119,44 @@ elif tool == "docker":
             sys.exit(f"open {compose_file}: no such file or directory")
         if "up" in args and "ipv4_address" in Path(compose_file).read_text() and network_state() != "configured":
             sys.exit(STATIC_IP_REFUSED)  # as real Docker refuses a fixed address on such a network
+        project = flag("-p")
+        if "up" in args:  # the project's containers exist now, with the labels the file gives them
+            import yaml
+
+            doc = yaml.safe_load(Path(compose_file).read_text())
+            found = containers()
+            for service, spec in (doc.get("services") or {}).items():
+                labels = spec.get("labels") or {}
+                found[f"{project}-{service}-1"] = {**(labels if isinstance(labels, dict) else {}), "com.docker.compose.project": project}
+            save_containers(found)
+        elif "down" in args:
+            save_containers({n: l for n, l in containers().items() if l.get("com.docker.compose.project") != project})
         print("")
+    elif args[:2] == ["ps", "-a"]:
+        wanted = [f.split("=", 1)[1] for f in args if f.startswith("label=")]
+        for name, labels in sorted(containers().items()):
+            if all(labels.get(w.split("=", 1)[0]) == w.split("=", 1)[1] for w in wanted):
+                print(go_template_fields(flag("--format") or "{{.Names}}", name, labels))
     elif args[:2] == ["image", "inspect"]:
         sys.exit(0 if args[-1] in lines("images") else 1)
     elif args[:2] == ["network", "inspect"]:
         if network_state() == "absent":
             sys.exit(f"Error response from daemon: network {args[2]} not found")
-        print(" ".join(lines("network")) or "172.18.0.0/16 fc00:f853:ccd:e793::/64 ")
+        if flag("--format") == "{{json .Labels}}":  # kind's own network carries none of the lab's labels
+            labels = state / "network-labels.json"
+            print(labels.read_text() if labels.exists() else "{}")
+        else:
+            print(" ".join(lines("network")) or "172.18.0.0/16 fc00:f853:ccd:e793::/64 ")
     elif args[:2] == ["network", "create"]:
         if network_state() != "absent":
             sys.exit(f"Error response from daemon: network with name {args[-1]} already exists")
         (state / "network-state").write_text("configured" if "--subnet" in args else "auto")
         (state / "network").write_text(flag("--subnet") or "172.18.0.0/16")
+        labels = dict(args[i + 1].split("=", 1) for i, a in enumerate(args) if a == "--label")
+        (state / "network-labels.json").write_text(json.dumps(labels))
     elif args[:2] == ["network", "rm"]:
         (state / "network-state").write_text("absent")
+        (state / "network-labels.json").unlink(missing_ok=True)
     elif args[:2] == ["run", "--rm"]:
         if "--ip" in args and network_state() == "auto":  # as Docker says when the container starts
             sys.exit("docker: " + STATIC_IP_REFUSED + ".")
