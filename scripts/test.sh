@@ -19,7 +19,7 @@ make -s images
 export TESTCONTAINERS_RYUK_DISABLED=true
 failed=0
 summary=()
-for tier in unit integration contract e2e; do
+for tier in unit security integration contract e2e; do
   [ -d "tests/$tier" ] || continue
   start=$(date +%s)
   echo "=== tier $tier"

@@ -2,7 +2,7 @@ import os
 
 import pytest
 
-from tests.helpers import FIXTURE_LABS, REPO, copy_lab
+from tests.helpers import FAKE_TOOL, FIXTURE_LABS, LABS, REPO, copy_lab
 
 # The project's shared upstream files, as a workshop's offline bundle: labs' pinned artifacts resolve from it.
 if (REPO.parent / "shared" / "upstream" / "SHA256SUMS").is_file():
@@ -28,3 +28,28 @@ def lab_root(tmp_path, monkeypatch):
     monkeypatch.chdir(work)
     monkeypatch.setenv("LAB_PATH", str(root))
     return root
+
+
+@pytest.fixture
+def world(tmp_path, monkeypatch):
+    """A working directory, writable copies of inject-mtls and mini on LAB_PATH, docker, kind and helm as recording
+    fakes, and the Docker SDK pointed at a socket that does not exist: any call to docker shows up (a record, or
+    exit 3), so "nothing in Docker" is asserted, not assumed."""
+    labs = tmp_path / "labs"
+    labs.mkdir()
+    copy_lab("inject-mtls", labs, LABS)
+    copy_lab("mini", labs, FIXTURE_LABS)
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for tool in ("docker", "kind", "helm"):
+        os.symlink(FAKE_TOOL, bin_dir / tool)
+    fake = tmp_path / "fake"
+    fake.mkdir()
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    monkeypatch.setenv("LAB_PATH", str(labs))
+    monkeypatch.setenv("LAB_FAKE_DIR", str(fake))
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-docker.sock")
+    return labs, work, fake

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 from dataclasses import dataclass
@@ -16,6 +17,18 @@ from orchestrator.cli import main
 REPO = Path(__file__).resolve().parent.parent
 FIXTURE_LABS = REPO / "tests" / "fixtures" / "labs"
 LABS = REPO / "labs"
+FAKE_TOOL = REPO / "tests" / "contract" / "fakes" / "fake_tool.py"
+
+
+def files(path: Path) -> list[str]:
+    """Every path under a folder, relative: what a command left behind."""
+    return sorted(str(p.relative_to(path)) for p in path.rglob("*"))
+
+
+def fake_calls(fake: Path) -> list[list[str]]:
+    """The calls the fake docker, kind and helm recorded."""
+    log = fake / "calls.jsonl"
+    return [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
 
 
 @dataclass
