@@ -40,7 +40,7 @@ def as_dict(lab: str, instance: str, runtime: str, results: list[CheckResult], l
 _TEXT = {"type": "string", "maxLength": 100_000}
 REPORT_SCHEMA = {
     "type": "object",
-    "required": ["lab", "instance", "runtime", "checks"],
+    "required": ["lab", "runtime", "checks"],
     "properties": {
         "lab": {"type": "string", "pattern": "^[a-z0-9-]{1,40}$"},
         "instance": {"type": "string", "pattern": "^[a-z0-9-]{1,40}$"},
@@ -73,7 +73,7 @@ def read_report(path: Path) -> dict:
     error = next(iter(jsonschema.Draft202012Validator(REPORT_SCHEMA).iter_errors(report)), None) if report is not None else "not JSON"
     if error is not None:
         where = ".".join(str(p) for p in getattr(error, "absolute_path", ())) or "(top level)"
-        raise BadInput(f"{path}: not a report `lab up`/`lab verify` wrote ({where}); run one of them again")
+        raise BadInput(f"{path}: is not a report `lab up`/`lab verify` wrote ({where}); run one of them again")
     report.setdefault("command", "up / verify")
     return report
 

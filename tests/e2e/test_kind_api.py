@@ -44,7 +44,7 @@ def kind_on_a_real_api_server(tmp_path, monkeypatch, cluster: str, workers: int,
     """A real control plane; a fake kind whose clusters are it (its node's /etc/kubernetes/pki is the control
     plane's PKI); the real helm; kind's nodes as the boundary."""
     engine = DockerEngine()
-    labels = {"lab.dev/instance": INSTANCE, "app.kubernetes.io/managed-by": "lab"}
+    labels = {"lab.dev/instance": INSTANCE, "lab.dev/lab": "apitest", "app.kubernetes.io/managed-by": "lab"}
     engine.ensure_network(f"lab-{INSTANCE}", "172.31.240.0/24", labels)
     images = {"etcd": CONTROL_PLANE["etcd"], "kube-apiserver": CONTROL_PLANE["kubeApiserver"],
               "kube-controller-manager": CONTROL_PLANE["kubeControllerManager"], "kube-scheduler": CONTROL_PLANE["kubeScheduler"]}
@@ -75,7 +75,7 @@ def kind_on_a_real_api_server(tmp_path, monkeypatch, cluster: str, workers: int,
         assert nodes.errors == []
     finally:
         for container in engine.containers(labels):
-            engine.remove(container)
+            engine.remove(container, labels)
         engine.remove_network_if_unused(f"lab-{INSTANCE}")
 
 

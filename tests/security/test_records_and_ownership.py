@@ -201,4 +201,4 @@ def test_a_malformed_results_file_is_refused_by_guide_results(world):
                                                                       "checks": [{"name": "x", "status": "exploded"}]})):
         (work / ".lab/results/mini.json").write_text(content)
         result = run_lab("guide", "mini", "--results", "--out", "guide-out")
-        assert result.exit_code == 2 and "mini.json: not a report" in result.stderr, result.stderr
+        assert result.exit_code == 2 and "mini.json: is not a report" in result.stderr, result.stderr
