@@ -4,6 +4,7 @@ accepts or refuses with exit 2, never a traceback, with bounded output, and touc
 
 from __future__ import annotations
 
+import os
 import string
 from pathlib import Path
 
@@ -23,7 +24,8 @@ def _leaf_paths(tree: dict, prefix: str = "") -> list[str]:
 
 SPEC = yaml.safe_load((LABS / "inject-mtls/lab.yaml").read_text())
 KEYS = _leaf_paths(SPEC["values"]) + [f"images.{k}" for k in SPEC["images"]] + [f"versions.{k}" for k in SPEC["versions"]]
-HOSTILE = ["{{ lipsum.__globals__.os.popen('touch /tmp/lab-fuzz-canary').read() }}", "{{ ''.__class__.__mro__ }}", "{% for i in range(10**9) %}{% endfor %}",
+CANARY = Path(f"/tmp/lab-fuzz-canary-{os.getpid()}")  # made only if some input ran as code
+HOSTILE = [f"{{{{ lipsum.__globals__.os.popen('touch {CANARY}').read() }}}}", "{{ ''.__class__.__mro__ }}", "{% for i in range(10**9) %}{% endfor %}",
            "../../../../etc/passwd", "/dev/zero", "1.10", "0777", "on", "8:03", ".nan", ".inf", "-.inf", "0x1F", "0o17", "~", "null",
            "172.18.0.1", "172.18.255.255", "255.255.255.255", "host", "bridge", "*.*.-bad-..name", "a\nb", "a\x00b", "é" * 300,
            "x" * 5000, "$(reboot)", "`id`", "; rm -rf /", "'quoted'", "\"dq\"", "[1, 2]", "{a: 1}", "&anchor", "*alias", "!!python/object:os.system"]
@@ -54,7 +56,7 @@ def assert_contract(result, outside_before: list[dict], outside: list[Path]) -> 
     assert len(result.stderr) <= 8000 and len(result.stderr.splitlines()) <= 30, result.stderr[:500]
     assert len(result.stdout) <= 8000
     assert [snapshot(p) for p in outside] == outside_before
-    assert not Path("/tmp/lab-fuzz-canary").exists()
+    assert not CANARY.exists()
 
 
 def _run(root: Path, monkeypatch, *args: str):
