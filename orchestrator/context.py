@@ -11,7 +11,7 @@ from orchestrator.checks.registry import CheckRegistry, default_checks
 from orchestrator.runtimes.registry import RuntimeRegistry, default_runtimes
 from orchestrator.spec import Lab, load_lab
 from orchestrator.ui import Ui
-from orchestrator.waits import WaitRegistry, default_waits
+from orchestrator.kube.waits import WaitRegistry, default_waits
 
 
 @dataclass

@@ -143,7 +143,7 @@ def docker_findings(cli) -> list[Finding]:
 def network_findings(cli, network, pinned: list[str], probe_image: str | None = None) -> list[Finding]:
     """An existing network (kind made it, maybe with another subnet, or none) must hold the stack's pinned
     addresses, and must let a container have one (not so on a network created without a subnet, as kind does)."""
-    from orchestrator.runtimes.base import outside_subnets
+    from orchestrator.render.compose import outside_subnets
 
     findings = [subnet_clash(network.subnet)] if network.subnet else []
     subnets = cli.network_subnets(network.name)
@@ -175,7 +175,7 @@ def image_findings(cli, images: dict[str, str]) -> list[Finding]:
 
 def artifact_findings(lab, names) -> list[Finding]:
     """The upstream files a runtime installs are at hand (bundle, cache or download) before anything starts."""
-    from orchestrator.artifacts import fetch
+    from orchestrator.upstream import fetch
 
     findings = []
     for name in names:

@@ -16,7 +16,7 @@ from orchestrator.errors import BadInput, RuntimeFailure
 from orchestrator.pki.inspect import load_pem_cert
 from orchestrator.pki.issue import Issuer, Validity, build_name, issue_leaf, new_key
 from orchestrator.pki.store import cert_pem, key_pem
-from orchestrator.waits import rollout_ready
+from orchestrator.kube.waits import rollout_ready
 
 RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"  # the annotation `kubectl rollout restart` sets
 

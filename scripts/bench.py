@@ -39,8 +39,8 @@ def lab(cwd: Path, *args: str) -> float:
 
 def prepare_baseline(cwd: Path, out: Path) -> None:
     """Everything the baseline reads, made before the clock starts: what a person would have at hand."""
-    from orchestrator.emulation import cilium
-    from orchestrator.emulation.control_plane import ClusterPki
+    from orchestrator.network.emulated import ccec as cilium
+    from orchestrator.runtimes.docker.control_plane import ClusterPki
 
     lab(cwd, "render", "inject-mtls", "--images", "images.yaml", "--out", str(out / "rendered"))
     shutil.copy(cwd / "images.yaml", out / "images.yaml")

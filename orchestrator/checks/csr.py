@@ -11,7 +11,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from orchestrator.checks.base import Observation, brief, say
 from orchestrator.spec.model import Check
-from orchestrator.waits import condition_status
+from orchestrator.kube.waits import condition_status
 
 LIFETIME_TOLERANCE = 60  # seconds: a signer may round the duration
 USAGES = {"clientAuth": ExtendedKeyUsageOID.CLIENT_AUTH, "serverAuth": ExtendedKeyUsageOID.SERVER_AUTH}
@@ -55,7 +55,7 @@ class CsrCheck:
                 ["sh", "-c", f"kubectl get csr {name} -o jsonpath='{{.status.certificate}}' | base64 -d | openssl x509 -noout -text"]]
 
     def attempt(self, check: Check, runtime, timeout: float, since: float) -> Observation:
-        from orchestrator.kubeusers import admin_cluster
+        from orchestrator.kube.users import admin_cluster
 
         obj = runtime.kube.get("certificates.k8s.io/v1", "CertificateSigningRequest", check.params["name"])
         spec, status = obj.get("spec") or {}, obj.get("status") or {}

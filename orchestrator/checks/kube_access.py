@@ -69,7 +69,7 @@ class KubeAccessCheck:
                 config + [verb, *target] + where + (["--dry-run=server"] if verb == "delete" else [])]
 
     def attempt(self, check: Check, runtime, timeout: float, since: float) -> Observation:
-        from orchestrator.kubeusers import user_kubeconfig
+        from orchestrator.kube.users import user_kubeconfig
         from orchestrator.providers.kube import KubeApi
 
         p = check.params

@@ -10,11 +10,11 @@ import re
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-from orchestrator.emulation import cilium
-from orchestrator.emulation.proxy import selected_pods
+from orchestrator.network.emulated import ccec as cilium
+from orchestrator.network.emulated.proxy import selected_pods
 from orchestrator.errors import BadInput
 from orchestrator.render.artifacts import Rendered
-from orchestrator.runtimes.base import lab_pods, resolve_pod
+from orchestrator.kube.objects import lab_pods, resolve_pod
 from orchestrator.spec.model import Lab
 
 

@@ -14,7 +14,8 @@ from typing import Any
 
 from orchestrator.errors import BadInput
 from orchestrator.render.artifacts import COMPOSE_FILE, KIND_CONFIG, Rendered, chart_values_file
-from orchestrator.runtimes.base import compose_project, resolve_pod
+from orchestrator.render.compose import compose_project
+from orchestrator.kube.objects import resolve_pod
 from orchestrator.spec.model import Chart, Lab, PodRef, Step
 
 TEXT = {
@@ -121,7 +122,7 @@ def step_view(number: int, step: Step, lab: Lab, rendered: Rendered, checks, wai
     elif step.kind == "wait":
         view.commands.append(_shell(waits.get(step.wait.kind).kubectl(step.wait.params, step.wait.timeout)))
     elif step.kind == "user":
-        from orchestrator.kubeusers import by_hand
+        from orchestrator.kube.users import by_hand
 
         view.commands += by_hand(step.user)
     elif step.kind == "upgrade":

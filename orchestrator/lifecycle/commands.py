@@ -22,7 +22,8 @@ from orchestrator.lifecycle.run import CheckFailed, Run, RunOptions, checks_fail
 from orchestrator.lifecycle.state import InstanceState, recorded_instances
 from orchestrator.lifecycle.steps import CommitPki, WriteRendered, lab_step, runtime_steps
 from orchestrator.render.artifacts import Rendered, read_rendered, render_in_memory
-from orchestrator.runtimes.base import Instance, resolve_pod
+from orchestrator.runtimes.base import Instance
+from orchestrator.kube.objects import resolve_pod
 from orchestrator.spec.model import Lab
 
 

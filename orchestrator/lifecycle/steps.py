@@ -106,7 +106,7 @@ class UserStep(_LabStepBase):
     verb = "user"
 
     def run(self, run: Run) -> None:
-        from orchestrator.kubeusers import make_user
+        from orchestrator.kube.users import make_user
 
         run.stage_started = time.time()
         make_user(run.runtime, self.spec.user, run.lab.owner_labels())

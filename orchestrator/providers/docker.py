@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from orchestrator.errors import LabError, MissingPrerequisite, PermanentFailure, RuntimeFailure
 from orchestrator.providers.docker_cli import HINT
-from orchestrator.runtimes.base import ExecResult
+from orchestrator.providers.process import ExecResult
 from orchestrator.spec.model import OWNER_LABEL, owned, ownership
 
 

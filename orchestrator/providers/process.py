@@ -23,6 +23,13 @@ class Result:
     stderr: str
 
 
+@dataclass(frozen=True)
+class ExecResult:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
 # Where `make images` (scripts/build_components.py) installs the tools it builds from their Go modules.
 COMPONENTS_BIN = Path(os.environ.get("LAB_COMPONENTS_BIN", Path.home() / ".cache" / "lab" / "components" / "bin"))
 

@@ -198,7 +198,7 @@ def _pod_specs(node):
 def upstream_manifest(lab: Lab, entry: UpstreamManifest, field_path: str) -> bytes:
     """An upstream manifest as published (fetched and checked against its sha256), with the lab's images in
     place of those it names and the lab's labels on each object, so `down` finds exactly what it applied."""
-    from orchestrator.artifacts import fetch
+    from orchestrator.upstream import fetch
 
     artifact = lab.artifacts[entry.artifact]
     try:

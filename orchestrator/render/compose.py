@@ -4,6 +4,7 @@ and nothing in it reaches into the host (a lab folder is input: it may run conta
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import PurePosixPath
 from typing import Any
 
@@ -77,3 +78,32 @@ def host_problems(doc: dict, where: str) -> list[str]:
             if isinstance(spec, dict) and (spec.get("driver_opts") or spec.get("driver") not in (None, "local")):
                 problems.append(f"{where}: {section}.{name}: driver options are not accepted in a lab's stack")
     return problems
+
+
+def compose_project(instance: str) -> str:
+    """The compose project of an instance's stack (its containers are <project>-<service>-1)."""
+    return f"lab-{instance}"
+
+
+def pinned_in(compose: dict) -> dict[str, list[str]]:
+    """IPv4 addresses a compose document pins, per network name: they must lie inside the network's subnet."""
+    pinned: dict[str, list[str]] = {}
+    for service in (compose.get("services") or {}).values():
+        networks = service.get("networks") or {}
+        if isinstance(networks, dict):
+            for key, config in networks.items():
+                if isinstance(config, dict) and config.get("ipv4_address"):
+                    real = ((compose.get("networks") or {}).get(key) or {}).get("name", key)
+                    pinned.setdefault(real, []).append(config["ipv4_address"])
+    return pinned
+
+
+def outside_subnets(addresses: list[str], subnets: list[str]) -> list[str]:
+    """Addresses not inside any of the subnets of their own IP version."""
+    nets = [ipaddress.ip_network(s, strict=False) for s in subnets]
+    outside = []
+    for address in addresses:
+        ip = ipaddress.ip_address(address)
+        if not any(ip.version == n.version and ip in n for n in nets):
+            outside.append(address)
+    return outside

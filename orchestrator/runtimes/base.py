@@ -3,7 +3,6 @@ runtimes share. A runtime is infrastructure only: it knows no lab, it is handed 
 
 from __future__ import annotations
 
-import ipaddress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TYPE_CHECKING, ClassVar, Protocol
@@ -11,34 +10,15 @@ from typing import Any, TYPE_CHECKING, ClassVar, Protocol
 
 from orchestrator.errors import BadInput
 from orchestrator.spec.model import Chart, Network, PodRef, Wait, ownership
-from orchestrator.spec.yamlio import load_all
 
 if TYPE_CHECKING:
+    from orchestrator.network.base import Flows
+    from orchestrator.providers.process import ExecResult
     from orchestrator.checks.hubble import FlowQuery
     from orchestrator.diagnostics import Finding
     from orchestrator.render.artifacts import Rendered
     from orchestrator.spec.model import Lab
-    from orchestrator.waits import WaitKind
-
-
-@dataclass(frozen=True)
-class ExecResult:
-    returncode: int
-    stdout: str
-    stderr: str
-
-
-@dataclass(frozen=True)
-class Flows:
-    count: int
-    source: str
-    verdicts: tuple[str, ...] = ()
-    output: str = ""
-
-
-def compose_project(instance: str) -> str:
-    """The compose project of an instance's stack (its containers are <project>-<service>-1)."""
-    return f"lab-{instance}"
+    from orchestrator.kube.waits import WaitKind
 
 
 @dataclass
@@ -66,6 +46,8 @@ class Instance:
 
     @property
     def compose_project(self) -> str:
+        from orchestrator.render.compose import compose_project
+
         return compose_project(self.name)
 
     def artifacts(self) -> "Rendered":
@@ -139,82 +121,3 @@ class Runtime(Protocol):
     def status(self) -> list[dict]: ...
 
     def access_hint(self) -> str: ...
-
-
-def load_docs(files: list[Path]) -> list[dict]:
-    docs = []
-    for path in files:
-        docs += [d for d in load_all(path.read_text()) if d]
-    return docs
-
-
-TEMPLATED_KINDS = ("Deployment", "ReplicaSet", "StatefulSet", "DaemonSet", "Job")
-
-
-def lab_pods(docs: list[dict]) -> list[dict]:
-    """The lab's Pods, and the pod templates of its workloads (named None: a controller names them)."""
-    pods = [d for d in docs if d.get("kind") == "Pod"]
-    for doc in docs:
-        if doc.get("kind") in TEMPLATED_KINDS:
-            template = ((doc.get("spec") or {}).get("template") or {}).get("metadata") or {}
-            pods.append({"kind": "Pod", "metadata": {"name": None, "namespace": doc["metadata"].get("namespace", "default"),
-                                                     "labels": template.get("labels") or {}, "owner": f"{doc['kind']} {doc['metadata']['name']}"}})
-    return pods
-
-
-def labels_match(labels: dict, selector: str) -> bool:
-    """A Kubernetes equality-based label selector (`a=b,c=d`, `a!=b`, `a`) against labels."""
-    for term in filter(None, (t.strip() for t in selector.split(","))):
-        if "!=" in term:
-            key, value = term.split("!=", 1)
-            if labels.get(key.strip()) == value.strip():
-                return False
-        elif "=" in term:
-            key, value = term.split("=", 1)
-            if labels.get(key.strip().rstrip("=")) != value.strip().lstrip("="):
-                return False
-        elif term.strip() not in labels:
-            return False
-    return True
-
-
-def resolve_pod(pod: PodRef | None, docs: list[dict], where: str = "manifests") -> dict:
-    """The lab's pod a check runs in: by name or labels; with no `from:`, the lab's only pod."""
-    pods = lab_pods(docs)
-    if pod is None:
-        if len(pods) != 1 or pods[0]["metadata"]["name"] is None:
-            names = ", ".join(p["metadata"]["name"] or p["metadata"]["owner"] for p in pods) or "none"
-            raise BadInput(f"{where}: a check without `from:` runs in the lab's only pod, but the lab has {len(pods)} ({names}); add `from: <pod>`")
-        return pods[0]
-    found = [p for p in pods
-             if (pod.namespace is None or p["metadata"].get("namespace", "default") == pod.namespace)
-             and (pod.name is None or p["metadata"]["name"] == pod.name)
-             and (pod.selector is None or labels_match(p["metadata"].get("labels") or {}, pod.selector))]
-    if not found:
-        names = ", ".join(f"{p['metadata'].get('namespace', 'default')}/{p['metadata']['name'] or p['metadata']['owner']}" for p in pods) or "none"
-        raise BadInput(f"{where}: from: no pod of the lab is {pod} (pods: {names})")
-    return found[0]
-
-
-def pinned_in(compose: dict) -> dict[str, list[str]]:
-    """IPv4 addresses a compose document pins, per network name: they must lie inside the network's subnet."""
-    pinned: dict[str, list[str]] = {}
-    for service in (compose.get("services") or {}).values():
-        networks = service.get("networks") or {}
-        if isinstance(networks, dict):
-            for key, config in networks.items():
-                if isinstance(config, dict) and config.get("ipv4_address"):
-                    real = ((compose.get("networks") or {}).get(key) or {}).get("name", key)
-                    pinned.setdefault(real, []).append(config["ipv4_address"])
-    return pinned
-
-
-def outside_subnets(addresses: list[str], subnets: list[str]) -> list[str]:
-    """Addresses not inside any of the subnets of their own IP version."""
-    nets = [ipaddress.ip_network(s, strict=False) for s in subnets]
-    outside = []
-    for address in addresses:
-        ip = ipaddress.ip_address(address)
-        if not any(ip.version == n.version and ip in n for n in nets):
-            outside.append(address)
-    return outside

@@ -24,7 +24,11 @@ from orchestrator.providers.kind import KindCli
 from orchestrator.providers.process import which
 from orchestrator.render.artifacts import COMPOSE_FILE, KIND_CONFIG, chart_values_file
 from orchestrator.render.images import manifest_images
-from orchestrator.runtimes.base import ExecResult, Flows, Instance, outside_subnets, pinned_in, resolve_pod
+from orchestrator.providers.process import ExecResult
+from orchestrator.network.base import Flows
+from orchestrator.runtimes.base import Instance
+from orchestrator.render.compose import outside_subnets, pinned_in
+from orchestrator.kube.objects import resolve_pod
 from orchestrator.spec.model import Chart, PodRef, Wait
 
 # Image roles never run as pods of a kind cluster: its node image, compose's, and the docker runtime's own.
@@ -140,7 +144,7 @@ class KindRuntime:
             self._chart_ready(chart)
 
     def _chart_ready(self, chart: Chart) -> None:
-        from orchestrator.waits import default_waits
+        from orchestrator.kube.waits import default_waits
 
         waits = default_waits()
         for wait in chart.waits:

@@ -72,7 +72,7 @@ def _make_kind(instance: Instance) -> Runtime:
 
 
 def _make_docker(instance: Instance) -> Runtime:
-    from orchestrator.runtimes.docker import DockerRuntime
+    from orchestrator.runtimes.docker.runtime import DockerRuntime
 
     return DockerRuntime(instance)
 

@@ -793,7 +793,7 @@ def load_lab(
 ) -> Lab:
     from orchestrator.checks.registry import default_checks
     from orchestrator.runtimes.registry import default_runtimes
-    from orchestrator.waits import default_waits
+    from orchestrator.kube.waits import default_waits
 
     checks = checks or default_checks()
     waits = waits or default_waits()

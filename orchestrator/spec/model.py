@@ -118,7 +118,7 @@ class Chart:
         from orchestrator.providers.helm import ChartRef
 
         if self.artifact:
-            from orchestrator.artifacts import cached_path
+            from orchestrator.upstream import cached_path
 
             artifact = lab.artifacts[self.artifact]
             return ChartRef(str(cached_path(artifact.name, artifact.url, artifact.sha256)))

@@ -85,7 +85,7 @@ def _node_agents(instance: str) -> dict[int, list[str]]:
             argv = (entry / "cmdline").read_bytes().decode().split("\0")[:-1]
         except (OSError, ValueError):
             continue
-        if "orchestrator.emulation.node" in argv and "--instance" in argv[:-1] and argv[argv.index("--instance") + 1] == instance:
+        if "orchestrator.runtimes.docker.node" in argv and "--instance" in argv[:-1] and argv[argv.index("--instance") + 1] == instance:
             agents[int(entry.name)] = argv
     return agents
 

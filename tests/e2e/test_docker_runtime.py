@@ -151,7 +151,7 @@ def test_interrupted_up_is_cleaned_by_down(labdir, docker_engine):
 def node_agents(instance: str) -> list[int]:
     import subprocess as sp
 
-    out = sp.run(["pgrep", "-f", f"orchestrator.emulation.node .*--instance {instance} "], capture_output=True, text=True).stdout
+    out = sp.run(["pgrep", "-f", f"orchestrator.runtimes.docker.node .*--instance {instance} "], capture_output=True, text=True).stdout
     return [int(pid) for pid in out.split()]
 
 

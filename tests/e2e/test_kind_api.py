@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.emulation.control_plane import ControlPlane
+from orchestrator.runtimes.docker.control_plane import ControlPlane
 from orchestrator.providers.docker import DockerEngine
 from orchestrator.providers.kube import KubeApi
 from tests.contract.fakes.pod_answers import HAPROXY

@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from orchestrator.context import LabContext, Overrides
-from orchestrator.emulation import cilium
+from orchestrator.network.emulated import ccec as cilium
 from orchestrator.pki.manager import PkiManager
 from orchestrator.pki.store import PkiStore
 from orchestrator.render.artifacts import render_to

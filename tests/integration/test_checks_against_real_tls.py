@@ -10,7 +10,7 @@ from pathlib import Path
 
 from orchestrator.checks.registry import default_checks
 from orchestrator.checks.runner import run_check
-from orchestrator.runtimes.base import ExecResult
+from orchestrator.providers.process import ExecResult
 from tests.integration.conftest import render_loopback
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from orchestrator.emulation.policy import ENVOY_PORT, envoy_argv, envoy_bootstrap, ingress_policy, iptables_script
+from orchestrator.network.emulated.policy import ENVOY_PORT, envoy_argv, envoy_bootstrap, ingress_policy, iptables_script
 from orchestrator.errors import BadInput
 from tests.integration.conftest import envoy_binary
 

@@ -8,7 +8,6 @@ either would show up (a record, or exit 3), so "nothing in Docker" is asserted, 
 from __future__ import annotations
 
 import json
-import os
 import time
 from pathlib import Path
 

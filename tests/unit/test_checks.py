@@ -10,7 +10,8 @@ from orchestrator.checks.registry import default_checks as default_registry
 from orchestrator.checks.report import write_junit
 from orchestrator.checks.runner import run_check
 from orchestrator.errors import PermanentFailure
-from orchestrator.runtimes.base import ExecResult, Flows
+from orchestrator.providers.process import ExecResult
+from orchestrator.network.base import Flows
 from orchestrator.spec import Check, Step
 from orchestrator.spec.model import PodRef
 

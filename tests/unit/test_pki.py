@@ -201,7 +201,7 @@ def test_switching_self_signed_reissues(tmp_path):
 def test_cluster_pki_serves_the_controllers_from_the_cluster_ca(tmp_path):
     """The controller-manager's and scheduler's serving certificates: openssl verifies them against the cluster
     CA for their names; a PKI issued before they existed gets them without a new CA; a rerun reuses them."""
-    from orchestrator.emulation.control_plane import ClusterPki
+    from orchestrator.runtimes.docker.control_plane import ClusterPki
 
     names = {"controller-manager": ["lab-x-kube-controller-manager"], "scheduler": ["lab-x-kube-scheduler"]}
     ClusterPki(tmp_path / "pki", "x", ["x-control-plane"]).ensure()  # as issued before the serving certificates

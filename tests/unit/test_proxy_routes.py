@@ -3,7 +3,7 @@
 import yaml
 
 from orchestrator.context import LabContext
-from orchestrator.emulation.proxy import Route, Sample, routes
+from orchestrator.network.emulated.proxy import Route, Sample, routes
 
 
 def rendered_cilium_docs(tmp_path) -> list[dict]:
@@ -30,7 +30,7 @@ def test_each_redirect_knows_its_proxy_port_and_clusters(tmp_path):
 
 
 def test_flows_count_only_the_selected_listener():
-    from orchestrator.emulation.proxy import CiliumProxy
+    from orchestrator.network.emulated.proxy import CiliumProxy
 
     proxy = CiliumProxy(engine=None, container_name="x-envoy", labels={}, image=None)
     before = Sample(100.0, {15000: 3, 15001: 7}, {"main": 3, "impostor": 0})

@@ -2,8 +2,8 @@
 
 import pytest
 
-from orchestrator.emulation.node import Unsupported, unsupported_fields
-from orchestrator.waits import default_waits, rollout_ready
+from orchestrator.runtimes.docker.node import Unsupported, unsupported_fields
+from orchestrator.kube.waits import default_waits, rollout_ready
 
 
 def deployment(generation=2, observed=2, replicas=2, updated=2, available=2, total=2):
@@ -69,7 +69,7 @@ def test_the_node_connects_with_one_client_per_kubeconfig(tmp_path, monkeypatch)
     rewritten (a previous cluster's may have been there)."""
     import argparse
 
-    from orchestrator.emulation import node as agent
+    from orchestrator.runtimes.docker import node as agent
 
     kubeconfig = tmp_path / "kubeconfig"
     kubeconfig.write_text("previous cluster")
@@ -104,7 +104,7 @@ def test_crds_applied_while_the_api_server_boots(monkeypatch):
     import types
 
     from orchestrator.errors import RuntimeFailure
-    from orchestrator.runtimes.docker import DockerRuntime
+    from orchestrator.runtimes.docker.runtime import DockerRuntime
 
     crd = {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition", "metadata": {"name": "things.example.com"}}
 

@@ -11,10 +11,12 @@ from dataclasses import dataclass
 
 import yaml
 
-from orchestrator.emulation import cilium
+from orchestrator.network.emulated import ccec as cilium
 from orchestrator.errors import BadInput, PermanentFailure, RuntimeFailure
 from orchestrator.providers.docker import DockerEngine, FileSpec
-from orchestrator.runtimes.base import ExecResult, Flows, labels_match
+from orchestrator.providers.process import ExecResult
+from orchestrator.network.base import Flows
+from orchestrator.kube.objects import labels_match
 
 ENVOY_UID = 101
 ENVOY_ADMIN_PORT = 9901

@@ -4,18 +4,8 @@ label) and finding the lab's pods, whatever runs the cluster (kind, or the docke
 from __future__ import annotations
 
 from orchestrator.errors import PermanentFailure
-from orchestrator.runtimes.base import labels_match, resolve_pod
+from orchestrator.kube.objects import applied_kinds, labels_match, resolve_pod
 from orchestrator.spec.model import PodRef, Wait
-
-
-def applied_kinds(docs: list[dict]) -> list[tuple[str, str]]:
-    """Kinds in the order the lab's manifests create them."""
-    seen = []
-    for doc in docs:
-        key = (doc["apiVersion"], doc["kind"])
-        if key not in seen:
-            seen.append(key)
-    return seen
 
 
 def reset(kube, docs: list[dict], selector: str, timeout: float) -> list[str]:

@@ -16,7 +16,7 @@ its pods through Docker network aliases, so a Service's port must equal its pods
 
 Whatever a pod spec asks for that this node cannot do fails the pod with a message naming the field; it is
 never silently ignored. Runs as a background process started by the docker runtime (`python -m
-orchestrator.emulation.node ...`) and stopped by `lab down`.
+orchestrator.runtimes.docker.node ...`) and stopped by `lab down`.
 """
 
 from __future__ import annotations
@@ -704,7 +704,7 @@ def connect(args, stop: list, timeout: float = 180) -> Node | None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m orchestrator.emulation.node")
+    parser = argparse.ArgumentParser(prog="python -m orchestrator.runtimes.docker.node")
     parser.add_argument("--kubeconfig", required=True)
     parser.add_argument("--instance", required=True)
     parser.add_argument("--network", required=True)

@@ -25,8 +25,8 @@ from dataclasses import dataclass, field
 
 from orchestrator.errors import BadInput, RuntimeFailure
 from orchestrator.providers.docker import DockerEngine, FileSpec
-from orchestrator.runtimes.base import labels_match
-from orchestrator.emulation.proxy import ENVOY_UID, ensure_datapath
+from orchestrator.kube.objects import labels_match
+from orchestrator.network.emulated.proxy import ENVOY_UID, ensure_datapath
 
 CHAIN = "LAB-INGRESS"
 L7_CHAIN = "LAB-INGRESS-L7"

@@ -27,19 +27,23 @@ from functools import cached_property
 from pathlib import Path
 
 from orchestrator.diagnostics import Finding, artifact_findings, docker_findings, network_findings, port_findings
-from orchestrator.emulation import cilium
-from orchestrator.emulation.control_plane import ControlPlane
-from orchestrator.emulation.node import ROLE_LABEL, VOLUMES_ROLE
-from orchestrator.emulation.policy import POLICY_FLOWS_SOURCE, PolicyDatapath, in_namespace, ingress_policy
-from orchestrator.emulation.proxy import CiliumProxy, Route, proxy_problems, redirected_pods, routes
+from orchestrator.network.emulated import ccec as cilium
+from orchestrator.runtimes.docker.control_plane import ControlPlane
+from orchestrator.runtimes.docker.node import ROLE_LABEL, VOLUMES_ROLE
+from orchestrator.network.emulated.policy import POLICY_FLOWS_SOURCE, PolicyDatapath, in_namespace, ingress_policy
+from orchestrator.network.emulated.proxy import CiliumProxy, Route, proxy_problems, redirected_pods, routes
 from orchestrator.errors import BadInput, MissingPrerequisite, PermanentFailure, RuntimeFailure
 from orchestrator.files import read_tail
 from orchestrator.providers.docker import DockerEngine
 from orchestrator.providers.docker_cli import ComposeStack, DockerCli
 from orchestrator.providers.helm import HelmCli
 from orchestrator.render.artifacts import COMPOSE_FILE, chart_values_file
-from orchestrator.runtimes import kubernetes
-from orchestrator.runtimes.base import ExecResult, Flows, Instance, labels_match, outside_subnets, pinned_in
+from orchestrator.kube import apply as kubernetes
+from orchestrator.providers.process import ExecResult
+from orchestrator.network.base import Flows
+from orchestrator.runtimes.base import Instance
+from orchestrator.kube.objects import labels_match
+from orchestrator.render.compose import outside_subnets, pinned_in
 from orchestrator.spec.model import OWNER_LABEL, Chart, PodRef, Wait
 from orchestrator.spec.yamlio import load_all
 
@@ -220,7 +224,7 @@ class DockerRuntime:
     @staticmethod
     def _crd_documents(lab) -> list[dict]:
         """What the lab's charts would have installed first: their CRDs (the real files, pinned)."""
-        from orchestrator.artifacts import fetch
+        from orchestrator.upstream import fetch
 
         return [doc for name in lab.emulated_crds  # libyaml's parser: the CNP CRD alone is 400 kB
                 for doc in load_all(fetch(name, lab.artifacts[name].url, lab.artifacts[name].sha256)) if doc]
@@ -246,7 +250,7 @@ class DockerRuntime:
         """After the CRDs (_apply_crds), the other objects the charts would have made. A new CRD is Established a
         second or so later (the API server builds its OpenAPI first); that wait runs beside the rest and is
         joined by the first apply of an object of those kinds (see _needs_crds)."""
-        from orchestrator.waits import default_waits
+        from orchestrator.kube.waits import default_waits
 
         crd_wait = default_waits().get("crd-established")
         self._crd_kinds = {(doc["spec"]["group"], doc["spec"]["names"]["kind"]) for doc in crds}
@@ -278,7 +282,7 @@ class DockerRuntime:
                 argv = (proc / "cmdline").read_bytes().split(b"\0")
             except OSError:
                 continue
-            if b"orchestrator.emulation.node" in argv and b"--instance" in argv:
+            if b"orchestrator.runtimes.docker.node" in argv and b"--instance" in argv:
                 index = argv.index(b"--instance")
                 if index + 1 < len(argv) and argv[index + 1] == self.instance.name.encode():
                     found.append(int(proc.name))
@@ -291,14 +295,14 @@ class DockerRuntime:
     def _start_node(self) -> None:
         if self._node_pid() is None:
             log = (self.instance.state_dir / "node.log").open("ab")
-            argv = [sys.executable, "-m", "orchestrator.emulation.node", "--kubeconfig", str(self.kubeconfig), "--instance", self.instance.name,
+            argv = [sys.executable, "-m", "orchestrator.runtimes.docker.node", "--kubeconfig", str(self.kubeconfig), "--instance", self.instance.name,
                     "--network", self.network_name, "--api-host", self.control_plane.api_host, "--labels", json.dumps(self.labels)]
             process = subprocess.Popen(argv, stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True,
-                                       env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])})
+                                       env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[3])})
             self.instance.data["node_pid"] = process.pid
 
     def _wait_node_ready(self) -> None:
-        from orchestrator.waits import ObjectRef, WaitKind, _condition_ready
+        from orchestrator.kube.waits import ObjectRef, WaitKind, _condition_ready
 
         node = WaitKind("node-ready", {}, (), lambda p: ObjectRef("v1", "Node", f"{self.instance.name}-node"), _condition_ready("Ready"),
                         lambda p: "condition=Ready", "the lab's node is Ready")

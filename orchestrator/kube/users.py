@@ -18,7 +18,7 @@ import yaml
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 
-from orchestrator.emulation.control_plane import kubeconfig as kubeconfig_text
+from orchestrator.runtimes.docker.control_plane import kubeconfig as kubeconfig_text
 from orchestrator.errors import RuntimeFailure
 from orchestrator.files import write_atomic
 from orchestrator.pki.issue import Issuer, Validity, build_name, issue_leaf, issue_root, new_key
