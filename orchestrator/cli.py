@@ -163,10 +163,10 @@ run_options = click.option(
 @click.pass_obj
 def up(ctx, lab, runtime, retain, no_verify, skip, junit, pause, overrides, output):
     """Bring LAB up step by step and run its checks (exit 1 when a check fails)."""
-    from orchestrator.lifecycle import commands
+    from orchestrator.commands.up import up as run_up
     from orchestrator.lifecycle.run import RunOptions
 
-    commands.up(ctx, lab, overrides, RunOptions(runtime, retain, not no_verify, tuple(skip), output, junit, pause))
+    run_up(ctx, lab, overrides, RunOptions(runtime, retain, not no_verify, tuple(skip), output, junit, pause))
 
 
 @cli.command()
@@ -177,10 +177,10 @@ def up(ctx, lab, runtime, retain, no_verify, skip, junit, pause, overrides, outp
 @click.pass_obj
 def verify(ctx, lab, junit, overrides, output):
     """Rerun the checks of LAB's final state against what is up."""
-    from orchestrator.lifecycle import commands
+    from orchestrator.commands.verify import verify as run_verify
     from orchestrator.lifecycle.run import RunOptions
 
-    commands.verify(ctx, lab, overrides, RunOptions(output=output, junit=junit))
+    run_verify(ctx, lab, overrides, RunOptions(output=output, junit=junit))
 
 
 @cli.command()
@@ -193,13 +193,13 @@ def down(ctx, lab, all_, instance):
     alone (the lab's folder may be gone); safe to run twice."""
     from orchestrator.context import Overrides
     from orchestrator.errors import BadInput
-    from orchestrator.lifecycle import commands
+    from orchestrator.commands.down import down as run_down, down_all
     from orchestrator.lifecycle.run import RunOptions
 
     if all_:
-        commands.down_all(ctx, RunOptions())
+        down_all(ctx, RunOptions())
     elif lab is not None or instance is not None:
-        commands.down(ctx, lab or instance, Overrides(instance=instance), RunOptions())
+        run_down(ctx, lab or instance, Overrides(instance=instance), RunOptions())
     else:
         raise BadInput("lab down: name a LAB (or --instance NAME), or use --all")
 
@@ -210,9 +210,9 @@ def down(ctx, lab, all_, instance):
 @click.pass_obj
 def kubeconfig(ctx, lab, instance):
     """Print the path of LAB's admin kubeconfig (use: export KUBECONFIG=$(lab kubeconfig LAB))."""
-    from orchestrator.lifecycle import commands
+    from orchestrator.commands.status import kubeconfig as show_kubeconfig
 
-    commands.kubeconfig(ctx, instance or lab)
+    show_kubeconfig(ctx, instance or lab)
 
 
 @cli.command()
@@ -237,9 +237,9 @@ def guide(ctx, lab, out, formats, results, runtime, overrides):
 @click.pass_obj
 def status(ctx, lab, output):
     """Show what is up: every recorded instance, or LAB's."""
-    from orchestrator.lifecycle import commands
+    from orchestrator.commands.status import status as show_status
 
-    commands.status(ctx, lab, output)
+    show_status(ctx, lab, output)
 
 
 @cli.command()

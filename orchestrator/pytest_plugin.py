@@ -31,23 +31,23 @@ class LabSession:
         return LabContext(workdir=self.workdir, ui=Ui(force_plain=True))
 
     def up(self, **options) -> list:
-        from orchestrator.lifecycle import commands
+        from orchestrator.commands.up import up
         from orchestrator.lifecycle.run import RunOptions
 
-        self.results = commands.up(self._ctx(), self.name, self.overrides, RunOptions(runtime=self.runtime, **options))
+        self.results = up(self._ctx(), self.name, self.overrides, RunOptions(runtime=self.runtime, **options))
         return self.results
 
     def verify(self) -> list:
-        from orchestrator.lifecycle import commands
+        from orchestrator.commands.verify import verify
         from orchestrator.lifecycle.run import RunOptions
 
-        return commands.verify(self._ctx(), self.name, self.overrides, RunOptions())
+        return verify(self._ctx(), self.name, self.overrides, RunOptions())
 
     def down(self) -> None:
-        from orchestrator.lifecycle import commands
+        from orchestrator.commands.down import down
         from orchestrator.lifecycle.run import RunOptions
 
-        commands.down(self._ctx(), self.name, self.overrides, RunOptions())
+        down(self._ctx(), self.name, self.overrides, RunOptions())
 
 
 @pytest.fixture

@@ -158,6 +158,12 @@ class InstanceState:
         self.directory.mkdir(parents=True, exist_ok=True)
         write_atomic(self.file, json.dumps(self.data, indent=2, sort_keys=True).encode(), 0o600)
 
+    def tear_down(self, runtime) -> list[str]:
+        """Everything the instance created (by its runtime, from this record), then the record itself."""
+        removed = runtime.teardown()
+        self.remove()
+        return removed
+
     def remove(self) -> None:
         """Everything of the instance: state, rendered files (they hold keys), its kubeconfig."""
         remove_tree(self.directory)
@@ -174,3 +180,12 @@ def recorded_instances(state_root: Path) -> list[str]:
         return []
     return sorted(p.name for p in state_root.iterdir()
                   if INSTANCE_NAME.fullmatch(p.name) and p.name not in RESERVED_INSTANCES and (p / "state.json").exists())
+
+
+def recorded(state_root: Path, name: str) -> InstanceState:
+    """The record of an instance that must exist (verify, kubeconfig): exit 2 naming the recorded ones when not."""
+    state = InstanceState(state_dir(state_root, name))
+    if not state.exists:
+        known = ", ".join(recorded_instances(state_root)) or "none"
+        raise BadInput(f"no instance {name} is recorded in {state_root} (recorded: {known}); `lab up` it first")
+    return state

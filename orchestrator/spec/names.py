@@ -19,3 +19,11 @@ def instance_name(name: str, origin: str = "--instance") -> str:
     if name in RESERVED_INSTANCES:
         raise BadInput(f"{origin} {name}: reserved for .lab/{name}/; choose another name")
     return name
+
+
+def instance_name_of(lab: str, instance: str | None) -> str:
+    """The instance a command acts on: --instance when given, else the lab's name (a lab given as a path: its
+    folder's name), validated whole either way."""
+    if instance is not None:
+        return instance_name(instance)
+    return instance_name(lab.rstrip("/").rsplit("/", 1)[-1] if "/" in lab else lab, "LAB")

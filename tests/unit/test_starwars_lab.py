@@ -4,7 +4,7 @@ the checks after the L7 policy as what `verify` reruns. It runs for real in test
 from __future__ import annotations
 
 from orchestrator.catalog import LabEntry
-from orchestrator.lifecycle.commands import final_checks
+from orchestrator.commands.verify import final_checks
 from orchestrator.render.artifacts import render_lab
 from orchestrator.spec import load_lab
 from tests.unit.test_webhook_lab_parts import REPO

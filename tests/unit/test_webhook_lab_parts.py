@@ -15,7 +15,7 @@ from orchestrator.checks.ca_bundle import ca_bundles
 from orchestrator.checks.load_balancer import LoadBalancerCheck, in_ranges
 from orchestrator.edits import by_hand, expand
 from orchestrator.errors import BadInput, MissingPrerequisite, SpecErrors
-from orchestrator.lifecycle.commands import final_checks
+from orchestrator.commands.verify import final_checks
 from orchestrator.render.artifacts import render_lab
 from orchestrator.spec import load_lab
 from tests.helpers import edit_spec
