@@ -1,6 +1,8 @@
 """lab: reproducible Kubernetes networking and TLS labs."""
 
-__version__ = "0.1.0"
+from orchestrator.version import __version__
+
+__all__ = ["__version__", "run"]
 
 
 def run() -> None:

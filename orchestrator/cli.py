@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from orchestrator import __version__
+from orchestrator.version import __version__
 from orchestrator.errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, LabError
 
 OUTPUTS = click.Choice(["text", "json"])

@@ -10,16 +10,11 @@ from orchestrator.catalog import Catalog, default_lab_roots
 from orchestrator.checks.registry import CheckRegistry, default_checks
 from orchestrator.runtimes.registry import RuntimeRegistry, default_runtimes
 from orchestrator.spec import Lab, load_lab
+from orchestrator.spec.values import Overrides
+
+__all__ = ["LabContext", "Overrides"]
 from orchestrator.ui import Ui
 from orchestrator.kube.waits import WaitRegistry, default_waits
-
-
-@dataclass
-class Overrides:
-    values_files: tuple[Path, ...] = ()
-    sets: tuple[str, ...] = ()
-    instance: str | None = None
-    images_files: tuple[Path, ...] = ()
 
 
 @dataclass

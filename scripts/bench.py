@@ -39,7 +39,8 @@ def lab(cwd: Path, *args: str) -> float:
 
 def prepare_baseline(cwd: Path, out: Path) -> None:
     """Everything the baseline reads, made before the clock starts: what a person would have at hand."""
-    from orchestrator.network.emulated import ccec as cilium
+    from orchestrator.kube import cilium
+    from orchestrator.network.emulated import ccec
     from orchestrator.runtimes.docker.control_plane import ClusterPki
 
     lab(cwd, "render", "inject-mtls", "--images", "images.yaml", "--out", str(out / "rendered"))
@@ -59,13 +60,13 @@ def prepare_baseline(cwd: Path, out: Path) -> None:
     docs = []
     for path in sorted((out / "rendered/manifests/cilium").glob("*.yaml")):
         docs += [d for d in yaml.safe_load_all(path.read_text()) if d]
-    ccec = next(d for d in docs if d["kind"] == "CiliumClusterwideEnvoyConfig")
+    config = next(d for d in docs if d["kind"] == "CiliumClusterwideEnvoyConfig")
     cnp = next(d for d in docs if d["kind"] == "CiliumNetworkPolicy")
-    secrets = cilium.sds_secrets([d for d in docs if d["kind"] == "Secret"])
-    bootstrap = cilium.envoy_bootstrap(ccec, {r.listener: 15000 + i for i, r in enumerate(cilium.redirects(cnp))}, secrets, "/etc/envoy/secrets", 9901)
+    secrets = ccec.sds_secrets([d for d in docs if d["kind"] == "Secret"])
+    bootstrap = ccec.envoy_bootstrap(config, {r.listener: 15000 + i for i, r in enumerate(cilium.redirects(cnp))}, secrets, "/etc/envoy/secrets", 9901)
     (out / "envoy").mkdir()
     (out / "envoy/envoy.yaml").write_text(yaml.safe_dump(bootstrap, sort_keys=False))
-    for path, content in cilium.secret_files(secrets, str(out / "envoy/secrets")).items():
+    for path, content in ccec.secret_files(secrets, str(out / "envoy/secrets")).items():
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         Path(path).write_bytes(content)
         os.chown(path, 101, 101)

@@ -65,3 +65,12 @@ def edit_spec(lab_dir: Path, change) -> None:
 
 def openssl(*args: str, check: bool = True) -> subprocess.CompletedProcess:
     return subprocess.run(["openssl", *args], capture_output=True, text=True, check=check)
+
+
+def load_lab(entry, **options):
+    """The spec loader with the default registries (check kinds, wait kinds, runtime names), as the context hands them."""
+    from orchestrator.context import LabContext
+    from orchestrator.spec import load_lab as load
+
+    ctx = LabContext()
+    return load(entry, checks=ctx.checks, waits=ctx.waits, runtime_names=ctx.runtimes.names(), **options)

@@ -67,7 +67,7 @@ class ClusterCertCheck:
                 ["kubeadm", "certs", "check-expiration"]]
 
     def attempt(self, check: Check, runtime, timeout: float, since: float) -> Observation:
-        from orchestrator.kube.users import admin_cluster
+        from orchestrator.kube.kubeconfig import admin_cluster
 
         _name, server, ca_pem = admin_cluster(runtime.kubeconfig)
         url = urlsplit(server)

@@ -55,7 +55,7 @@ class CsrCheck:
                 ["sh", "-c", f"kubectl get csr {name} -o jsonpath='{{.status.certificate}}' | base64 -d | openssl x509 -noout -text"]]
 
     def attempt(self, check: Check, runtime, timeout: float, since: float) -> Observation:
-        from orchestrator.kube.users import admin_cluster
+        from orchestrator.kube.kubeconfig import admin_cluster
 
         obj = runtime.kube.get("certificates.k8s.io/v1", "CertificateSigningRequest", check.params["name"])
         spec, status = obj.get("spec") or {}, obj.get("status") or {}

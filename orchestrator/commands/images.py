@@ -36,7 +36,7 @@ def chart_images(ctx: LabContext, lab: Lab) -> list[tuple[str, str]]:
     import tempfile
 
     from orchestrator.providers.helm import HelmCli
-    from orchestrator.render.artifacts import chart_values_file, render_in_memory
+    from orchestrator.render.artifacts import chart_source, chart_values_file, render_in_memory
 
     _store, rendered = render_in_memory(lab, ctx.pki_dir(lab))
     rows = []
@@ -44,7 +44,7 @@ def chart_images(ctx: LabContext, lab: Lab) -> list[tuple[str, str]]:
         for chart in lab.charts:
             values = Path(tmp) / f"{chart.release}.yaml"
             values.write_bytes(rendered.files[chart_values_file(chart)])
-            text = HelmCli().template(release=chart.release, chart=chart.ref(lab), namespace=chart.namespace, values=values,
+            text = HelmCli().template(release=chart.release, chart=chart_source(lab, chart), namespace=chart.namespace, values=values,
                                       kube_version=lab.versions.get("kubernetes"))
             rows += [(f"chart:{chart.release}", image) for image in manifest_images(text)]
     return rows

@@ -10,8 +10,8 @@ import re
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-from orchestrator.network.emulated import ccec as cilium
-from orchestrator.network.emulated.proxy import selected_pods
+from orchestrator.kube import cilium
+from orchestrator.kube.cilium import selected_pods
 from orchestrator.errors import BadInput
 from orchestrator.render.artifacts import Rendered
 from orchestrator.kube.objects import lab_pods, resolve_pod

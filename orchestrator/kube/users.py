@@ -18,7 +18,7 @@ import yaml
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 
-from orchestrator.runtimes.docker.control_plane import kubeconfig as kubeconfig_text
+from orchestrator.kube.kubeconfig import admin_cluster, kubeconfig as kubeconfig_text
 from orchestrator.errors import RuntimeFailure
 from orchestrator.files import write_atomic
 from orchestrator.pki.issue import Issuer, Validity, build_name, issue_leaf, issue_root, new_key
@@ -35,21 +35,6 @@ def users_dir(state_dir: Path) -> Path:
 
 def user_kubeconfig(state_dir: Path, name: str) -> Path:
     return users_dir(state_dir) / f"{name}.kubeconfig"
-
-
-def admin_cluster(kubeconfig: Path) -> tuple[str, str, bytes]:
-    """The admin kubeconfig's cluster: its name, server and CA (the cluster CA)."""
-    from orchestrator.errors import RuntimeFailure
-    from orchestrator.files import MAX_RECORD_BYTES, read_bounded
-
-    try:
-        config = yaml.safe_load(read_bounded(kubeconfig, "kubeconfig", MAX_RECORD_BYTES))
-        contexts = {c["name"]: c["context"] for c in config.get("contexts", [])}
-        cluster_name = contexts[config["current-context"]]["cluster"]
-        cluster = next(c["cluster"] for c in config["clusters"] if c["name"] == cluster_name)
-        return cluster_name, cluster["server"], base64.b64decode(cluster["certificate-authority-data"])
-    except (yaml.YAMLError, KeyError, TypeError, AttributeError, StopIteration, ValueError):
-        raise RuntimeFailure(f"{kubeconfig}: not a kubeconfig with a current context and its cluster's CA") from None
 
 
 def user_subject(spec: UserSpec) -> x509.Name:

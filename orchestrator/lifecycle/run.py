@@ -8,11 +8,13 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import ClassVar, Protocol
+from typing import TYPE_CHECKING, ClassVar, Protocol
 
 from orchestrator.checks.base import CheckResult
-from orchestrator.context import LabContext
 from orchestrator.errors import ChecksFailed, LabError, StepFailed
+
+if TYPE_CHECKING:
+    from orchestrator.context import LabContext
 from orchestrator.lifecycle.state import InstanceState
 from orchestrator.render.artifacts import Rendered
 from orchestrator.runtimes.base import Runtime

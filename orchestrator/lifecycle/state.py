@@ -141,7 +141,7 @@ class InstanceState:
 
     def recorded_overrides(self):
         """The --set / -f overrides `up` was given, so verify sees the same lab."""
-        from orchestrator.context import Overrides
+        from orchestrator.spec.values import Overrides
 
         return Overrides(tuple(Path(p) for p in self.data.get("values_files", [])), tuple(self.data.get("sets", [])), self.name,
                          tuple(Path(p) for p in self.data.get("images_files", [])))

@@ -18,8 +18,7 @@ import yaml
 from orchestrator.errors import BadInput, SpecErrors
 from orchestrator.files import MAX_RECORD_BYTES, child, ensure_folder, locked, read_bounded, remove_tree, writable_folder, write_atomic
 from orchestrator.render.engine import lab_environment, render_template
-from orchestrator.spec.load import PKI_SOURCE
-from orchestrator.spec.model import Chart, Lab, Step, UpstreamManifest
+from orchestrator.spec.model import PKI_SOURCE, Chart, Lab, Step, UpstreamManifest
 from orchestrator.spec.yamlio import load, load_all, yaml_problem
 
 CLUSTER_DIR = "cluster"
@@ -32,6 +31,18 @@ EMULATED_DIR = f"{CLUSTER_DIR}/emulated"  # what the charts would have created, 
 
 def chart_values_file(chart: Chart) -> str:
     return f"{CLUSTER_DIR}/charts/{chart.release}.values.yaml"
+
+
+def chart_source(lab: Lab, chart: Chart):
+    """What helm installs: the pinned archive when the lab has one (resolved from a bundle, the cache or its URL,
+    checked against its sha256), else the chart by name, version and repository."""
+    from orchestrator.providers.helm import ChartRef
+    from orchestrator.upstream import cached_path
+
+    if chart.artifact:
+        artifact = lab.artifacts[chart.artifact]
+        return ChartRef(str(cached_path(artifact.name, artifact.url, artifact.sha256)))
+    return ChartRef(chart.chart, chart.version, chart.repo)
 
 
 def upgrade_values_file(step: Step) -> str:

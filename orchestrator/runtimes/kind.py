@@ -22,7 +22,7 @@ from orchestrator.providers.docker_cli import ComposeStack, DockerCli
 from orchestrator.providers.helm import HelmCli, find_helm
 from orchestrator.providers.kind import KindCli
 from orchestrator.providers.process import which
-from orchestrator.render.artifacts import COMPOSE_FILE, KIND_CONFIG, chart_values_file
+from orchestrator.render.artifacts import COMPOSE_FILE, KIND_CONFIG, chart_source, chart_values_file
 from orchestrator.render.images import manifest_images
 from orchestrator.providers.process import ExecResult
 from orchestrator.network.base import Flows
@@ -137,7 +137,7 @@ class KindRuntime:
         os.chmod(self.kubeconfig, 0o600)
         self._sideload_images()
         for chart in lab.charts:
-            self.helm.upgrade_install(release=chart.release, chart=chart.ref(lab), namespace=chart.namespace,
+            self.helm.upgrade_install(release=chart.release, chart=chart_source(lab, chart), namespace=chart.namespace,
                                       values=self.instance.rendered / chart_values_file(chart), kubeconfig=self.kubeconfig)
         self.kube.wait_nodes_ready(self._timeout(600))
         for chart in lab.charts:
@@ -152,7 +152,7 @@ class KindRuntime:
 
     def upgrade(self, chart: Chart, values: Path) -> None:
         """As a user upgrades a release with more values: the chart's own values file, then the step's over it."""
-        self.helm.upgrade_install(release=chart.release, chart=chart.ref(self.instance.require_lab()), namespace=chart.namespace,
+        self.helm.upgrade_install(release=chart.release, chart=chart_source(self.instance.require_lab(), chart), namespace=chart.namespace,
                                   values=[self.instance.rendered / chart_values_file(chart), values], kubeconfig=self.kubeconfig)
         self._chart_ready(chart)
 
@@ -175,7 +175,7 @@ class KindRuntime:
         skip = {key for role in NOT_IN_KIND_PODS for key in lab.image_roles.get(role, ())}
         wanted = [image for key, image in sorted(lab.images.items()) if key not in skip]
         for chart in lab.charts:  # every image the rendered chart runs (with the lab's values), e.g. Cilium's own
-            text = self.helm.template(release=chart.release, chart=chart.ref(lab), namespace=chart.namespace,
+            text = self.helm.template(release=chart.release, chart=chart_source(lab, chart), namespace=chart.namespace,
                                       values=self.instance.rendered / chart_values_file(chart), kube_version=lab.versions.get("kubernetes"))
             wanted += [image for image in manifest_images(text) if image not in wanted]
         for image in wanted:

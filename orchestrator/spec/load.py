@@ -17,6 +17,7 @@ from orchestrator.catalog import LabEntry, shared_templates_dir
 from orchestrator.errors import BadInput, SpecErrors
 from orchestrator.render.engine import evaluate, lab_environment, render_string
 from orchestrator.spec.model import (
+    PKI_SOURCE,
     DEFAULT_ALGORITHM,
     Artifact,
     DEFAULT_CHART_WAIT_TIMEOUT,
@@ -56,7 +57,6 @@ IMAGE_REF = re.compile(
     r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*"
     r"(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@sha256:[a-f0-9]{64})?$"
 )
-PKI_SOURCE = "pki:"  # stack files copied from the issued PKI instead of rendered
 MAX_VALUE_LENGTH = 4096
 
 
@@ -787,17 +787,10 @@ def load_lab(
     sets: list[str] | tuple = (),
     instance: str | None = None,
     images_files: list[Path] | tuple = (),
-    checks=None,
-    waits=None,
-    runtime_names: list[str] | None = None,
+    checks,
+    waits,
+    runtime_names: list[str],
 ) -> Lab:
-    from orchestrator.checks.registry import default_checks
-    from orchestrator.runtimes.registry import default_runtimes
-    from orchestrator.kube.waits import default_waits
-
-    checks = checks or default_checks()
-    waits = waits or default_waits()
-    runtime_names = runtime_names or default_runtimes().names()
     spec_file = entry.spec_file
     origin = str(spec_file)
     raw = _read_spec(entry)

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 DEFAULT_ALGORITHM = "ecdsa-p256"
+PKI_SOURCE = "pki:"  # a stack file copied from the issued PKI instead of rendered
 DEFAULT_CHECK_TIMEOUT = 30.0
 DEFAULT_CHECK_INTERVAL = 1.0
 REFUSAL_CHECK_TIMEOUT = 10.0
@@ -111,18 +112,6 @@ class Chart:
     waits: tuple[Wait, ...] = ()
     artifact: str | None = None  # the chart archive as a pinned artifact (offline); then repo is only provenance
     emulate: tuple[tuple[str, str], ...] = ()  # (apiVersion, kind) of the rendered chart a runtime without it applies
-
-    def ref(self, lab: "Lab"):
-        """What helm installs: the pinned archive when the lab has one (resolved from a bundle, the cache or its
-        URL, checked against its sha256), else the chart by name, version and repository."""
-        from orchestrator.providers.helm import ChartRef
-
-        if self.artifact:
-            from orchestrator.upstream import cached_path
-
-            artifact = lab.artifacts[self.artifact]
-            return ChartRef(str(cached_path(artifact.name, artifact.url, artifact.sha256)))
-        return ChartRef(self.chart, self.version, self.repo)
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,16 @@ def deep_merge(base: dict, override: dict) -> dict:
 
 
 @dataclass
+class Overrides:
+    """What a user gives a command on top of a lab's defaults: values files, --set, images files, an instance."""
+
+    values_files: tuple[Path, ...] = ()
+    sets: tuple[str, ...] = ()
+    instance: str | None = None
+    images_files: tuple[Path, ...] = ()
+
+
+@dataclass
 class Layer:
     """One source of overrides: the values as YAML 1.2 types them, and the same with every scalar as typed text."""
 

@@ -15,7 +15,8 @@ import pytest
 import yaml
 
 from orchestrator.context import LabContext, Overrides
-from orchestrator.network.emulated import ccec as cilium
+from orchestrator.kube import cilium
+from orchestrator.network.emulated import ccec
 from orchestrator.pki.manager import PkiManager
 from orchestrator.pki.store import PkiStore
 from orchestrator.render.artifacts import render_to
@@ -96,14 +97,14 @@ class LoopbackLab:
     def write_envoy_bootstrap(self, listener_ports: dict[str, int], admin_port: int) -> Path:
         """The CCEC's listeners and clusters unchanged; secrets from the rendered cilium-secrets Secrets."""
         docs = self.manifests("cilium")
-        ccec = next(d for d in docs if d["kind"] == "CiliumClusterwideEnvoyConfig")
-        secrets = cilium.sds_secrets([d for d in docs if d["kind"] == "Secret"])
+        config = next(d for d in docs if d["kind"] == "CiliumClusterwideEnvoyConfig")
+        secrets = ccec.sds_secrets([d for d in docs if d["kind"] == "Secret"])
         secret_dir = str(self.root / "envoy-secrets")
-        for path, content in cilium.secret_files(secrets, secret_dir).items():
+        for path, content in ccec.secret_files(secrets, secret_dir).items():
             Path(path).parent.mkdir(parents=True, exist_ok=True)
             Path(path).write_bytes(content)
             os.chmod(path, 0o600)
-        bootstrap = cilium.envoy_bootstrap(ccec, listener_ports, secrets, secret_dir, admin_port, listen_address="127.0.0.1")
+        bootstrap = ccec.envoy_bootstrap(config, listener_ports, secrets, secret_dir, admin_port, listen_address="127.0.0.1")
         path = self.root / "envoy.yaml"
         path.write_text(yaml.safe_dump(bootstrap, sort_keys=False))
         return path

@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from orchestrator.network.emulated.policy import ENVOY_PORT, envoy_argv, envoy_bootstrap, ingress_policy, iptables_script
+from orchestrator.kube.cilium import ingress_policy
+from orchestrator.network.emulated.policy import ENVOY_PORT, envoy_argv, envoy_bootstrap, iptables_script
 from orchestrator.errors import BadInput
 from tests.integration.conftest import envoy_binary
 

@@ -39,6 +39,7 @@ def test_the_chart_images_are_the_real_charts(with_helm):
 def test_the_lab_waits_for_rollouts_the_chart_really_has(with_helm, tmp_path):
     from orchestrator.context import LabContext
     from orchestrator.pki.manager import PkiManager
+    from orchestrator.render.artifacts import chart_source
     from orchestrator.pki.store import PkiStore
     from orchestrator.providers.helm import HelmCli
     from orchestrator.render.artifacts import chart_values_file, render_lab
@@ -49,7 +50,7 @@ def test_the_lab_waits_for_rollouts_the_chart_really_has(with_helm, tmp_path):
     chart = lab.charts[0]
     values = tmp_path / "values.yaml"
     values.write_bytes(render_lab(lab, store.read).files[chart_values_file(chart)])
-    docs = [d for d in yaml.safe_load_all(HelmCli().template(release=chart.release, chart=chart.ref(lab), namespace=chart.namespace,
+    docs = [d for d in yaml.safe_load_all(HelmCli().template(release=chart.release, chart=chart_source(lab, chart), namespace=chart.namespace,
                                                              values=values, kube_version=lab.versions["kubernetes"])) if d]
     rendered = {(d["kind"], d["metadata"]["name"]) for d in docs}
     for wait in chart.waits:

@@ -15,7 +15,7 @@ import pytest
 
 from orchestrator.checks.cluster_cert import ClusterCertCheck
 from orchestrator.checks.csr import CsrCheck
-from orchestrator.runtimes.docker.control_plane import kubeconfig
+from orchestrator.kube.kubeconfig import kubeconfig
 from orchestrator.pki.issue import Issuer, Validity, build_name, issue_leaf, issue_root, new_key
 from orchestrator.pki.store import cert_pem, key_pem
 from orchestrator.spec.model import Check

@@ -37,7 +37,7 @@ def test_doctor_finds_a_busy_published_port(lab_root):
     from orchestrator.pki.manager import PkiManager
     from orchestrator.pki.store import PkiStore
     from orchestrator.render.artifacts import render_lab
-    from orchestrator.spec import load_lab
+    from tests.helpers import load_lab
     from tests.helpers import edit_spec
 
     busy = socket.socket()

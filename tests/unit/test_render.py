@@ -12,7 +12,7 @@ from orchestrator.pki.manager import PkiManager
 from orchestrator.pki.store import PkiStore
 from orchestrator.render.artifacts import render_to
 from orchestrator.render.engine import b64, make_environment, render_template, subnet_host, to_yaml
-from orchestrator.spec import load_lab
+from tests.helpers import load_lab
 
 
 def test_undefined_name_reports_template_and_line(tmp_path):

@@ -4,7 +4,7 @@ import pytest
 
 from orchestrator.catalog import Catalog, LabEntry
 from orchestrator.errors import BadInput, SpecErrors
-from orchestrator.spec import load_lab
+from tests.helpers import load_lab
 from orchestrator.spec.values import parse_set
 from tests.helpers import edit_spec
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from orchestrator.catalog import LabEntry
 from orchestrator.commands.verify import final_checks
 from orchestrator.render.artifacts import render_lab
-from orchestrator.spec import load_lab
+from tests.helpers import load_lab
 from tests.unit.test_webhook_lab_parts import REPO
 
 

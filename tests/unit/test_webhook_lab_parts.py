@@ -17,7 +17,7 @@ from orchestrator.edits import by_hand, expand
 from orchestrator.errors import BadInput, MissingPrerequisite, SpecErrors
 from orchestrator.commands.verify import final_checks
 from orchestrator.render.artifacts import render_lab
-from orchestrator.spec import load_lab
+from tests.helpers import load_lab
 from tests.helpers import edit_spec
 
 REPO = Path(__file__).resolve().parents[2]

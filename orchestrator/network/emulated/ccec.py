@@ -9,27 +9,11 @@ tls.key is a TLS certificate, a Secret with just ca.crt is a validation context.
 from __future__ import annotations
 
 import base64
-import ipaddress
 from dataclasses import dataclass
 from typing import Any
 
 from orchestrator.errors import BadInput
-
-LISTENER_TYPE = "type.googleapis.com/envoy.config.listener.v3.Listener"
-CLUSTER_TYPE = "type.googleapis.com/envoy.config.cluster.v3.Cluster"
-
-
-@dataclass(frozen=True)
-class Redirect:
-    """Egress to cidrs:port redirected to a listener of an envoy config (a CNP `listener` rule)."""
-
-    policy: str
-    cidrs: tuple[str, ...]
-    port: int
-    protocol: str
-    config_kind: str
-    config_name: str
-    listener: str
+from orchestrator.kube.cilium import CLUSTER_TYPE, LISTENER_TYPE
 
 
 @dataclass(frozen=True)
@@ -37,35 +21,6 @@ class SdsSecret:
     name: str  # namespace/name, as the CCEC refers to it
     kind: str  # tls_certificate | validation_context
     files: dict[str, bytes]
-
-
-def covers(cidrs: tuple[str, ...], address: str) -> bool:
-    """A policy's toCIDR list holds the address (ValueError when it is not an IP address)."""
-    ip = ipaddress.ip_address(address)
-    return any(ip in ipaddress.ip_network(cidr, strict=False) for cidr in cidrs)
-
-
-def redirects(cnp: dict) -> list[Redirect]:
-    name = f"{cnp['metadata'].get('namespace', '')}/{cnp['metadata']['name']}"
-    found = []
-    for i, rule in enumerate(cnp.get("spec", {}).get("egress", [])):
-        for port_rule in rule.get("toPorts", []):
-            listener = port_rule.get("listener")
-            if not listener:
-                continue
-            config = listener.get("envoyConfig", {})
-            if config.get("kind") != "CiliumClusterwideEnvoyConfig":
-                raise BadInput(f"CiliumNetworkPolicy {name}: egress.{i}: listener.envoyConfig.kind must be CiliumClusterwideEnvoyConfig")
-            if "rules" in port_rule:
-                raise BadInput(f"CiliumNetworkPolicy {name}: egress.{i}: a listener redirect cannot be combined with L7 rules")
-            cidrs = tuple(rule.get("toCIDR", []))
-            if not cidrs:
-                raise BadInput(f"CiliumNetworkPolicy {name}: egress.{i}: the docker runtime emulates listener redirects to toCIDR only")
-            for cidr in cidrs:
-                ipaddress.ip_network(cidr)
-            for port in port_rule.get("ports", []):
-                found.append(Redirect(name, cidrs, int(port["port"]), port.get("protocol", "TCP"), config["kind"], config["name"], listener["name"]))
-    return found
 
 
 def sds_secrets(secrets: list[dict]) -> dict[str, SdsSecret]:

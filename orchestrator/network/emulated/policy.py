@@ -21,11 +21,10 @@ import datetime as dt
 import json
 import re
 import time
-from dataclasses import dataclass, field
 
 from orchestrator.errors import BadInput, RuntimeFailure
 from orchestrator.providers.docker import DockerEngine, FileSpec
-from orchestrator.kube.objects import labels_match
+from orchestrator.kube.cilium import IngressPolicy, in_namespace, pod_ip
 from orchestrator.network.emulated.proxy import ENVOY_UID, ensure_datapath
 
 CHAIN = "LAB-INGRESS"
@@ -35,88 +34,6 @@ ENVOY_ADMIN = 15081
 ACCESS_DENIED = "Access denied\r\n"  # the body Cilium's Envoy answers a request the policy denies
 STAT_PREFIX = "cilium_l7"
 POLICY_FLOWS_SOURCE = "the policy emulation's drop counters and Envoy's access log (docker runtime stand-in for Hubble)"
-
-INGRESS_KEYS = {"fromEndpoints", "toPorts"}
-PORT_RULE_KEYS = {"ports", "rules"}
-HTTP_KEYS = {"method", "path"}
-
-
-@dataclass(frozen=True)
-class HttpRule:
-    method: str | None
-    path: str | None
-
-
-@dataclass(frozen=True)
-class Allow:
-    """Sources (label selectors, in the policy's namespace) allowed to reach ports, optionally only by HTTP rules."""
-
-    sources: tuple[str, ...]  # label selectors; () is every pod
-    ports: tuple[int, ...]  # () is every port
-    http: tuple[HttpRule, ...] = ()
-
-
-@dataclass
-class IngressPolicy:
-    name: str
-    namespace: str
-    selector: str
-    allows: list[Allow] = field(default_factory=list)
-
-
-def _selector(match: dict, where: str) -> str:
-    extra = set(match) - {"matchLabels"}
-    if extra:
-        raise BadInput(f"{where}: {', '.join(sorted(extra))} is not emulated by the docker runtime (matchLabels only)")
-    return ",".join(f"{k.removeprefix('k8s:')}={v}" for k, v in (match.get("matchLabels") or {}).items())
-
-
-def ingress_policy(cnp: dict) -> IngressPolicy | None:
-    """The ingress part of a CNP, or None when it has none; BadInput naming the field it cannot emulate."""
-    meta, spec = cnp["metadata"], cnp.get("spec") or {}
-    name = f"CiliumNetworkPolicy {meta.get('namespace', 'default')}/{meta['name']}"
-    for key in ("ingressDeny", "egressDeny", "specs", "nodeSelector"):
-        if spec.get(key):
-            raise BadInput(f"{name}: spec.{key} is not emulated by the docker runtime")
-    if not spec.get("ingress"):
-        return None
-    policy = IngressPolicy(meta["name"], meta.get("namespace", "default"), _selector(spec.get("endpointSelector") or {}, f"{name}: spec.endpointSelector"))
-    for i, rule in enumerate(spec["ingress"]):
-        where = f"{name}: spec.ingress[{i}]"
-        extra = set(rule) - INGRESS_KEYS
-        if extra:
-            raise BadInput(f"{where}: {', '.join(sorted(extra))} is not emulated by the docker runtime (fromEndpoints and toPorts are)")
-        sources = tuple(_selector(m, f"{where}.fromEndpoints[{j}]") for j, m in enumerate(rule.get("fromEndpoints") or []))
-        for j, port_rule in enumerate(rule.get("toPorts") or [{}]):
-            pwhere = f"{where}.toPorts[{j}]"
-            extra = set(port_rule) - PORT_RULE_KEYS
-            if extra:
-                raise BadInput(f"{pwhere}: {', '.join(sorted(extra))} is not emulated by the docker runtime")
-            ports = []
-            for k, port in enumerate(port_rule.get("ports") or []):
-                if str(port.get("protocol", "TCP")).upper() not in ("TCP", "ANY") or port.get("endPort") or not str(port.get("port", "")).isdigit():
-                    raise BadInput(f"{pwhere}.ports[{k}]: the docker runtime emulates numbered TCP ports only")
-                ports.append(int(port["port"]))
-            rules = port_rule.get("rules") or {}
-            if set(rules) - {"http"}:
-                raise BadInput(f"{pwhere}.rules: {', '.join(sorted(set(rules) - {'http'}))} rules are not emulated by the docker runtime (http is)")
-            http = []
-            for k, item in enumerate(rules.get("http") or []):
-                if set(item) - HTTP_KEYS:
-                    raise BadInput(f"{pwhere}.rules.http[{k}]: {', '.join(sorted(set(item) - HTTP_KEYS))} is not emulated (method and path are)")
-                http.append(HttpRule(item.get("method"), item.get("path")))
-            if http and not ports:
-                raise BadInput(f"{pwhere}: HTTP rules need ports")
-            policy.allows.append(Allow(sources, tuple(ports), tuple(http)))
-    return policy
-
-
-def pod_ip(pod: dict) -> str | None:
-    return (pod.get("status") or {}).get("podIP")
-
-
-def in_namespace(pods: list[dict], namespace: str, selector: str) -> list[dict]:
-    return [p for p in pods if p["metadata"].get("namespace", "default") == namespace and labels_match(p["metadata"].get("labels") or {}, selector)]
 
 
 def iptables_script(policies: list[IngressPolicy], pods: list[dict]) -> str:

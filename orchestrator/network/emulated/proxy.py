@@ -11,12 +11,13 @@ from dataclasses import dataclass
 
 import yaml
 
-from orchestrator.network.emulated import ccec as cilium
+from orchestrator.kube import cilium
+from orchestrator.network.emulated import ccec
 from orchestrator.errors import BadInput, PermanentFailure, RuntimeFailure
 from orchestrator.providers.docker import DockerEngine, FileSpec
 from orchestrator.providers.process import ExecResult
 from orchestrator.network.base import Flows
-from orchestrator.kube.objects import labels_match
+from orchestrator.kube.cilium import selected_pods
 
 ENVOY_UID = 101
 ENVOY_ADMIN_PORT = 9901
@@ -95,18 +96,6 @@ def listener_ports(docs: list[dict]) -> dict[str, int]:
     return ports
 
 
-def selected_pods(cnp: dict, pods: list[dict]) -> list[dict]:
-    """The pods a CNP applies to: its namespace, its endpointSelector's matchLabels (none for a malformed policy,
-    which is the API server's to refuse, with its own words)."""
-    endpoint_selector = (cnp.get("spec") or {}).get("endpointSelector") if isinstance(cnp.get("spec"), dict) else None
-    if not isinstance(endpoint_selector, dict):
-        return []
-    namespace = cnp["metadata"].get("namespace", "default")
-    selector = ",".join(f"{k}={v}" for k, v in (endpoint_selector.get("matchLabels") or {}).items())
-    return [p for p in pods if p["metadata"].get("namespace", "default") == namespace
-            and labels_match(p["metadata"].get("labels") or {}, selector)]
-
-
 def redirected_pods(docs: list[dict]) -> list[dict]:
     """The pods a CNP with a listener redirect selects."""
     pods = [d for d in docs if d.get("kind") == "Pod"]
@@ -127,7 +116,7 @@ def _redirects_or_none(cnp: dict) -> list:
 def proxy_problems(docs: list[dict]) -> list[str]:
     """What of the lab's Cilium objects this emulation cannot run, before anything is created."""
     problems = []
-    secrets = cilium.sds_secrets([d for d in docs if d.get("kind") == "Secret"])
+    secrets = ccec.sds_secrets([d for d in docs if d.get("kind") == "Secret"])
     ports = listener_ports(docs)
     for doc in docs:
         try:
@@ -136,7 +125,7 @@ def proxy_problems(docs: list[dict]) -> list[str]:
                     if rule.listener not in ports:
                         problems.append(f"CiliumNetworkPolicy {rule.policy}: listener {rule.listener} is not defined by {rule.config_name}")
             elif doc.get("kind") == "CiliumClusterwideEnvoyConfig":
-                cilium.envoy_bootstrap(doc, ports, secrets, SECRET_DIR, ENVOY_ADMIN_PORT)
+                ccec.envoy_bootstrap(doc, ports, secrets, SECRET_DIR, ENVOY_ADMIN_PORT)
         except BadInput as exc:
             problems.append(exc.message)
         except (ValueError, KeyError, TypeError, AttributeError):
@@ -173,10 +162,10 @@ class CiliumProxy:
     def run_envoy(self, ccec: dict, docs: list[dict], pod_container: str) -> None:
         if not self.image:
             raise BadInput("the docker runtime runs CiliumClusterwideEnvoyConfigs in Envoy: name its image in imageRoles.proxy")
-        secrets = cilium.sds_secrets([d for d in docs if d.get("kind") == "Secret"])
-        bootstrap = cilium.envoy_bootstrap(ccec, listener_ports(docs), secrets, SECRET_DIR, ENVOY_ADMIN_PORT)
+        secrets = ccec.sds_secrets([d for d in docs if d.get("kind") == "Secret"])
+        bootstrap = ccec.envoy_bootstrap(ccec, listener_ports(docs), secrets, SECRET_DIR, ENVOY_ADMIN_PORT)
         files = {"/etc/envoy/envoy.yaml": FileSpec(yaml.safe_dump(bootstrap, sort_keys=False).encode(), 0o444)}
-        for path, content in cilium.secret_files(secrets, SECRET_DIR).items():
+        for path, content in ccec.secret_files(secrets, SECRET_DIR).items():
             files[path] = FileSpec(content, 0o400, ENVOY_UID, ENVOY_UID)  # readable by Envoy's uid only
         existing = self.engine.container(self.name)
         if existing is not None:

@@ -9,7 +9,6 @@ pointing at the API server's port published on 127.0.0.1.
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import ssl
 import time
@@ -20,12 +19,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-import yaml
 from cryptography.hazmat.primitives import serialization
 
 from orchestrator.errors import RuntimeFailure
 from orchestrator.files import write_atomic
 from orchestrator.pki.issue import Issuer, Validity, build_name, issue_leaf, issue_root, new_key
+from orchestrator.kube.kubeconfig import kubeconfig
 from orchestrator.pki.store import PkiStore
 from orchestrator.providers.docker import DockerEngine, FileSpec
 
@@ -51,18 +50,6 @@ IDENTITIES = (
     ClientIdentity("controller-manager", "system:kube-controller-manager"),
     ClientIdentity("scheduler", "system:kube-scheduler"),
 )
-
-
-def kubeconfig(cluster: str, server: str, ca: bytes, user: str, cert: bytes, key: bytes) -> str:
-    def b64(data: bytes) -> str:
-        return base64.b64encode(data).decode()
-
-    return yaml.safe_dump({
-        "apiVersion": "v1", "kind": "Config", "current-context": f"{user}@{cluster}",
-        "clusters": [{"name": cluster, "cluster": {"server": server, "certificate-authority-data": b64(ca)}}],
-        "users": [{"name": user, "user": {"client-certificate-data": b64(cert), "client-key-data": b64(key)}}],
-        "contexts": [{"name": f"{user}@{cluster}", "context": {"cluster": cluster, "user": user}}],
-    }, sort_keys=False)
 
 
 class ClusterPki:

@@ -27,17 +27,18 @@ from functools import cached_property
 from pathlib import Path
 
 from orchestrator.diagnostics import Finding, artifact_findings, docker_findings, network_findings, port_findings
-from orchestrator.network.emulated import ccec as cilium
+from orchestrator.kube import cilium
 from orchestrator.runtimes.docker.control_plane import ControlPlane
 from orchestrator.runtimes.docker.node import ROLE_LABEL, VOLUMES_ROLE
-from orchestrator.network.emulated.policy import POLICY_FLOWS_SOURCE, PolicyDatapath, in_namespace, ingress_policy
+from orchestrator.kube.cilium import in_namespace, ingress_policy
+from orchestrator.network.emulated.policy import POLICY_FLOWS_SOURCE, PolicyDatapath
 from orchestrator.network.emulated.proxy import CiliumProxy, Route, proxy_problems, redirected_pods, routes
 from orchestrator.errors import BadInput, MissingPrerequisite, PermanentFailure, RuntimeFailure
 from orchestrator.files import read_tail
 from orchestrator.providers.docker import DockerEngine
 from orchestrator.providers.docker_cli import ComposeStack, DockerCli
 from orchestrator.providers.helm import HelmCli
-from orchestrator.render.artifacts import COMPOSE_FILE, chart_values_file
+from orchestrator.render.artifacts import COMPOSE_FILE, chart_source, chart_values_file
 from orchestrator.kube import apply as kubernetes
 from orchestrator.providers.process import ExecResult
 from orchestrator.network.base import Flows
@@ -359,7 +360,7 @@ class DockerRuntime:
         if not chart.emulate:
             return
         lab = self.instance.require_lab()
-        text = self.helm.template(release=chart.release, chart=chart.ref(lab), namespace=chart.namespace, values=values,
+        text = self.helm.template(release=chart.release, chart=chart_source(lab, chart), namespace=chart.namespace, values=values,
                                   kube_version=lab.versions.get("kubernetes"))
         docs = [doc for doc in load_all(text) if isinstance(doc, dict) and (doc.get("apiVersion"), doc.get("kind")) in chart.emulate]
         self._needs_crds(docs)
