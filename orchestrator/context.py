@@ -8,6 +8,7 @@ from pathlib import Path
 
 from orchestrator.catalog import Catalog, default_lab_roots
 from orchestrator.checks.registry import CheckRegistry, default_checks
+from orchestrator.lifecycle.steps.registry import StepRegistry, default_steps
 from orchestrator.runtimes.registry import RuntimeRegistry, default_runtimes
 from orchestrator.spec import Lab, load_lab
 from orchestrator.spec.values import Overrides
@@ -26,6 +27,7 @@ class LabContext:
     runtimes: RuntimeRegistry = field(default_factory=default_runtimes)
     checks: CheckRegistry = field(default_factory=default_checks)
     waits: WaitRegistry = field(default_factory=default_waits)
+    steps: StepRegistry = field(default_factory=default_steps)
 
     @property
     def state_root(self) -> Path:
@@ -63,6 +65,7 @@ class LabContext:
             images_files=overrides.images_files,
             checks=self.checks,
             waits=self.waits,
+            steps=self.steps,
             runtime_names=self.runtimes.names(),
         )
 

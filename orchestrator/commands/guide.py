@@ -55,7 +55,7 @@ def guide(ctx: LabContext, name: str, overrides: Overrides, out: Path | None, fo
         "lab": lab, "lang": lang, "t": TEXT[lang], "runtime": shown_runtime, "report": report,
         "prerequisites": [f"{entry.name}: {', '.join(entry.prerequisites)} — `lab doctor {lab.name} --runtime {entry.name}`"
                           for entry in (ctx.runtimes.get(n) for n in lab.runtimes) if not shown_runtime or entry.name == shown_runtime],
-        "steps": walkthrough(lab, rendered, ctx.checks, ctx.waits, report, lang),
+        "steps": walkthrough(lab, rendered, ctx.checks, ctx.waits, ctx.steps, report, lang),
         "dot": dot, "svg": svg, "mermaid": mermaid,
     }
     out = out or ctx.workdir / "guide" / lab.instance

@@ -15,7 +15,7 @@ from orchestrator.kube.objects import resolve_pod
 from orchestrator.lifecycle.report import collect_logs, report
 from orchestrator.lifecycle.run import CheckFailed, Run, RunOptions, checks_failed, run_steps
 from orchestrator.lifecycle.state import InstanceState
-from orchestrator.lifecycle.steps import CommitPki, WriteRendered, lab_step, runtime_steps
+from orchestrator.lifecycle.steps.plumbing import CommitPki, WriteRendered, lab_step, runtime_steps
 from orchestrator.render.artifacts import Rendered, render_in_memory
 from orchestrator.runtimes.base import Instance
 from orchestrator.spec.model import Lab
@@ -80,7 +80,7 @@ def up(ctx: LabContext, name: str, overrides: Overrides, options: RunOptions) ->
     # The rendered files first (into the instance's own folder), then the PKI: its keys are committed once all else
     # that could fail on disk has not.
     steps = [WriteRendered(), *([CommitPki(store)] if lab.pki else []), *runtime_steps()]
-    steps += [lab_step(s) for s in lab.steps if s.name not in options.skip and (options.verify or s.kind != "check") and s.runs_on(runtime_name)]
+    steps += [lab_step(s, ctx.steps) for s in lab.steps if s.name not in options.skip and (options.verify or s.check is None) and s.runs_on(runtime_name)]
     for skipped in options.skip:
         ctx.ui.step(skipped, "skip", None, "left out with --skip")
     for elsewhere in (s for s in lab.steps if not s.runs_on(runtime_name) and s.name not in options.skip):

@@ -9,17 +9,17 @@ from orchestrator.lifecycle.report import collect_logs, report
 from orchestrator.lifecycle.run import CheckFailed, Run, RunOptions, checks_failed, timed
 from orchestrator.spec.names import instance_name_of
 from orchestrator.lifecycle.state import recorded as recorded_state
-from orchestrator.lifecycle.steps import lab_step
+from orchestrator.lifecycle.steps.plumbing import lab_step
 from orchestrator.render.artifacts import read_rendered
 from orchestrator.spec.model import Lab
 
 
-def final_checks(lab: Lab):
+def final_checks(lab: Lab, kinds):
     """The checks of the lab's end state: those after its last step that changes the cluster (an apply, a
     patch, a Secret's update, a restart, a user); earlier ones test stages that later steps change, e.g.
     direct HTTPS before the redirect is in place, or a refusal before the repair."""
-    last_change = max((i for i, s in enumerate(lab.steps) if s.kind not in ("check", "wait")), default=-1)
-    return [s for s in lab.steps[last_change + 1:] if s.kind == "check"]
+    last_change = max((i for i, s in enumerate(lab.steps) if kinds.get(s.kind).changes_cluster), default=-1)
+    return [s for s in lab.steps[last_change + 1:] if s.check is not None]
 
 
 def verify(ctx: LabContext, name: str, overrides: Overrides, options: RunOptions) -> list[CheckResult]:
@@ -35,11 +35,11 @@ def verify(ctx: LabContext, name: str, overrides: Overrides, options: RunOptions
     instance.lab, instance.rendered_files = lab, rendered
     run = Run(ctx, lab, state, ctx.runtimes.make(state.data["runtime"], instance), rendered, options, command="verify")
     failed = False
-    for step in final_checks(lab):
+    for step in final_checks(lab, ctx.steps):
         if not step.runs_on(state.data["runtime"]):
             continue
         try:
-            timed(run, lab_step(step))
+            timed(run, lab_step(step, ctx.steps))
         except CheckFailed:
             failed = True
     logs = collect_logs(run) if failed else None

@@ -132,7 +132,7 @@ def build(lab: Lab, rendered: Rendered) -> Topology:
     applied_at = {}
     for index, step in enumerate(lab.steps):
         if step.kind == "apply":
-            for doc in rendered.docs(step.apply):
+            for doc in rendered.docs(step.params):
                 applied_at.setdefault((doc.get("kind"), doc["metadata"].get("name")), index)
     for ccec in (d for d in docs if d.get("kind") == "CiliumClusterwideEnvoyConfig"):
         listeners = [r["name"] for r in ccec["spec"].get("resources", []) if r.get("@type") == cilium.LISTENER_TYPE]
@@ -185,7 +185,7 @@ def _nodes_of(rendered: Rendered) -> str:
 def _users_and_rbac(topology: Topology, lab: Lab, docs: list[dict]) -> None:
     """The API server, the users the lab makes (and how they are signed), what RBAC binds to them, and the
     requests the checks make as them."""
-    users = {s.user.name: s.user for s in lab.steps if s.kind == "user"}
+    users = {s.params.name: s.params for s in lab.steps if s.kind == "user"}
     checks = [s for s in lab.steps if s.check and s.check.type in ("kube-access", "csr", "cluster-cert")]
     if not users and not checks:
         return

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.errors import BadInput
+from orchestrator.lifecycle.steps.base import ByHand
 from orchestrator.render.artifacts import COMPOSE_FILE, KIND_CONFIG, Rendered, chart_values_file
 from orchestrator.render.compose import compose_project
 from orchestrator.kube.objects import resolve_pod
@@ -110,49 +111,22 @@ def setup_view(lab: Lab, rendered: Rendered, waits, lang: str) -> StepView:
     return view
 
 
-def step_view(number: int, step: Step, lab: Lab, rendered: Rendered, checks, waits) -> StepView:
-    view = StepView(number, step.name, step.kind, step.description.strip())
-    if step.kind == "apply":
-        for rel in rendered.manifests.get(step.apply, []):
-            view.commands.append(_shell(["kubectl", "apply", "--server-side", "--field-manager=lab", "-f", str(RENDERED / rel)]))
-            for doc in rendered.docs_of(rel):
-                meta = doc["metadata"]
-                where = f"{meta['namespace']}/" if meta.get("namespace") else ""
-                view.objects.append((f"{doc['kind']} {where}{meta['name']}", str(RENDERED / rel)))
-    elif step.kind == "wait":
-        view.commands.append(_shell(waits.get(step.wait.kind).kubectl(step.wait.params, step.wait.timeout)))
-    elif step.kind == "user":
-        from orchestrator.kube.users import by_hand
-
-        view.commands += by_hand(step.user)
-    elif step.kind == "upgrade":
-        from orchestrator.providers.helm import HelmCli
-        from orchestrator.render.artifacts import upgrade_values_file
-
-        chart = lab.chart(step.edit["release"])
-        view.commands.append(_shell(HelmCli.upgrade_install_argv(
-            release=chart.release, chart=_chart_ref(lab, chart), namespace=chart.namespace,
-            values=[RENDERED / chart_values_file(chart), RENDERED / upgrade_values_file(step)])))
-        view.commands += [_shell(waits.get(w.kind).kubectl(w.params, w.timeout)) for w in chart.waits]
-    elif step.edit is not None:
-        from orchestrator import edits
-
-        view.commands += edits.by_hand(step.kind, step.edit)
-    elif step.kind == "check":
-        kind = checks.get(step.check.type)
-        prefix = _exec_prefix(lab, rendered, step.check.source) if kind.runs_in_pod else list(getattr(kind, "by_hand_in", ()))
-        for argv in kind.commands(step.check):
-            text = _shell(argv)
-            view.commands.append(" ".join(prefix) + " " + text if prefix else text)
-        view.check = CheckView(step.check.type, kind.expectations(step.check.expect))
+def step_view(number: int, step: Step, lab: Lab, rendered: Rendered, checks, waits, kinds) -> StepView:
+    """A step as a participant does it: what its kind says to type, the objects it makes, what a check expects."""
+    hand = ByHand(lab, rendered, checks, waits, _shell, lambda source: _exec_prefix(lab, rendered, source), lambda chart: _chart_ref(lab, chart),
+                  RENDERED)
+    kinds.get(step.kind).by_hand(step, hand)
+    view = StepView(number, step.name, step.kind, step.description.strip(), hand.objects, hand.commands)
+    if step.check is not None:
+        view.check = CheckView(step.check.type, checks.get(step.check.type).expectations(step.check.expect))
     return view
 
 
-def walkthrough(lab: Lab, rendered: Rendered, checks, waits, report: dict | None = None, lang: str = "en") -> list[StepView]:
+def walkthrough(lab: Lab, rendered: Rendered, checks, waits, kinds, report: dict | None = None, lang: str = "en") -> list[StepView]:
     by_name = {c["name"]: c for c in (report or {}).get("checks", [])}
     views = [setup_view(lab, rendered, waits, lang)]
     for number, step in enumerate(lab.steps, 1):
-        view = step_view(number, step, lab, rendered, checks, waits)
+        view = step_view(number, step, lab, rendered, checks, waits, kinds)
         if view.check is not None and report is not None:
             view.check.result = by_name.get(step.name, {"status": "not_run"})
         views.append(view)

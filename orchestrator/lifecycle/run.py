@@ -48,7 +48,7 @@ class Run:
     stage_started: float = field(default_factory=time.time)
 
 
-class Step(Protocol):
+class RunStep(Protocol):
     name: str
     description: str
     lab_step: ClassVar[bool]  # one of the lab's own steps (shown by --pause), not the tool's plumbing
@@ -62,7 +62,7 @@ class CheckFailed(LabError):
         self.result = result
 
 
-def timed(run: Run, step: Step) -> None:
+def timed(run: Run, step: RunStep) -> None:
     ui = run.ctx.ui
     start = time.monotonic()
     try:
@@ -79,7 +79,7 @@ def timed(run: Run, step: Step) -> None:
     ui.step(step.name, "ok", time.monotonic() - start)
 
 
-def run_steps(run: Run, steps: list[Step]) -> CheckFailed | None:
+def run_steps(run: Run, steps: list[RunStep]) -> CheckFailed | None:
     """Run steps in order; return the first failed check (the loop goes on past it), raise StepFailed."""
     failed: CheckFailed | None = None
     for step in steps:

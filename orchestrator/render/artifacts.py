@@ -18,7 +18,7 @@ import yaml
 from orchestrator.errors import BadInput, SpecErrors
 from orchestrator.files import MAX_RECORD_BYTES, child, ensure_folder, locked, read_bounded, remove_tree, writable_folder, write_atomic
 from orchestrator.render.engine import lab_environment, render_template
-from orchestrator.spec.model import PKI_SOURCE, Chart, Lab, Step, UpstreamManifest
+from orchestrator.spec.model import PKI_SOURCE, Chart, Lab, UpstreamManifest
 from orchestrator.spec.yamlio import load, load_all, yaml_problem
 
 CLUSTER_DIR = "cluster"
@@ -43,11 +43,6 @@ def chart_source(lab: Lab, chart: Chart):
         artifact = lab.artifacts[chart.artifact]
         return ChartRef(str(cached_path(artifact.name, artifact.url, artifact.sha256)))
     return ChartRef(chart.chart, chart.version, chart.repo)
-
-
-def upgrade_values_file(step: Step) -> str:
-    """The extra values of an upgrade step, beside the chart's own."""
-    return f"{CLUSTER_DIR}/charts/{step.edit['release']}.{step.name}.values.yaml"
 
 
 def output_name(template: str) -> str:
@@ -151,8 +146,8 @@ def render_lab(lab: Lab, pki: Callable[[str], bytes | None]) -> Rendered:
     for chart in lab.charts:
         add(chart_values_file(chart), chart.values)
     for step in lab.steps:
-        if step.kind == "upgrade":
-            add(upgrade_values_file(step), step.edit["values"])
+        for rel, template in step.files.items():
+            add(rel, template)
     for index, template in enumerate(lab.emulated_manifests):
         add(f"{EMULATED_DIR}/{index:02d}-{os.path.basename(output_name(template))}", template)
     if lab.stack:

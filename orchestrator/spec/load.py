@@ -11,6 +11,7 @@ import ipaddress
 import math
 import re
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 from orchestrator.catalog import LabEntry, shared_templates_dir
@@ -21,31 +22,24 @@ from orchestrator.spec.model import (
     DEFAULT_ALGORITHM,
     Artifact,
     DEFAULT_CHART_WAIT_TIMEOUT,
-    DEFAULT_CHECK_INTERVAL,
-    DEFAULT_CHECK_TIMEOUT,
     DEFAULT_NETWORK,
     DEFAULT_SUBNET,
-    DEFAULT_WAIT_TIMEOUT,
-    REFUSAL_CHECK_TIMEOUT,
     CASpec,
     CertSpec,
     Chart,
-    Check,
     Lab,
     Network,
     Omission,
     PkiSpec,
-    PodRef,
     Step,
     UpstreamManifest,
-    UserSpec,
     Wait,
 )
 from orchestrator.spec.names import instance_name
+from orchestrator.spec.rules import SpecView
 from orchestrator.spec.values import apply_overrides, subschema as _subschema
 from orchestrator.spec.yamlio import read_yaml
 
-STEP_KINDS = ("apply", "wait", "check", "user", "patch", "secret", "restart", "upgrade")
 IMAGE_ROLES = ("node", "stack", "proxy", "etcd", "apiserver", "controllerManager", "scheduler")
 SINGLE_IMAGE_ROLES = ("node", "proxy", "datapath", "etcd", "apiserver", "controllerManager", "scheduler")
 DNS_NAME = re.compile(r"^(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$", re.I)
@@ -66,11 +60,14 @@ def _base_schema() -> dict:
     return read_yaml(Path(__file__).parent / "schema.yaml", "lab schema")
 
 
-def spec_schema(checks, waits, runtime_names: list[str]) -> dict:
-    """The lab schema: the static part plus every check kind's and wait kind's own fragment."""
+def spec_schema(checks, waits, steps, runtime_names: list[str]) -> dict:
+    """The lab schema: the static part plus every step kind's, check kind's and wait kind's own fragment."""
     schema = copy.deepcopy(_base_schema())
     defs = schema["$defs"]
     schema["properties"]["runtimes"]["items"] = {"enum": runtime_names}
+    step = defs["step"]
+    for kind in steps:
+        step["properties"][kind.name] = copy.deepcopy(kind.schema)
 
     check = defs["check"]
     check["properties"]["type"] = {"enum": checks.names()}
@@ -100,12 +97,12 @@ def _templated(value: Any) -> bool:
     return isinstance(value, str) and ("{{" in value or "{%" in value)
 
 
-def _validator(checks, waits, runtime_names: list[str], *, lenient: bool):
+def _validator(checks, waits, steps, runtime_names: list[str], *, lenient: bool):
     """The spec validator. Lenient: before templated strings are rendered, their patterns cannot be judged
     (they are, on the rendered spec, with the strict validator)."""
     import jsonschema
 
-    key = (tuple(checks.names()), tuple(waits.names()), tuple(runtime_names), id(checks), id(waits), lenient)
+    key = (tuple(checks.names()), tuple(waits.names()), tuple(steps.names()), tuple(runtime_names), id(checks), id(waits), id(steps), lenient)
     if key not in _VALIDATORS:
         strict = jsonschema.Draft202012Validator
         chosen = strict
@@ -122,7 +119,7 @@ def _validator(checks, waits, runtime_names: list[str], *, lenient: bool):
                     yield from strict.VALIDATORS["type"](validator, value, instance, schema)
 
             chosen = jsonschema.validators.extend(strict, {"pattern": pattern, "type": types})
-        _VALIDATORS[key] = chosen(spec_schema(checks, waits, runtime_names))
+        _VALIDATORS[key] = chosen(spec_schema(checks, waits, steps, runtime_names))
     return _VALIDATORS[key]
 
 
@@ -207,7 +204,7 @@ def _is_pki_file(name: str, cert_names: set[str]) -> bool:
     return any(name in (f"{c}.crt", f"{c}.key", f"{c}-chain.crt", f"{c}.pem") for c in cert_names)
 
 
-def semantic_problems(raw: dict, lab_dir: Path, origin: str, checks, broken: set[str] = frozenset()) -> list[str]:
+def semantic_problems(raw: dict, lab_dir: Path, origin: str, checks, steps, broken: set[str] = frozenset()) -> list[str]:
     """Cross-field rules. Each group of rules runs only when the sections it reads passed the schema
     (`broken` names those that did not), so every independent problem is still reported at once."""
     problems: list[str] = []
@@ -284,42 +281,25 @@ def semantic_problems(raw: dict, lab_dir: Path, origin: str, checks, broken: set
                 bad(f"stack.files.{target}", f"template '{source}' not found")
     if sound("steps", "manifests", "runtimes"):
         cert_names = set(((raw.get("pki") or {}).get("certificates")) or {}) if sound("pki") else None
-        seen: set[str] = set()
-        users: set[str] = set()  # made by the steps so far: a check acts as a user made before it
-        for i, step in enumerate(raw.get("steps", [])):
-            kinds = [k for k in STEP_KINDS if k in step]
-            if len(kinds) != 1:
-                bad(f"steps.{i}", "needs exactly one of " + ", ".join(STEP_KINDS))
-            if step["name"] in seen:
-                bad(f"steps.{i}.name", f"duplicate step name '{step['name']}'")
-            seen.add(step["name"])
-            if "apply" in step and step["apply"] not in manifests:
-                bad(f"steps.{i}.apply", f"unknown manifest group '{step['apply']}' (known: {', '.join(sorted(manifests)) or 'none'})")
-            for runtime in step.get("runtimes", []):
-                if runtime not in raw["runtimes"]:
-                    bad(f"steps.{i}.runtimes", f"'{runtime}' is not one of the lab's runtimes")
-            if "upgrade" in step:
-                releases = [c["release"] for c in (raw.get("cluster") or {}).get("charts", [])]
-                if step["upgrade"]["release"] not in releases:
-                    bad(f"steps.{i}.upgrade.release", f"'{step['upgrade']['release']}' is not one of the lab's charts ({', '.join(releases) or 'none'})")
-                if not _template_exists(step["upgrade"]["values"], lab_dir):
-                    bad(f"steps.{i}.upgrade.values", f"template '{step['upgrade']['values']}' not found")
-            if "user" in step:
-                if step["user"]["name"] in users:
-                    bad(f"steps.{i}.user.name", f"user '{step['user']['name']}' is made by an earlier step")
-                users.add(step["user"]["name"])
-            for field, name in _pki_sources(step) if cert_names is not None else ():
-                if not _is_pki_file(name, cert_names):
-                    bad(f"steps.{i}.{field}", f"'{name}' is not a file the lab's PKI issues")
-            check = step.get("check")
-            if check and "user" in check and check["user"] not in users:
-                bad(f"steps.{i}.check.user", f"no earlier step makes user '{check['user']}' (users: {', '.join(sorted(users)) or 'none'})")
-            if check:
-                for runtime in check.get("runtimes", []):
-                    if runtime not in raw["runtimes"]:
-                        bad(f"steps.{i}.check.runtimes", f"'{runtime}' is not one of the lab's runtimes")
-                for field, message in checks.get(check["type"]).problems(check, check.get("expect", {})):
-                    bad(f"steps.{i}.check.{field}", message)
+        problems += step_problems(raw, raw.get("steps", []), lab_dir, origin, checks, steps, cert_names)
+    return problems
+
+
+def step_problems(raw: dict, step_list: list[dict], lab_dir: Path, origin: str, checks, steps, cert_names: set[str] | None) -> list[str]:
+    """Each step: exactly one kind, a name of its own, runtimes of the lab's, and its kind's own rules."""
+    view = SpecView(raw, raw.get("manifests", {}), [c["release"] for c in (raw.get("cluster") or {}).get("charts", [])], raw["runtimes"],
+                    cert_names, lambda name: _template_problem(name, lab_dir), lambda name: _is_pki_file(name, cert_names or set()), checks)
+    problems, seen = [], set()
+    for i, step in enumerate(step_list):
+        kinds = [k for k in steps.names() if k in step]
+        if len(kinds) != 1:
+            problems.append(f"{origin}: steps.{i}: needs exactly one of " + ", ".join(steps.names()))
+        if step["name"] in seen:
+            problems.append(f"{origin}: steps.{i}.name: duplicate step name '{step['name']}'")
+        seen.add(step["name"])
+        problems += [f"{origin}: steps.{i}.runtimes: '{r}' is not one of the lab's runtimes" for r in step.get("runtimes", []) if r not in raw["runtimes"]]
+        if len(kinds) == 1:
+            problems += [f"{origin}: steps.{i}.{kinds[0]}{field}: {message}" for field, message in steps.get(kinds[0]).problems(step[kinds[0]], view)]
     return problems
 
 
@@ -332,19 +312,6 @@ def _nonfinite(tree: Any, origin: str, path: str = "") -> list[str]:
     if isinstance(tree, float) and not math.isfinite(tree):
         return [f"{origin}: {path.rstrip('.')}: {tree} is not a finite number"]
     return []
-
-
-def _rendered_users(steps: list[dict], origin: str) -> list[str]:
-    """User steps name distinct users once their names are rendered (two templates may render to one name)."""
-    seen: dict[str, int] = {}
-    problems = []
-    for i, step in enumerate(steps):
-        name = (step.get("user") or {}).get("name")
-        if isinstance(name, str):
-            if name in seen:
-                problems.append(f"{origin}: steps.{i}.user.name: user '{name}' is also made by steps.{seen[name]}")
-            seen.setdefault(name, i)
-    return problems
 
 
 def _distinct_problems(values: dict, groups: list[list[str]], origin: str, given=lambda path: None) -> list[str]:
@@ -364,13 +331,6 @@ def _distinct_problems(values: dict, groups: list[list[str]], origin: str, given
                 problems.append(f"{where}: values.{path}: {node} is also {seen[str(node)]}; {', '.join(group)} must all differ")
             seen.setdefault(str(node), path)
     return problems
-
-
-def _pki_sources(step: dict) -> list[tuple[str, str]]:
-    """(field, PKI file) a patch or secret step reads at run time."""
-    found = [(f"patch.{t}.ops.{o}.valueFrom.pki", op["valueFrom"]["pki"]) for t, target in enumerate(step.get("patch") or [])
-             for o, op in enumerate(target["ops"]) if "pki" in (op.get("valueFrom") or {})]
-    return found + [(f"secret.set.{key}.pki", source["pki"]) for key, source in ((step.get("secret") or {}).get("set") or {}).items()]
 
 
 # ---------------------------------------------------------------- templated values, resolved lazily
@@ -704,49 +664,6 @@ def _build_pki(raw: dict | None, origin: str) -> PkiSpec | None:
     )
 
 
-def _build_wait(raw: dict, default_timeout: float) -> Wait:
-    params = {k: v for k, v in raw.items() if k not in ("for", "timeout")}
-    return Wait(raw["for"], params, float(raw.get("timeout", default_timeout)))
-
-
-def _pod_ref(raw: Any) -> PodRef | None:
-    if raw is None:
-        return None
-    if isinstance(raw, str):
-        namespace, _, name = raw.rpartition("/")
-        return PodRef(namespace or None, name)
-    return PodRef(raw.get("namespace"), raw.get("name"), raw.get("selector"))
-
-
-def _build_step(raw: dict, checks) -> Step:
-    kind = next(k for k in STEP_KINDS if k in raw)
-    check = None
-    if kind == "check":
-        c = raw["check"]
-        params = {k: v for k, v in c.items() if k not in ("type", "expect", "timeout", "interval", "runtimes", "from")}
-        expect = dict(c.get("expect", {}))
-        refusal = checks.get(c["type"]).is_refusal(expect)
-        check = Check(
-            type=c["type"], params=params, expect=expect,
-            # A check that expects a refusal passes at once when things work; retrying it long only delays failure.
-            timeout=float(c.get("timeout", REFUSAL_CHECK_TIMEOUT if refusal else DEFAULT_CHECK_TIMEOUT)),
-            interval=float(c.get("interval", DEFAULT_CHECK_INTERVAL)),
-            runtimes=tuple(c.get("runtimes", ())),
-            source=_pod_ref(c.get("from")),
-        )
-    user = None
-    if kind == "user":
-        u = raw["user"]
-        user = UserSpec(name=u["name"], via=u["via"], cn=u.get("cn", u["name"]), groups=tuple(u.get("groups", ())),
-                        expiration_seconds=int(u.get("expirationSeconds", 86400)), days=int(u.get("days", 365)),
-                        namespace=u.get("namespace"), timeout=float(u.get("timeout", 60)))
-    return Step(
-        name=raw["name"], kind=kind, description=raw.get("description", "").strip(), apply=raw.get("apply"),
-        wait=_build_wait(raw["wait"], DEFAULT_WAIT_TIMEOUT) if kind == "wait" else None, check=check, user=user,
-        edit=raw[kind] if kind in ("patch", "secret", "restart", "upgrade") else None, runtimes=tuple(raw.get("runtimes", ())),
-    )
-
-
 def _upstream_manifest(raw: dict) -> UpstreamManifest:
     return UpstreamManifest(raw["artifact"], {upstream: key for key, upstream in raw.get("images", {}).items()},
                             tuple(Omission(o["kind"], o["name"], tuple(o["runtimes"]), o["why"]) for o in raw.get("omit", [])))
@@ -755,7 +672,7 @@ def _upstream_manifest(raw: dict) -> UpstreamManifest:
 def _build_charts(raw: list[dict]) -> tuple[Chart, ...]:
     return tuple(
         Chart(release=c["release"], chart=c["chart"], version=str(c["version"]), namespace=c["namespace"], values=c["values"],
-              repo=c.get("repo"), waits=tuple(_build_wait(w, DEFAULT_CHART_WAIT_TIMEOUT) for w in c.get("wait", [])),
+              repo=c.get("repo"), waits=tuple(Wait.from_spec(w, DEFAULT_CHART_WAIT_TIMEOUT) for w in c.get("wait", [])),
               artifact=c.get("artifact"), emulate=tuple((e["apiVersion"], e["kind"]) for e in c.get("emulate", [])))
         for c in raw
     )
@@ -768,11 +685,11 @@ def _read_spec(entry: LabEntry) -> dict:
     return raw
 
 
-def summary(entry: LabEntry, checks, waits, runtime_names: list[str]) -> dict:
+def summary(entry: LabEntry, checks, waits, steps, runtime_names: list[str]) -> dict:
     """A lab's name, title and runtimes for a listing: the spec read and checked against its schema as written,
     nothing rendered (listing labs runs no template of theirs)."""
     raw = _read_spec(entry)
-    problems = schema_problems(raw, str(entry.spec_file), _validator(checks, waits, runtime_names, lenient=True))
+    problems = schema_problems(raw, str(entry.spec_file), _validator(checks, waits, steps, runtime_names, lenient=True))
     if raw.get("name") != entry.directory.name:
         problems.append(f"{entry.spec_file}: name: must match the lab's folder name '{entry.directory.name}'")
     if problems:
@@ -789,14 +706,15 @@ def load_lab(
     images_files: list[Path] | tuple = (),
     checks,
     waits,
+    steps,
     runtime_names: list[str],
 ) -> Lab:
     spec_file = entry.spec_file
     origin = str(spec_file)
     raw = _read_spec(entry)
     broken: set[str] = set()
-    problems = schema_problems(raw, origin, _validator(checks, waits, runtime_names, lenient=True), broken) + _nonfinite(raw, origin)
-    problems += semantic_problems(raw, entry.directory, origin, checks, broken)  # on sections the schema vouched for
+    problems = schema_problems(raw, origin, _validator(checks, waits, steps, runtime_names, lenient=True), broken) + _nonfinite(raw, origin)
+    problems += semantic_problems(raw, entry.directory, origin, checks, steps, broken)  # on sections the schema vouched for
     if not broken.intersection(("values", "valuesSchema")):
         problems += unschemed_values(raw.get("values") or {}, raw.get("valuesSchema"), origin)
     if raw.get("valuesSchema") is not None:
@@ -841,19 +759,28 @@ def load_lab(
         artifacts={name: Artifact(name, a["url"], a["sha256"]) for name, a in raw.get("artifacts", {}).items()},
     )
     lab.cluster = _render_tree(env, raw.get("cluster", {}), lab.context(), origin, "cluster")
-    steps = _render_tree(env, raw.get("steps", []), lab.context(), origin, "steps")
-    # The rendered spec, strictly: a port or URL that came out of a template is judged like a literal one.
-    problems = schema_problems({**raw, "cluster": lab.cluster, "steps": steps}, origin, _validator(checks, waits, runtime_names, lenient=False))
-    # Cross-field rules of each check kind, on the rendered values too (a range that came out of a template).
-    problems += [f"{origin}: steps.{i}.check.{field}: {message}" for i, s in enumerate(steps) if s.get("check")
-                 for field, message in checks.get(s["check"]["type"]).problems(s["check"], s["check"].get("expect", {}))
-                 if not problems]
-    problems += _nonfinite({"cluster": lab.cluster, "steps": steps}, origin) + _rendered_users(steps, origin)
+    rendered_steps = _render_tree(env, raw.get("steps", []), lab.context(), origin, "steps")
+    # The rendered spec, strictly: a port or URL that came out of a template is judged like a literal one, and each
+    # step kind's rules run again on what the templates made (two users whose names render alike, a range).
+    problems = schema_problems({**raw, "cluster": lab.cluster, "steps": rendered_steps}, origin,
+                               _validator(checks, waits, steps, runtime_names, lenient=False))
+    if not problems:
+        cert_names = set(lab.pki.certificates) if lab.pki else set()
+        problems += step_problems(raw, rendered_steps, entry.directory, origin, checks, steps, cert_names)
+    problems += _nonfinite({"cluster": lab.cluster, "steps": rendered_steps}, origin)
     problems = list(dict.fromkeys(problems))
     if problems:
         raise SpecErrors(problems)
     lab.charts = _build_charts(lab.cluster.get("charts", []))
     lab.emulated_crds = tuple(lab.cluster.get("emulated", {}).get("crds", []))
     lab.emulated_manifests = tuple(lab.cluster.get("emulated", {}).get("manifests", []))
-    lab.steps = [_build_step(s, checks) for s in steps]
+    lab.steps = [_build_step(s, steps, SimpleNamespace(checks=checks, waits=waits)) for s in rendered_steps]
     return lab
+
+
+def _build_step(raw: dict, steps, registries) -> Step:
+    kind = next(k for k in steps.names() if k in raw)
+    value = raw[kind]
+    return Step(name=raw["name"], kind=kind, description=raw.get("description", "").strip(),
+                params=steps.get(kind).build(value, raw["name"], registries), runtimes=tuple(raw.get("runtimes", ())),
+                files=steps.get(kind).files(raw["name"], value))

@@ -98,6 +98,11 @@ class Wait:
     params: dict[str, Any]
     timeout: float = DEFAULT_WAIT_TIMEOUT
 
+    @classmethod
+    def from_spec(cls, raw: dict, default_timeout: float) -> "Wait":
+        """A wait as written in a spec: `for`, the kind's parameters, and `timeout`."""
+        return cls(raw["for"], {k: v for k, v in raw.items() if k not in ("for", "timeout")}, float(raw.get("timeout", default_timeout)))
+
 
 @dataclass(frozen=True)
 class Chart:
@@ -175,18 +180,23 @@ class UserSpec:
 
 @dataclass(frozen=True)
 class Step:
+    """One of the lab's steps: its kind (a step kind of the registry) and the value that kind built from the spec
+    (a group name, a Wait, a Check, a UserSpec, an edit)."""
+
     name: str
-    kind: str  # apply | wait | check | user | patch | secret | restart | upgrade
+    kind: str
     description: str = ""
-    apply: str | None = None
-    wait: Wait | None = None
-    check: Check | None = None
-    user: UserSpec | None = None
-    edit: Any = None  # patch: a list of targets; secret, restart, upgrade: a mapping (schema.yaml has their forms)
+    params: Any = None
     runtimes: tuple[str, ...] = ()  # the step runs only on these runtimes (all when empty)
+    files: dict[str, str] = field(default_factory=dict)  # what it needs rendered: path in the rendered folder -> template
 
     def runs_on(self, runtime: str) -> bool:
         return not self.runtimes or runtime in self.runtimes
+
+    @property
+    def check(self) -> Check | None:
+        """The check, for a check step (checks are what a run reports, so the report and the guide ask for them)."""
+        return self.params if isinstance(self.params, Check) else None
 
 
 @dataclass

@@ -47,7 +47,7 @@ def checks_of(tmp_path: Path, foreign_server: bool) -> dict[str, object]:
     lab.start_haproxy()
     try:
         # The lab's checks as they are, with short timeouts: a failing one would otherwise retry for a minute.
-        steps = {s.name: replace(s, check=replace(s.check, timeout=3)) for s in lab.lab.steps if s.check}
+        steps = {s.name: replace(s, params=replace(s.check, timeout=3)) for s in lab.lab.steps if s.check}
         wanted = ("direct-mtls-with-cert", "direct-mtls-without-cert", "server-certificate")
         return {name: run_check(steps[name], HostRuntime(), default_checks()) for name in wanted}
     finally:
@@ -78,7 +78,7 @@ def test_the_tls_check_sends_the_client_chain_every_time(tmp_path):
     lab.start_haproxy()
     try:
         step = next(s for s in lab.lab.steps if s.name == "server-certificate")
-        step = replace(step, check=replace(step.check, timeout=1))
+        step = replace(step, params=replace(step.check, timeout=1))
         results = [run_check(step, HostRuntime(), default_checks()) for _ in range(12)]
     finally:
         lab.stop()

@@ -105,7 +105,7 @@ def test_two_users_of_one_name_after_rendering_are_refused(world):
         {"name": "u1", "user": {"name": "{{ namespace }}", "via": "cluster-ca"}},
         {"name": "u2", "user": {"name": "mini", "via": "cluster-ca"}}]))
     result = run_lab("show", "mini")
-    assert result.exit_code == 2 and "steps.3.user.name: user 'mini' is also made by steps.2" in result.stderr, result.stderr
+    assert result.exit_code == 2 and "steps.3.user.name: user 'mini' is made by an earlier step" in result.stderr, result.stderr
 
 
 # ---------------------------------------------------------------- certificates a library cannot read

@@ -56,7 +56,7 @@ class Clock:
 
 def http_step(expect, **params):
     check = Check("http", {"url": "https://10.0.0.1:8083/", **params}, expect, timeout=5, interval=1)
-    return Step("probe", "check", "a probe", check=check)
+    return Step("probe", "check", "a probe", params=check)
 
 
 def ok_body(cn="client-1"):
@@ -102,7 +102,7 @@ def test_refusal_expectation():
 def test_tls_check_parses_openssl():
     out = ("Certificate chain\n 0 s:C = AU, O = Lab, CN = haproxy.lab\n   i:C = AU, O = Lab, CN = Lab Intermediate CA\n"
            "---\nVerify return code: 0 (ok)\n")
-    step = Step("tls", "check", check=Check("tls", {"host": "10.0.0.1", "port": 8083, "servername": "haproxy.lab"},
+    step = Step("tls", "check", params=Check("tls", {"host": "10.0.0.1", "port": 8083, "servername": "haproxy.lab"},
                                            {"verified": True, "issuerCN": "Lab Intermediate CA", "subjectCN": "haproxy.lab"}, timeout=2))
     client = ScriptedClient((0, out, ""))
     result = run(step, client)
@@ -113,7 +113,7 @@ def test_tls_check_parses_openssl():
 
 
 def test_hubble_check_counts_flows():
-    step = Step("h", "check", check=Check("hubble", {"toIp": "10.0.0.1"}, {"flows": 1}, timeout=1))
+    step = Step("h", "check", params=Check("hubble", {"toIp": "10.0.0.1"}, {"flows": 1}, timeout=1))
     assert run(step, ScriptedClient(3)).status == "passed"
     failed = run(step, ScriptedClient(0))
     assert failed.status == "failed" and failed.message == "0 flow(s) seen since this stage began (0 in all), expected at least 1"
@@ -121,7 +121,7 @@ def test_hubble_check_counts_flows():
 
 def test_check_for_another_runtime_is_skipped():
     check = Check("hubble", {}, {"flows": 1}, runtimes=("kind",))
-    result = run(Step("h", "check", check=check), ScriptedClient(0))
+    result = run(Step("h", "check", params=check), ScriptedClient(0))
     assert result.status == "skipped" and result.message == "runs on kind only"
 
 
@@ -151,7 +151,7 @@ def test_junit_carries_message_output_and_logs(tmp_path):
 
 
 def test_hubble_check_asks_for_flows_since_the_stage_began():
-    step = Step("h", "check", check=Check("hubble", {"namespace": "ns", "pod": "curl", "toPort": 8083, "flowType": "trace:to-proxy"},
+    step = Step("h", "check", params=Check("hubble", {"namespace": "ns", "pod": "curl", "toPort": 8083, "flowType": "trace:to-proxy"},
                                           {"flows": 1, "verdict": "FORWARDED"}, timeout=1))
     client = ScriptedClient(1)
     clock = Clock()
@@ -171,7 +171,7 @@ def test_a_failure_that_cannot_heal_ends_the_check_at_once():
 
 
 def test_check_runs_in_the_pod_named_by_from():
-    step = Step("probe", "check", check=Check("http", {"url": "http://deathstar/"}, {"status": 200}, timeout=1, source=PodRef(None, "xwing")))
+    step = Step("probe", "check", params=Check("http", {"url": "http://deathstar/"}, {"status": 200}, timeout=1, source=PodRef(None, "xwing")))
     client = ScriptedClient(ok_body())
     run(step, client)
     assert client.pods == [PodRef(None, "xwing")]

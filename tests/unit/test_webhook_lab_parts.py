@@ -13,9 +13,10 @@ import yaml
 from orchestrator.catalog import LabEntry
 from orchestrator.checks.ca_bundle import ca_bundles
 from orchestrator.checks.load_balancer import LoadBalancerCheck, in_ranges
-from orchestrator.edits import by_hand, expand
+from orchestrator.kube.edits import expand, patch_by_hand, restart_by_hand, secret_by_hand
 from orchestrator.errors import BadInput, MissingPrerequisite, SpecErrors
 from orchestrator.commands.verify import final_checks
+from orchestrator.lifecycle.steps.registry import default_steps
 from orchestrator.render.artifacts import render_lab
 from tests.helpers import load_lab
 from tests.helpers import edit_spec
@@ -138,18 +139,18 @@ def test_address_ranges():
 
 def test_verify_runs_the_checks_after_the_last_change(lab_dir):
     lab = load(lab_dir)
-    assert [s.name for s in final_checks(lab)] == ["serving-cert-repaired", "ca-bundles-repaired", "pool-admitted-again", "address-kept"]
+    assert [s.name for s in final_checks(lab, default_steps())] == ["serving-cert-repaired", "ca-bundles-repaired", "pool-admitted-again", "address-kept"]
 
 
 def test_each_edit_says_what_a_participant_would_type(lab_dir):
     lab = load(lab_dir)
     steps = {s.name: s for s in lab.steps}
-    patch = by_hand("patch", steps["repair-ca-bundles"].edit)
+    patch = patch_by_hand(steps["repair-ca-bundles"].params)
     assert patch[0].startswith("kubectl patch validatingwebhookconfiguration metallb-webhook-configuration --type json")
     assert "$(kubectl -n metallb-system get secret metallb-webhook-cert -o jsonpath='{.data.ca\\.crt}')" in patch[0]
-    issued = by_hand("secret", steps["repair-serving-cert"].edit)
+    issued = secret_by_hand(steps["repair-serving-cert"].params)
     assert "openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -days 365" in issued[3]
     assert "subjectAltName=DNS:metallb-webhook-service.metallb-system.svc" in issued[3]
-    assert by_hand("restart", steps["serve-foreign-cert"].edit) == ["kubectl -n metallb-system rollout restart deployment/controller",
+    assert restart_by_hand(steps["serve-foreign-cert"].params) == ["kubectl -n metallb-system rollout restart deployment/controller",
                                                                      "kubectl -n metallb-system rollout status deployment/controller"]
-    assert yaml.safe_dump(steps["break-serving-cert"].edit)  # plain data, as `lab show --output json` prints it
+    assert yaml.safe_dump(steps["break-serving-cert"].params)  # plain data, as `lab show --output json` prints it

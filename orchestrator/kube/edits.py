@@ -119,31 +119,37 @@ def restart(kube, spec: dict) -> None:
                   spec["name"], spec["namespace"], lambda obj: rollout_ready(obj, {}), float(spec.get("timeout", 180)))
 
 
-def by_hand(kind: str, edit: Any) -> list[str]:
-    """What a participant would type for the same step."""
-    if kind == "restart":
-        ns = edit["namespace"]
-        return [f"kubectl -n {ns} rollout restart {edit['kind'].lower()}/{edit['name']}",
-                f"kubectl -n {ns} rollout status {edit['kind'].lower()}/{edit['name']}"]
-    if kind == "secret":
-        where = f"-n {edit['namespace']} secret {edit['name']}"
-        lines = []
-        if edit.get("issue"):
-            issue = edit["issue"]
-            sans = ",".join([f"DNS:{d}" for d in issue.get("dns", [])] + [f"IP:{i}" for i in issue.get("ip", [])])
-            lines += [f"kubectl get {where} -o jsonpath='{{.data.ca\\.crt}}' | base64 -d > ca.crt",
-                      f"kubectl get {where} -o jsonpath='{{.data.ca\\.key}}' | base64 -d > ca.key",
-                      f"openssl req -new -nodes -newkey rsa:2048 -keyout server.key -subj '/CN={issue['cn']}' -out server.csr",
-                      f"openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -days {issue.get('days', 365)} "
-                      f"-extfile <(printf 'subjectAltName={sans}\\nextendedKeyUsage=serverAuth') -out server.crt",
-                      "openssl verify -CAfile ca.crt server.crt"]
-            files = {issue.get("certKey", "tls.crt"): "server.crt", issue.get("keyKey", "tls.key"): "server.key"}
-        else:
-            files = {key: source["pki"] for key, source in (edit.get("set") or {}).items()}
-        patch_body = ", ".join(f'"{key}": "\'$(base64 -w0 {path})\'"' for key, path in files.items())
-        return lines + [f"kubectl patch {where} --type merge -p '{{\"data\": {{{patch_body}}}}}'"]
+def restart_by_hand(edit: dict) -> list[str]:
+    """What a participant would type to restart a workload and wait for it."""
+    ns = edit["namespace"]
+    return [f"kubectl -n {ns} rollout restart {edit['kind'].lower()}/{edit['name']}",
+            f"kubectl -n {ns} rollout status {edit['kind'].lower()}/{edit['name']}"]
+
+
+def secret_by_hand(edit: dict) -> list[str]:
+    """What a participant would type to replace a Secret's keys (issuing from the Secret's own CA when asked)."""
+    where = f"-n {edit['namespace']} secret {edit['name']}"
     lines = []
-    for target in edit:
+    if edit.get("issue"):
+        issue = edit["issue"]
+        sans = ",".join([f"DNS:{d}" for d in issue.get("dns", [])] + [f"IP:{i}" for i in issue.get("ip", [])])
+        lines += [f"kubectl get {where} -o jsonpath='{{.data.ca\\.crt}}' | base64 -d > ca.crt",
+                  f"kubectl get {where} -o jsonpath='{{.data.ca\\.key}}' | base64 -d > ca.key",
+                  f"openssl req -new -nodes -newkey rsa:2048 -keyout server.key -subj '/CN={issue['cn']}' -out server.csr",
+                  f"openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -days {issue.get('days', 365)} "
+                  f"-extfile <(printf 'subjectAltName={sans}\\nextendedKeyUsage=serverAuth') -out server.crt",
+                  "openssl verify -CAfile ca.crt server.crt"]
+        files = {issue.get("certKey", "tls.crt"): "server.crt", issue.get("keyKey", "tls.key"): "server.key"}
+    else:
+        files = {key: source["pki"] for key, source in (edit.get("set") or {}).items()}
+    patch_body = ", ".join(f'"{key}": "\'$(base64 -w0 {path})\'"' for key, path in files.items())
+    return lines + [f"kubectl patch {where} --type merge -p '{{\"data\": {{{patch_body}}}}}'"]
+
+
+def patch_by_hand(targets: list[dict]) -> list[str]:
+    """What a participant would type for the same JSON patches."""
+    lines = []
+    for target in targets:
         ns = f" -n {target['namespace']}" if target.get("namespace") else ""
         for op in target["ops"]:
             source = op.get("valueFrom")

@@ -1,0 +1,71 @@
+"""`check: {type: KIND, ...}`: a check of the lab's (one of the check kinds of checks/), which the run reports."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from orchestrator.lifecycle.steps.base import ByHand, Plain, SpecView
+from orchestrator.spec.model import DEFAULT_CHECK_INTERVAL, DEFAULT_CHECK_TIMEOUT, REFUSAL_CHECK_TIMEOUT, Check, PodRef
+
+
+def pod_ref(raw: Any) -> PodRef | None:
+    """`from:` as written: `name`, `namespace/name`, or {namespace, name, selector}."""
+    if raw is None:
+        return None
+    if isinstance(raw, str):
+        namespace, _, name = raw.rpartition("/")
+        return PodRef(namespace or None, name)
+    return PodRef(raw.get("namespace"), raw.get("name"), raw.get("selector"))
+
+
+class CheckStep(Plain):
+    name = "check"
+    verb = "check"
+    schema = {"$ref": "#/$defs/check"}  # assembled from the check kinds
+    changes_cluster = False
+
+    def problems(self, value, spec: SpecView) -> list[tuple[str, str]]:
+        found = []
+        if "user" in value and value["user"] not in spec.users:
+            found.append((".user", f"no earlier step makes user '{value['user']}' (users: {', '.join(sorted(spec.users)) or 'none'})"))
+        found += [(".runtimes", f"'{runtime}' is not one of the lab's runtimes") for runtime in value.get("runtimes", []) if runtime not in spec.runtimes]
+        found += [(f".{field}", message) for field, message in spec.checks.get(value["type"]).problems(value, value.get("expect", {}))]
+        return found
+
+    def build(self, value, step_name: str, registries) -> Check:
+        params = {k: v for k, v in value.items() if k not in ("type", "expect", "timeout", "interval", "runtimes", "from")}
+        expect = dict(value.get("expect", {}))
+        # A check that expects a refusal passes at once when things work; retrying it long only delays failure.
+        refusal = registries.checks.get(value["type"]).is_refusal(expect)
+        return Check(type=value["type"], params=params, expect=expect,
+                     timeout=float(value.get("timeout", REFUSAL_CHECK_TIMEOUT if refusal else DEFAULT_CHECK_TIMEOUT)),
+                     interval=float(value.get("interval", DEFAULT_CHECK_INTERVAL)), runtimes=tuple(value.get("runtimes", ())),
+                     source=pod_ref(value.get("from")))
+
+    def run(self, step, run) -> None:
+        from orchestrator.checks.runner import run_check
+        from orchestrator.lifecycle.run import CheckFailed
+
+        result = run_check(step, run.runtime, run.ctx.checks, progress=run.ctx.ui.progress if run.ctx.ui.plain else None,
+                           since=run.stage_started)
+        run.results.append(result)
+        if result.status == "failed":
+            raise CheckFailed(result)
+
+    def describe(self, step, lab) -> tuple[dict, str]:
+        check = step.params
+        data = {"type": check.type, **check.params, "expect": check.expect, "timeout": check.timeout, "interval": check.interval}
+        if check.runtimes:
+            data["runtimes"] = list(check.runtimes)
+        if check.source:
+            data["from"] = str(check.source)
+        text = f"{check.type} check" + (f" from {data['from']}" if check.source else "") + f", expect {check.expect}"
+        return data, text
+
+    def by_hand(self, step, hand: ByHand) -> None:
+        check = step.params
+        kind = hand.checks.get(check.type)
+        prefix = hand.exec_prefix(check.source) if kind.runs_in_pod else list(getattr(kind, "by_hand_in", ()))
+        for argv in kind.commands(check):
+            text = hand.shell(argv)
+            hand.commands.append(" ".join(prefix) + " " + text if prefix else text)
