@@ -4,23 +4,13 @@ moment the check began, so flows of earlier stages or runs never make it pass.""
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
 from typing import Any
 
 from orchestrator.checks.base import Observation
+from orchestrator.network.base import FlowQuery
 from orchestrator.spec.model import Check
 
 VERDICTS = ["FORWARDED", "DROPPED", "ERROR", "AUDIT", "REDIRECTED", "TRACED", "TRANSLATED"]
-
-
-@dataclass(frozen=True)
-class FlowQuery:
-    """What a runtime is asked for: the `hubble observe` argv (kind runs it in the Cilium agent), the same
-    filters as data (the docker runtime answers from what its emulation observed), and the window start."""
-
-    argv: tuple[str, ...]
-    filters: dict[str, Any]
-    since: float
 
 
 class HubbleCheck:
@@ -92,7 +82,7 @@ class HubbleCheck:
         return [argv[:at] + ["--last", "100"] + argv[at + 2:]]
 
     def attempt(self, check: Check, runtime, timeout: float, since: float) -> Observation:
-        flows = runtime.flows(FlowQuery(tuple(self.argv(check, since)), dict(check.params), since))
+        flows = runtime.network.flows(FlowQuery(tuple(self.argv(check, since)), dict(check.params), since))
         seen: dict[str, Any] = {"flows": flows.count, "source": flows.source}
         if flows.verdicts:
             seen["verdicts"] = sorted(set(flows.verdicts))

@@ -53,7 +53,7 @@ def run_check(step: Step, runtime, registry: CheckRegistry, clock=time.monotonic
         sleep(check.interval)
     if result.status == "failed" and kind.runs_in_pod:
         try:
-            why = runtime.explain(check.source, result.started)
+            why = runtime.network.explain(check.source, result.started)
         except LabError:
             why = ""
         if why:

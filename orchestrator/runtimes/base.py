@@ -9,16 +9,14 @@ from typing import Any, TYPE_CHECKING, ClassVar, Protocol
 
 
 from orchestrator.errors import BadInput
-from orchestrator.spec.model import Chart, Network, PodRef, Wait, ownership
+from orchestrator.spec.model import Chart, Network, PodRef, ownership
 
 if TYPE_CHECKING:
-    from orchestrator.network.base import Flows
+    from orchestrator.network.base import NetworkPlugin
     from orchestrator.providers.process import ExecResult
-    from orchestrator.checks.hubble import FlowQuery
     from orchestrator.diagnostics import Finding
     from orchestrator.render.artifacts import Rendered
     from orchestrator.spec.model import Lab
-    from orchestrator.kube.waits import WaitKind
 
 
 @dataclass
@@ -69,24 +67,21 @@ class Instance:
 
 
 class Runtime(Protocol):
-    """What the lifecycle needs from a runtime. Implementations: runtimes/docker.py, runtimes/kind.py."""
+    """What the lifecycle needs from a runtime: infrastructure verbs. Its network (real or emulated Cilium) is a
+    plugin of its own (network/); the lab's objects go to the cluster through `kube`, waits and checks read it
+    there. Implementations: runtimes/kind.py, runtimes/docker/runtime.py."""
 
     name: ClassVar[str]
     instance: Instance
     kubeconfig: Path  # the cluster's admin kubeconfig (0600, in the instance's folder)
     kube: Any  # providers.kube.KubeApi on that kubeconfig
+    network: "NetworkPlugin"
 
-    def cluster_ca(self) -> tuple[bytes, bytes]:
-        """The cluster CA's certificate and key (PEM), for signing as the cluster does (the seed's way)."""
-
-    def cluster_certificates(self) -> tuple[list[tuple[str, bytes]], str]:
-        """The control plane's certificates (name, PEM), and the cluster's own report of them ('' when none)."""
-
-    def requirements(self, *, lab_is_up: bool) -> list["Finding"]:
+    def requirements(self) -> list["Finding"]:
         """What this machine must have for the runtime (doctor findings; the blocking ones stop `up`)."""
 
     def validate(self, docs: list[dict]) -> list[str]:
-        """Problems with the rendered manifests this runtime cannot run (before anything is created)."""
+        """Problems with the rendered manifests this runtime (and its network) cannot run, before anything exists."""
 
     def provision(self) -> None:
         """The lab's network, cluster and charts; reused when they exist."""
@@ -97,21 +92,24 @@ class Runtime(Protocol):
     def reset(self) -> list[str]:
         """Remove the objects a previous run's steps made, so every stage is replayed and checked again."""
 
-    def apply(self, group: str, docs: list[dict]) -> None: ...
+    def apply(self, group: str, docs: list[dict]) -> None:
+        """The lab's objects into the cluster (server-side apply), then its network follows them."""
 
     def upgrade(self, chart: Chart, values: Path) -> None:
         """`helm upgrade` of one of the lab's charts with extra values over its own; a runtime where the chart's
         software cannot run applies what of the rendered chart it emulates (chart.emulate)."""
 
-    def wait(self, wait: Wait, kind: "WaitKind") -> None: ...
+    def find_pod(self, pod: PodRef | None) -> tuple[str, str]:
+        """(namespace, name) of a pod of the lab (None: the lab's only pod)."""
 
     def exec(self, pod: PodRef | None, argv: list[str]) -> ExecResult:
         """Run argv in a pod of the lab (None: the lab's only pod)."""
 
-    def flows(self, query: "FlowQuery") -> Flows: ...
+    def cluster_ca(self) -> tuple[bytes, bytes]:
+        """The cluster CA's certificate and key (PEM), for signing as the cluster does (the seed's way)."""
 
-    def explain(self, pod: PodRef | None, since: float) -> str:
-        """What the runtime saw of why traffic from this pod failed since `since` (a proxy's TLS refusal), or ''."""
+    def cluster_certificates(self) -> tuple[list[tuple[str, bytes]], str]:
+        """The control plane's certificates (name, PEM), and the cluster's own report of them ('' when none)."""
 
     def collect_logs(self, dest: Path) -> list[Path]: ...
 

@@ -9,7 +9,6 @@ network all come from the spec.
 
 from __future__ import annotations
 
-import json
 import os
 import platform
 import tempfile
@@ -25,7 +24,7 @@ from orchestrator.providers.process import which
 from orchestrator.render.artifacts import COMPOSE_FILE, KIND_CONFIG, chart_source, chart_values_file
 from orchestrator.render.images import manifest_images
 from orchestrator.providers.process import ExecResult
-from orchestrator.network.base import Flows
+from orchestrator.kube import apply as kube_apply
 from orchestrator.runtimes.base import Instance
 from orchestrator.render.compose import outside_subnets, pinned_in
 from orchestrator.kube.objects import resolve_pod
@@ -35,10 +34,7 @@ from orchestrator.spec.model import Chart, PodRef, Wait
 NOT_IN_KIND_PODS = ("node", "stack", "proxy", "etcd", "apiserver", "controllerManager", "scheduler")
 KIND_MIN_CPUS = 2
 KIND_MIN_MEMORY = 4 * 1024**3
-HUBBLE_AGENT_SELECTOR = "k8s-app=cilium"  # Hubble runs in the Cilium agent; `hubble observe` is run there
-HUBBLE_AGENT_NAMESPACE = "kube-system"
 NODE_PKI = "/etc/kubernetes/pki"  # kubeadm's, on kind's control-plane node
-HUBBLE_AGENT_CONTAINER = "cilium-agent"
 
 
 def docker_platform() -> str:
@@ -46,11 +42,17 @@ def docker_platform() -> str:
     return "linux/arm64" if machine in ("arm64", "aarch64") else "linux/amd64"
 
 
+def _cilium_network(host):
+    from orchestrator.network.registry import default_networks
+
+    return default_networks().make("cilium", host)
+
+
 class KindRuntime:
     name = "kind"
 
     def __init__(self, instance: Instance, *, kind: KindCli | None = None, helm: HelmCli | None = None, docker: DockerCli | None = None,
-                 kube_factory=None):
+                 kube_factory=None, network=None):
         self.instance = instance
         self.kubeconfig = instance.state_dir / "kubeconfig"
         self.kind = kind or KindCli()
@@ -59,6 +61,7 @@ class KindRuntime:
         self._kube_factory = kube_factory
         self._kube = None
         self.cluster_name = instance.name
+        self.network = (network or _cilium_network)(self)  # real Cilium from the lab's chart, asked through its agents
 
     @cached_property
     def docs(self) -> list[dict]:
@@ -148,7 +151,7 @@ class KindRuntime:
 
         waits = default_waits()
         for wait in chart.waits:
-            self.wait(Wait(wait.kind, wait.params, self._timeout(wait.timeout)), waits.get(wait.kind))
+            kube_apply.wait(self.kube, Wait(wait.kind, wait.params, self._timeout(wait.timeout)), waits.get(wait.kind))
 
     def upgrade(self, chart: Chart, values: Path) -> None:
         """As a user upgrades a release with more values: the chart's own values file, then the step's over it."""
@@ -204,35 +207,18 @@ class KindRuntime:
                            "rerun with --set network.subnet=<its IPv4 subnet>")
         self.compose.up()
 
-    def _applied_kinds(self) -> list[tuple[str, str]]:
-        """Kinds in the order the lab's manifests create them."""
-        seen = []
-        for doc in self.docs:
-            key = (doc["apiVersion"], doc["kind"])
-            if key not in seen:
-                seen.append(key)
-        return seen
-
     def reset(self) -> list[str]:
         """Delete the lab's objects of a previous run (policy before the config it points at) and wait until
         they are gone: a Pod still terminating cannot be created again. Namespaces stay: deleting one is slow
         and re-applying it while it terminates fails."""
-        kinds = [k for k in reversed(self._applied_kinds()) if k[1] != "Namespace"]
-        removed = []
-        for api_version, kind in kinds:
-            removed += self.kube.delete_labelled(api_version, kind, self.instance.selector)
-        if removed:
-            self.kube.wait_deleted(kinds, self.instance.selector, float(os.environ.get("LAB_TIMEOUT_DELETE", 120)))
-        return removed
+        return self.network.reset() + kube_apply.reset(self.kube, self.docs, self.instance.selector,
+                                                        float(os.environ.get("LAB_TIMEOUT_DELETE", 120)))
 
     def apply(self, group: str, docs: list[dict]) -> None:
         for doc in docs:
             self.kube.apply(doc)
+        self.network.reconcile(docs)
 
-    def wait(self, wait: Wait, kind) -> None:
-        ref = kind.ref(wait.params)
-        self.kube.wait_for(f"{ref}: {kind.description}", ref.api_version, ref.kind, ref.name, ref.namespace,
-                           lambda obj: kind.ready(obj, wait.params), wait.timeout)
 
     @property
     def _control_plane_node(self) -> str:
@@ -250,43 +236,14 @@ class KindRuntime:
         certs = [(path[len(NODE_PKI) + 1:-len(".crt")], self.docker.exec_output(node, ["cat", path]).encode()) for path in sorted(listing)]
         return certs, self.docker.exec_output(node, ["kubeadm", "certs", "check-expiration"], timeout=120)
 
-    def _pod(self, pod: PodRef | None) -> tuple[str, str]:
+    def find_pod(self, pod: PodRef | None) -> tuple[str, str]:
+        """(namespace, name) of a pod of the lab's manifests (by name, labels, or the lab's only pod)."""
         doc = resolve_pod(pod, self.docs)
         return doc["metadata"].get("namespace", "default"), doc["metadata"]["name"]
 
     def exec(self, pod: PodRef | None, argv: list[str]) -> ExecResult:
-        namespace, name = self._pod(pod)
+        namespace, name = self.find_pod(pod)
         return ExecResult(*self.kube.exec(namespace, name, argv))
-
-    def explain(self, pod: PodRef | None, since: float) -> str:
-        return ""  # Cilium's Envoy logs and `cilium-dbg envoy admin` output land in the collected logs instead
-
-    def _agent_on_node_of(self, namespace: str, pod: str) -> str:
-        node = self.kube.pod_node(namespace, pod)
-        agents = self.kube.pods(HUBBLE_AGENT_NAMESPACE, HUBBLE_AGENT_SELECTOR, node=node)
-        if not agents:
-            raise RuntimeFailure(f"no Cilium agent pod on node {node}")
-        return agents[0]
-
-    def flows(self, query) -> Flows:
-        """The check's `hubble observe` inside the agent on the source pod's node: no port-forward, no
-        hubble CLI on the host. Only flow records count (lost-events records are not flows)."""
-        filters = query.filters
-        source = PodRef(filters.get("namespace"), filters["pod"]) if filters.get("pod") else None
-        namespace, name = self._pod(source)
-        agent = self._agent_on_node_of(namespace, name)
-        code, out, err = self.kube.exec(HUBBLE_AGENT_NAMESPACE, agent, list(query.argv), container=HUBBLE_AGENT_CONTAINER)
-        if code != 0:
-            raise RuntimeFailure(f"hubble observe failed in {agent}: {err.strip()[:300]}")
-        verdicts = []
-        for line in out.splitlines():
-            try:
-                record = json.loads(line)
-            except ValueError:
-                continue
-            if isinstance(record, dict) and isinstance(record.get("flow"), dict):
-                verdicts.append(record["flow"].get("verdict", "UNKNOWN"))
-        return Flows(len(verdicts), f"hubble observe in {agent}", tuple(verdicts), output=f"$ {' '.join(query.argv)}\n{out[-4000:]}\n{err[-1000:]}")
 
     def collect_logs(self, dest: Path) -> list[Path]:
         dest.mkdir(parents=True, exist_ok=True)
@@ -304,24 +261,7 @@ class KindRuntime:
         for doc in (d for d in self.docs if d.get("kind") == "Pod"):
             namespace, name = doc["metadata"].get("namespace", "default"), doc["metadata"]["name"]
             save(f"pod-{namespace}-{name}.log", lambda n=namespace, p=name: self.kube.logs(n, p))
-        try:
-            agents = self.kube.pods(HUBBLE_AGENT_NAMESPACE, HUBBLE_AGENT_SELECTOR)
-        except RuntimeFailure as exc:
-            agents, reason = [], exc.message
-            save("cilium-agents.txt", lambda: f"unavailable: {reason}")
-        for agent in agents:
-            save(f"{agent}.log", lambda a=agent: self.kube.logs(HUBBLE_AGENT_NAMESPACE, a, HUBBLE_AGENT_CONTAINER))
-            for what, argv in (("redirects", ["cilium-dbg", "status", "--all-redirects"]),
-                               ("envoy-listeners", ["cilium-dbg", "envoy", "admin", "listeners"]),
-                               ("envoy-clusters", ["cilium-dbg", "envoy", "admin", "clusters"]),
-                               ("hubble", ["hubble", "observe", "--last", "200"])):
-                save(f"{agent}-{what}.txt", lambda a=agent, v=argv: "\n".join(
-                    str(x) for x in self.kube.exec(HUBBLE_AGENT_NAMESPACE, a, v, container=HUBBLE_AGENT_CONTAINER)[1:]))
-        try:
-            for envoy in self.kube.pods(HUBBLE_AGENT_NAMESPACE, "k8s-app=cilium-envoy"):
-                save(f"{envoy}.log", lambda e=envoy: self.kube.logs(HUBBLE_AGENT_NAMESPACE, e))
-        except RuntimeFailure:
-            pass
+        self.network.collect(save)
         if os.environ.get("LAB_KIND_EXPORT_LOGS") == "1":
             self.kind.export_logs(self.cluster_name, dest / "kind")
         return written

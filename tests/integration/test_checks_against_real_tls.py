@@ -23,6 +23,10 @@ class HostRuntime:
         result = subprocess.run(argv, capture_output=True, text=True, timeout=30)
         return ExecResult(result.returncode, result.stdout, result.stderr)
 
+    @property
+    def network(self):  # the scripted flows and explanations play the runtime's network plugin too
+        return self
+
     def explain(self, pod, since):
         return ""
 

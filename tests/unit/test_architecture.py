@@ -13,7 +13,7 @@ PACKAGE = REPO / "orchestrator"
 # Lower layers first; a module may import its own layer and those below, never one above.
 LAYERS = [
     ("foundations", ["errors", "registry", "files", "ui", "version", "spec.names", "spec.yamlio"]),
-    ("model", ["spec.model", "spec.values", "catalog", "upstream", "pki", "kube.objects", "kube.waits", "kube.cilium", "render.compose",
+    ("model", ["spec.model", "spec.values", "spec.rules", "catalog", "upstream", "pki", "kube.objects", "kube.waits", "kube.cilium", "network.base", "render.compose",
                "render.engine"]),
     ("external systems", ["providers"]),
     ("kubernetes and what the machine needs", ["kube", "render.images", "diagnostics"]),

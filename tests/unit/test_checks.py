@@ -35,6 +35,10 @@ class ScriptedClient:
             raise answer
         return ExecResult(*answer)
 
+    @property
+    def network(self):  # the scripted flows and explanations play the runtime's network plugin too
+        return self
+
     def explain(self, pod, since):
         return ""
 

@@ -16,7 +16,9 @@ class WaitStep(Plain):
         return Wait.from_spec(value, DEFAULT_WAIT_TIMEOUT)
 
     def run(self, step, run) -> None:
-        run.runtime.wait(step.params, run.ctx.waits.get(step.params.kind))
+        from orchestrator.kube import apply as kube_apply
+
+        kube_apply.wait(run.runtime.kube, step.params, run.ctx.waits.get(step.params.kind))
 
     def describe(self, step, lab) -> tuple[dict, str]:
         wait = step.params

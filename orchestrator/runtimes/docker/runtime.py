@@ -22,17 +22,12 @@ import sys
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor, wait
-from dataclasses import asdict
 from functools import cached_property
 from pathlib import Path
 
 from orchestrator.diagnostics import Finding, artifact_findings, docker_findings, network_findings, port_findings
-from orchestrator.kube import cilium
 from orchestrator.runtimes.docker.control_plane import ControlPlane
 from orchestrator.runtimes.docker.node import ROLE_LABEL, VOLUMES_ROLE
-from orchestrator.kube.cilium import in_namespace, ingress_policy
-from orchestrator.network.emulated.policy import POLICY_FLOWS_SOURCE, PolicyDatapath
-from orchestrator.network.emulated.proxy import CiliumProxy, Route, proxy_problems, redirected_pods, routes
 from orchestrator.errors import BadInput, MissingPrerequisite, PermanentFailure, RuntimeFailure
 from orchestrator.files import read_tail
 from orchestrator.providers.docker import DockerEngine
@@ -41,9 +36,7 @@ from orchestrator.providers.helm import HelmCli
 from orchestrator.render.artifacts import COMPOSE_FILE, chart_source, chart_values_file
 from orchestrator.kube import apply as kubernetes
 from orchestrator.providers.process import ExecResult
-from orchestrator.network.base import Flows
 from orchestrator.runtimes.base import Instance
-from orchestrator.kube.objects import labels_match
 from orchestrator.render.compose import outside_subnets, pinned_in
 from orchestrator.spec.model import OWNER_LABEL, Chart, PodRef, Wait
 from orchestrator.spec.yamlio import load_all
@@ -56,11 +49,17 @@ NODE_READY_TIMEOUT = 60.0
 BOOTING_STATUSES = {404, 429, 500, 503}
 
 
+def _emulated_network(host):
+    from orchestrator.network.registry import default_networks
+
+    return default_networks().make("emulated-cilium", host)
+
+
 class DockerRuntime:
     name = "docker"
 
     def __init__(self, instance: Instance, *, engine: DockerEngine | None = None, cli: DockerCli | None = None, kube_factory=None,
-                 helm: HelmCli | None = None):
+                 helm: HelmCli | None = None, network=None):
         self.instance = instance
         self.helm = helm or HelmCli()  # renders a chart whose emulated objects the lab applies (Cilium's cannot run)
         self.labels = instance.labels
@@ -72,6 +71,7 @@ class DockerRuntime:
         self.kubeconfig = instance.state_dir / "kubeconfig"
         self._crd_kinds: set[tuple[str, str]] = set()  # (group, kind) of the CRDs provision registered
         self._crds_established: Future | None = None  # their Established wait, joined by the first apply needing them
+        self.network = (network or _emulated_network)(self)  # Cilium emulated from the API (network/emulated)
 
     @property
     def engine(self) -> DockerEngine:
@@ -110,11 +110,6 @@ class DockerRuntime:
         images = {component: lab.image_for(role) for role, component in CONTROL_PLANE_ROLES.items()} if lab else {}
         return ControlPlane(self.engine, self.instance.name, self.network_name, self.labels, images, self.instance.state_dir)
 
-    @cached_property
-    def proxy(self) -> CiliumProxy:
-        lab = self.instance.lab
-        return CiliumProxy(self.engine, f"lab-{self.instance.name}-envoy", self.labels, lab.image_for("proxy") if lab else None)
-
     def pod_container(self, name: str) -> str:
         return f"lab-{self.instance.name}-{name}"  # as the node agent names them
 
@@ -142,20 +137,7 @@ class DockerRuntime:
         lab = self.instance.require_lab()
         problems = [f"{lab.spec_file}: imageRoles.{role}: the docker runtime runs {component} from this image; name its image key"
                     for role, component in CONTROL_PLANE_ROLES.items() if not lab.image_for(role)]
-        problems += proxy_problems(docs)
-        for doc in (d for d in docs if d.get("kind") == "CiliumNetworkPolicy"):
-            try:
-                policy = ingress_policy(doc)
-            except BadInput as exc:
-                problems.append(exc.message)
-                continue
-            except (KeyError, TypeError, AttributeError, ValueError):
-                continue  # malformed: the API server refuses it at apply, naming the field
-            if policy and any(allow.http for allow in policy.allows) and not lab.image_for("proxy"):
-                problems.append(f"{lab.spec_file}: imageRoles.proxy: the docker runtime runs a policy's HTTP rules in Envoy; name its image key")
-        if any(d.get("kind") == "CiliumClusterwideEnvoyConfig" for d in docs) and not lab.image_for("proxy"):
-            problems.append(f"{lab.spec_file}: imageRoles.proxy: the docker runtime runs CiliumClusterwideEnvoyConfigs in Envoy; name its image key")
-        return problems
+        return problems + self.network.validate(docs)
 
     # lifecycle
     def provision(self) -> None:
@@ -332,20 +314,7 @@ class DockerRuntime:
     def reset(self) -> list[str]:
         """Delete the objects a previous run's steps made (and Envoy, which follows them), keeping the cluster
         and the stack, so a second `up` replays every stage."""
-        removed = []
-        for name in (self.proxy.name, self.proxy.datapath):
-            existing = self.engine.container(name)
-            if existing is not None:
-                self.engine.remove(existing, self.labels)
-                removed.append(name)
-        self.instance.data.pop("redirected_pod", None)
-        for enforced in self.instance.data.pop("policy_pods", []):
-            datapath = self._policy_datapath(enforced["container"])
-            for name in (datapath.envoy, datapath.datapath):
-                existing = self.engine.container(name)
-                if existing is not None:
-                    self.engine.remove(existing, self.labels)
-                    removed.append(name)
+        removed = self.network.reset()
         if getattr(self, "_fresh", False):
             return removed
         self._needs_crds(self.docs)
@@ -374,101 +343,8 @@ class DockerRuntime:
         self._needs_crds(docs)
         for doc in docs:
             self.kube.apply(doc)
-        if any(d.get("apiVersion", "").startswith("cilium.io/") for d in docs):
-            self._reconcile_cilium()
+        self.network.reconcile(docs)
 
-    def _reconcile_cilium(self) -> None:
-        """What Cilium does with the objects the API server now holds: the CCEC in Envoy, the CNP's redirect."""
-        cnps = self.kube.list("cilium.io/v2", "CiliumNetworkPolicy")
-        ccecs = self.kube.list("cilium.io/v2", "CiliumClusterwideEnvoyConfig")
-        if not cnps and not ccecs:
-            return
-        pods = [p for p in self.kube.list("v1", "Pod") if (p.get("status") or {}).get("phase") == "Running"]
-        ingress = [policy for policy in (ingress_policy(cnp) for cnp in cnps) if policy is not None]  # BadInput names what is not emulated
-        if ingress:
-            self._enforce_ingress(ingress, pods)
-        if not ccecs and not any(cilium.redirects(cnp) for cnp in cnps):
-            return
-        secrets = self.kube.list("v1", "Secret")
-        world = cnps + ccecs + pods + secrets
-        problems = proxy_problems(world)
-        if problems:
-            raise BadInput("; ".join(problems))
-        selected = redirected_pods(world)
-        if not selected:
-            raise RuntimeFailure("no running pod is selected by a CiliumNetworkPolicy with a listener redirect")
-        container = self.pod_container(selected[0]["metadata"]["name"])
-        self.instance.data["redirected_pod"] = container
-        self.instance.data["redirected_container_id"] = self.engine.container(container).id
-        redirecting = [cnp for cnp in cnps if cilium.redirects(cnp)]
-
-        def redirect() -> None:
-            self.proxy.ensure_datapath(container)
-            for cnp in redirecting:
-                self.proxy.redirect(cnp, world, container)
-
-        # The datapath and its redirect are made while Envoy starts (its listener ports are the docs', not Envoy's):
-        # nothing sends through the redirect before this step ends, and by then Envoy is ready.
-        with ThreadPoolExecutor(1) as pool:
-            redirected = pool.submit(redirect)
-            for ccec in ccecs:
-                self.proxy.run_envoy(ccec, world, container)
-            redirected.result()
-        self.instance.data["proxy_routes"] = [asdict(r) for cnp in redirecting for r in routes(cnp, ccecs, world)]
-
-    def _policy_datapath(self, container: str) -> PolicyDatapath:
-        lab = self.instance.lab
-        return PolicyDatapath(self.engine, container, self.labels, lab.image_for("proxy") if lab else None,
-                              lab.image_for("datapath") if lab else None)
-
-    def _enforce_ingress(self, policies: list, pods: list[dict]) -> None:
-        """Each pod an ingress policy selects gets the rules of every policy selecting it (Cilium's per-endpoint
-        policy), in its own namespace; recorded so flows, reset and teardown find them."""
-        enforced = []
-        for pod in pods:
-            mine = [p for p in policies if in_namespace([pod], p.namespace, p.selector)]
-            if mine:
-                container = self.pod_container(pod["metadata"]["name"])
-                self._policy_datapath(container).enforce(mine, pods)
-                enforced.append({"container": container, "namespace": pod["metadata"].get("namespace", "default"),
-                                 "pod": pod["metadata"]["name"], "labels": pod["metadata"].get("labels") or {}})
-        self.instance.data["policy_pods"] = enforced
-
-    def _policy_flows(self, query) -> Flows:
-        """Flows from one pod to the pods an ingress policy selects, as the emulation saw them: L3/L4 drops by the
-        per-source DROP rules' counters (since the rules were installed, i.e. the stage that applied the policy),
-        L7 requests from Envoy's access log (since the check's stage began)."""
-        f = query.filters
-        namespace = f.get("namespace", "default")
-        source = f"{namespace}/{f['pod']}" if f.get("pod") else None
-        targets = [t for t in self.instance.data.get("policy_pods", []) if t["namespace"] == namespace
-                   and (not f.get("toPod") or t["pod"] == f["toPod"]) and (not f.get("toLabel") or labels_match(t["labels"], f["toLabel"]))]
-        if not targets:
-            return Flows(0, POLICY_FLOWS_SOURCE, output="no pod the flows go to is selected by an ingress policy")
-        l7 = f.get("flowType") in ("l7", "http", "http-request") or f.get("httpMethod") or f.get("httpPath")
-        verdicts, lines = [], []
-        ips = {p.get("status", {}).get("podIP"): f"{p['metadata'].get('namespace', 'default')}/{p['metadata']['name']}" for p in self.kube.list("v1", "Pod")}
-        for target in targets:
-            datapath = self._policy_datapath(target["container"])
-            if l7:
-                for when, request in datapath.requests():
-                    who = ips.get(request.get("source"), request.get("source"))
-                    if when < query.since or (source and who != source) or (f.get("httpMethod") and request.get("method") != f["httpMethod"]) \
-                            or (f.get("httpPath") and request.get("path") != f["httpPath"]):
-                        continue
-                    verdicts.append("DROPPED" if str(request.get("code")) == "403" else "FORWARDED")
-                    lines.append(f"{who} -> {target['pod']}: {request.get('method')} {request.get('path')} {request.get('code')} ({verdicts[-1]})")
-            else:
-                drops = datapath.drops()
-                count = sum(v for k, v in drops.items() if not source or k == source)
-                verdicts += ["DROPPED"] * count
-                lines.append(f"{source or 'any pod'} -> {target['pod']}: {count} packet(s) dropped by policy since it was installed")
-        if f.get("verdict"):
-            verdicts = [v for v in verdicts if v == f["verdict"]]
-        return Flows(len(verdicts), POLICY_FLOWS_SOURCE, tuple(verdicts), output="\n".join(lines))
-
-    def wait(self, wait: Wait, kind) -> None:
-        kubernetes.wait(self.kube, wait, kind)
 
     def cluster_ca(self) -> tuple[bytes, bytes]:
         return self.control_plane.pki.read("ca.crt"), self.control_plane.pki.read("ca.key")
@@ -477,10 +353,6 @@ class DockerRuntime:
         """The PKI this runtime made for its control plane, laid out as kubeadm does."""
         names = ["ca", "apiserver", "admin", "controller-manager", "scheduler"]
         return [(name, self.control_plane.pki.read(f"{name}.crt")) for name in names], ""
-
-    def _redirected_container(self) -> str | None:
-        """The pod whose traffic the proxy sees (recorded when the CNP was put in place)."""
-        return self.instance.data.get("redirected_pod")
 
     def _require_running(self) -> None:
         """Every container of the lab runs, or a check cannot pass however long it waits: say which is not.
@@ -500,44 +372,21 @@ class DockerRuntime:
                 raise PermanentFailure(f"container {container.name} is {container.status}" + (f" (exit code {code})" if code is not None else "")
                                        + f"; `lab down {self.instance.name}` and `lab up` again")
 
-    def _follow_restarted_pod(self, container: str) -> None:
-        """The node recreated the redirected pod (its container was removed): put the proxy and the redirect
-        back into the new one, as Cilium regenerates an endpoint."""
-        current = self.engine.container(container)
-        if current is not None and current.id != self.instance.data.get("redirected_container_id"):
-            for name in (self.proxy.name, self.proxy.datapath):
-                existing = self.engine.container(name)
-                if existing is not None:
-                    self.engine.remove(existing, self.labels)
-            self._reconcile_cilium()
+    def find_pod(self, pod: PodRef | None) -> tuple[str, str]:
+        """(namespace, name) of a pod of the lab (by name, labels, or the lab's only pod)."""
+        return kubernetes.find_pod(self.kube, pod, self.docs)
+
+    def require_running(self) -> None:
+        self._require_running()
 
     def exec(self, pod: PodRef | None, argv: list[str]) -> ExecResult:
         namespace, name = kubernetes.find_pod(self.kube, pod, self.docs)
         container = self.pod_container(name)
         if self.engine.container(container) is None:
             raise PermanentFailure(f"pod {namespace}/{name} (container {container}) does not exist; `lab status` shows what is up")
-        if container == self._redirected_container():
-            self._follow_restarted_pod(container)
+        self.network.before_exec(container)
         self._require_running()
-        if container == self._redirected_container():
-            self.proxy.sample(container)  # the flows window starts before this command's traffic
         return self.engine.exec(container, argv)
-
-    def explain(self, pod: PodRef | None, since: float) -> str:
-        container = self.pod_container(kubernetes.find_pod(self.kube, pod, self.docs)[1])
-        return self.proxy.explain(container, since) if container == self._redirected_container() else ""
-
-    def flows(self, query) -> Flows:
-        if query.filters.get("toLabel") or query.filters.get("toPod"):
-            return self._policy_flows(query)
-        container = self._redirected_container()
-        if container is None:
-            return Flows(0, "no pod of the lab is redirected to a proxy", output="")
-        self._require_running()
-        to_port = query.filters.get("toPort")
-        routes_now = [Route.from_record(record) for record in self.instance.data.get("proxy_routes", [])]
-        selected = [r for r in routes_now if r.matches(query.filters.get("toIp"), int(to_port) if to_port is not None else None)]
-        return self.proxy.flows(container, query.since, selected)
 
     def collect_logs(self, dest: Path) -> list[Path]:
         dest.mkdir(parents=True, exist_ok=True)
@@ -560,9 +409,7 @@ class DockerRuntime:
         if self.kubeconfig.is_file():
             save("pods.json", lambda: json.dumps(self.kube.list("v1", "Pod"), indent=2, default=str))
             save("events.json", lambda: json.dumps(self.kube.list("v1", "Event"), indent=2, default=str)[-200_000:])
-        redirected = self._redirected_container()
-        if redirected:
-            save("redirected-pod-iptables.txt", lambda: self.proxy.rules(redirected))
+        self.network.collect(save)
         return written
 
     def teardown(self) -> list[str]:
@@ -585,8 +432,9 @@ class DockerRuntime:
         for name in sorted(candidates):
             if self.engine.remove_network_if_unused(name):
                 removed.append(f"network {name}")
-        for key in ("stack_up", "control_plane", "node_pid", "redirected_pod", "redirected_container_id", "proxy_routes", "policy_pods"):
+        for key in ("stack_up", "control_plane", "node_pid"):
             self.instance.data.pop(key, None)
+        self.network.forget()
         return removed
 
     def access_hint(self) -> str:
