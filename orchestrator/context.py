@@ -9,6 +9,7 @@ from pathlib import Path
 from orchestrator.catalog import Catalog, default_lab_roots
 from orchestrator.checks.registry import CheckRegistry, default_checks
 from orchestrator.lifecycle.steps.registry import StepRegistry, default_steps
+from orchestrator.network.registry import NetworkRegistry, default_networks
 from orchestrator.runtimes.registry import RuntimeRegistry, default_runtimes
 from orchestrator.spec import Lab, load_lab
 from orchestrator.spec.values import Overrides
@@ -28,6 +29,7 @@ class LabContext:
     checks: CheckRegistry = field(default_factory=default_checks)
     waits: WaitRegistry = field(default_factory=default_waits)
     steps: StepRegistry = field(default_factory=default_steps)
+    networks: NetworkRegistry = field(default_factory=default_networks)
 
     @property
     def state_root(self) -> Path:
@@ -66,7 +68,7 @@ class LabContext:
             checks=self.checks,
             waits=self.waits,
             steps=self.steps,
-            runtime_names=self.runtimes.names(),
+            runtimes=self.runtimes,
         )
 
     def pki_dir(self, lab: Lab, out: Path | None = None) -> Path:

@@ -73,4 +73,4 @@ def load_lab(entry, **options):
     from orchestrator.spec import load_lab as load
 
     ctx = LabContext()
-    return load(entry, checks=ctx.checks, waits=ctx.waits, steps=ctx.steps, runtime_names=ctx.runtimes.names(), **options)
+    return load(entry, checks=ctx.checks, waits=ctx.waits, steps=ctx.steps, runtimes=ctx.runtimes, **options)

@@ -23,9 +23,7 @@ def doctor(ctx: LabContext, lab_name: str, overrides: Overrides, runtime: str | 
     instance = Instance(lab.name, lab.instance, lab.owner_labels(), lab.network, state.directory, dict(state.runtime_data), lab, rendered)
     findings = ctx.runtimes.make(name, instance).requirements()
     if findings and findings[0].ok:  # the engine answers: which of the lab's images are here already
-        from orchestrator.commands.images import lab_images
-
-        findings += image_findings(DockerCli(), dict(lab_images(lab, name)))
+        findings += image_findings(DockerCli(), dict(ctx.runtimes.images_for(lab, name)))
     findings.append(graphviz_finding())
     if output == "json":
         ctx.ui.json([{**asdict(f), "status": f.status} for f in findings])

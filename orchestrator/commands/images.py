@@ -17,16 +17,6 @@ from orchestrator.render.images import manifest_images
 from orchestrator.spec import Lab
 
 
-def lab_images(lab: Lab, runtime: str) -> list[tuple[str, str]]:
-    """The lab's own images the runtime runs: kind neither the proxy stand-in nor the docker runtime's control
-    plane (its node image has its own), docker never the node image."""
-    roles = ("proxy", "etcd", "apiserver", "controllerManager", "scheduler") if runtime == "kind" else ("node",)
-    skip = {key for role in roles for key in lab.image_roles.get(role, ())}
-    return [(key, image) for key, image in sorted(lab.images.items()) if key not in skip]
-
-
-
-
 def chart_images(ctx: LabContext, lab: Lab) -> list[tuple[str, str]]:
     """The images each chart runs with the lab's values (needs helm and the chart)."""
     if not lab.charts:
@@ -51,7 +41,8 @@ def chart_images(ctx: LabContext, lab: Lab) -> list[tuple[str, str]]:
 
 
 def images_for(ctx: LabContext, lab: Lab, runtime: str) -> list[tuple[str, str]]:
-    return lab_images(lab, runtime) + (chart_images(ctx, lab) if runtime == "kind" else [])
+    """The lab's images the runtime runs, and every image its charts run where the runtime installs them."""
+    return ctx.runtimes.images_for(lab, runtime) + (chart_images(ctx, lab) if ctx.runtimes.get(runtime).runs_charts else [])
 
 
 def _pullable(rows: list[tuple[str, str]]) -> list[str]:

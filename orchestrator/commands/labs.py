@@ -16,7 +16,7 @@ def list_labs(ctx: LabContext, output: str) -> None:
     problems = []
     for entry in ctx.catalog.entries():
         try:
-            labs.append({**summary(entry, ctx.checks, ctx.waits, ctx.steps, ctx.runtimes.names()), "path": str(entry.directory)})
+            labs.append({**summary(entry, ctx.checks, ctx.waits, ctx.steps, ctx.runtimes), "path": str(entry.directory)})
         except LabError as exc:  # a broken lab must not hide the others
             problems.append({"name": entry.name, "error": exc.message.splitlines()[0][:300]})
     if output == "json":
@@ -82,7 +82,9 @@ def show_lab(ctx: LabContext, name: str, overrides: Overrides, output: str) -> N
                       for c in data["charts"]], title="Charts (kind runtime)")
     ctx.ui.table(["step", "kind", "why", "what"], [[s["name"], s["kind"], s["description"], line] for s, line in zip(data["steps"], lines)],
                  title="Steps")
-    _show_emulation(ctx.ui, lab)
+    for runtime in lab.runtimes:  # what each runtime's network does for this lab, in words
+        for line in ctx.networks.get(ctx.runtimes.get(runtime).network).describe(lab, runtime):
+            ctx.ui.line(line)
 
 
 def _show_header(ui, lab: Lab) -> None:
@@ -100,16 +102,3 @@ def _show_header(ui, lab: Lab) -> None:
     ui.table(["image", "reference (override with --set images.NAME=...)"], sorted(lab.images.items()), title="Images")
     ui.line("Values (override with --set key=value or -f values.yaml):")
     ui.line("  " + to_yaml(lab.values, 2))
-
-
-def _show_emulation(ui, lab: Lab) -> None:
-    """What the docker runtime emulates for this lab, in words."""
-    if "docker" in lab.runtimes and "proxy" in lab.image_roles and "datapath" not in lab.image_roles:
-        ui.line("In the docker runtime, pods run as containers, a CiliumClusterwideEnvoyConfig runs in a real Envoy in the")
-        ui.line("redirected pod's network namespace, a CiliumNetworkPolicy listener redirect is an iptables rule there, and")
-        ui.line("Hubble's flows are read from Envoy's connection counters.")
-    if "docker" in lab.runtimes and "datapath" in lab.image_roles:
-        ui.line("In the docker runtime, a CiliumNetworkPolicy's ingress rules are enforced in each selected pod's network")
-        ui.line("namespace: fromEndpoints resolved to the pods' IPs, allowed TCP ports accepted and the rest dropped by iptables")
-        ui.line("(run from the datapath image), HTTP rules by a real Envoy answering 403 Access denied; Hubble's flows are the")
-        ui.line("drop rules' counters and Envoy's access log. Other policy features are refused by name.")

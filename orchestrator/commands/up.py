@@ -51,51 +51,13 @@ def up(ctx: LabContext, name: str, overrides: Overrides, options: RunOptions) ->
         raise BadInput("--pause waits for Enter between steps: it needs a terminal")
     if options.output == "json":
         ctx.ui.machine_output()
-    lab = ctx.load(name, overrides)
-    unknown = sorted(set(options.skip) - {s.name for s in lab.steps})
-    if unknown:
-        raise BadInput(f"--skip {', '.join(unknown)}: no such step (steps: {', '.join(s.name for s in lab.steps)})")
-    state = InstanceState(ctx.state_dir(lab.instance))
-    runtime_name = _choose_runtime(ctx, lab, state, options.runtime)
-
-    # Everything in memory first: nothing exists on disk or in Docker until all of it is known to be right.
-    store, rendered = render_in_memory(lab, ctx.pki_dir(lab))
-    instance = Instance(lab.name, lab.instance, lab.owner_labels(), lab.network, state.directory, state.runtime_data, lab, rendered)
-    runtime = ctx.runtimes.make(runtime_name, instance)
-    problems = _source_problems(ctx, lab, rendered, runtime_name) + runtime.validate(rendered.docs())
-    if problems:
-        raise SpecErrors(problems)
-    run = Run(ctx, lab, state, runtime, rendered, options)
-    ctx.ui.progress(f"lab up {lab.name} (instance {lab.instance}, runtime {runtime_name})")
-    start = time.monotonic()
-    problem = blocking_problem(runtime_name, runtime.requirements())
-    if problem:
-        ctx.ui.step("preflight", "FAIL", time.monotonic() - start, problem.message.splitlines()[0][:200])
-        raise problem
-    ctx.ui.step("preflight", "ok", time.monotonic() - start)
-
-    state.save(lab=lab.name, instance=lab.instance, runtime=runtime_name, phase="starting", instance_record=instance.record(),
+    run, store = _prepare(ctx, name, overrides, options)
+    _preflight(run)
+    lab, state, runtime = run.lab, run.state, run.runtime
+    state.save(lab=lab.name, instance=lab.instance, runtime=runtime.name, phase="starting", instance_record=runtime.instance.record(),
                sets=list(overrides.sets), values_files=[str(Path(p).resolve()) for p in overrides.values_files],
                images_files=[str(Path(p).resolve()) for p in overrides.images_files])
-    # The rendered files first (into the instance's own folder), then the PKI: its keys are committed once all else
-    # that could fail on disk has not.
-    steps = [WriteRendered(), *([CommitPki(store)] if lab.pki else []), *runtime_steps()]
-    steps += [lab_step(s, ctx.steps) for s in lab.steps if s.name not in options.skip and (options.verify or s.check is None) and s.runs_on(runtime_name)]
-    for skipped in options.skip:
-        ctx.ui.step(skipped, "skip", None, "left out with --skip")
-    for elsewhere in (s for s in lab.steps if not s.runs_on(runtime_name) and s.name not in options.skip):
-        ctx.ui.step(elsewhere.name, "skip", None, f"runs on {', '.join(elsewhere.runtimes)} only")
-    failure: LabError | None = None
-    try:
-        failure = run_steps(run, steps)
-    except StepFailed as exc:
-        failure = exc
-        # The report (JUnit, JSON) must carry the real error, not only the checks that ran before it.
-        run.results.append(CheckResult(exc.step, "step", "a lifecycle step", "failed", {}, message=exc.message))
-    except KeyboardInterrupt:
-        state.save(phase="interrupted")
-        ctx.ui.error(f"interrupted: what was created stays recorded; `lab down {lab.instance}` removes it")
-        raise
+    failure = _run(run, _steps(ctx, lab, runtime.name, store, options))
     logs = collect_logs(run) if failure else None
     report(run, logs)
     if failure is None:
@@ -113,3 +75,57 @@ def up(ctx: LabContext, name: str, overrides: Overrides, options: RunOptions) ->
         raise checks_failed(run.results, logs)
     failure.message = f"{failure.step}: {failure.message} (logs: {logs})"
     raise failure
+
+
+def _prepare(ctx: LabContext, name: str, overrides: Overrides, options: RunOptions):
+    """Everything in memory first: nothing exists on disk or in Docker until all of it is known to be right."""
+    lab = ctx.load(name, overrides)
+    unknown = sorted(set(options.skip) - {s.name for s in lab.steps})
+    if unknown:
+        raise BadInput(f"--skip {', '.join(unknown)}: no such step (steps: {', '.join(s.name for s in lab.steps)})")
+    state = InstanceState(ctx.state_dir(lab.instance))
+    runtime_name = _choose_runtime(ctx, lab, state, options.runtime)
+    store, rendered = render_in_memory(lab, ctx.pki_dir(lab))
+    instance = Instance(lab.name, lab.instance, lab.owner_labels(), lab.network, state.directory, state.runtime_data, lab, rendered)
+    runtime = ctx.runtimes.make(runtime_name, instance)
+    problems = _source_problems(ctx, lab, rendered, runtime_name) + runtime.validate(rendered.docs())
+    if problems:
+        raise SpecErrors(problems)
+    return Run(ctx, lab, state, runtime, rendered, options), store
+
+
+def _preflight(run: Run) -> None:
+    ctx, runtime = run.ctx, run.runtime
+    ctx.ui.progress(f"lab up {run.lab.name} (instance {run.lab.instance}, runtime {runtime.name})")
+    start = time.monotonic()
+    problem = blocking_problem(runtime.name, runtime.requirements())
+    if problem:
+        ctx.ui.step("preflight", "FAIL", time.monotonic() - start, problem.message.splitlines()[0][:200])
+        raise problem
+    ctx.ui.step("preflight", "ok", time.monotonic() - start)
+
+
+def _steps(ctx: LabContext, lab: Lab, runtime_name: str, store, options: RunOptions) -> list:
+    """The rendered files first (into the instance's own folder), then the PKI (its keys committed once all else that
+    could fail on disk has not), the runtime's own steps, then the lab's, as chosen (skipped, elsewhere, no checks)."""
+    steps = [WriteRendered(), *([CommitPki(store)] if lab.pki else []), *runtime_steps()]
+    steps += [lab_step(s, ctx.steps) for s in lab.steps if s.name not in options.skip and (options.verify or s.check is None) and s.runs_on(runtime_name)]
+    for skipped in options.skip:
+        ctx.ui.step(skipped, "skip", None, "left out with --skip")
+    for elsewhere in (s for s in lab.steps if not s.runs_on(runtime_name) and s.name not in options.skip):
+        ctx.ui.step(elsewhere.name, "skip", None, f"runs on {', '.join(elsewhere.runtimes)} only")
+    return steps
+
+
+def _run(run: Run, steps: list) -> LabError | None:
+    """The steps in order; the first failure (a failed check, or the step error that stopped the run)."""
+    try:
+        return run_steps(run, steps)
+    except StepFailed as exc:
+        # The report (JUnit, JSON) must carry the real error, not only the checks that ran before it.
+        run.results.append(CheckResult(exc.step, "step", "a lifecycle step", "failed", {}, message=exc.message))
+        return exc
+    except KeyboardInterrupt:
+        run.state.save(phase="interrupted")
+        run.ctx.ui.error(f"interrupted: what was created stays recorded; `lab down {run.lab.instance}` removes it")
+        raise

@@ -15,6 +15,7 @@ class NetworkEntry:
     name: str
     summary: str
     factory: Callable[[object], NetworkPlugin]  # the plugin, handed its host (the runtime)
+    describe: Callable[[object, str], list[str]] = lambda lab, runtime: []  # what it does for a lab, in words (`lab show`)
 
 
 class NetworkRegistry(Registry[NetworkEntry]):
@@ -36,8 +37,15 @@ def _emulated(host) -> NetworkPlugin:
     return EmulatedCilium(host)
 
 
+def _describe_emulation(lab, runtime: str) -> list[str]:
+    from orchestrator.network.emulated.cilium import describe
+
+    return describe(lab, runtime)
+
+
 def default_networks() -> NetworkRegistry:
     return NetworkRegistry([
         NetworkEntry("cilium", "Cilium installed by its chart; flows from Hubble in its agents", _cilium),
-        NetworkEntry("emulated-cilium", "Cilium's policies and Envoy configs emulated from the API with Envoy and iptables", _emulated),
+        NetworkEntry("emulated-cilium", "Cilium's policies and Envoy configs emulated from the API with Envoy and iptables", _emulated,
+                     _describe_emulation),
     ])

@@ -30,8 +30,6 @@ from orchestrator.render.compose import outside_subnets, pinned_in
 from orchestrator.kube.objects import resolve_pod
 from orchestrator.spec.model import Chart, PodRef, Wait
 
-# Image roles never run as pods of a kind cluster: its node image, compose's, and the docker runtime's own.
-NOT_IN_KIND_PODS = ("node", "stack", "proxy", "etcd", "apiserver", "controllerManager", "scheduler")
 KIND_MIN_CPUS = 2
 KIND_MIN_MEMORY = 4 * 1024**3
 NODE_PKI = "/etc/kubernetes/pki"  # kubeadm's, on kind's control-plane node
@@ -175,8 +173,7 @@ class KindRuntime:
         """Images of the lab's pods already in the local Docker go into the nodes: a workshop on bad Wi-Fi
         needs no pull. The node image is the cluster itself; stack and proxy images never run in it."""
         lab = self.instance.require_lab()
-        skip = {key for role in NOT_IN_KIND_PODS for key in lab.image_roles.get(role, ())}
-        wanted = [image for key, image in sorted(lab.images.items()) if key not in skip]
+        wanted = [image for _key, image in lab.images_outside_roles()]
         for chart in lab.charts:  # every image the rendered chart runs (with the lab's values), e.g. Cilium's own
             text = self.helm.template(release=chart.release, chart=chart_source(lab, chart), namespace=chart.namespace,
                                       values=self.instance.rendered / chart_values_file(chart), kube_version=lab.versions.get("kubernetes"))

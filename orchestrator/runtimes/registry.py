@@ -15,6 +15,19 @@ from orchestrator.runtimes.base import Instance, Runtime
 
 
 @dataclass(frozen=True)
+class ImageRole:
+    """A part a lab's image plays for a runtime (`imageRoles` in lab.yaml): its name, whether it names one image."""
+
+    name: str
+    single: bool
+    meaning: str
+
+
+# Roles every runtime knows: the compose stack's images are never side-loaded into a cluster.
+SHARED_ROLES = (ImageRole("stack", False, "images only the compose stack runs"),)
+
+
+@dataclass(frozen=True)
 class RuntimeEntry:
     name: str
     summary: str
@@ -22,6 +35,10 @@ class RuntimeEntry:
     unavailable: Callable[[], str | None]
     factory: Callable[[Instance], Runtime]
     prerequisites: tuple[str, ...] = ()  # what a participant installs, in words (`lab guide`; `lab doctor` checks them)
+    network: str = ""  # the network plugin it runs the lab's network with (network/registry.py)
+    image_roles: tuple[ImageRole, ...] = ()  # the parts its own images play
+    spec_rules: Callable[[dict], list[tuple[str, str]]] = lambda raw: []  # what a lab supporting it must say: (field, message)
+    runs_charts: bool = False  # installs the lab's charts (their images are the lab's too), or emulates what they make
 
 
 class RuntimeRegistry(Registry[RuntimeEntry]):
@@ -35,6 +52,17 @@ class RuntimeRegistry(Registry[RuntimeEntry]):
 
     def make(self, name: str, instance: Instance) -> Runtime:
         return self.get(name).factory(instance)
+
+    def roles(self) -> list[ImageRole]:
+        """Every image role a lab may name: the shared ones, then each runtime's own."""
+        return list(SHARED_ROLES) + [role for entry in self for role in entry.image_roles]
+
+    def images_for(self, lab, name: str) -> list[tuple[str, str]]:
+        """The lab's images a runtime runs: those in no role (its pods'), the shared roles', and its own roles'."""
+        mine = {role.name for role in SHARED_ROLES + self.get(name).image_roles}
+        others = {role.name for role in self.roles()} - mine
+        skip = {key for role in others for key in lab.image_roles.get(role, ())} - {key for role in mine for key in lab.image_roles.get(role, ())}
+        return [(key, image) for key, image in sorted(lab.images.items()) if key not in skip]
 
     def select(self, supported: tuple[str, ...], requested: str | None, lab_name: str) -> tuple[str, str]:
         """The runtime to use and why: the requested one if the lab supports it, else the first the lab
@@ -77,10 +105,26 @@ def _make_docker(instance: Instance) -> Runtime:
     return DockerRuntime(instance)
 
 
+def _kind_rules(raw: dict) -> list[tuple[str, str]]:
+    rules = []
+    if "kindConfig" not in (raw.get("cluster") or {}):
+        rules.append(("cluster.kindConfig", "required when the lab supports the kind runtime"))
+    if not (raw.get("imageRoles") or {}).get("node"):
+        rules.append(("imageRoles.node", "required when the lab supports the kind runtime: the image key of kind's nodes"))
+    return rules
+
+
 def default_runtimes() -> RuntimeRegistry:
+    single = lambda name, meaning: ImageRole(name, True, meaning)  # noqa: E731
     return RuntimeRegistry([
         RuntimeEntry("kind", "kind cluster with Cilium (kind and helm found)", _kind_unavailable, _make_kind,
-                     ("Docker with compose v2", "kind v0.31", "helm 3", "kubectl", "enough inotify watches for the kind nodes (Linux)")),
+                     ("Docker with compose v2", "kind v0.31", "helm 3", "kubectl", "enough inotify watches for the kind nodes (Linux)"),
+                     network="cilium", image_roles=(single("node", "kind's node image"),), spec_rules=_kind_rules, runs_charts=True),
         RuntimeEntry("docker", "a real control plane and a node in Docker; Cilium emulated with Envoy and iptables", lambda: None, _make_docker,
-                     ("Linux with Docker and compose v2", "the control plane images (registry.k8s.io, or `make images` builds them)")),
+                     ("Linux with Docker and compose v2", "the control plane images (registry.k8s.io, or `make images` builds them)"),
+                     network="emulated-cilium",
+                     image_roles=(single("proxy", "the Envoy that runs CiliumEnvoyConfigs and a policy's HTTP rules"),
+                                  single("datapath", "where Cilium's datapath rules run from (iptables, curl)"),
+                                  single("etcd", "etcd"), single("apiserver", "kube-apiserver"),
+                                  single("controllerManager", "kube-controller-manager"), single("scheduler", "kube-scheduler"))),
     ])

@@ -40,8 +40,6 @@ from orchestrator.spec.rules import SpecView
 from orchestrator.spec.values import apply_overrides, subschema as _subschema
 from orchestrator.spec.yamlio import read_yaml
 
-IMAGE_ROLES = ("node", "stack", "proxy", "etcd", "apiserver", "controllerManager", "scheduler")
-SINGLE_IMAGE_ROLES = ("node", "proxy", "datapath", "etcd", "apiserver", "controllerManager", "scheduler")
 DNS_NAME = re.compile(r"^(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$", re.I)
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 DOCKER_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,63}$")
@@ -60,11 +58,14 @@ def _base_schema() -> dict:
     return read_yaml(Path(__file__).parent / "schema.yaml", "lab schema")
 
 
-def spec_schema(checks, waits, steps, runtime_names: list[str]) -> dict:
-    """The lab schema: the static part plus every step kind's, check kind's and wait kind's own fragment."""
+def spec_schema(checks, waits, steps, runtimes) -> dict:
+    """The lab schema: the static part plus every step kind's, check kind's and wait kind's own fragment, the
+    runtimes' names and the image roles they declare."""
     schema = copy.deepcopy(_base_schema())
     defs = schema["$defs"]
+    runtime_names = runtimes.names()
     schema["properties"]["runtimes"]["items"] = {"enum": runtime_names}
+    schema["properties"]["imageRoles"]["properties"] = {role.name: {"type": "array", "items": {"type": "string"}} for role in runtimes.roles()}
     step = defs["step"]
     for kind in steps:
         step["properties"][kind.name] = copy.deepcopy(kind.schema)
@@ -97,12 +98,13 @@ def _templated(value: Any) -> bool:
     return isinstance(value, str) and ("{{" in value or "{%" in value)
 
 
-def _validator(checks, waits, steps, runtime_names: list[str], *, lenient: bool):
+def _validator(checks, waits, steps, runtimes, *, lenient: bool):
     """The spec validator. Lenient: before templated strings are rendered, their patterns cannot be judged
     (they are, on the rendered spec, with the strict validator)."""
     import jsonschema
 
-    key = (tuple(checks.names()), tuple(waits.names()), tuple(steps.names()), tuple(runtime_names), id(checks), id(waits), id(steps), lenient)
+    key = (tuple(checks.names()), tuple(waits.names()), tuple(steps.names()), tuple(runtimes.names()), id(checks), id(waits), id(steps),
+           id(runtimes), lenient)
     if key not in _VALIDATORS:
         strict = jsonschema.Draft202012Validator
         chosen = strict
@@ -119,7 +121,7 @@ def _validator(checks, waits, steps, runtime_names: list[str], *, lenient: bool)
                     yield from strict.VALIDATORS["type"](validator, value, instance, schema)
 
             chosen = jsonschema.validators.extend(strict, {"pattern": pattern, "type": types})
-        _VALIDATORS[key] = chosen(spec_schema(checks, waits, steps, runtime_names))
+        _VALIDATORS[key] = chosen(spec_schema(checks, waits, steps, runtimes))
     return _VALIDATORS[key]
 
 
@@ -204,85 +206,97 @@ def _is_pki_file(name: str, cert_names: set[str]) -> bool:
     return any(name in (f"{c}.crt", f"{c}.key", f"{c}-chain.crt", f"{c}.pem") for c in cert_names)
 
 
-def semantic_problems(raw: dict, lab_dir: Path, origin: str, checks, steps, broken: set[str] = frozenset()) -> list[str]:
+def semantic_problems(raw: dict, lab_dir: Path, origin: str, checks, steps, runtimes, broken: set[str] = frozenset()) -> list[str]:
     """Cross-field rules. Each group of rules runs only when the sections it reads passed the schema
     (`broken` names those that did not), so every independent problem is still reported at once."""
-    problems: list[str] = []
-
-    def bad(field: str, message: str) -> None:
-        problems.append(f"{origin}: {field}: {message}")
+    found: list[tuple[str, str]] = []
 
     def sound(*sections: str) -> bool:
         return not broken.intersection(sections)
 
     if sound("name") and raw.get("name") != lab_dir.name:
-        bad("name", f"must match the lab's folder name '{lab_dir.name}'")
-    manifests = raw.get("manifests", {})
+        found.append(("name", f"must match the lab's folder name '{lab_dir.name}'"))
     if sound("manifests"):
-        artifacts = raw.get("artifacts", {})
-        for group, templates in manifests.items():
-            for i, entry in enumerate(templates):
-                if isinstance(entry, dict):
-                    if entry["artifact"] not in artifacts:
-                        bad(f"manifests.{group}.{i}.artifact", f"'{entry['artifact']}' is not one of the lab's artifacts ({', '.join(sorted(artifacts)) or 'none'})")
-                    for key in entry.get("images", {}):
-                        if key not in raw.get("images", {}):
-                            bad(f"manifests.{group}.{i}.images.{key}", f"'{key}' is not one of the lab's images")
-                    for j, omit in enumerate(entry.get("omit", [])):
-                        for runtime in omit["runtimes"]:
-                            if sound("runtimes") and runtime not in raw["runtimes"]:
-                                bad(f"manifests.{group}.{i}.omit.{j}.runtimes", f"'{runtime}' is not one of the lab's runtimes")
-                elif _template_problem(entry, lab_dir):
-                    bad(f"manifests.{group}.{i}", _template_problem(entry, lab_dir))
-    cluster = raw.get("cluster", {})
+        found += _manifest_rules(raw, lab_dir, check_runtimes=sound("runtimes"))
     if sound("cluster", "runtimes"):
-        if cluster.get("kindConfig") and not _template_exists(cluster["kindConfig"], lab_dir):
-            bad("cluster.kindConfig", f"template '{cluster['kindConfig']}' not found")
-        releases = set()
-        for i, chart in enumerate(cluster.get("charts", [])):
-            if not _template_exists(chart["values"], lab_dir):
-                bad(f"cluster.charts.{i}.values", f"template '{chart['values']}' not found")
-            if chart.get("artifact") and chart["artifact"] not in raw.get("artifacts", {}):
-                bad(f"cluster.charts.{i}.artifact", f"'{chart['artifact']}' is not one of the lab's artifacts")
-            if chart["release"] in releases:
-                bad(f"cluster.charts.{i}.release", f"duplicate release '{chart['release']}'")
-            releases.add(chart["release"])
-        if "kind" in raw["runtimes"] and "kindConfig" not in cluster:
-            bad("cluster.kindConfig", "required when the lab supports the kind runtime")
-        emulated = cluster.get("emulated", {})
-        for i, name in enumerate(emulated.get("crds", [])):
-            if name not in raw.get("artifacts", {}):
-                bad(f"cluster.emulated.crds.{i}", f"'{name}' is not one of the lab's artifacts ({', '.join(sorted(raw.get('artifacts', {}))) or 'none'})")
-        for i, name in enumerate(emulated.get("manifests", [])):
-            if not _template_exists(name, lab_dir):
-                bad(f"cluster.emulated.manifests.{i}", f"template '{name}' not found")
+        found += _cluster_rules(raw, lab_dir)
     if sound("imageRoles", "images", "runtimes"):
-        images = raw.get("images", {})
-        for role, keys in raw.get("imageRoles", {}).items():
-            for i, key in enumerate(keys):
-                if key not in images:
-                    bad(f"imageRoles.{role}.{i}", f"'{key}' is not one of the lab's images ({', '.join(sorted(images)) or 'none'})")
-            if role in SINGLE_IMAGE_ROLES and len(keys) > 1:
-                bad(f"imageRoles.{role}", "names one image")
-        if "kind" in raw["runtimes"] and not raw.get("imageRoles", {}).get("node"):
-            bad("imageRoles.node", "required when the lab supports the kind runtime: the image key of kind's nodes")
-    stack = raw.get("stack", {})
-    if stack and sound("stack", "pki"):
-        if not _template_exists(stack["compose"], lab_dir):
-            bad("stack.compose", f"template '{stack['compose']}' not found")
-        cert_names = set(raw.get("pki", {}).get("certificates", {}))
-        for target, source in stack.get("files", {}).items():
-            if Path(target).is_absolute() or ".." in Path(target).parts:
-                bad(f"stack.files.{target}", "must be a relative path inside the stack folder")
-            if source.startswith(PKI_SOURCE):
-                if not _is_pki_file(source[len(PKI_SOURCE):], cert_names):
-                    bad(f"stack.files.{target}", f"'{source[len(PKI_SOURCE):]}' is not a file the lab's PKI issues")
-            elif not _template_exists(source, lab_dir):
-                bad(f"stack.files.{target}", f"template '{source}' not found")
+        found += _image_role_rules(raw, runtimes)
+    if sound("cluster", "imageRoles", "runtimes"):
+        found += [rule for name in raw["runtimes"] for rule in runtimes.get(name).spec_rules(raw)]
+    if raw.get("stack") and sound("stack", "pki"):
+        found += _stack_rules(raw, lab_dir)
+    problems = [f"{origin}: {field}: {message}" for field, message in found]
     if sound("steps", "manifests", "runtimes"):
         cert_names = set(((raw.get("pki") or {}).get("certificates")) or {}) if sound("pki") else None
         problems += step_problems(raw, raw.get("steps", []), lab_dir, origin, checks, steps, cert_names)
     return problems
+
+
+def _manifest_rules(raw: dict, lab_dir: Path, *, check_runtimes: bool) -> list[tuple[str, str]]:
+    found, artifacts = [], raw.get("artifacts", {})
+    for group, templates in raw.get("manifests", {}).items():
+        for i, entry in enumerate(templates):
+            where = f"manifests.{group}.{i}"
+            if not isinstance(entry, dict):
+                if _template_problem(entry, lab_dir):
+                    found.append((where, _template_problem(entry, lab_dir)))
+                continue
+            if entry["artifact"] not in artifacts:
+                found.append((f"{where}.artifact", f"'{entry['artifact']}' is not one of the lab's artifacts ({', '.join(sorted(artifacts)) or 'none'})"))
+            found += [(f"{where}.images.{key}", f"'{key}' is not one of the lab's images") for key in entry.get("images", {})
+                      if key not in raw.get("images", {})]
+            found += [(f"{where}.omit.{j}.runtimes", f"'{runtime}' is not one of the lab's runtimes") for j, omit in enumerate(entry.get("omit", []))
+                      for runtime in omit["runtimes"] if check_runtimes and runtime not in raw["runtimes"]]
+    return found
+
+
+def _cluster_rules(raw: dict, lab_dir: Path) -> list[tuple[str, str]]:
+    cluster, found, releases = raw.get("cluster", {}), [], set()
+    artifacts = raw.get("artifacts", {})
+    if cluster.get("kindConfig") and not _template_exists(cluster["kindConfig"], lab_dir):
+        found.append(("cluster.kindConfig", f"template '{cluster['kindConfig']}' not found"))
+    for i, chart in enumerate(cluster.get("charts", [])):
+        if not _template_exists(chart["values"], lab_dir):
+            found.append((f"cluster.charts.{i}.values", f"template '{chart['values']}' not found"))
+        if chart.get("artifact") and chart["artifact"] not in artifacts:
+            found.append((f"cluster.charts.{i}.artifact", f"'{chart['artifact']}' is not one of the lab's artifacts"))
+        if chart["release"] in releases:
+            found.append((f"cluster.charts.{i}.release", f"duplicate release '{chart['release']}'"))
+        releases.add(chart["release"])
+    emulated = cluster.get("emulated", {})
+    found += [(f"cluster.emulated.crds.{i}", f"'{name}' is not one of the lab's artifacts ({', '.join(sorted(artifacts)) or 'none'})")
+              for i, name in enumerate(emulated.get("crds", [])) if name not in artifacts]
+    found += [(f"cluster.emulated.manifests.{i}", f"template '{name}' not found")
+              for i, name in enumerate(emulated.get("manifests", [])) if not _template_exists(name, lab_dir)]
+    return found
+
+
+def _image_role_rules(raw: dict, runtimes) -> list[tuple[str, str]]:
+    images, found = raw.get("images", {}), []
+    single = {role.name for role in runtimes.roles() if role.single}
+    for role, keys in raw.get("imageRoles", {}).items():
+        found += [(f"imageRoles.{role}.{i}", f"'{key}' is not one of the lab's images ({', '.join(sorted(images)) or 'none'})")
+                  for i, key in enumerate(keys) if key not in images]
+        if role in single and len(keys) > 1:
+            found.append((f"imageRoles.{role}", "names one image"))
+    return found
+
+
+def _stack_rules(raw: dict, lab_dir: Path) -> list[tuple[str, str]]:
+    stack, found = raw["stack"], []
+    if not _template_exists(stack["compose"], lab_dir):
+        found.append(("stack.compose", f"template '{stack['compose']}' not found"))
+    cert_names = set(raw.get("pki", {}).get("certificates", {}))
+    for target, source in stack.get("files", {}).items():
+        if Path(target).is_absolute() or ".." in Path(target).parts:
+            found.append((f"stack.files.{target}", "must be a relative path inside the stack folder"))
+        if source.startswith(PKI_SOURCE):
+            if not _is_pki_file(source[len(PKI_SOURCE):], cert_names):
+                found.append((f"stack.files.{target}", f"'{source[len(PKI_SOURCE):]}' is not a file the lab's PKI issues"))
+        elif not _template_exists(source, lab_dir):
+            found.append((f"stack.files.{target}", f"template '{source}' not found"))
+    return found
 
 
 def step_problems(raw: dict, step_list: list[dict], lab_dir: Path, origin: str, checks, steps, cert_names: set[str] | None) -> list[str]:
@@ -685,11 +699,11 @@ def _read_spec(entry: LabEntry) -> dict:
     return raw
 
 
-def summary(entry: LabEntry, checks, waits, steps, runtime_names: list[str]) -> dict:
+def summary(entry: LabEntry, checks, waits, steps, runtimes) -> dict:
     """A lab's name, title and runtimes for a listing: the spec read and checked against its schema as written,
     nothing rendered (listing labs runs no template of theirs)."""
     raw = _read_spec(entry)
-    problems = schema_problems(raw, str(entry.spec_file), _validator(checks, waits, steps, runtime_names, lenient=True))
+    problems = schema_problems(raw, str(entry.spec_file), _validator(checks, waits, steps, runtimes, lenient=True))
     if raw.get("name") != entry.directory.name:
         problems.append(f"{entry.spec_file}: name: must match the lab's folder name '{entry.directory.name}'")
     if problems:
@@ -707,14 +721,14 @@ def load_lab(
     checks,
     waits,
     steps,
-    runtime_names: list[str],
+    runtimes,
 ) -> Lab:
     spec_file = entry.spec_file
     origin = str(spec_file)
     raw = _read_spec(entry)
     broken: set[str] = set()
-    problems = schema_problems(raw, origin, _validator(checks, waits, steps, runtime_names, lenient=True), broken) + _nonfinite(raw, origin)
-    problems += semantic_problems(raw, entry.directory, origin, checks, steps, broken)  # on sections the schema vouched for
+    problems = schema_problems(raw, origin, _validator(checks, waits, steps, runtimes, lenient=True), broken) + _nonfinite(raw, origin)
+    problems += semantic_problems(raw, entry.directory, origin, checks, steps, runtimes, broken)  # on sections the schema vouched for
     if not broken.intersection(("values", "valuesSchema")):
         problems += unschemed_values(raw.get("values") or {}, raw.get("valuesSchema"), origin)
     if raw.get("valuesSchema") is not None:
@@ -763,7 +777,7 @@ def load_lab(
     # The rendered spec, strictly: a port or URL that came out of a template is judged like a literal one, and each
     # step kind's rules run again on what the templates made (two users whose names render alike, a range).
     problems = schema_problems({**raw, "cluster": lab.cluster, "steps": rendered_steps}, origin,
-                               _validator(checks, waits, steps, runtime_names, lenient=False))
+                               _validator(checks, waits, steps, runtimes, lenient=False))
     if not problems:
         cert_names = set(lab.pki.certificates) if lab.pki else set()
         problems += step_problems(raw, rendered_steps, entry.directory, origin, checks, steps, cert_names)

@@ -238,6 +238,11 @@ class Lab:
         """The chart of a release (an upgrade step names one; the loader made sure it exists)."""
         return next(c for c in self.charts if c.release == release)
 
+    def images_outside_roles(self) -> list[tuple[str, str]]:
+        """The images of the lab's pods: those no role names (a node, the stack, a runtime's own parts)."""
+        named = {key for keys in self.image_roles.values() for key in keys}
+        return [(key, image) for key, image in sorted(self.images.items()) if key not in named]
+
     def images_in_role(self, role: str) -> dict[str, str]:
         """The lab's images that play a role (node, stack, proxy), by key."""
         return {key: self.images[key] for key in self.image_roles.get(role, ()) if key in self.images}

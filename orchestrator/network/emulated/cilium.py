@@ -27,6 +27,21 @@ from orchestrator.network.emulated.proxy import CiliumProxy, Route, proxy_proble
 STATE_KEYS = ("redirected_pod", "redirected_container_id", "proxy_routes", "policy_pods")  # what it records in the instance
 
 
+def describe(lab, runtime: str) -> list[str]:
+    """What the emulation does for this lab, in words (`lab show`)."""
+    lines = []
+    if "proxy" in lab.image_roles and "datapath" not in lab.image_roles:
+        lines += [f"In the {runtime} runtime, pods run as containers, a CiliumClusterwideEnvoyConfig runs in a real Envoy in the",
+                  "redirected pod's network namespace, a CiliumNetworkPolicy listener redirect is an iptables rule there, and",
+                  "Hubble's flows are read from Envoy's connection counters."]
+    if "datapath" in lab.image_roles:
+        lines += [f"In the {runtime} runtime, a CiliumNetworkPolicy's ingress rules are enforced in each selected pod's network",
+                  "namespace: fromEndpoints resolved to the pods' IPs, allowed TCP ports accepted and the rest dropped by iptables",
+                  "(run from the datapath image), HTTP rules by a real Envoy answering 403 Access denied; Hubble's flows are the",
+                  "drop rules' counters and Envoy's access log. Other policy features are refused by name."]
+    return lines
+
+
 class EmulatedCilium:
     name = "emulated-cilium"
 

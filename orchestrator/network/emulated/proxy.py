@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import yaml
 
 from orchestrator.kube import cilium
-from orchestrator.network.emulated import ccec
+from orchestrator.network.emulated import ccec as envoy_config
 from orchestrator.errors import BadInput, PermanentFailure, RuntimeFailure
 from orchestrator.providers.docker import DockerEngine, FileSpec
 from orchestrator.providers.process import ExecResult
@@ -116,7 +116,7 @@ def _redirects_or_none(cnp: dict) -> list:
 def proxy_problems(docs: list[dict]) -> list[str]:
     """What of the lab's Cilium objects this emulation cannot run, before anything is created."""
     problems = []
-    secrets = ccec.sds_secrets([d for d in docs if d.get("kind") == "Secret"])
+    secrets = envoy_config.sds_secrets([d for d in docs if d.get("kind") == "Secret"])
     ports = listener_ports(docs)
     for doc in docs:
         try:
@@ -125,7 +125,7 @@ def proxy_problems(docs: list[dict]) -> list[str]:
                     if rule.listener not in ports:
                         problems.append(f"CiliumNetworkPolicy {rule.policy}: listener {rule.listener} is not defined by {rule.config_name}")
             elif doc.get("kind") == "CiliumClusterwideEnvoyConfig":
-                ccec.envoy_bootstrap(doc, ports, secrets, SECRET_DIR, ENVOY_ADMIN_PORT)
+                envoy_config.envoy_bootstrap(doc, ports, secrets, SECRET_DIR, ENVOY_ADMIN_PORT)
         except BadInput as exc:
             problems.append(exc.message)
         except (ValueError, KeyError, TypeError, AttributeError):
@@ -162,10 +162,10 @@ class CiliumProxy:
     def run_envoy(self, ccec: dict, docs: list[dict], pod_container: str) -> None:
         if not self.image:
             raise BadInput("the docker runtime runs CiliumClusterwideEnvoyConfigs in Envoy: name its image in imageRoles.proxy")
-        secrets = ccec.sds_secrets([d for d in docs if d.get("kind") == "Secret"])
-        bootstrap = ccec.envoy_bootstrap(ccec, listener_ports(docs), secrets, SECRET_DIR, ENVOY_ADMIN_PORT)
+        secrets = envoy_config.sds_secrets([d for d in docs if d.get("kind") == "Secret"])
+        bootstrap = envoy_config.envoy_bootstrap(ccec, listener_ports(docs), secrets, SECRET_DIR, ENVOY_ADMIN_PORT)
         files = {"/etc/envoy/envoy.yaml": FileSpec(yaml.safe_dump(bootstrap, sort_keys=False).encode(), 0o444)}
-        for path, content in ccec.secret_files(secrets, SECRET_DIR).items():
+        for path, content in envoy_config.secret_files(secrets, SECRET_DIR).items():
             files[path] = FileSpec(content, 0o400, ENVOY_UID, ENVOY_UID)  # readable by Envoy's uid only
         existing = self.engine.container(self.name)
         if existing is not None:
