@@ -69,3 +69,53 @@ def run(
     if check and proc.returncode != 0:
         raise CommandFailed(argv, proc.returncode, proc.stdout, proc.stderr)
     return result
+
+
+# ---------------------------------------------------------------- background processes (the docker runtime's node agent)
+
+def spawn(argv: list[str], *, log_file: Path, env: dict[str, str] | None = None) -> int:
+    """Start a background process in a session of its own, its output appended to log_file; its pid."""
+    log.debug("spawn: %s", shlex.join(argv))
+    with open(log_file, "ab") as output:
+        proc = subprocess.Popen(argv, stdout=output, stderr=output, stdin=subprocess.DEVNULL, start_new_session=True,
+                                env={**os.environ, **env} if env else None)
+    return proc.pid
+
+
+def command_line(pid: int) -> list[str] | None:
+    """A running process's argv, or None when no such process runs (a zombie has none)."""
+    try:
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return None
+    return [part.decode(errors="replace") for part in raw.split(b"\0")[:-1]] or None
+
+
+def processes(matching) -> list[int]:
+    """Pids of the running processes whose argv `matching` accepts."""
+    found = []
+    for entry in Path("/proc").glob("[0-9]*"):
+        argv = command_line(int(entry.name))
+        if argv and matching(argv):
+            found.append(int(entry.name))
+    return found
+
+
+def stop(pids: list[int], still_running, grace: float = 5.0) -> None:
+    """SIGTERM, then SIGKILL to what still runs after `grace` seconds (still_running: the pids left)."""
+    import signal
+    import time
+
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+    deadline = time.monotonic() + grace
+    while still_running() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    for pid in still_running():
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass

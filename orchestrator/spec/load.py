@@ -723,12 +723,45 @@ def load_lab(
     steps,
     runtimes,
 ) -> Lab:
-    spec_file = entry.spec_file
-    origin = str(spec_file)
+    """The lab: its spec checked as written, the user's values merged in (as data) and checked, the lab's own
+    templated values resolved, the spec's sections rendered and checked again, the model built."""
+    kinds = SimpleNamespace(checks=checks, waits=waits, steps=steps, runtimes=runtimes)
     raw = _read_spec(entry)
+    _check_spec(raw, entry, kinds)
+    instance = instance_name(instance if instance is not None else raw["name"])
+    values, lab_ctx = _resolved_values(raw, entry, instance, list(values_files), list(sets), list(images_files))
+    env = lab_environment(entry.directory)
+    images, versions = values.pop("images"), values.pop("versions")
+    base_ctx = {**values, "images": images, "versions": versions, "lab": lab_ctx}
+    origin = str(entry.spec_file)
+    pki = _build_pki(_render_tree(env, raw.get("pki"), base_ctx, origin, "pki"), origin) if raw.get("pki") else None
+    lab = Lab(
+        name=raw["name"], title=raw["title"], description=raw.get("description", "").strip(), source=raw.get("source", {}),
+        runtimes=tuple(raw["runtimes"]), directory=entry.directory, spec_file=entry.spec_file, instance=instance,
+        values=values, images=images, versions=versions, pki=pki, cluster={}, stack=raw.get("stack", {}),
+        manifests={group: [e if isinstance(e, str) else _upstream_manifest(_render_tree(env, e, base_ctx, origin, f"manifests.{group}.{i}"))
+                           for i, e in enumerate(entries)]
+                   for group, entries in raw.get("manifests", {}).items()}, network=_network(values),
+        image_roles={role: tuple(keys) for role, keys in raw.get("imageRoles", {}).items()},
+        artifacts={name: Artifact(name, a["url"], a["sha256"]) for name, a in raw.get("artifacts", {}).items()},
+    )
+    lab.cluster = _render_tree(env, raw.get("cluster", {}), lab.context(), origin, "cluster")
+    rendered_steps = _render_tree(env, raw.get("steps", []), lab.context(), origin, "steps")
+    _check_rendered(raw, entry, lab, rendered_steps, kinds)
+    lab.charts = _build_charts(lab.cluster.get("charts", []))
+    lab.emulated_crds = tuple(lab.cluster.get("emulated", {}).get("crds", []))
+    lab.emulated_manifests = tuple(lab.cluster.get("emulated", {}).get("manifests", []))
+    lab.steps = [_build_step(s, steps, kinds) for s in rendered_steps]
+    return lab
+
+
+def _check_spec(raw: dict, entry: LabEntry, kinds) -> None:
+    """The spec as written: its schema, its cross-field rules, its values' schemas."""
+    origin = str(entry.spec_file)
     broken: set[str] = set()
-    problems = schema_problems(raw, origin, _validator(checks, waits, steps, runtimes, lenient=True), broken) + _nonfinite(raw, origin)
-    problems += semantic_problems(raw, entry.directory, origin, checks, steps, runtimes, broken)  # on sections the schema vouched for
+    problems = schema_problems(raw, origin, _validator(kinds.checks, kinds.waits, kinds.steps, kinds.runtimes, lenient=True), broken)
+    problems += _nonfinite(raw, origin)
+    problems += semantic_problems(raw, entry.directory, origin, kinds.checks, kinds.steps, kinds.runtimes, broken)  # sections the schema vouched for
     if not broken.intersection(("values", "valuesSchema")):
         problems += unschemed_values(raw.get("values") or {}, raw.get("valuesSchema"), origin)
     if raw.get("valuesSchema") is not None:
@@ -741,55 +774,39 @@ def load_lab(
     if problems:
         raise SpecErrors(problems)
 
-    instance = instance_name(instance if instance is not None else raw["name"])
-    defaults = {**raw.get("values", {}), "images": raw.get("images", {}), "versions": raw.get("versions", {})}
-    merged = apply_overrides(defaults, list(values_files), list(sets), list(images_files), values_schema(raw.get("valuesSchema")))
 
-    # What was given is judged before templates derive other values from it (a bad subnet is named as such).
+def _resolved_values(raw: dict, entry: LabEntry, instance: str, values_files: list, sets: list, images_files: list) -> tuple[dict, dict]:
+    """The values: defaults, the user's layers over them (data), each judged before templates derive others from
+    it (a bad subnet is named as such), then the lab's templated values resolved and everything judged again."""
+    origin = str(entry.spec_file)
+    defaults = {**raw.get("values", {}), "images": raw.get("images", {}), "versions": raw.get("versions", {})}
+    merged = apply_overrides(defaults, values_files, sets, images_files, values_schema(raw.get("valuesSchema")))
     problems = values_problems(merged.values, defaults, raw.get("valuesSchema"), origin, lenient=True, given=merged.origin_of)
     if problems:
         raise SpecErrors(problems)
-    env = lab_environment(entry.directory)
     lab_ctx = {"name": raw["name"], "title": raw["title"], "instance": instance}
-    values = _Resolver(env, origin, {"lab": lab_ctx}, lambda path: merged.origin_of(path) is not None).resolve_all(merged.values)
+    resolver = _Resolver(lab_environment(entry.directory), origin, {"lab": lab_ctx}, lambda path: merged.origin_of(path) is not None)
+    values = resolver.resolve_all(merged.values)
     problems = values_problems(values, defaults, raw.get("valuesSchema"), origin, given=merged.origin_of)
     problems += _distinct_problems(values, raw.get("distinctValues", []), origin, merged.origin_of)
     if problems:
         raise SpecErrors(problems)
+    return values, lab_ctx
 
-    images = values.pop("images")
-    versions = values.pop("versions")
-    base_ctx = {**values, "images": images, "versions": versions, "lab": lab_ctx}
-    pki = _build_pki(_render_tree(env, raw.get("pki"), base_ctx, origin, "pki"), origin) if raw.get("pki") else None
 
-    lab = Lab(
-        name=raw["name"], title=raw["title"], description=raw.get("description", "").strip(), source=raw.get("source", {}),
-        runtimes=tuple(raw["runtimes"]), directory=entry.directory, spec_file=spec_file, instance=instance,
-        values=values, images=images, versions=versions, pki=pki, cluster={}, stack=raw.get("stack", {}),
-        manifests={group: [e if isinstance(e, str) else _upstream_manifest(_render_tree(env, e, base_ctx, origin, f"manifests.{group}.{i}"))
-                           for i, e in enumerate(entries)]
-                   for group, entries in raw.get("manifests", {}).items()}, network=_network(values),
-        image_roles={role: tuple(keys) for role, keys in raw.get("imageRoles", {}).items()},
-        artifacts={name: Artifact(name, a["url"], a["sha256"]) for name, a in raw.get("artifacts", {}).items()},
-    )
-    lab.cluster = _render_tree(env, raw.get("cluster", {}), lab.context(), origin, "cluster")
-    rendered_steps = _render_tree(env, raw.get("steps", []), lab.context(), origin, "steps")
-    # The rendered spec, strictly: a port or URL that came out of a template is judged like a literal one, and each
-    # step kind's rules run again on what the templates made (two users whose names render alike, a range).
+def _check_rendered(raw: dict, entry: LabEntry, lab: Lab, rendered_steps: list[dict], kinds) -> None:
+    """The rendered spec, strictly: a port or URL that came out of a template is judged like a literal one, and each
+    step kind's rules run again on what the templates made (two users whose names render alike, a range)."""
+    origin = str(entry.spec_file)
     problems = schema_problems({**raw, "cluster": lab.cluster, "steps": rendered_steps}, origin,
-                               _validator(checks, waits, steps, runtimes, lenient=False))
+                               _validator(kinds.checks, kinds.waits, kinds.steps, kinds.runtimes, lenient=False))
     if not problems:
         cert_names = set(lab.pki.certificates) if lab.pki else set()
-        problems += step_problems(raw, rendered_steps, entry.directory, origin, checks, steps, cert_names)
+        problems += step_problems(raw, rendered_steps, entry.directory, origin, kinds.checks, kinds.steps, cert_names)
     problems += _nonfinite({"cluster": lab.cluster, "steps": rendered_steps}, origin)
     problems = list(dict.fromkeys(problems))
     if problems:
         raise SpecErrors(problems)
-    lab.charts = _build_charts(lab.cluster.get("charts", []))
-    lab.emulated_crds = tuple(lab.cluster.get("emulated", {}).get("crds", []))
-    lab.emulated_manifests = tuple(lab.cluster.get("emulated", {}).get("manifests", []))
-    lab.steps = [_build_step(s, steps, SimpleNamespace(checks=checks, waits=waits)) for s in rendered_steps]
-    return lab
 
 
 def _build_step(raw: dict, steps, registries) -> Step:

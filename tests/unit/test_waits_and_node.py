@@ -101,10 +101,9 @@ def test_crds_applied_while_the_api_server_boots(monkeypatch):
     explains is tried again until the server is ready; any other, or one after readiness, is the server's
     refusal, raised with its message."""
     import threading
-    import types
 
     from orchestrator.errors import RuntimeFailure
-    from orchestrator.runtimes.docker.runtime import DockerRuntime
+    from orchestrator.runtimes.docker.crds import EmulatedCrds
 
     crd = {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition", "metadata": {"name": "things.example.com"}}
 
@@ -119,7 +118,7 @@ def test_crds_applied_while_the_api_server_boots(monkeypatch):
     def apply(api, booted=None):
         booted = booted or threading.Event()
         monkeypatch.setattr(booted, "wait", lambda timeout: booted.is_set())  # no real pause between tries
-        DockerRuntime._apply_crds(types.SimpleNamespace(kube=api), [crd], booted)
+        EmulatedCrds(lambda: api).apply([crd], booted)
 
     booting = Api((503, {"message": "not ready"}), (404, {"message": "the server could not find the requested resource"}), (201, {}))
     apply(booting)

@@ -22,107 +22,24 @@ orchestrator.runtimes.docker.node ...`) and stopped by `lab down`.
 from __future__ import annotations
 
 import argparse
-import base64
 import datetime as dt
 import hashlib
 import json
 import logging
 import signal
-import socket
-import ssl
 import sys
 import threading
 import time
-import urllib.request
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 
-from orchestrator.providers.docker import DockerEngine, FileSpec
+from orchestrator.providers.docker import DockerEngine
 from orchestrator.providers.kube import KubeApi
-
-log = logging.getLogger("lab.node")
-
-ROLE_LABEL = "lab.dev/role"
-POD_ROLE = "pod"
-VOLUMES_ROLE = "pod-volumes"  # the helper container that writes a pod's volumes
-VOLUME_REFRESH = 1.0  # seconds between looks at a running pod's Secret and ConfigMap volumes (the kubelet: about a minute)
-POD_UID_LABEL = "lab.dev/pod-uid"
-POD_LABEL = "lab.dev/pod"
-NAMESPACE_LABEL = "lab.dev/namespace"
-KUBELET_VERSION = "v1.35.4"
-SA_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
-STRATEGIC_MERGE = "application/strategic-merge-patch+json"  # what the typed client sends for a status patch
-
-POD_FIELDS = {"containers", "volumes", "restartPolicy", "terminationGracePeriodSeconds", "dnsPolicy", "serviceAccountName",
-              "serviceAccount", "automountServiceAccountToken", "nodeName", "schedulerName", "securityContext", "tolerations",
-              "priority", "priorityClassName", "preemptionPolicy", "enableServiceLinks", "hostname", "subdomain", "nodeSelector",
-              "affinity"}
-CONTAINER_FIELDS = {"name", "image", "imagePullPolicy", "command", "args", "env", "envFrom", "ports", "resources", "volumeMounts",
-                    "readinessProbe", "livenessProbe", "startupProbe", "securityContext", "workingDir", "terminationMessagePath",
-                    "terminationMessagePolicy", "stdin", "tty"}
-CONTAINER_SECURITY = {"runAsUser", "runAsGroup", "runAsNonRoot", "allowPrivilegeEscalation", "capabilities", "privileged",
-                      "readOnlyRootFilesystem", "seccompProfile"}
-POD_SECURITY = {"runAsUser", "runAsGroup", "runAsNonRoot", "fsGroup", "seccompProfile", "supplementalGroups"}
-VOLUME_KINDS = {"secret", "configMap", "projected", "emptyDir", "downwardAPI"}
-# Capabilities a pod may add: Docker's default set and the network ones that act in the pod's own namespace. The
-# node's containers share the host's kernel (no node container in between, as kind has): none that reach it.
-ADDABLE_CAPABILITIES = {"AUDIT_WRITE", "CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "KILL", "MKNOD", "NET_BIND_SERVICE", "NET_RAW",
-                        "SETFCAP", "SETGID", "SETPCAP", "SETUID", "SYS_CHROOT", "NET_ADMIN"}
-
-
-class Refused(Exception):
-    """The pod's container cannot be created as asked (the kubelet's CreateContainerConfigError)."""
-
-
-@dataclass
-class ProbeTrack:
-    """A probe's state for one container: what it reports, and how many results in a row said otherwise."""
-
-    ok: bool
-    last: float = 0.0  # monotonic time of the last probe
-    streak: int = 0
-
-
-class Unsupported(Exception):
-    """The pod asks for something this node cannot do; `field` names it."""
-
-    def __init__(self, field: str, reason: str):
-        super().__init__(f"{field}: {reason}")
-        self.field = field
-
-
-def now() -> str:
-    return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def unsupported_fields(pod: dict) -> None:
-    spec = pod["spec"]
-    for key in sorted(set(spec) - POD_FIELDS):
-        if spec[key] not in (None, [], {}, False):
-            raise Unsupported(f"spec.{key}", "not supported by the docker runtime's node")
-    for key in sorted(set(spec.get("securityContext") or {}) - POD_SECURITY):
-        raise Unsupported(f"spec.securityContext.{key}", "not supported by the docker runtime's node")
-    if len(spec["containers"]) != 1:
-        raise Unsupported("spec.containers", f"the docker runtime's node runs single-container pods ({len(spec['containers'])} given)")
-    container = spec["containers"][0]
-    for key in sorted(set(container) - CONTAINER_FIELDS):
-        if container[key] not in (None, [], {}, False):
-            raise Unsupported(f"spec.containers[0].{key}", "not supported by the docker runtime's node")
-    for key in sorted(set(container.get("securityContext") or {}) - CONTAINER_SECURITY):
-        raise Unsupported(f"spec.containers[0].securityContext.{key}", "not supported by the docker runtime's node")
-    for where, context in (("spec.securityContext", spec.get("securityContext") or {}),
-                           ("spec.containers[0].securityContext", container.get("securityContext") or {})):
-        profile = (context.get("seccompProfile") or {}).get("type")
-        if profile not in (None, "RuntimeDefault"):
-            raise Unsupported(f"{where}.seccompProfile", f"{profile}: the node runs containers with Docker's default profile only")
-    for i, mount in enumerate(container.get("volumeMounts") or []):
-        if mount.get("subPath") or mount.get("subPathExpr") or mount.get("mountPropagation"):
-            raise Unsupported(f"spec.containers[0].volumeMounts[{i}]", "subPath and mountPropagation are not supported")
-    for volume in spec.get("volumes") or []:
-        kinds = set(volume) - {"name"}
-        if not kinds <= VOLUME_KINDS:
-            raise Unsupported(f"spec.volumes[{volume['name']}]", f"{', '.join(sorted(kinds - VOLUME_KINDS))} volumes are not supported")
+from orchestrator.runtimes.docker.pod_inputs import PodInputs
+from orchestrator.runtimes.docker.pod_spec import (  # noqa: F401 (the node's vocabulary, as its users import it)
+    ADDABLE_CAPABILITIES, KUBELET_VERSION, NAMESPACE_LABEL, POD_LABEL, POD_ROLE, POD_UID_LABEL, ROLE_LABEL, STRATEGIC_MERGE, VOLUMES_ROLE,
+    ProbeTrack, Refused, Unsupported, log, now, unsupported_fields)
+from orchestrator.runtimes.docker.probes import PodProbes
 
 
 class ApiRefused(Exception):
@@ -133,7 +50,10 @@ class ApiRefused(Exception):
         super().__init__(f"{what}: ({status}) {(answer or {}).get('message', '')}"[:400])
 
 
-class Node:
+class Node(PodInputs, PodProbes):
+    """The node: registration and heartbeat, and each pod's container started, followed and reported; what a pod's
+    container gets from the API is PodInputs', how it is probed PodProbes'."""
+
     def __init__(self, kubeconfig: str, instance: str, network: str, api_host: str, labels: dict[str, str]):
         self.kube = KubeApi(Path(kubeconfig))
         self.engine = DockerEngine()
@@ -216,116 +136,6 @@ class Node:
     def pods(self) -> list[dict]:
         return self._api("GET", "/api/v1/pods", query=[("fieldSelector", f"spec.nodeName={self.name}")]).get("items") or []
 
-    def _secret(self, namespace: str, name: str) -> dict:
-        return self._api("GET", f"/api/v1/namespaces/{namespace}/secrets/{name}")
-
-    def _config_map(self, namespace: str, name: str) -> dict:
-        return self._api("GET", f"/api/v1/namespaces/{namespace}/configmaps/{name}")
-
-    def _token(self, pod: dict, expiration: int, audience: str | None) -> str:
-        meta = pod["metadata"]
-        body = {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
-                "spec": {"expirationSeconds": expiration, **({"audiences": [audience]} if audience else {}),
-                         "boundObjectRef": {"kind": "Pod", "apiVersion": "v1", "name": meta["name"], "uid": meta["uid"]}}}
-        account = pod["spec"].get("serviceAccountName") or "default"
-        return self._api("POST", f"/api/v1/namespaces/{meta['namespace']}/serviceaccounts/{account}/token", body)["status"]["token"]
-
-    def _items(self, data: dict, items: list | None, mode: int, optional_keys: bool = False) -> dict[str, tuple[bytes, int]]:
-        if not items:
-            return {key: (value, mode) for key, value in data.items()}
-        out = {}
-        for item in items:
-            if item["key"] in data:
-                out[item["path"]] = (data[item["key"]], item.get("mode", mode))
-        return out
-
-    def _volume_files(self, pod: dict, volume: dict) -> dict[str, tuple[bytes, int]]:
-        namespace = pod["metadata"]["namespace"]
-        if "secret" in volume:
-            src = volume["secret"]
-            secret = self._secret(namespace, src["secretName"])
-            data = {k: base64.b64decode(v) for k, v in (secret.get("data") or {}).items()}
-            return self._items(data, src.get("items"), src.get("defaultMode", 0o644))
-        if "configMap" in volume:
-            src = volume["configMap"]
-            cm = self._config_map(namespace, src["name"])
-            data = {k: v.encode() for k, v in (cm.get("data") or {}).items()}
-            return self._items(data, src.get("items"), src.get("defaultMode", 0o644))
-        if "downwardAPI" in volume:
-            return self._downward(pod, volume["downwardAPI"].get("items") or [], volume["downwardAPI"].get("defaultMode", 0o644))
-        if "projected" in volume:
-            mode = volume["projected"].get("defaultMode", 0o644)
-            files: dict[str, tuple[bytes, int]] = {}
-            for source in volume["projected"].get("sources") or []:
-                if "serviceAccountToken" in source:
-                    sat = source["serviceAccountToken"]
-                    files[sat["path"]] = (self._token(pod, sat.get("expirationSeconds", 3607), sat.get("audience")).encode(), mode)
-                elif "configMap" in source:
-                    cm = self._config_map(namespace, source["configMap"]["name"])
-                    files.update(self._items({k: v.encode() for k, v in (cm.get("data") or {}).items()}, source["configMap"].get("items"), mode))
-                elif "secret" in source:
-                    secret = self._secret(namespace, source["secret"]["name"])
-                    data = {k: base64.b64decode(v) for k, v in (secret.get("data") or {}).items()}
-                    files.update(self._items(data, source["secret"].get("items"), mode))
-                elif "downwardAPI" in source:
-                    files.update(self._downward(pod, source["downwardAPI"].get("items") or [], mode))
-                else:
-                    raise Unsupported(f"spec.volumes[{volume['name']}].projected", f"source {', '.join(source)} is not supported")
-            return files
-        return {}
-
-    def _downward(self, pod: dict, items: list, mode: int) -> dict[str, tuple[bytes, int]]:
-        files = {}
-        for item in items:
-            path = (item.get("fieldRef") or {}).get("fieldPath")
-            value = self._field(pod, path) if path else None
-            if value is None:
-                raise Unsupported("downwardAPI", f"{item.get('path')}: only metadata fields are supported")
-            files[item["path"]] = (value.encode(), item.get("mode", mode))
-        return files
-
-    def _field(self, pod: dict, path: str) -> str | None:
-        meta = pod["metadata"]
-        simple = {"metadata.name": meta["name"], "metadata.namespace": meta["namespace"], "metadata.uid": meta.get("uid", ""),
-                  "spec.nodeName": self.name, "spec.serviceAccountName": pod["spec"].get("serviceAccountName", "default"),
-                  "status.hostIP": self.address()}
-        if path in simple:
-            return simple[path]
-        if path.startswith("metadata.labels['"):
-            return (meta.get("labels") or {}).get(path[len("metadata.labels['"):-2], "")
-        return None
-
-    def _env(self, pod: dict, container: dict) -> dict[str, str]:
-        namespace = pod["metadata"]["namespace"]
-        env = {"KUBERNETES_SERVICE_HOST": self.api_host, "KUBERNETES_SERVICE_PORT": "6443",
-               "KUBERNETES_PORT": f"tcp://{self.api_host}:6443"}
-        for source in container.get("envFrom") or []:
-            prefix = source.get("prefix", "")
-            if "configMapRef" in source:
-                env.update({prefix + k: v for k, v in (self._config_map(namespace, source["configMapRef"]["name"]).get("data") or {}).items()})
-            elif "secretRef" in source:
-                data = self._secret(namespace, source["secretRef"]["name"]).get("data") or {}
-                env.update({prefix + k: base64.b64decode(v).decode() for k, v in data.items()})
-        for i, item in enumerate(container.get("env") or []):
-            if "value" in item or not item.get("valueFrom"):
-                env[item["name"]] = item.get("value", "")
-                continue
-            source = item["valueFrom"]
-            if "fieldRef" in source:
-                value = self._field(pod, source["fieldRef"]["fieldPath"])
-                if value is None:
-                    raise Unsupported(f"spec.containers[0].env[{i}].valueFrom.fieldRef", f"{source['fieldRef']['fieldPath']} is not supported")
-                env[item["name"]] = value
-            elif "secretKeyRef" in source:
-                ref = source["secretKeyRef"]
-                env[item["name"]] = base64.b64decode((self._secret(namespace, ref["name"]).get("data") or {})[ref["key"]]).decode()
-            elif "configMapKeyRef" in source:
-                ref = source["configMapKeyRef"]
-                env[item["name"]] = (self._config_map(namespace, ref["name"]).get("data") or {})[ref["key"]]
-            else:
-                raise Unsupported(f"spec.containers[0].env[{i}].valueFrom", f"{', '.join(source)} is not supported")
-        return env
-
     def _aliases(self, pod: dict, services: list[dict]) -> list[str]:
         meta = pod["metadata"]
         labels, namespace = meta.get("labels") or {}, meta["namespace"]
@@ -338,94 +148,6 @@ class Node:
         if pod["spec"].get("hostname") and pod["spec"].get("subdomain"):
             aliases.append(f"{pod['spec']['hostname']}.{pod['spec']['subdomain']}.{namespace}.svc.cluster.local")
         return sorted(set(aliases))
-
-    def helper_name(self, pod: dict) -> str:
-        return f"{self.container_name(pod)}-volumes"
-
-    def volume_name(self, pod: dict, volume: str) -> str:
-        return f"lab-{self.instance}-{pod['metadata']['uid'][:8]}-{volume}"
-
-    def _mounted_volumes(self, pod: dict) -> tuple[dict[str, dict], dict[str, str], dict[str, str]]:
-        """(volumes by name that hold files, docker volume -> mount path, emptyDir tmpfs mounts)."""
-        spec = pod["spec"]
-        container = spec["containers"][0]
-        volumes = {v["name"]: v for v in spec.get("volumes") or []}
-        with_files: dict[str, dict] = {}
-        mounts: dict[str, str] = {}
-        tmpfs: dict[str, str] = {}
-        for i, mount in enumerate(container.get("volumeMounts") or []):
-            volume = volumes.get(mount["name"])
-            if volume is None:
-                raise Unsupported(f"spec.containers[0].volumeMounts[{i}]", f"no volume named {mount['name']}")
-            if "emptyDir" in volume:
-                tmpfs[mount["mountPath"]] = "rw,mode=1777"
-                continue
-            if mount["mountPath"] in mounts.values():
-                raise Unsupported(f"spec.containers[0].volumeMounts[{i}]", f"{mount['mountPath']} is mounted twice")
-            if self.volume_name(pod, volume["name"]) in mounts:
-                raise Unsupported(f"spec.containers[0].volumeMounts[{i}]", f"volume {volume['name']} is mounted at two paths")
-            with_files[volume["name"]] = volume
-            mounts[self.volume_name(pod, volume["name"])] = mount["mountPath"]
-        return with_files, mounts, tmpfs
-
-    def _write_volume(self, pod: dict, helper, volume: dict) -> None:
-        """The kubelet's atomic writer: the files in a new versioned folder, then `..data` pointed at it; each
-        key is a link through `..data`, so a reader never sees half an update."""
-        files = self._volume_files(pod, volume)
-        uid, name = pod["metadata"]["uid"], volume["name"]
-        digest = hashlib.sha256(json.dumps(sorted((k, v.hex(), m) for k, (v, m) in files.items())).encode()).hexdigest()
-        keys = tuple(sorted({path.split("/")[0] for path in files}))
-        previous = self.volume_state.get((uid, name))
-        if previous and previous[0] == digest:
-            return
-        version = f"..{dt.datetime.now(dt.timezone.utc).strftime('%Y_%m_%d_%H_%M_%S.%f')}"
-        owner = self._owner(pod)
-        specs = {f"{version}/{path}": FileSpec(content, mode, *owner) for path, (content, mode) in files.items()}
-        links = {"..data": version}
-        if not previous or previous[1] != keys:
-            links.update({key: f"..data/{key}" for key in keys})
-        self.engine.put_files(helper, f"/volumes/{name}", specs, links)
-        self.volume_state[(uid, name)] = (digest, keys)
-
-    def refresh_volumes(self, pod: dict) -> None:
-        """Secret, ConfigMap and downwardAPI volumes follow their sources, as the kubelet's periodic sync does
-        (service-account tokens are not renewed: a lab lives far shorter than a token)."""
-        uid = pod["metadata"]["uid"]
-        if time.monotonic() - self.volume_checked.get(uid, 0) < VOLUME_REFRESH:
-            return
-        self.volume_checked[uid] = time.monotonic()
-        with_files, _mounts, _tmpfs = self._mounted_volumes(pod)
-        helper = None
-        for volume in with_files.values():
-            if any("serviceAccountToken" in source for source in (volume.get("projected") or {}).get("sources") or []):
-                continue
-            helper = helper or self.engine.container(self.helper_name(pod))
-            if helper is not None:
-                self._write_volume(pod, helper, volume)
-
-    def _groups(self, pod: dict) -> list[str] | None:
-        """fsGroup and supplementalGroups join the container's groups, as the kubelet adds them (the volumes' files
-        belong to fsGroup)."""
-        context = pod["spec"].get("securityContext") or {}
-        groups = ([context["fsGroup"]] if context.get("fsGroup") is not None else []) + list(context.get("supplementalGroups") or [])
-        return [str(g) for g in groups] or None
-
-    def _user(self, pod: dict, security: dict) -> str | None:
-        """The container's user, refused as the kubelet refuses it when runAsNonRoot cannot hold."""
-        container = pod["spec"]["containers"][0]
-        user = security.get("runAsUser")
-        if security.get("runAsNonRoot"):
-            if user is None:
-                image_user = (self.engine.client.images.get(container["image"]).attrs.get("Config") or {}).get("User") or ""
-                if image_user.split(":")[0] in ("", "0", "root"):
-                    raise Refused("container has runAsNonRoot and image will run as root")
-                if not image_user.split(":")[0].isdigit():
-                    raise Refused(f"container has runAsNonRoot and image has non-numeric user ({image_user}), cannot verify user is non-root")
-            elif int(user) == 0:
-                raise Refused("container's runAsUser breaks non-root policy")
-        if user is None:
-            return None
-        return f"{user}" + (f":{security['runAsGroup']}" if security.get("runAsGroup") is not None else "")
 
     def start(self, pod: dict, services: list[dict]) -> None:
         unsupported_fields(pod)
@@ -475,71 +197,6 @@ class Node:
         self.started[meta["uid"]] = time.time()
         self.started_mono[meta["uid"]] = time.monotonic()
         self.volume_checked[meta["uid"]] = time.monotonic()
-
-    def _owner(self, pod: dict) -> tuple[int, int]:
-        """Files a pod's volumes hold belong to root, group fsGroup when set (as the kubelet does)."""
-        group = (pod["spec"].get("securityContext") or {}).get("fsGroup")
-        return 0, int(group) if group is not None else 0
-
-    def probe(self, pod: dict, kind: str, ip: str) -> bool:
-        """What a readiness or liveness probe reports now, run when due as the kubelet runs it: not before
-        initialDelaySeconds, every periodSeconds, switching state after successThreshold or failureThreshold
-        results in a row. No probe: ready and alive."""
-        probe = pod["spec"]["containers"][0].get(kind)
-        if not probe:
-            return True
-        uid = pod["metadata"]["uid"]
-        track = self.probes.setdefault((uid, kind), ProbeTrack(ok=kind == "livenessProbe"))
-        now_mono = time.monotonic()
-        started = self.started_mono.setdefault(uid, now_mono)
-        if now_mono - started < probe.get("initialDelaySeconds", 0) or (track.last and now_mono - track.last < probe.get("periodSeconds", 10)):
-            return track.ok
-        track.last = now_mono
-        result = self.run_probe(pod, probe, ip)
-        if result == track.ok:
-            track.streak = 0
-        else:
-            track.streak += 1
-            if track.streak >= (probe.get("successThreshold", 1) if result else probe.get("failureThreshold", 3)):
-                track.ok, track.streak = result, 0
-        return track.ok
-
-    def run_probe(self, pod: dict, probe: dict, ip: str) -> bool:
-        name = self.container_name(pod)
-        try:
-            if "exec" in probe:
-                return self.engine.exec(name, probe["exec"]["command"]).returncode == 0
-            if "httpGet" in probe:
-                get = probe["httpGet"]
-                port = get["port"] if isinstance(get["port"], int) else self._named_port(pod, get["port"])
-                scheme = get.get("scheme", "HTTP").lower()
-                context = ssl._create_unverified_context() if scheme == "https" else None  # as the kubelet: no verification
-                with urllib.request.urlopen(f"{scheme}://{ip}:{port}{get.get('path', '/')}", timeout=probe.get("timeoutSeconds", 1),
-                                            context=context) as r:
-                    return 200 <= r.status < 400
-            if "tcpSocket" in probe:
-                port = probe["tcpSocket"]["port"]
-                port = port if isinstance(port, int) else self._named_port(pod, port)
-                with socket.create_connection((ip, port), timeout=probe.get("timeoutSeconds", 1)):
-                    return True
-        except Exception:  # a failing probe is not ready; it is not the node's error
-            return False
-        return False
-
-    def restart(self, pod: dict, container) -> None:
-        uid = pod["metadata"]["uid"]
-        # The grace period, capped: the node runs one loop, and a process that ignores SIGTERM must not stall it.
-        container.restart(timeout=min(int(pod["spec"].get("terminationGracePeriodSeconds", 30)), 5))
-        self.restarts[uid] = self.restarts.get(uid, 0) + 1
-        self.started_mono[uid] = time.monotonic()
-        for kind in ("readinessProbe", "livenessProbe"):
-            self.probes.pop((uid, kind), None)
-
-    def _named_port(self, pod: dict, name: str) -> int:
-        for port in pod["spec"]["containers"][0].get("ports") or []:
-            if port.get("name") == name:
-                return port["containerPort"]
-        return 0
 
     def report(self, pod: dict, phase: str, *, ready: bool = False, ip: str | None = None, state: dict | None = None,
                restarts: int = 0, reason: str | None = None, message: str | None = None, container_id: str = "") -> None:

@@ -16,18 +16,16 @@ import importlib
 import ipaddress
 import json
 import os
-import signal
-import subprocess
-import sys
 import threading
-import time
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from functools import cached_property
 from pathlib import Path
 
 from orchestrator.diagnostics import Finding, artifact_findings, docker_findings, network_findings, port_findings
 from orchestrator.runtimes.docker.control_plane import ControlPlane
-from orchestrator.runtimes.docker.node import ROLE_LABEL, VOLUMES_ROLE
+from orchestrator.runtimes.docker.crds import EmulatedCrds
+from orchestrator.runtimes.docker.health import require_running
+from orchestrator.runtimes.docker.node_agent import NodeAgent
 from orchestrator.errors import BadInput, MissingPrerequisite, PermanentFailure, RuntimeFailure
 from orchestrator.files import read_tail
 from orchestrator.providers.docker import DockerEngine
@@ -44,9 +42,6 @@ from orchestrator.spec.yamlio import load_all
 CONTROL_PLANE_ROLES = {"etcd": "etcd", "apiserver": "kube-apiserver", "controllerManager": "kube-controller-manager",
                        "scheduler": "kube-scheduler"}
 NODE_READY_TIMEOUT = 60.0
-# What a serving but booting API server may answer a write it will take once ready: not served yet, too busy,
-# its storage not ready.
-BOOTING_STATUSES = {404, 429, 500, 503}
 
 
 def _emulated_network(host):
@@ -69,8 +64,7 @@ class DockerRuntime:
         self._kube_factory = kube_factory
         self._kube = None
         self.kubeconfig = instance.state_dir / "kubeconfig"
-        self._crd_kinds: set[tuple[str, str]] = set()  # (group, kind) of the CRDs provision registered
-        self._crds_established: Future | None = None  # their Established wait, joined by the first apply needing them
+        self.crds = EmulatedCrds(lambda: self.kube)  # the CRDs the lab's charts would have installed
         self.network = (network or _emulated_network)(self)  # Cilium emulated from the API (network/emulated)
 
     @property
@@ -163,7 +157,7 @@ class DockerRuntime:
         self.control_plane.start_api_containers()
         background = ThreadPoolExecutor(4)
         self._stack_started = None
-        crds = background.submit(self._crd_documents, lab)
+        crds = background.submit(self.crds.documents, lab)
         # The client modules applying and waiting use, off the critical path while the API server boots. Not the
         # typed core API: this runtime execs through Docker, and that import is most of a second of CPU, which the
         # booting API server needs on a small machine.
@@ -176,17 +170,17 @@ class DockerRuntime:
         def serving() -> None:
             nonlocal crds_applied
             self._stack_started = self._start_stack(background)
-            crds_applied = background.submit(lambda: self._apply_crds(crds.result(), booted))
+            crds_applied = background.submit(lambda: self.crds.apply(crds.result(), booted))
             started.extend(f for f in (self._stack_started, crds_applied) if f)
 
         try:
-            self._start_node()  # it waits for the API server itself, its imports done by then
+            self.node_agent.start()  # it waits for the API server itself, its imports done by then
             self.control_plane.wait_api(on_serving=serving)
             booted.set()
             controllers = background.submit(lambda: (created.result(), self.control_plane.start_controllers()))
             started.append(controllers)
             crds_applied.result()
-            self._register_crds(crds.result())
+            self.crds.register(crds.result(), self.instance.artifacts().emulated_docs())
             controllers.result()
             self._wait_node_ready()
             for chart in lab.charts:
@@ -204,85 +198,9 @@ class DockerRuntime:
         self.instance.data["stack_up"] = True  # recorded first: a failed `up` still tears the stack down
         return pool.submit(self.compose.up)
 
-    @staticmethod
-    def _crd_documents(lab) -> list[dict]:
-        """What the lab's charts would have installed first: their CRDs (the real files, pinned)."""
-        from orchestrator.upstream import fetch
-
-        return [doc for name in lab.emulated_crds  # libyaml's parser: the CNP CRD alone is 400 kB
-                for doc in load_all(fetch(name, lab.artifacts[name].url, lab.artifacts[name].sha256)) if doc]
-
-    def _apply_crds(self, crds: list[dict], booted: threading.Event) -> None:
-        """The emulated CRDs by server-side apply at their path, as soon as the API server serves. Until it is
-        ready (`booted`), a status its boot explains is tried again; any other is the server refusing the CRD,
-        raised with its message, as an apply through discovery would be."""
-        from orchestrator.providers.kube import refusal
-
-        for doc in crds:
-            name = doc["metadata"]["name"]
-            while True:
-                ready = booted.is_set()  # before the request: an answer to one sent while booting may arrive after
-                status, answer = self.kube.apply_at(f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{name}", doc)
-                if status < 300:
-                    break
-                if status not in BOOTING_STATUSES or ready:
-                    raise refusal(f"apply CustomResourceDefinition {name}", status, answer)
-                booted.wait(0.1)
-
-    def _register_crds(self, crds: list[dict]) -> None:
-        """After the CRDs (_apply_crds), the other objects the charts would have made. A new CRD is Established a
-        second or so later (the API server builds its OpenAPI first); that wait runs beside the rest and is
-        joined by the first apply of an object of those kinds (see _needs_crds)."""
-        from orchestrator.kube.waits import default_waits
-
-        crd_wait = default_waits().get("crd-established")
-        self._crd_kinds = {(doc["spec"]["group"], doc["spec"]["names"]["kind"]) for doc in crds}
-
-        def established() -> None:
-            for doc in crds:
-                kubernetes.wait(self.kube, Wait("crd-established", {"name": doc["metadata"]["name"]}, 60), crd_wait)
-
-        waiter = ThreadPoolExecutor(1)
-        self._crds_established = waiter.submit(established)
-        waiter.shutdown(wait=False)
-        emulated = self.instance.artifacts().emulated_docs()
-        self._needs_crds(emulated)
-        for doc in emulated:
-            self.kube.apply(doc)
-
-    def _needs_crds(self, docs: list[dict]) -> None:
-        """Wait until the emulated CRDs are Established when any of these objects is of their kinds."""
-        pending = self._crds_established
-        if pending is not None and any((d.get("apiVersion", "").rpartition("/")[0], d.get("kind")) in self._crd_kinds for d in docs):
-            pending.result()
-
-    def _node_pids(self) -> list[int]:
-        """The instance's node agents, found by their command line (a crash before the pid was recorded
-        leaves one running; `down` must still find it)."""
-        found = []
-        for proc in Path("/proc").glob("[0-9]*"):
-            try:
-                argv = (proc / "cmdline").read_bytes().split(b"\0")
-            except OSError:
-                continue
-            if b"orchestrator.runtimes.docker.node" in argv and b"--instance" in argv:
-                index = argv.index(b"--instance")
-                if index + 1 < len(argv) and argv[index + 1] == self.instance.name.encode():
-                    found.append(int(proc.name))
-        return found
-
-    def _node_pid(self) -> int | None:
-        pids = self._node_pids()
-        return pids[0] if pids else None
-
-    def _start_node(self) -> None:
-        if self._node_pid() is None:
-            log = (self.instance.state_dir / "node.log").open("ab")
-            argv = [sys.executable, "-m", "orchestrator.runtimes.docker.node", "--kubeconfig", str(self.kubeconfig), "--instance", self.instance.name,
-                    "--network", self.network_name, "--api-host", self.control_plane.api_host, "--labels", json.dumps(self.labels)]
-            process = subprocess.Popen(argv, stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True,
-                                       env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[3])})
-            self.instance.data["node_pid"] = process.pid
+    @cached_property
+    def node_agent(self) -> NodeAgent:
+        return NodeAgent(self.instance, self.kubeconfig, self.network_name, self.control_plane.api_host)
 
     def _wait_node_ready(self) -> None:
         from orchestrator.kube.waits import ObjectRef, WaitKind, _condition_ready
@@ -290,18 +208,6 @@ class DockerRuntime:
         node = WaitKind("node-ready", {}, (), lambda p: ObjectRef("v1", "Node", f"{self.instance.name}-node"), _condition_ready("Ready"),
                         lambda p: "condition=Ready", "the lab's node is Ready")
         kubernetes.wait(self.kube, Wait("node-ready", {}, NODE_READY_TIMEOUT), node)
-
-    def _stop_node(self) -> bool:
-        pids = self._node_pids()
-        for pid in pids:
-            os.kill(pid, signal.SIGTERM)
-        for _ in range(50):
-            if not self._node_pids():
-                break
-            time.sleep(0.1)
-        for pid in self._node_pids():
-            os.kill(pid, signal.SIGKILL)
-        return bool(pids)
 
     def stack_up(self) -> None:
         started = getattr(self, "_stack_started", None)
@@ -317,7 +223,7 @@ class DockerRuntime:
         removed = self.network.reset()
         if getattr(self, "_fresh", False):
             return removed
-        self._needs_crds(self.docs)
+        self.crds.join_for(self.docs)
         return removed + kubernetes.reset(self.kube, self.docs, self.instance.selector, float(os.environ.get("LAB_TIMEOUT_DELETE", 120)))
 
     def upgrade(self, chart: Chart, values: Path) -> None:
@@ -332,7 +238,7 @@ class DockerRuntime:
         text = self.helm.template(release=chart.release, chart=chart_source(lab, chart), namespace=chart.namespace, values=values,
                                   kube_version=lab.versions.get("kubernetes"))
         docs = [doc for doc in load_all(text) if isinstance(doc, dict) and (doc.get("apiVersion"), doc.get("kind")) in chart.emulate]
-        self._needs_crds(docs)
+        self.crds.join_for(docs)
         for doc in docs:
             metadata = doc.setdefault("metadata", {})
             metadata.setdefault("namespace", chart.namespace)
@@ -340,7 +246,7 @@ class DockerRuntime:
             self.kube.apply(doc)
 
     def apply(self, group: str, docs: list[dict]) -> None:
-        self._needs_crds(docs)
+        self.crds.join_for(docs)
         for doc in docs:
             self.kube.apply(doc)
         self.network.reconcile(docs)
@@ -354,30 +260,13 @@ class DockerRuntime:
         names = ["ca", "apiserver", "admin", "controller-manager", "scheduler"]
         return [(name, self.control_plane.pki.read(f"{name}.crt")) for name in names], ""
 
-    def _require_running(self) -> None:
-        """Every container of the lab runs, or a check cannot pass however long it waits: say which is not.
-        (Pods the node restarts itself; the compose stack nobody restarts, so a missing service is named too.)"""
-        containers = self.engine.states(self.labels)
-        names = {c.name for c in containers}
-        for service in sorted(self.compose_doc.get("services") or {}):
-            expected = f"{self.instance.compose_project}-{service}-1"
-            if expected not in names:
-                raise PermanentFailure(f"container {expected} (compose service {service}) does not exist; `lab down {self.instance.name}` and `lab up` again")
-        for container in containers:
-            if container.labels.get(ROLE_LABEL) == VOLUMES_ROLE:
-                continue  # created to write a pod's volumes, never started
-            if container.status != "running":
-                full = self.engine.container(container.name)
-                code = (full.attrs.get("State") or {}).get("ExitCode") if full is not None else None
-                raise PermanentFailure(f"container {container.name} is {container.status}" + (f" (exit code {code})" if code is not None else "")
-                                       + f"; `lab down {self.instance.name}` and `lab up` again")
-
     def find_pod(self, pod: PodRef | None) -> tuple[str, str]:
         """(namespace, name) of a pod of the lab (by name, labels, or the lab's only pod)."""
         return kubernetes.find_pod(self.kube, pod, self.docs)
 
     def require_running(self) -> None:
-        self._require_running()
+        """Every part of the lab runs, or a check cannot pass however long it waits: say which does not."""
+        require_running(self.engine, self.labels, self.compose_doc, self.instance)
 
     def exec(self, pod: PodRef | None, argv: list[str]) -> ExecResult:
         namespace, name = kubernetes.find_pod(self.kube, pod, self.docs)
@@ -385,7 +274,7 @@ class DockerRuntime:
         if self.engine.container(container) is None:
             raise PermanentFailure(f"pod {namespace}/{name} (container {container}) does not exist; `lab status` shows what is up")
         self.network.before_exec(container)
-        self._require_running()
+        self.require_running()
         return self.engine.exec(container, argv)
 
     def collect_logs(self, dest: Path) -> list[Path]:
@@ -415,7 +304,7 @@ class DockerRuntime:
     def teardown(self) -> list[str]:
         """From the record alone: the node agent by its pid, containers by label, the compose project by
         name, networks the lab made."""
-        removed = ["node agent"] if self._stop_node() else []
+        removed = ["node agent"] if self.node_agent.stop() else []
         for container in self.engine.containers(self.labels):
             self.engine.remove(container, self.labels)
             removed.append(f"container {container.name}")
@@ -448,5 +337,5 @@ class DockerRuntime:
         rows = [{"kind": "container", "name": c.name, "status": c.status,
                  "image": (c.image.tags or [c.image.short_id])[0] if c.image else "",
                  "role": c.labels.get("lab.dev/role", c.labels.get("com.docker.compose.service", ""))} for c in containers]
-        rows.append({"kind": "process", "name": "node agent", "status": "running" if self._node_pid() else "absent", "image": "", "role": "node"})
+        rows.append({"kind": "process", "name": "node agent", "status": "running" if self.node_agent.running() else "absent", "image": "", "role": "node"})
         return rows
