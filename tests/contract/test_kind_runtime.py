@@ -13,107 +13,21 @@ import datetime as dt
 import json
 import os
 import sys
-import time
 from pathlib import Path
 
 import pytest
 import yaml
 
-from orchestrator.errors import RuntimeFailure
-from tests.contract.fakes.pod_answers import HAPROXY, answer
+from tests.contract.fakes.pod_answers import HAPROXY
+from tests.fakes import FakeCluster
 from tests.contract.fakes.star_wars import StarWarsCluster
 from tests.helpers import REPO, run_lab
 
 FAKES = Path(__file__).parent / "fakes" / "fake_tool.py"
 
 
-def ready_object(kind: str, name: str, ready: bool) -> dict:
-    """The object as the API server would return it when it is (or is not) ready, for the real predicates."""
-    if kind in ("DaemonSet", "Deployment", "StatefulSet"):
-        n = 1 if ready else 0
-        status = {"observedGeneration": 2, "desiredNumberScheduled": 1, "updatedNumberScheduled": n, "numberAvailable": n,
-                  "replicas": 1, "updatedReplicas": n, "availableReplicas": n, "readyReplicas": n}
-        return {"kind": kind, "metadata": {"name": name, "generation": 2}, "spec": {"replicas": 1}, "status": status}
-    condition = {"CustomResourceDefinition": "Established", "APIService": "Available"}.get(kind, "Ready")
-    return {"kind": kind, "metadata": {"name": name},
-            "status": {"phase": "Running" if ready else "Pending", "conditions": [{"type": condition, "status": "True" if ready else "False"}]}}
-
-
-class FakeKube:
-    """Records every call; answers exec like the lab's pod and Cilium agent would when the lab works.
-    Waits hand the runtime's own readiness predicate an object as the API server would return it."""
-
-    calls: list = []
-    fail_wait: str | None = None
-    applied: list = []
-    applied_at: list = []
-    secrets: dict = {}  # (namespace, name) -> {key: bytes}: what the cluster's own controllers wrote
-    pods_answer = None  # (namespace, pod, argv) -> answer, for a lab other than inject-mtls
-
-    def __init__(self, kubeconfig: Path):
-        assert Path(kubeconfig).is_file(), "kubeconfig must exist before the API is used"
-        FakeKube.calls.append(("connect", Path(kubeconfig).name))
-
-    def apply(self, doc):
-        FakeKube.calls.append(("apply", doc["kind"], doc["metadata"].get("namespace"), doc["metadata"]["name"]))
-        FakeKube.applied.append(doc)
-        FakeKube.applied_at.append(time.time())
-
-    def delete_labelled(self, api_version, kind, selector):
-        FakeKube.calls.append(("delete", kind, selector))
-        return [f"{kind} x"] if FakeKube.applied else []
-
-    def wait_deleted(self, kinds, selector, timeout):
-        FakeKube.calls.append(("wait-deleted", tuple(k for _v, k in kinds), selector))
-
-    def wait_nodes_ready(self, timeout):
-        FakeKube.calls.append(("wait-nodes",))
-
-    def wait_for(self, what, api_version, kind, name, namespace, ready, timeout):
-        FakeKube.calls.append(("wait", kind, namespace, name))
-        ok = FakeKube.fail_wait != name
-        done, seen = ready(ready_object(kind, name, ok))
-        assert done == ok, f"the readiness predicate of {kind} {name} said {done} for {seen}"
-        if not done:
-            raise RuntimeFailure(f"timed out after {timeout:.0f}s waiting for {what} (last seen: {seen})")
-
-    def get(self, api_version, kind, name, namespace=None):
-        """The object as last applied (what a live read returns for objects only the lab writes)."""
-        FakeKube.calls.append(("get", kind, namespace, name))
-        found = [d for d in FakeKube.applied if d["kind"] == kind and d["metadata"]["name"] == name
-                 and d["metadata"].get("namespace") == namespace]
-        if not found:
-            raise RuntimeFailure(f'{kind} "{name}" not found')
-        return found[-1]
-
-    def patch(self, api_version, kind, name, namespace, body, content_type):
-        FakeKube.calls.append(("patch", kind, namespace, name, content_type, json.dumps(body)))
-        return {}
-
-    def secret_values(self, namespace, name, *keys):
-        FakeKube.calls.append(("secret-values", namespace, name, keys))
-        held = FakeKube.secrets[(namespace, name)]
-        return [held[k] for k in keys]
-
-    def pod_node(self, namespace, name):
-        FakeKube.calls.append(("pod-node", namespace, name))
-        return "inject-mtls-worker"
-
-    def pods(self, namespace, selector, node=None):
-        FakeKube.calls.append(("pods", namespace, selector, node))
-        return ["cilium-abcde"] if "cilium" in selector and "envoy" not in selector else ["cilium-envoy-xyz"]
-
-    def logs(self, namespace, pod, container=None):
-        FakeKube.calls.append(("logs", namespace, pod, container))
-        return "log line\n"
-
-    def exec(self, namespace, pod, argv, container=None, timeout=60):
-        FakeKube.calls.append(("exec", namespace, pod, tuple(argv), container))
-        return FakeKube.pods_answer(namespace, pod, argv) if FakeKube.pods_answer else answer(argv)
-
-
 @pytest.fixture
-def fake_world(tmp_path, monkeypatch):
+def fake_world(tmp_path, monkeypatch, cluster):
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     for tool in ("kind", "helm", "docker"):
@@ -130,12 +44,16 @@ def fake_world(tmp_path, monkeypatch):
     work = tmp_path / "work"
     work.mkdir()
     monkeypatch.chdir(work)
-    FakeKube.calls, FakeKube.applied, FakeKube.applied_at, FakeKube.fail_wait, FakeKube.pods_answer = [], [], [], None, None
-    FakeKube.secrets = {}
     import orchestrator.providers.kube as kube_module
 
-    monkeypatch.setattr(kube_module, "KubeApi", FakeKube)
+    monkeypatch.setattr(kube_module, "KubeApi", cluster.client)
     return state, work
+
+
+@pytest.fixture
+def cluster() -> FakeCluster:
+    """The Kubernetes API of this test's cluster (every client the runtime makes works on it)."""
+    return FakeCluster()
 
 
 def tool_calls(state: Path) -> list[list[str]]:
@@ -148,7 +66,7 @@ def tool_calls(state: Path) -> list[list[str]]:
 IMAGES = ("--set", "images.haproxy=lab.local/haproxy:test", "--set", "images.client=lab.local/client:test")
 
 
-def test_up_makes_the_documented_calls_in_order(fake_world):
+def test_up_makes_the_documented_calls_in_order(fake_world, cluster):
     state, work = fake_world
     result = run_lab("up", "inject-mtls", "--runtime", "kind", *IMAGES)
     assert result.exit_code == 0, result.stdout + result.stderr
@@ -191,7 +109,7 @@ def test_up_makes_the_documented_calls_in_order(fake_world):
         ["docker", "network", "inspect", "kind", "--format", "{{range .IPAM.Config}}{{.Subnet}} {{end}}"],
         ["docker", "compose", "-p", "lab-inject-mtls", "-f", str(rendered / "stack/compose.yaml"), "up", "-d", "--wait", "--wait-timeout", "120", "--remove-orphans"],
     ]
-    kube = [c for c in FakeKube.calls if c[0] != "connect"]
+    kube = [c for c in cluster.calls if c[0] != "connect"]
     assert kube[:7] == [  # the chart's waits, as the lab's spec declares them
         ("wait-nodes",),
         ("wait", "DaemonSet", "kube-system", "cilium"),
@@ -217,7 +135,7 @@ def test_up_makes_the_documented_calls_in_order(fake_world):
     rendered_docs = []
     for path in sorted((rendered / "manifests").rglob("*.yaml"), key=lambda p: (p.parent.name != "client", p.name)):
         rendered_docs += [d for d in yaml.safe_load_all(path.read_text()) if d]
-    assert FakeKube.applied == rendered_docs
+    assert cluster.applied == rendered_docs
     hubble = next(c for c in kube if c[0] == "exec" and c[3][0] == "hubble")
     assert hubble[1:3] == ("kube-system", "cilium-abcde") and hubble[4] == "cilium-agent"
     argv = list(hubble[3])
@@ -233,11 +151,11 @@ def test_up_makes_the_documented_calls_in_order(fake_world):
     assert f"explore: export KUBECONFIG={kubeconfig}; kubectl -n mtls-inject exec -it curl -- sh" in result.stdout
 
 
-def test_second_up_converges_on_the_existing_cluster(fake_world):
+def test_second_up_converges_on_the_existing_cluster(fake_world, cluster):
     state, work = fake_world
     assert run_lab("up", "inject-mtls", "--runtime", "kind", *IMAGES).exit_code == 0
     tool_calls(state)
-    FakeKube.calls = []
+    cluster.calls = []
     result = run_lab("up", "inject-mtls", "--runtime", "kind", *IMAGES)
     assert result.exit_code == 0, result.stderr
     calls = tool_calls(state)
@@ -245,24 +163,24 @@ def test_second_up_converges_on_the_existing_cluster(fake_world):
     assert ["kind", "export", "kubeconfig", "--name", "inject-mtls", "--kubeconfig", kubeconfig] in calls
     assert not any(c[:3] == ["kind", "create", "cluster"] for c in calls)
     assert any(c[:3] == ["helm", "upgrade", "--install"] for c in calls)  # idempotent upgrade
-    deletes = [c for c in FakeKube.calls if c[0] == "delete"]
+    deletes = [c for c in cluster.calls if c[0] == "delete"]
     assert [d[1] for d in deletes] == ["CiliumNetworkPolicy", "CiliumClusterwideEnvoyConfig", "Pod", "Secret"]
     selector = "app.kubernetes.io/managed-by=lab,lab.dev/lab=inject-mtls,lab.dev/instance=inject-mtls"  # every ownership label
     assert all(d[2] == selector for d in deletes)
-    waited = FakeKube.calls.index(("wait-deleted", ("CiliumNetworkPolicy", "CiliumClusterwideEnvoyConfig", "Pod", "Secret"), selector))
-    first_apply = next(i for i, c in enumerate(FakeKube.calls) if c[0] == "apply")
-    assert FakeKube.calls.index(deletes[-1]) < waited < first_apply
+    waited = cluster.calls.index(("wait-deleted", ("CiliumNetworkPolicy", "CiliumClusterwideEnvoyConfig", "Pod", "Secret"), selector))
+    first_apply = next(i for i, c in enumerate(cluster.calls) if c[0] == "apply")
+    assert cluster.calls.index(deletes[-1]) < waited < first_apply
 
 
-def test_verify_runs_only_the_final_checks(fake_world):
+def test_verify_runs_only_the_final_checks(fake_world, cluster):
     state, _ = fake_world
     assert run_lab("up", "inject-mtls", "--runtime", "kind", *IMAGES).exit_code == 0
     tool_calls(state)
-    FakeKube.calls = []
+    cluster.calls = []
     result = run_lab("verify", "inject-mtls")
     assert result.exit_code == 0, result.stderr
     assert tool_calls(state) == []
-    execs = [c[3][0] for c in FakeKube.calls if c[0] == "exec"]
+    execs = [c[3][0] for c in cluster.calls if c[0] == "exec"]
     assert execs == ["curl", "curl", "hubble"]
 
 
@@ -286,15 +204,15 @@ def test_down_removes_stack_and_cluster(fake_world):
     assert ["kind", "delete", "cluster", "--name", "inject-mtls", "--kubeconfig", kubeconfig] not in tool_calls(state)
 
 
-def test_failed_wait_reports_collects_and_tears_down(fake_world):
+def test_failed_wait_reports_collects_and_tears_down(fake_world, cluster):
     state, work = fake_world
-    FakeKube.fail_wait = "curl"
+    cluster.fail_wait = "curl"
     result = run_lab("up", "inject-mtls", "--runtime", "kind", *IMAGES, "--junit", "r.xml")
     assert result.exit_code == 1
     assert "timed out after 180s waiting for Pod mtls-inject/curl: a Pod is Ready (last seen: Ready=False, phase Pending)" in result.stderr
     logs = list((work / ".lab/logs/inject-mtls").iterdir())
     assert logs and (logs[0] / "cilium-abcde-redirects.txt").is_file() and (logs[0] / "pod-mtls-inject-curl.log").is_file()
-    assert ("logs", "kube-system", "cilium-abcde", "cilium-agent") in FakeKube.calls
+    assert ("logs", "kube-system", "cilium-abcde", "cilium-agent") in cluster.calls
     import xml.etree.ElementTree as ET
 
     failure = ET.parse(work / "r.xml").getroot().find("testsuite/testcase[@name='wait client-ready']/failure")
@@ -353,7 +271,7 @@ def test_an_instance_stays_on_its_runtime(fake_world):
     assert "instance inject-mtls exists on the kind runtime; `lab down inject-mtls` first, or use --instance" in result.stderr
 
 
-def test_labs_are_data_two_pods_two_charts_checks_from_each_pod(fake_world, monkeypatch):
+def test_labs_are_data_two_pods_two_charts_checks_from_each_pod(fake_world, monkeypatch, cluster):
     """The runtime knows no lab: the fixture's second chart, its own waits and checks from two pods come from its spec."""
     from tests.helpers import FIXTURE_LABS
 
@@ -366,7 +284,7 @@ def test_labs_are_data_two_pods_two_charts_checks_from_each_pod(fake_world, monk
     assert [c[3:5] for c in helm] == [["cni", "cilium"], ["metrics", "oci://registry.example/charts/metrics"]]
     assert helm[1][helm[1].index("--values") + 1] == str(rendered / "cluster/charts/metrics.values.yaml")
     assert "--repo" not in helm[1]
-    kube = [c for c in FakeKube.calls if c[0] in ("wait", "wait-nodes", "exec")]
+    kube = [c for c in cluster.calls if c[0] in ("wait", "wait-nodes", "exec")]
     assert kube == [
         ("wait-nodes",),
         ("wait", "DaemonSet", "kube-system", "cilium"),
@@ -427,7 +345,7 @@ def test_without_the_lab_network_kind_would_break_the_stack(fake_world):
     assert not any(c[:2] == ["kind", "create"] for c in tool_calls(state))
 
 
-def test_an_upgrade_step_upgrades_the_release_with_its_values_over_the_chart_s(fake_world):
+def test_an_upgrade_step_upgrades_the_release_with_its_values_over_the_chart_s(fake_world, cluster):
     """hubble-tls: the chart installed with its values, then each upgrade step as `helm upgrade` with the chart's
     values and the step's over them (helm merges later files over earlier), each followed by the chart's waits;
     the kind-only client pod is applied here; cert-manager's Certificates are the chart's to make, not the lab's."""
@@ -445,13 +363,13 @@ def test_an_upgrade_step_upgrades_the_release_with_its_values_over_the_chart_s(f
     issuer = lambda name: yaml.safe_load((charts / name).read_text())["hubble"]["tls"]["auto"]["certManagerIssuerRef"]["name"]
     assert [issuer(f"cilium.{step}.values.yaml") for step in ("cilium-on-cert-manager", "wrong-issuer", "repair")] == [
         "my-ca-issuer", "selfsigned-cluster-issuer", "my-ca-issuer"]
-    calls = FakeKube.calls
+    calls = cluster.calls
     after_upgrade = calls.index(("wait", "Certificate", "kube-system", "hubble-server-certs"))
     assert calls[after_upgrade - 3:after_upgrade] == [("wait", "DaemonSet", "kube-system", "cilium"),
                                                       ("wait", "Deployment", "kube-system", "cilium-operator"),
                                                       ("wait", "Deployment", "kube-system", "hubble-relay")]
     assert ("apply", "Pod", "kube-system", "hubble-client") in calls
-    assert not [d for d in FakeKube.applied if d["kind"] == "Certificate" and d["metadata"]["namespace"] == "kube-system"]
+    assert not [d for d in cluster.applied if d["kind"] == "Certificate" and d["metadata"]["namespace"] == "kube-system"]
 
 
 def _since(argv) -> float:
@@ -460,12 +378,12 @@ def _since(argv) -> float:
     return _parse_since(argv[argv.index("--since") + 1])
 
 
-def test_star_wars_on_kind_applies_the_published_demo_and_asks_hubble_from_when_each_stage_began(fake_world):
+def test_star_wars_on_kind_applies_the_published_demo_and_asks_hubble_from_when_each_stage_began(fake_world, cluster):
     """starwars-policy: the demo and both policies sent exactly as published (no emulation on kind), every check
     answered by a cluster that enforces what was applied, and Hubble asked in the agent on the ship's node for the
     flows since the policy's stage began (`--since`), so the drops of an earlier stage never count."""
     state, work = fake_world
-    cluster = FakeKube.pods_answer = StarWarsCluster(FakeKube.applied)
+    ships = cluster.pods_answer = StarWarsCluster(cluster.applied)
     result = run_lab("up", "starwars-policy", "--runtime", "kind", "-o", "json")
     assert result.exit_code == 0, result.stdout[-3000:] + result.stderr[-3000:]
     checks = {c["name"]: c for c in json.loads(result.stdout)["checks"]}
@@ -474,32 +392,32 @@ def test_star_wars_on_kind_applies_the_published_demo_and_asks_hubble_from_when_
     examples = Path(os.environ["LAB_BUNDLE"]) / "cilium-examples"
     published = [d for name in ("http-sw-app.yaml", "sw_l3_l4_policy.yaml", "sw_l3_l4_l7_policy.yaml")
                  for d in yaml.safe_load_all((examples / name).read_text()) if d]
-    assert [(d["kind"], d["metadata"]["name"]) for d in FakeKube.applied] == [(d["kind"], d["metadata"]["name"]) for d in published]
-    for sent, served in zip(FakeKube.applied, published):
+    assert [(d["kind"], d["metadata"]["name"]) for d in cluster.applied] == [(d["kind"], d["metadata"]["name"]) for d in published]
+    for sent, served in zip(cluster.applied, published):
         assert sent["spec"] == served["spec"] and sent["metadata"]["labels"]["lab.dev/instance"] == "starwars-policy"
     kind_config = yaml.safe_load((work / ".lab/starwars-policy/rendered/cluster/kind-config.yaml").read_text())
     assert [n["role"] for n in kind_config["nodes"]] == ["control-plane", "worker"]
     assert not [c for c in tool_calls(state) if c[:2] == ["docker", "run"] or c[:3] == ["docker", "compose", "-p"]]  # nothing emulated
 
-    observes = [c for c in FakeKube.calls if c[0] == "exec" and c[3][0] == "hubble"]
+    observes = [c for c in cluster.calls if c[0] == "exec" and c[3][0] == "hubble"]
     assert [(c[1], c[2], c[4]) for c in observes] == [("kube-system", "cilium-abcde", "cilium-agent")] * 2
     drop, l7 = (list(c[3]) for c in observes)
     assert drop[6:] == ["--from-pod", "default/xwing", "--to-label", "class=deathstar", "--verdict", "DROPPED"]
     assert l7[6:] == ["--from-pod", "default/tiefighter", "--to-label", "class=deathstar", "--type", "l7", "--verdict", "DROPPED",
                       "--http-method", "PUT", "--http-path", "/v1/exhaust-port"]
-    policy_applied = [t for d, t in zip(FakeKube.applied, FakeKube.applied_at) if d["kind"] == "CiliumNetworkPolicy"]
+    policy_applied = [t for d, t in zip(cluster.applied, cluster.applied_at) if d["kind"] == "CiliumNetworkPolicy"]
     for applied_at, argv in zip(policy_applied, (drop, l7)):  # each stage began just before its policy was applied
         assert 0 <= applied_at - _since(argv) < 0.5, (applied_at, argv)
-    earlier = [f for f in cluster.flows if f["source"] == "default/tiefighter" and f["time"] < _since(l7)]
+    earlier = [f for f in ships.flows if f["source"] == "default/tiefighter" and f["time"] < _since(l7)]
     assert earlier and not [f for f in earlier if f["time"] >= policy_applied[0] and f["type"] == "L7"]
 
 
-def test_star_wars_on_kind_verify_fails_once_cilium_enforces_nothing(fake_world):
+def test_star_wars_on_kind_verify_fails_once_cilium_enforces_nothing(fake_world, cluster):
     """The same cluster after Cilium stopped enforcing: every final check that proves a drop or a denial fails, with
     what curl and Hubble saw; the landing still passes."""
-    cluster = FakeKube.pods_answer = StarWarsCluster(FakeKube.applied)
+    ships = cluster.pods_answer = StarWarsCluster(cluster.applied)
     assert run_lab("up", "starwars-policy", "--runtime", "kind").exit_code == 0
-    cluster.enforce = False
+    ships.enforce = False
     result = run_lab("verify", "starwars-policy", "-o", "json")
     assert result.exit_code == 1, result.stdout[-3000:] + result.stderr[-3000:]
     status = {c["name"]: c["status"] for c in json.loads(result.stdout)["checks"]}
@@ -507,7 +425,7 @@ def test_star_wars_on_kind_verify_fails_once_cilium_enforces_nothing(fake_world)
                       "hubble-sees-the-l7-drop": "failed", "xwing-still-dropped": "failed"}
 
 
-def test_webhook_ca_repair_on_kind_installs_the_whole_release_and_sends_the_seed_s_repairs(fake_world):
+def test_webhook_ca_repair_on_kind_installs_the_whole_release_and_sends_the_seed_s_repairs(fake_world, cluster):
     """webhook-ca-repair: MetalLB's release manifest applied whole on kind (the speaker too: only the docker runtime
     leaves it out), then the break and the repair as the exact API calls: JSON patches of every webhook's caBundle,
     the Secret's keys, `rollout restart`s; the repaired certificate is issued from the CA the Secret holds."""
@@ -521,7 +439,7 @@ def test_webhook_ca_repair_on_kind_installs_the_whole_release_and_sends_the_seed
     rotator_key = new_key("rsa-2048")  # what MetalLB's certificate rotator put in its Secret
     rotator_ca = issue_root(rotator_key, build_name("metallb-ca", (("O", "metallb"),)), Validity.days_from(dt.datetime.now(dt.timezone.utc), 3650))
     rotator_ca_pem = rotator_ca.public_bytes(serialization.Encoding.PEM)
-    FakeKube.secrets[("metallb-system", "metallb-webhook-cert")] = {
+    cluster.secrets[("metallb-system", "metallb-webhook-cert")] = {
         "ca.crt": rotator_ca_pem,
         "ca.key": rotator_key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())}
     result = run_lab("up", "webhook-ca-repair", "--runtime", "kind", "--no-verify")
@@ -530,14 +448,14 @@ def test_webhook_ca_repair_on_kind_installs_the_whole_release_and_sends_the_seed
     kind_config = yaml.safe_load((work / ".lab/webhook-ca-repair/rendered/cluster/kind-config.yaml").read_text())
     assert [n["role"] for n in kind_config["nodes"]] == ["control-plane"]
     release = [d for d in yaml.safe_load_all((Path(os.environ["LAB_BUNDLE"]) / "metallb-v0.15.3/metallb-native.yaml").read_text()) if d]
-    applied = [(d["kind"], d["metadata"]["name"]) for d in FakeKube.applied]
+    applied = [(d["kind"], d["metadata"]["name"]) for d in cluster.applied]
     assert applied[:len(release)] == [(d["kind"], d["metadata"]["name"]) for d in release] and ("DaemonSet", "speaker") in applied
     assert applied[len(release):] == [("IPAddressPool", "lab-pool"), ("L2Advertisement", "lab-pool"), ("Namespace", "lb-demo"), ("Service", "web-lb")]
 
     b64 = lambda data: base64.b64encode(data).decode()
     certs = work / "certs/webhook-ca-repair"
     caBundles = lambda ca: [{"op": "replace", "path": f"/webhooks/{i}/clientConfig/caBundle", "value": b64(ca)} for i in range(6)]
-    patches = [(c[1], c[2], c[3], c[4], json.loads(c[5])) for c in FakeKube.calls if c[0] == "patch"]
+    patches = [(c[1], c[2], c[3], c[4], json.loads(c[5])) for c in cluster.calls if c[0] == "patch"]
     json_patch, merge, strategic = "application/json-patch+json", "application/merge-patch+json", "application/strategic-merge-patch+json"
     vwc, deployment = ("ValidatingWebhookConfiguration", None, "metallb-webhook-configuration"), ("Deployment", "metallb-system", "controller")
     secret = ("Secret", "metallb-system", "metallb-webhook-cert")
@@ -558,6 +476,6 @@ def test_webhook_ca_repair_on_kind_installs_the_whole_release_and_sends_the_seed
     assert repaired_key.public_key().public_numbers() == repaired.public_key().public_numbers()
     assert patches[5][4] == caBundles(rotator_ca_pem)
     assert patches[6][4] == [{"op": "replace", "path": "/spec/conversion/webhook/clientConfig/caBundle", "value": b64(rotator_ca_pem)}]
-    restarts = [i for i, c in enumerate(FakeKube.calls) if c[0] == "patch" and c[4] == strategic]
-    assert all(FakeKube.calls[i + 1] == ("wait", "Deployment", "metallb-system", "controller") for i in restarts)
+    restarts = [i for i, c in enumerate(cluster.calls) if c[0] == "patch" and c[4] == strategic]
+    assert all(cluster.calls[i + 1] == ("wait", "Deployment", "metallb-system", "controller") for i in restarts)
     assert not [c for c in tool_calls(state) if "PRIVATE KEY" in " ".join(c)]  # keys travel in API bodies, never on a command line

@@ -21,7 +21,7 @@ from orchestrator.render.artifacts import render_lab
 from tests.helpers import load_lab
 from tests.helpers import edit_spec
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 LAB = "webhook-ca-repair"
 
 

@@ -10,7 +10,7 @@ import pytest
 from orchestrator.pki.issue import Issuer, Validity, build_name, issue_leaf, new_key
 from orchestrator.pki.manager import PkiManager
 from orchestrator.pki.store import PkiStore
-from tests.unit.test_pki import make_spec
+from tests.unit.pki.test_pki import make_spec
 
 
 class MtlsServer:

@@ -8,7 +8,7 @@ from orchestrator.commands.verify import final_checks
 from orchestrator.lifecycle.steps.registry import default_steps
 from orchestrator.render.artifacts import render_lab
 from tests.helpers import load_lab
-from tests.unit.test_webhook_lab_parts import REPO
+from tests.unit.labs.test_webhook_ca_repair import REPO
 
 
 def test_the_demo_is_applied_as_published_with_the_labs_images():

@@ -1,0 +1,133 @@
+"""The docker runtime without Docker or an API server: its infrastructure verbs against FakeEngine (which refuses
+what Docker and the tool's own guards refuse) and a FakeCluster of its own per test, and the emulated Cilium it
+hands the objects it applies to."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import yaml
+
+from orchestrator.context import LabContext
+from orchestrator.errors import PermanentFailure
+from orchestrator.providers.docker_cli import ComposeStack
+from orchestrator.render.artifacts import render_in_memory
+from orchestrator.runtimes.base import Instance
+from orchestrator.runtimes.docker.runtime import DockerRuntime
+from tests.fakes import FakeCluster, FakeEngine
+
+
+@pytest.fixture
+def world(tmp_path, monkeypatch):
+    """inject-mtls as `up` would hand it to the runtime, an engine holding the lab's images, its own cluster."""
+    monkeypatch.chdir(tmp_path)
+    lab = LabContext(workdir=tmp_path).load("inject-mtls")
+    _store, rendered = render_in_memory(lab, tmp_path / "certs")
+    state = tmp_path / ".lab/inject-mtls"
+    state.mkdir(parents=True)
+    (state / "kubeconfig").write_text("apiVersion: v1\nkind: Config\n")
+    instance = Instance(lab.name, lab.instance, lab.owner_labels(), lab.network, state, {}, lab, rendered)
+    engine, cluster = FakeEngine(images=list(lab.images.values())), FakeCluster()
+    runtime = DockerRuntime(instance, engine=engine, kube_factory=cluster.client)
+    compose_calls = []
+    monkeypatch.setattr(ComposeStack, "down", lambda self, owner: compose_calls.append(("down", self.project, dict(owner))))
+    return runtime, engine, cluster, rendered, compose_calls
+
+
+def _running_pod(runtime, engine, cluster, rendered) -> dict:
+    """The client pod as the node runs it: its container on the engine, its status in the API."""
+    pod = copy.deepcopy(next(d for d in rendered.docs("client") if d["kind"] == "Pod"))
+    pod["status"] = {"phase": "Running", "podIP": "172.18.0.9"}
+    cluster.running_pods = [pod]
+    engine.run(runtime.pod_container(pod["metadata"]["name"]), pod["spec"]["containers"][0]["image"], [], labels=runtime.labels)
+    return pod
+
+
+def test_an_apply_of_cilium_objects_runs_the_ccec_in_envoy_and_redirects_the_pod(world):
+    runtime, engine, cluster, rendered, _ = world
+    pod = _running_pod(runtime, engine, cluster, rendered)
+    runtime.apply("client", rendered.docs("client"))
+    runtime.apply("cilium", rendered.docs("cilium"))
+    pod_container = runtime.pod_container(pod["metadata"]["name"])
+    envoy = engine.container("lab-inject-mtls-envoy")
+    bootstrap = yaml.safe_load(envoy.files["/etc/envoy/envoy.yaml"])
+    assert [listener["name"] for listener in bootstrap["static_resources"]["listeners"]] == ["mtls-injection-listener", "mtls-injection-listener-impostor"]
+    assert envoy.options["network_mode"] == f"container:{pod_container}" and envoy.labels.items() >= runtime.labels.items()
+    key_files = [path for path in envoy.files if path.endswith("tls.key")]
+    assert key_files, "the client certificate's key is served to Envoy as SDS would"
+    datapath = engine.container("lab-inject-mtls-datapath")
+    assert datapath.options["cap_add"] == ["NET_ADMIN"] and datapath.options["network_mode"] == f"container:{pod_container}"
+    restore = [c for c in engine.calls if c[:2] == ("exec", "lab-inject-mtls-datapath")][-1][2]
+    haproxy_ip = runtime.instance.lab.values["haproxy"]["ip"]
+    assert f"-d {haproxy_ip}/32 --dport 8083" in restore[4] and "REDIRECT --to-ports" in restore[4]
+    assert runtime.instance.data["redirected_pod"] == pod_container
+    applied = [(c[1], c[3]) for c in cluster.calls if c[0] == "apply"]
+    assert ("CiliumNetworkPolicy", "mtls-injection-policy") in applied and ("CiliumClusterwideEnvoyConfig", "mtls-injection-envoy") in applied
+
+
+def test_reset_removes_what_the_network_made_and_refuses_a_container_that_is_not_the_labs(world):
+    runtime, engine, cluster, rendered, _ = world
+    _running_pod(runtime, engine, cluster, rendered)
+    runtime.apply("cilium", rendered.docs("cilium"))
+    runtime._fresh = True  # a new cluster: nothing of an earlier run in the API to delete
+    assert sorted(runtime.reset()) == ["lab-inject-mtls-datapath", "lab-inject-mtls-envoy"]
+    assert "redirected_pod" not in runtime.instance.data
+    engine.run("lab-inject-mtls-envoy", "envoyproxy/envoy:v1.34.1", [], labels={})  # somebody else's, by the lab's name
+    with pytest.raises(PermanentFailure, match="lab-inject-mtls-envoy exists but was not made by this lab instance"):
+        runtime.reset()
+    assert engine.container("lab-inject-mtls-envoy") is not None
+
+
+def test_teardown_removes_only_what_carries_the_instances_labels(world):
+    runtime, engine, cluster, rendered, compose_calls = world
+    labels = runtime.labels
+    engine.ensure_network("kind", "172.18.0.0/16", labels)
+    engine.run("lab-inject-mtls-kube-apiserver", runtime.instance.lab.images["kubeApiserver"], [], labels=labels)
+    engine.run("lab-inject-mtls-curl", runtime.instance.lab.images["client"], [], labels=labels)
+    engine.create_volume("lab-inject-mtls-1234-certs", labels)
+    engine.run("lab-other-curl", runtime.instance.lab.images["client"], [], labels={**labels, "lab.dev/instance": "other"})
+    engine.run("users-own-db", runtime.instance.lab.images["client"], [], labels={})
+    engine.create_volume("users-own-volume", {})
+    removed = runtime.teardown()
+    assert sorted(engine.containers_by_name) == ["lab-other-curl", "users-own-db"] and list(engine.volumes_by_name) == ["users-own-volume"]
+    assert "container lab-inject-mtls-kube-apiserver" in removed and "volume lab-inject-mtls-1234-certs" in removed
+    assert compose_calls == [("down", "lab-inject-mtls", labels)]
+    assert "network kind" in removed  # nothing of any lab uses it any more
+
+
+def test_exec_runs_in_the_pods_container_once_every_part_runs(world):
+    runtime, engine, cluster, rendered, _ = world
+    pod = _running_pod(runtime, engine, cluster, rendered)
+    for service in ("haproxy", "echo"):
+        engine.run(f"lab-inject-mtls-{service}-1", runtime.instance.lab.images[service], [], labels=runtime.labels)
+    result = runtime.exec(None, ["curl", "-s", "http://example/"])
+    assert result.returncode == 0 and ("exec", runtime.pod_container(pod["metadata"]["name"]), ("curl", "-s", "http://example/")) in engine.calls
+    engine.container("lab-inject-mtls-haproxy-1").status = "exited"
+    with pytest.raises(PermanentFailure, match="container lab-inject-mtls-haproxy-1 is exited"):
+        runtime.exec(None, ["true"])
+    engine.remove(engine.container("lab-inject-mtls-haproxy-1"), runtime.labels)
+    with pytest.raises(PermanentFailure, match=r"lab-inject-mtls-haproxy-1 \(compose service haproxy\) does not exist"):
+        runtime.exec(None, ["true"])
+
+
+def test_validate_names_the_control_plane_images_a_lab_lacks(world):
+    runtime, *_ = world
+    lab = runtime.instance.lab
+    assert runtime.validate([]) == []
+    lab.image_roles = {k: v for k, v in lab.image_roles.items() if k != "etcd"}
+    assert runtime.validate([]) == [f"{lab.spec_file}: imageRoles.etcd: the docker runtime runs etcd from this image; name its image key"]
+
+
+def test_the_engine_fake_refuses_what_docker_and_the_tool_refuse():
+    engine = FakeEngine(images=["present:1"])
+    owner = {"app.kubernetes.io/managed-by": "lab", "lab.dev/lab": "x", "lab.dev/instance": "x"}
+    engine.run("a", "present:1", [], labels=owner)
+    with pytest.raises(Exception, match="already in use"):
+        engine.run("a", "present:1", [], labels=owner)
+    with pytest.raises(Exception, match="not present"):
+        engine.run("b", "absent:1", [], labels=owner)
+    with pytest.raises(Exception, match="ownership labels"):
+        engine.containers({"lab.dev/instance": "x"})
+    with pytest.raises(PermanentFailure):
+        engine.remove(engine.container("a"), {**owner, "lab.dev/instance": "y"})
