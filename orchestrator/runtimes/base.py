@@ -66,6 +66,23 @@ class Instance:
                 "network": {"name": self.network.name, "subnet": self.network.subnet}}
 
 
+class LogFiles:
+    """Where a failed run's logs go: `save(name, produce)` writes what produce() returns, or why it could not
+    (one missing source must not stop the others); `written` lists the files."""
+
+    def __init__(self, dest: Path):
+        dest.mkdir(parents=True, exist_ok=True)
+        self.dest, self.written = dest, []
+
+    def __call__(self, name: str, produce) -> None:
+        path = self.dest / name
+        try:
+            path.write_text(produce())
+        except Exception as exc:  # any source's failure is told in its file
+            path.write_text(f"unavailable: {exc}")
+        self.written.append(path)
+
+
 class Runtime(Protocol):
     """What the lifecycle needs from a runtime: infrastructure verbs. Its network (real or emulated Cilium) is a
     plugin of its own (network/); the lab's objects go to the cluster through `kube`, waits and checks read it

@@ -25,7 +25,7 @@ from orchestrator.render.artifacts import COMPOSE_FILE, KIND_CONFIG, chart_sourc
 from orchestrator.render.images import manifest_images
 from orchestrator.providers.process import ExecResult
 from orchestrator.kube import apply as kube_apply
-from orchestrator.runtimes.base import Instance
+from orchestrator.runtimes.base import Instance, LogFiles
 from orchestrator.render.compose import outside_subnets, pinned_in
 from orchestrator.kube.objects import resolve_pod
 from orchestrator.spec.model import Chart, PodRef, Wait
@@ -243,17 +243,8 @@ class KindRuntime:
         return ExecResult(*self.kube.exec(namespace, name, argv))
 
     def collect_logs(self, dest: Path) -> list[Path]:
-        dest.mkdir(parents=True, exist_ok=True)
-        written = []
-
-        def save(name: str, produce) -> None:
-            path = dest / name
-            try:
-                path.write_text(produce())
-            except Exception as exc:  # one missing source must not stop the others
-                path.write_text(f"unavailable: {exc}")
-            written.append(path)
-
+        save = LogFiles(dest)
+        written = save.written
         save("compose.log", self.compose.logs)
         for doc in (d for d in self.docs if d.get("kind") == "Pod"):
             namespace, name = doc["metadata"].get("namespace", "default"), doc["metadata"]["name"]

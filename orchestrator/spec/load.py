@@ -301,7 +301,9 @@ def _stack_rules(raw: dict, lab_dir: Path) -> list[tuple[str, str]]:
 
 def step_problems(raw: dict, step_list: list[dict], lab_dir: Path, origin: str, checks, steps, cert_names: set[str] | None) -> list[str]:
     """Each step: exactly one kind, a name of its own, runtimes of the lab's, and its kind's own rules."""
-    view = SpecView(raw, raw.get("manifests", {}), [c["release"] for c in (raw.get("cluster") or {}).get("charts", [])], raw["runtimes"],
+    cluster = raw.get("cluster") if isinstance(raw.get("cluster"), dict) else {}  # its own problems are the schema's
+    releases = [c["release"] for c in cluster.get("charts", []) if isinstance(c, dict) and "release" in c] if isinstance(cluster.get("charts"), list) else []
+    view = SpecView(raw, raw.get("manifests", {}), releases, raw["runtimes"],
                     cert_names, lambda name: _template_problem(name, lab_dir), lambda name: _is_pki_file(name, cert_names or set()), checks)
     problems, seen = [], set()
     for i, step in enumerate(step_list):

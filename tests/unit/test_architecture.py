@@ -135,3 +135,33 @@ def test_functions_and_classes_stay_small():
                 if lines > limit:
                     too_big.append(f"{path.relative_to(REPO)}:{node.lineno} {node.name}: {lines} lines (at most {limit})")
     assert too_big == []
+
+
+def _package(module: str) -> str:
+    """The part of the house a module belongs to: its package (runtimes.docker counts on its own)."""
+    parts = module.split(".")
+    return ".".join(parts[:2]) if parts[0] in ("runtimes", "network", "lifecycle") and len(parts) > 2 else parts[0]
+
+
+def architecture_dot() -> str:
+    """The house as a picture: packages by layer (lowest at the bottom), an arrow for each package another imports
+    (every package uses the foundations: those arrows are left out)."""
+    edges = sorted({(_package(s), _package(t)) for s, targets in graph().items() for t in targets
+                    if _package(s) != _package(t) and layer_of(t) > 0})
+    packages = sorted({p for edge in edges for p in edge} | {_package(m) for m in graph()})
+    lines = ["// Generated from the code by scripts/architecture.py; tests/unit/test_architecture.py keeps it current.",
+             "digraph house {", '  rankdir=BT; node [shape=box, fontname="Helvetica", fontsize=11]; edge [color="#888888"];']
+    for index, (title, _prefixes) in enumerate(LAYERS):
+        members = [p for p in packages if layer_of(p if p != "__init__" else "__init__") == index]
+        if members:
+            lines.append(f'  subgraph cluster_{index} {{ label="{title}"; fontname="Helvetica"; fontsize=10; color="#cccccc";')
+            lines += [f'    "{p}";' for p in members]
+            lines.append("  }")
+    lines += [f'  "{source}" -> "{target}";' for source, target in edges]
+    lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
+def test_the_picture_of_the_house_is_current():
+    picture = REPO / "docs" / "architecture.dot"
+    assert picture.is_file() and picture.read_text() == architecture_dot(), "run `python scripts/architecture.py` and commit docs/"

@@ -34,7 +34,7 @@ from orchestrator.providers.helm import HelmCli
 from orchestrator.render.artifacts import COMPOSE_FILE, chart_source, chart_values_file
 from orchestrator.kube import apply as kubernetes
 from orchestrator.providers.process import ExecResult
-from orchestrator.runtimes.base import Instance
+from orchestrator.runtimes.base import Instance, LogFiles
 from orchestrator.render.compose import outside_subnets, pinned_in
 from orchestrator.spec.model import OWNER_LABEL, Chart, PodRef, Wait
 from orchestrator.spec.yamlio import load_all
@@ -278,17 +278,8 @@ class DockerRuntime:
         return self.engine.exec(container, argv)
 
     def collect_logs(self, dest: Path) -> list[Path]:
-        dest.mkdir(parents=True, exist_ok=True)
-        written = []
-
-        def save(name: str, produce) -> None:
-            path = dest / name
-            try:
-                path.write_text(produce())
-            except Exception as exc:  # one missing source must not stop the others
-                path.write_text(f"unavailable: {exc}")
-            written.append(path)
-
+        save = LogFiles(dest)
+        written = save.written
         save("compose.log", self.compose.logs)
         for container in self.engine.containers(self.labels):
             save(f"{container.name}.log", lambda c=container.name: self.engine.logs(c))
