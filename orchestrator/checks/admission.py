@@ -39,7 +39,7 @@ class AdmissionCheck:
         return [["kubectl", "apply", "--server-side", "--dry-run=server", "-f", f"rendered/manifests/{check.params['group']}/"]]
 
     def attempt(self, check: Check, runtime, timeout: float, since: float) -> Observation:
-        docs = runtime.instance.artifacts().docs(check.params["group"])
+        docs = runtime.instance.rendered_set().docs(check.params["group"])
         seen: dict = {"admitted": True, "objects": len(docs)}
         lines = []
         for doc in docs:

@@ -231,11 +231,6 @@ def upstream_manifest(lab: Lab, entry: UpstreamManifest, field_path: str) -> byt
     return yaml.safe_dump_all(docs, sort_keys=False).encode()
 
 
-def group_files(rendered_dir: Path, group: str) -> list[Path]:
-    """The rendered manifests of one group, in apply order."""
-    return sorted((rendered_dir / MANIFESTS_DIR / group).glob("*.yaml"))
-
-
 OUTPUT_RECORD = ".lab-rendered.json"  # in an output folder: the files `lab` wrote there, so a rerun may replace them
 
 

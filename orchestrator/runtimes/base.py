@@ -48,7 +48,7 @@ class Instance:
 
         return compose_project(self.name)
 
-    def artifacts(self) -> "Rendered":
+    def rendered_set(self) -> "Rendered":
         """What `up` rendered for the instance: handed in by up/verify, else read back once from its folder."""
         if self.rendered_files is None:
             from orchestrator.render.artifacts import read_rendered

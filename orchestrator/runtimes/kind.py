@@ -63,7 +63,7 @@ class KindRuntime:
 
     @cached_property
     def docs(self) -> list[dict]:
-        return self.instance.artifacts().docs()
+        return self.instance.rendered_set().docs()
 
     @property
     def kube(self):
@@ -103,7 +103,7 @@ class KindRuntime:
         if lab:
             findings += artifact_findings(lab, [c.artifact for c in lab.charts if c.artifact])
         if findings[0].ok:
-            compose = self.instance.artifacts().compose()
+            compose = self.instance.rendered_set().compose()
             pinned = pinned_in(compose).get(self.instance.network.name, [])
             findings += network_findings(self.docker, self.instance.network, pinned, self._probe_image(compose))
             if not self.instance.data.get("created_cluster"):
@@ -197,7 +197,7 @@ class KindRuntime:
         subnets = self.docker.network_subnets(network)
         if subnets is None:
             raise RuntimeFailure(f"docker network {network} does not exist; kind creates it with the cluster")
-        compose = self.instance.artifacts().compose()
+        compose = self.instance.rendered_set().compose()
         outside = outside_subnets(pinned_in(compose).get(network, []), subnets)
         if outside:
             raise BadInput(f"{', '.join(outside)} pinned by the stack is not inside the {network} network ({', '.join(subnets)}); "

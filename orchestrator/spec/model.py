@@ -252,9 +252,6 @@ class Lab:
         found = list(self.images_in_role(role).values())
         return found[0] if found else None
 
-    @property
-    def templates_dir(self) -> Path:
-        return self.directory / "templates"
 
     def context(self) -> dict[str, Any]:
         """What templates see: values at the top level, plus lab, images, versions, pki."""

@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from orchestrator.kube.cilium import ingress_policy
-from orchestrator.network.emulated.policy import ENVOY_PORT, envoy_argv, envoy_bootstrap, iptables_script
+from orchestrator.network.emulated.policy import ENVOY_PORT, envoy_argv, l7_bootstrap, iptables_script
 from orchestrator.errors import BadInput
 from tests.integration.conftest import envoy_binary
 
@@ -104,7 +104,7 @@ def test_envoy_answers_as_cilium_s_proxy(tmp_path):
     port = server.server_address[1]
     cnp = published("sw_l3_l4_l7_policy.yaml")
     cnp["spec"]["ingress"][0]["toPorts"][0]["ports"][0]["port"] = str(port)
-    (tmp_path / "envoy.yaml").write_text(json.dumps(envoy_bootstrap([ingress_policy(cnp)])))  # as the runtime writes it
+    (tmp_path / "envoy.yaml").write_text(json.dumps(l7_bootstrap([ingress_policy(cnp)])))  # as the runtime writes it
     log = (tmp_path / "envoy.log").open("w")
     envoy = subprocess.Popen(envoy_argv(str(tmp_path / "envoy.yaml"), envoy_binary()), stdout=log, stderr=subprocess.STDOUT)
     try:

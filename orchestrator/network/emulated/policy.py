@@ -59,7 +59,7 @@ def iptables_script(policies: list[IngressPolicy], pods: list[dict]) -> str:
     return "\n".join(["*filter", f":{CHAIN} - [0:0]", *filter_rules, "COMMIT", "*nat", f":{L7_CHAIN} - [0:0]", *nat_rules, "COMMIT", ""])
 
 
-def envoy_bootstrap(policies: list[IngressPolicy]) -> dict:
+def l7_bootstrap(policies: list[IngressPolicy]) -> dict:
     """Envoy for the L7 rules: the allowed method/path pairs routed to the pod itself, everything else 403."""
     routes = []
     ports = set()
@@ -136,7 +136,7 @@ class PolicyDatapath:
     def _run_envoy(self, policies: list[IngressPolicy]) -> None:
         if not self.proxy_image:
             raise BadInput("the docker runtime runs a policy's HTTP rules in Envoy: name its image in imageRoles.proxy")
-        bootstrap = json.dumps(envoy_bootstrap(policies), indent=1).encode()  # JSON is YAML, and keeps the body's \r\n
+        bootstrap = json.dumps(l7_bootstrap(policies), indent=1).encode()  # JSON is YAML, and keeps the body's \r\n
         self.engine.run(self.envoy, self.proxy_image, envoy_argv("/etc/envoy/envoy.yaml"),
                         labels={**self.labels, "lab.dev/role": "proxy"}, files={"/etc/envoy/envoy.yaml": FileSpec(bootstrap, 0o444)},
                         network_mode=f"container:{self.pod}", user=str(ENVOY_UID))

@@ -87,12 +87,12 @@ class DockerRuntime:
 
     @cached_property
     def docs(self) -> list[dict]:
-        return self.instance.artifacts().docs()
+        return self.instance.rendered_set().docs()
 
     @cached_property
     def compose_doc(self) -> dict:
         """The rendered compose file, parsed once: every exec checks the stack's containers against it."""
-        return self.instance.artifacts().compose()
+        return self.instance.rendered_set().compose()
 
     @property
     def compose(self) -> ComposeStack:
@@ -180,7 +180,7 @@ class DockerRuntime:
             controllers = background.submit(lambda: (created.result(), self.control_plane.start_controllers()))
             started.append(controllers)
             crds_applied.result()
-            self.crds.register(crds.result(), self.instance.artifacts().emulated_docs())
+            self.crds.register(crds.result(), self.instance.rendered_set().emulated_docs())
             controllers.result()
             self._wait_node_ready()
             for chart in lab.charts:
