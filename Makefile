@@ -36,7 +36,7 @@ tools: venv
 	@bash scripts/compose-plugin.sh $(VENV)
 
 sysdeps:
-	bash scripts/sysdeps.sh
+	bash scripts/sysdeps.sh test
 
 engine: sysdeps
 	bash scripts/docker-engine.sh start
@@ -53,12 +53,8 @@ images: venv
 	$(BIN)/python scripts/build_images.py
 	$(BIN)/python scripts/build_components.py
 
-up: venv tools engine-up
-	@if [ "$(IMAGES)" = local ]; then $(MAKE) -s images; fi
-	@images=""; \
-	if [ "$(IMAGES)" = local ] || { [ "$(IMAGES)" = auto ] && docker image inspect lab.local/client:test >/dev/null 2>&1; }; then \
-	  images="--images images.local.yaml"; echo "using the local lab.local/* images (images.local.yaml; IMAGES=official for the lab's own)"; fi; \
-	$(LAB_CMD) up $(LAB) $(RUNTIME_FLAG) $$images $(ARGS)
+up:
+	@LAB=$(LAB) IMAGES=$(IMAGES) RUNTIME_FLAG="$(RUNTIME_FLAG)" ARGS="$(ARGS)" bash scripts/up.sh
 
 verify: venv
 	$(LAB_CMD) verify $(LAB) $(ARGS)

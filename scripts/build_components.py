@@ -16,6 +16,7 @@ import hashlib
 import os
 import subprocess
 import sys
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -76,15 +77,36 @@ def build_binaries() -> None:
         ("cert-manager controllers " + CERT_MANAGER, lambda: go(["install", "-ldflags", "-s -w", "."], HERE / "cert-manager", env=RENAMED_ENV)),
     ]
 
-    def timed(name: str, build) -> None:
-        start = time.monotonic()
-        build()
-        print(f"go: {name}: {time.monotonic() - start:.1f}s", flush=True)
+    running: dict[str, float] = {}  # what is being built, since when
+    done = threading.Event()
 
+    def timed(name: str, build) -> None:
+        running[name] = time.monotonic()
+        build()
+        print(f"go: {name}: {time.monotonic() - running.pop(name):.1f}s ({len(steps) - len(finished) - 1} to go)", flush=True)
+        finished.append(name)
+
+    def progress() -> None:
+        """While a build is long (a cold one is, the first time), say every 30 s what is being built and for how long."""
+        while not done.wait(30):
+            now = time.monotonic()
+            busy = ", ".join(f"{name} ({(now - since) / 60:.1f} min so far)" for name, since in list(running.items()))
+            if busy:
+                print(f"go: still building {busy}; {len(finished)} of {len(steps)} done", flush=True)
+
+    finished: list[str] = []
+    if not (BIN / "kube-apiserver").exists():
+        print("go: building the control plane, etcd, kind, helm and the labs' controllers from their Go modules: the first time "
+              "takes 10 to 20 minutes on 2 cores (Go's caches keep later builds to seconds)", flush=True)
+    ticker = threading.Thread(target=progress, daemon=True)
+    ticker.start()
     # Two at a time: a warm build is mostly `go` checking a large module graph, one core each.
-    with ThreadPoolExecutor(2) as pool:
-        for built in [pool.submit(timed, name, build) for name, build in steps]:
-            built.result()
+    try:
+        with ThreadPoolExecutor(2) as pool:
+            for built in [pool.submit(timed, name, build) for name, build in steps]:
+                built.result()
+    finally:
+        done.set()
     # Binaries whose installed names say little are linked under names that do; the installed file stays where
     # `go install` put it, so the next run finds it up to date instead of linking it again.
     for installed, name in (("server", "etcd"),  # etcd's server module (the major-version suffix is dropped)

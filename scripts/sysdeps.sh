@@ -1,8 +1,13 @@
 #!/usr/bin/env bash
-# Install the system tools the tests drive for real, when missing (Debian/Ubuntu, as root or with sudo).
+# Install the system tools the labs and the tests drive for real, when missing (Debian/Ubuntu, as root or with sudo).
+#   sysdeps.sh up    what `make up` needs: Docker, and what the local images are built from (haproxy, curl, openssl,
+#                    iptables, busybox), graphviz for `lab guide`'s picture
+#   sysdeps.sh test  that, and chromium (the guide's test renders it)
 set -euo pipefail
+profile=${1:-test}
 declare -A pkg_for=([haproxy]=haproxy [openssl]=openssl [curl]=curl [iptables]=iptables [dockerd]=docker.io [busybox]=busybox-static
-  [dot]=graphviz [chromium]=chromium)  # dot draws `lab guide`'s topology; chromium renders the guide in its test
+  [dot]=graphviz)  # dot draws `lab guide`'s topology
+[ "$profile" = test ] && pkg_for[chromium]=chromium  # chromium renders the guide in its test
 missing=()
 for tool in "${!pkg_for[@]}"; do
   command -v "$tool" >/dev/null 2>&1 || [ -x "/usr/sbin/$tool" ] || missing+=("${pkg_for[$tool]}")

@@ -8,7 +8,7 @@ started_engine=0
 cleanup() { [ "$started_engine" = 1 ] && scripts/docker-engine.sh stop || true; }
 trap cleanup EXIT
 
-bash scripts/sysdeps.sh
+bash scripts/sysdeps.sh test
 make -s venv tools
 if ! timeout 5 docker info >/dev/null 2>&1; then
   started_engine=1
