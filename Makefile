@@ -7,9 +7,6 @@ ARGS ?=
 # auto: the lab.local/* images when `make images` has built them (this machine has no registry), else the lab's own;
 # local: build and use them; official: the lab's own images.
 IMAGES ?= auto
-# Upstream files labs pin by URL and sha256 resolve from this offline bundle when it exists (no download).
-LAB_BUNDLE ?= $(wildcard $(abspath ..)/shared/upstream)
-export LAB_BUNDLE
 BIN := $(VENV)/bin
 LAB_CMD := $(BIN)/lab
 RUNTIME_FLAG := $(if $(RUNTIME),--runtime $(RUNTIME),)

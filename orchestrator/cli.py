@@ -14,9 +14,38 @@ import click
 from orchestrator.version import __version__
 from orchestrator.errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, LabError
 
-OUTPUTS = click.Choice(["text", "json"])
+OUTPUTS = click.Choice(["table", "json", "text"])  # text: the earlier name of table, still accepted
 MAX_PROBLEMS_SHOWN = 20
 MAX_LINE = 400
+
+
+def _complete_labs(_ctx, _param, incomplete: str) -> list[str]:
+    """Lab names for the shell's completion (no spec is read: listing folders is enough)."""
+    from orchestrator.catalog import Catalog, default_lab_roots
+
+    try:
+        return [e.name for e in Catalog(default_lab_roots()).entries() if e.name.startswith(incomplete)]
+    except (LabError, OSError):  # a completion never prints an error into the user's prompt
+        return []
+
+
+def _complete_instances(ctx, _param, incomplete: str) -> list[str]:
+    """Instance names recorded in any home on this machine, for the shell's completion."""
+    from orchestrator.lifecycle.homes import instances_everywhere
+
+    try:
+        home = ctx.find_root().params.get("home") or Path.cwd()
+        return sorted({name for _, name in instances_everywhere(Path(home))[0] if name.startswith(incomplete)})
+    except (LabError, OSError):
+        return []
+
+
+lab_argument = click.argument("lab", shell_complete=_complete_labs)
+
+
+def instance_argument(required: bool = True):
+    """LAB where the command acts on an instance that is up (named after its lab unless --instance was given)."""
+    return click.argument("lab", required=required, shell_complete=_complete_instances)
 
 
 def value_options(func):
@@ -26,7 +55,8 @@ def value_options(func):
     @click.option("-f", "--values", "values_files", multiple=True, type=click.Path(path_type=Path), help="YAML values file (repeatable, later wins).")
     @click.option("--images", "images_files", multiple=True, type=click.Path(path_type=Path),
                   help="Images file (`images: {KEY: REF}`), e.g. a workshop's local images; keys a lab lacks are ignored.")
-    @click.option("--instance", help="Instance name (default: the lab name); run several copies side by side.")
+    @click.option("--instance", shell_complete=_complete_instances,
+                  help="Instance name (default: the lab name); run several copies side by side.")
     @functools.wraps(func)
     def wrapper(*args, sets, values_files, images_files, instance, **kwargs):
         from orchestrator.context import Overrides
@@ -36,8 +66,15 @@ def value_options(func):
     return wrapper
 
 
+def pki_option(func):
+    """The PKI folder, one name wherever a command takes it (`--out` stays as an old spelling of it)."""
+    return click.option("--pki", "--out", "pki", type=click.Path(path_type=Path), help="PKI folder (default: certs/<instance>).")(func)
+
+
 def output_option(func):
-    return click.option("-o", "--output", type=OUTPUTS, default="text", show_default=True, help="Output format.")(func)
+    return click.option("-o", "--output", type=OUTPUTS, default="table", show_default=True,
+                        callback=lambda _ctx, _param, value: "table" if value == "text" else value,
+                        help="table for people, json alone on stdout for programs.")(func)
 
 
 class LabGroup(click.Group):
@@ -49,12 +86,20 @@ class LabGroup(click.Group):
 @click.group(cls=LabGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="lab")
 @click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
+@click.option("--bundle", type=click.Path(path_type=Path, file_okay=False), multiple=True,
+              help="An offline bundle (artifacts with a SHA256SUMS file) to resolve pinned upstream files from; as LAB_BUNDLE.")
+@click.option("--home", type=click.Path(path_type=Path, file_okay=False), envvar="LAB_HOME", show_envvar=True,
+              help="Folder for instances' records, certs/, rendered/ and guide/ (default: the current folder).")
 @click.pass_context
-def cli(click_ctx: click.Context, debug: bool) -> None:
+def cli(click_ctx: click.Context, debug: bool, bundle: tuple[Path, ...], home: Path | None) -> None:
     """Reproducible Kubernetes networking and TLS labs."""
+    import os
+
     from orchestrator.context import LabContext
 
-    click_ctx.obj = LabContext(debug=debug)
+    if bundle:  # where every later lookup of an artifact starts (the same rule whoever asks)
+        os.environ["LAB_BUNDLE"] = os.pathsep.join(str(b.resolve()) for b in bundle)
+    click_ctx.obj = LabContext(debug=debug) if home is None else LabContext(workdir=home.resolve(), debug=debug)
 
 
 @cli.command("list")
@@ -68,7 +113,7 @@ def list_cmd(ctx, output):
 
 
 @cli.command()
-@click.argument("lab")
+@lab_argument
 @value_options
 @output_option
 @click.pass_obj
@@ -94,16 +139,17 @@ def certs():
 
 
 @certs.command("issue")
-@click.argument("lab")
-@click.option("--out", type=click.Path(path_type=Path), help="PKI folder (default: certs/<instance>).")
+@lab_argument
+@pki_option
 @click.option("--force", is_flag=True, help="Reissue everything, even valid material.")
 @value_options
+@output_option
 @click.pass_obj
-def certs_issue(ctx, lab, out, force, overrides):
+def certs_issue(ctx, lab, pki, force, overrides, output):
     """Issue LAB's PKI: root CA, intermediate CA and leaf certificates (reuses what is still valid)."""
     from orchestrator.commands.certs import certs_command
 
-    certs_command(ctx, lab, overrides, out, force)
+    certs_command(ctx, lab, overrides, pki, force, output)
 
 
 @certs.command("show")
@@ -118,29 +164,31 @@ def certs_show(ctx, path, output):
 
 
 @certs.command("verify")
-@click.argument("lab")
-@click.option("--out", type=click.Path(path_type=Path), help="PKI folder (default: certs/<instance>).")
+@lab_argument
+@pki_option
 @value_options
 @output_option
 @click.pass_obj
-def certs_verify(ctx, lab, out, overrides, output):
+def certs_verify(ctx, lab, pki, overrides, output):
     """Verify every chain of LAB's PKI and show expiry (exit 1 when one fails)."""
     from orchestrator.commands.certs import verify_certs
 
-    verify_certs(ctx, lab, overrides, out, output)
+    verify_certs(ctx, lab, overrides, pki, output)
 
 
 @cli.command()
-@click.argument("lab")
+@lab_argument
 @click.option("--out", type=click.Path(path_type=Path), help="Output folder (default: rendered/<instance>).")
-@click.option("--pki", "pki_out", type=click.Path(path_type=Path), help="PKI folder (default: certs/<instance>).")
+@click.option("--pki", "pki", type=click.Path(path_type=Path),
+              help="PKI folder to reuse and keep (default: --out's pki/ when --out is given, else certs/<instance>).")
 @value_options
+@output_option
 @click.pass_obj
-def render(ctx, lab, out, pki_out, overrides):
-    """Write every artifact of LAB: kind config, Cilium values, compose stack, manifests."""
+def render(ctx, lab, out, pki, overrides, output):
+    """Write every artifact of LAB: kind config, Cilium values, compose stack, manifests (nothing outside --out)."""
     from orchestrator.commands.render import render_command
 
-    render_command(ctx, lab, overrides, out, pki_out)
+    render_command(ctx, lab, overrides, out, pki, output)
 
 
 # Names are checked by the runtime registry (an unknown one lists the valid ones); building it here would
@@ -151,7 +199,7 @@ run_options = click.option(
 
 
 @cli.command()
-@click.argument("lab")
+@lab_argument
 @run_options
 @click.option("--retain", is_flag=True, help="Keep what exists after a failure, for debugging.")
 @click.option("--no-verify", is_flag=True, help="Bring everything up but run no check.")
@@ -170,7 +218,7 @@ def up(ctx, lab, runtime, retain, no_verify, skip, junit, pause, overrides, outp
 
 
 @cli.command()
-@click.argument("lab")
+@instance_argument()
 @click.option("--junit", type=click.Path(path_type=Path), help="Write the check results as JUnit XML.")
 @value_options
 @output_option
@@ -184,29 +232,29 @@ def verify(ctx, lab, junit, overrides, output):
 
 
 @cli.command()
-@click.argument("lab", required=False)
-@click.option("--all", "all_", is_flag=True, help="Tear down every instance recorded in .lab/.")
-@click.option("--instance", help="Instance to remove (default: the lab's name).")
+@instance_argument(required=False)
+@click.option("--all", "all_", is_flag=True, help="Tear down every instance on this machine (every home `lab up` used).")
+@click.option("--instance", shell_complete=_complete_instances, help="Instance to remove (default: the lab's name).")
+@output_option
 @click.pass_obj
-def down(ctx, lab, all_, instance):
+def down(ctx, lab, all_, instance, output):
     """Remove everything LAB's instance created (containers, networks it made, cluster), from its record
-    alone (the lab's folder may be gone); safe to run twice."""
+    alone (the lab's folder may be gone), from whichever folder it was brought up in; safe to run twice."""
+    from orchestrator.commands.down import down as run_down, down_all
     from orchestrator.context import Overrides
     from orchestrator.errors import BadInput
-    from orchestrator.commands.down import down as run_down, down_all
-    from orchestrator.lifecycle.run import RunOptions
 
     if all_:
-        down_all(ctx, RunOptions())
+        down_all(ctx, output)
     elif lab is not None or instance is not None:
-        run_down(ctx, lab or instance, Overrides(instance=instance), RunOptions())
+        run_down(ctx, lab or instance, Overrides(instance=instance), output)
     else:
         raise BadInput("lab down: name a LAB (or --instance NAME), or use --all")
 
 
 @cli.command()
-@click.argument("lab")
-@click.option("--instance", help="Instance (default: the lab's name).")
+@instance_argument()
+@click.option("--instance", shell_complete=_complete_instances, help="Instance (default: the lab's name).")
 @click.pass_obj
 def kubeconfig(ctx, lab, instance):
     """Print the path of LAB's admin kubeconfig (use: export KUBECONFIG=$(lab kubeconfig LAB))."""
@@ -216,23 +264,24 @@ def kubeconfig(ctx, lab, instance):
 
 
 @cli.command()
-@click.argument("lab")
+@lab_argument
 @click.option("--out", type=click.Path(path_type=Path), help="Output folder (default: guide/<instance>).")
 @click.option("--format", "formats", type=click.Choice(["html", "md"]), multiple=True,
               help="html (one self-contained file) or md (with a Mermaid picture); both when not given.")
 @click.option("--results", is_flag=True, help="Mark each check with the last `up`/`verify` result: a verified walkthrough.")
 @run_options
 @value_options
+@output_option
 @click.pass_obj
-def guide(ctx, lab, out, formats, results, runtime, overrides):
+def guide(ctx, lab, out, formats, results, runtime, overrides, output):
     """Write LAB's walkthrough: story, topology picture, each step with its commands and expectations."""
     from orchestrator.commands.guide import FORMATS, guide as write_guide
 
-    write_guide(ctx, lab, overrides, out, tuple(formats) or FORMATS, results, runtime)
+    write_guide(ctx, lab, overrides, out, tuple(formats) or FORMATS, results, runtime, output)
 
 
 @cli.command()
-@click.argument("lab", required=False)
+@instance_argument(required=False)
 @output_option
 @click.pass_obj
 def status(ctx, lab, output):
@@ -243,7 +292,7 @@ def status(ctx, lab, output):
 
 
 @cli.command()
-@click.argument("lab")
+@lab_argument
 @run_options
 @value_options
 @output_option
@@ -273,7 +322,7 @@ def images_command(name: str, *extra_options):
     """A `lab images` subcommand on LAB: resolves the lab and its runtime, then calls the wrapped function."""
 
     def decorate(func):
-        @click.argument("lab")
+        @lab_argument
         @run_options
         @value_options
         @click.pass_obj
@@ -324,6 +373,37 @@ def images_load(ctx, bundle):
     from orchestrator.commands import images as imgs
 
     imgs.load(ctx, bundle)
+
+
+@cli.command("bundle")
+@click.argument("labs", nargs=-1, metavar="LAB...", shell_complete=_complete_labs)
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="The bundle folder to write.")
+@click.option("--images/--no-images", default=True, show_default=True, help="Save the images the labs run too (needs Docker).")
+@run_options
+@output_option
+@click.pass_obj
+def bundle_cmd(ctx, labs, out, images, runtime, output):
+    """Write one offline workshop bundle for LABs: their pinned upstream files with a SHA256SUMS, and their images."""
+    from orchestrator.commands.bundle import bundle, check_names
+
+    check_names(labs)
+    bundle(ctx, labs, out, images, runtime, output)
+
+
+@cli.command()
+@click.argument("shell", type=click.Choice(["bash", "fish", "zsh"]))
+def completion(shell):
+    """Print SHELL's completion script for lab: commands, options, lab names and instance names complete.
+
+    \b
+    bash: eval "$(lab completion bash)"    # in ~/.bashrc
+    zsh:  eval "$(lab completion zsh)"     # in ~/.zshrc, after compinit
+    fish: lab completion fish > ~/.config/fish/completions/lab.fish
+    """
+    from click.shell_completion import get_completion_class
+
+    script = get_completion_class(shell)(cli, {}, "lab", "_LAB_COMPLETE").source()
+    click.echo(script)
 
 
 def _bounded(line: str) -> str:

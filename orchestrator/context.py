@@ -57,6 +57,20 @@ class LabContext:
 
         return state_dir(self.state_root, instance, origin)
 
+    def at_home_of(self, instance: str) -> "LabContext":
+        """This context, or one moved to the home holding `instance`'s record when another home has it (found
+        through the registry of homes), so `lab down NAME` or `lab kubeconfig NAME` work from anywhere."""
+        from dataclasses import replace
+
+        from orchestrator.lifecycle.homes import home_of
+        from orchestrator.spec.names import instance_name
+
+        home = home_of(self.workdir, instance_name(instance, "LAB"))
+        if home is None or home == self.workdir.resolve():
+            return self
+        self.ui.progress(f"instance {instance} lives in {home}")
+        return replace(self, workdir=home)
+
     def load(self, name: str, overrides: Overrides | None = None) -> Lab:
         overrides = overrides or Overrides()
         return load_lab(

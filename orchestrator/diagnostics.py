@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from orchestrator.errors import MissingPrerequisite
+from orchestrator.install import fix
 
 
 @dataclass(frozen=True)
@@ -26,13 +27,15 @@ class Finding:
         return "ok" if self.ok else ("MISSING" if self.blocking else "warning")
 
 
-def blocking_problem(runtime: str, findings: list[Finding]) -> MissingPrerequisite | None:
+def blocking_problem(runtime: str, findings: list[Finding], lab: str | None = None) -> MissingPrerequisite | None:
+    """The findings that stop a run, as one error; `lab`: the lab whose `lab doctor` gives the details (none inside it)."""
     missing = [f for f in findings if not f.ok and f.blocking]
     if not missing:
         return None
     text = "; ".join(f"{f.check}: {f.detail}" for f in missing)
+    details = f" (details: `lab doctor {lab} --runtime {runtime}`)" if lab else ""
     return MissingPrerequisite(f"this machine is not ready for the {runtime} runtime: {text}",
-                               hint="; ".join(dict.fromkeys(f.fix for f in missing)) + " (details: `lab doctor`)")
+                               hint="; ".join(dict.fromkeys(f.fix for f in missing)) + details)
 
 
 def graphviz_finding() -> Finding:
@@ -132,11 +135,11 @@ def docker_findings(cli) -> list[Finding]:
         version, compose = asked[0].result(), asked[1].result()
         findings = [Finding("docker daemon", version is not None, version or "not reachable", HINT)]
         findings.append(Finding("docker compose v2", compose is not None, compose or "missing",
-                                "install the Docker Compose v2 plugin (in this repository: `make tools`)"))
+                                fix("`make tools`", "install the Docker Compose v2 plugin (docker-compose-plugin)")))
         reports_failure = asked[2].result() if compose is not None and version is not None else True
     if not reports_failure:
         findings.append(Finding("docker compose exit status", False, "`docker compose` exits 0 even when it fails (a wrapper script?)",
-                                "link the real docker-compose binary as the CLI plugin (in this repository: `make tools`)"))
+                                fix("`make tools`", "link the real docker-compose binary as the Docker CLI plugin")))
     return findings
 
 

@@ -45,9 +45,8 @@ class LabSession:
 
     def down(self) -> None:
         from orchestrator.commands.down import down
-        from orchestrator.lifecycle.run import RunOptions
 
-        down(self._ctx(), self.name, self.overrides, RunOptions())
+        down(self._ctx(), self.name, self.overrides)
 
 
 @pytest.fixture

@@ -3,8 +3,58 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import sys
+import textwrap
 from typing import Any, Iterable
+
+MIN_COLUMN = 12  # a column is not narrowed below this (or its natural width)
+GAP = 2
+
+
+def line_width() -> int:
+    """The terminal's width; when output is piped, COLUMNS or 100 (a log or a pager, read by a person)."""
+    if os.environ.get("COLUMNS", "").isdigit():
+        return max(40, int(os.environ["COLUMNS"]))
+    return max(40, shutil.get_terminal_size((100, 24)).columns)
+
+
+def fit_widths(natural: list[int], total: int) -> list[int]:
+    """Column widths that fit `total` with gaps: the widest column gives way first, none below MIN_COLUMN."""
+    widths = list(natural)
+    while sum(widths) + GAP * (len(widths) - 1) > total:
+        widest = max(range(len(widths)), key=lambda i: widths[i])
+        if widths[widest] <= MIN_COLUMN:
+            break  # too many columns to fit: lines stay long rather than unreadable
+        widths[widest] -= 1
+    return widths
+
+
+def prose_groups(text: str) -> list[str]:
+    """Paragraphs and list items of a text whose lines were broken by hand ("" for a blank line between)."""
+    groups: list[str] = []
+    open_group = False
+    for line in text.splitlines():
+        stripped = line.strip()
+        item_ends = groups and groups[-1].startswith("- ") and not line[:1].isspace()  # an item goes on indented
+        if not stripped:
+            groups.append("")
+            open_group = False
+        elif open_group and not stripped.startswith("- ") and not item_ends:
+            groups[-1] += " " + stripped
+        else:
+            groups.append(stripped)
+            open_group = True
+    return groups
+
+
+def wrapped_row(cells: list[str], widths: list[int]) -> list[str]:
+    """One table row as lines: each cell wrapped in its column (long words broken), the columns kept aligned."""
+    columns = [textwrap.wrap(c, w, break_on_hyphens=False) or [""] for c, w in zip(cells, widths)]
+    height = max(len(c) for c in columns)
+    return [(" " * GAP).join((col[i] if i < len(col) else "").ljust(w) for col, w in zip(columns, widths)).rstrip()
+            for i in range(height)]
 
 
 class Ui:
@@ -21,6 +71,13 @@ class Ui:
 
     def line(self, text: str = "") -> None:
         print(text, file=self.stream, flush=True)
+
+    def paragraph(self, text: str) -> None:
+        """Prose, wrapped to the line width: lines of one paragraph joined, a `- ` item kept as an item."""
+        for group in prose_groups(text):
+            item = group.startswith("- ")
+            self.line(textwrap.fill(group, line_width(), subsequent_indent="  " if item else "", break_on_hyphens=False)
+                      if group else "")
 
     def progress(self, text: str) -> None:
         print(text, file=self.progress_stream, flush=True)
@@ -46,10 +103,11 @@ class Ui:
         if self.plain:
             if title:
                 self.line(title)
-            widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(headers)]
-            self.line("  ".join(h.upper().ljust(w) for h, w in zip(headers, widths)).rstrip())
+            widths = fit_widths([max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(headers)], line_width())
+            self.line("  ".join(h.upper()[:w].ljust(w) for h, w in zip(headers, widths)).rstrip())
             for row in rows:
-                self.line("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip())
+                for line in wrapped_row(row, widths):
+                    self.line(line)
             return
         from rich.console import Console
         from rich.table import Table

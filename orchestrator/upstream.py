@@ -21,8 +21,20 @@ def cache_dir() -> Path:
     return Path(os.environ.get("LAB_CACHE", Path.home() / ".cache" / "lab")) / "artifacts"
 
 
+# Bundles found without LAB_BUNDLE, as this project's Makefile finds them: `bundle/` in the checkout (what
+# `lab bundle LAB --out bundle` writes there), or `../shared/upstream` beside it (a workshop copies the checkout
+# and the bundle side by side).
+_CHECKOUT = Path(__file__).resolve().parents[1]
+BESIDE_THE_PROJECT = (_CHECKOUT / "bundle", _CHECKOUT.parent / "shared" / "upstream")
+
+
 def bundles() -> list[Path]:
-    return [Path(p) for p in os.environ.get("LAB_BUNDLE", "").split(os.pathsep) if p]
+    """Where artifacts are looked up first: LAB_BUNDLE (os.pathsep separated; `lab --bundle DIR` sets it), else the
+    bundles beside the project that are there."""
+    given = [Path(p) for p in os.environ.get("LAB_BUNDLE", "").split(os.pathsep) if p]
+    if given:
+        return given
+    return [b for b in BESIDE_THE_PROJECT if (b / "SHA256SUMS").is_file()]
 
 
 def _listed(bundle: Path, sha256: str) -> Path | None:
@@ -55,7 +67,8 @@ def fetch(name: str, url: str, sha256: str) -> bytes:
                 raise BadInput(f"artifact {name} ({url}) is larger than {MAX_ARTIFACT_BYTES} bytes")
     except OSError as exc:
         raise MissingPrerequisite(f"artifact {name} ({url}) is in no offline bundle and cannot be downloaded: {str(exc)[:200]}",
-                                  hint="point LAB_BUNDLE at a folder holding it with a SHA256SUMS file (a workshop bundle)") from None
+                                  hint="point LAB_BUNDLE (or `lab --bundle DIR`) at a folder holding it with a SHA256SUMS file: "
+                                       "a workshop bundle that `lab bundle LAB --out DIR` writes on a connected machine") from None
     data = _verified(name, data, sha256, url)
     write_atomic(cached, data, 0o644)
     return data

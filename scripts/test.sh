@@ -8,6 +8,7 @@ started_engine=0
 cleanup() { [ "$started_engine" = 1 ] && scripts/docker-engine.sh stop || true; }
 trap cleanup EXIT
 
+python3 scripts/check_artifacts.py  # first: one message, not one failing test each, when they cannot resolve
 bash scripts/sysdeps.sh test
 make -s venv tools
 if ! timeout 5 docker info >/dev/null 2>&1; then

@@ -1,12 +1,29 @@
+import atexit
 import os
+import shutil
+import tempfile
+from pathlib import Path
 
 import pytest
 
-from tests.helpers import FAKE_TOOL, FIXTURE_LABS, LABS, REPO, copy_lab
+from tests.helpers import FAKE_TOOL, FIXTURE_LABS, LABS, copy_lab
 
-# The project's shared upstream files, as a workshop's offline bundle: labs' pinned artifacts resolve from it.
-if (REPO.parent / "shared" / "upstream" / "SHA256SUMS").is_file():
-    os.environ.setdefault("LAB_BUNDLE", str(REPO.parent / "shared" / "upstream"))
+# The labs' pinned upstream files resolve as for any user: LAB_BUNDLE when set, else a bundle beside the
+# project (this project's `../shared/upstream`), then the cache (scripts/check_artifacts.py said so first).
+
+# The registry of homes (`lab status` from anywhere) is the user's: the suite keeps its own, one per test below
+# and one for what runs outside a test (module fixtures), removed at exit.
+_SUITE_REGISTRY = tempfile.mkdtemp(prefix="lab-test-registry-")
+atexit.register(shutil.rmtree, _SUITE_REGISTRY, True)
+os.environ["LAB_REGISTRY"] = str(Path(_SUITE_REGISTRY) / "homes.json")
+
+
+@pytest.fixture(autouse=True)
+def own_registry(tmp_path_factory, monkeypatch):
+    """Each test its own registry of homes: a `down --all` in one never reaches another's instances."""
+    path = tmp_path_factory.mktemp("registry") / "homes.json"
+    monkeypatch.setenv("LAB_REGISTRY", str(path))
+    return path
 
 
 @pytest.fixture

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 from dataclasses import dataclass
@@ -46,7 +47,13 @@ def _entry(args):
 
 def run_lab(*args: str) -> CliResult:
     """Run `lab ARGS` through Click's runner and the real exit path (`main`)."""
-    result = CliRunner().invoke(_entry, list(args), catch_exceptions=False)
+    environment = dict(os.environ)  # a command is a process: what it sets in its environment (--bundle) ends with it
+    try:
+        result = CliRunner().invoke(_entry, list(args), catch_exceptions=False)
+    finally:
+        if dict(os.environ) != environment:
+            os.environ.clear()
+            os.environ.update(environment)
     return CliResult(result.exit_code, result.stdout, result.stderr)
 
 
@@ -74,3 +81,11 @@ def load_lab(entry, **options):
 
     ctx = LabContext()
     return load(entry, checks=ctx.checks, waits=ctx.waits, steps=ctx.steps, runtimes=ctx.runtimes, **options)
+
+
+def offline_bundle() -> Path | None:
+    """The bundle `lab` itself resolves upstream files from (LAB_BUNDLE, else one beside the project)."""
+    from orchestrator.upstream import bundles
+
+    found = bundles()
+    return found[0] if found else None

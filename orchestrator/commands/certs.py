@@ -13,29 +13,48 @@ from orchestrator.pki.store import PkiStore
 from orchestrator.spec import Lab
 
 
-def _require_pki(lab: Lab) -> None:
-    if lab.pki is None:
-        raise BadInput(f"{lab.spec_file}: pki: this lab declares no PKI")
-
-
-def issue_certs(ctx: LabContext, name: str, overrides: Overrides, out: Path | None, force: bool) -> tuple[Lab, Path, list[CertAction]]:
+def issue_certs(ctx: LabContext, name: str, overrides: Overrides, pki: Path | None, force: bool) -> tuple[Lab, Path, list[CertAction]]:
     lab = ctx.load(name, overrides)
-    _require_pki(lab)
-    directory = writable_folder(ctx.pki_dir(lab, out), "--out")
+    directory = writable_folder(ctx.pki_dir(lab, pki), "--pki")
+    if lab.pki is None:
+        return lab, directory, []
     store = PkiStore(directory, staged=True)
     actions = PkiManager(lab.pki, store).ensure(force=force)
     store.commit()  # under the folder's lock; refused if another command issued meanwhile (two PKIs mixed)
     return lab, directory, actions
 
 
-def certs_command(ctx: LabContext, name: str, overrides: Overrides, out: Path | None, force: bool) -> None:
-    _lab, directory, actions = issue_certs(ctx, name, overrides, out, force)
-    ctx.ui.table(["certificate", "action", "reason"], [[a.name, a.action, a.reason] for a in actions])
-    ctx.ui.line(f"PKI in {directory}")
+def certs_command(ctx: LabContext, name: str, overrides: Overrides, pki: Path | None, force: bool, output: str = "table") -> None:
+    lab, directory, actions = issue_certs(ctx, name, overrides, pki, force)
+    if output == "json":
+        ctx.ui.json({"lab": lab.name, "pki": str(directory) if lab.pki else None,
+                     "certificates": [{"name": a.name, "action": a.action, "reason": a.reason} for a in actions]})
+    elif lab.pki is None:
+        ctx.ui.line(f"lab {lab.name} declares no PKI: nothing to issue")
+    else:
+        ctx.ui.table(["certificate", "action", "reason"], [[a.name, a.action, a.reason] for a in actions])
+        ctx.ui.line(f"PKI in {directory}")
+
+
+CERT_FILES = (".crt", ".pem", ".cer", ".der")
+
+
+def _certificate_files(path: Path) -> list[Path]:
+    """PATH itself, or every certificate file of a folder (by name, in order; keys are never read)."""
+    if not path.is_dir():
+        return [path]
+    found = sorted(p for p in path.iterdir() if p.suffix in CERT_FILES and p.is_file() and not p.is_symlink())
+    if not found:
+        raise BadInput(f"{path}: no certificate files ({', '.join(CERT_FILES)}) in this folder")
+    return found
 
 
 def show_cert(ctx: LabContext, path: Path, output: str) -> None:
-    summaries = [summarize_file(path, c, i) for i, c in enumerate(load_certs(path))]
+    summaries, shown = [], []
+    for file in _certificate_files(path):
+        for i, cert in enumerate(load_certs(file)):
+            summaries.append({"file": str(file), **summarize_file(file, cert, i)})
+            shown.append(file)
     if output == "json":
         ctx.ui.json(summaries)
         return
@@ -43,7 +62,7 @@ def show_cert(ctx: LabContext, path: Path, output: str) -> None:
         if i:
             ctx.ui.line()
         if len(summaries) > 1:
-            ctx.ui.line(f"[{i}] {path}")
+            ctx.ui.line(f"[{i}] {s['file']}")
         basic = "CA:TRUE" + (f", pathlen:{s['path_length']}" if s["path_length"] is not None else "") if s["ca"] else "CA:FALSE"
         rows = [
             ("Subject", s["subject"]),
@@ -63,10 +82,12 @@ def show_cert(ctx: LabContext, path: Path, output: str) -> None:
             ctx.ui.line(f"{key.ljust(width)}  {value}")
 
 
-def verify_certs(ctx: LabContext, name: str, overrides: Overrides, out: Path | None, output: str) -> None:
+def verify_certs(ctx: LabContext, name: str, overrides: Overrides, pki: Path | None, output: str) -> None:
     lab = ctx.load(name, overrides)
-    _require_pki(lab)
-    directory = ctx.pki_dir(lab, out)
+    if lab.pki is None:
+        ctx.ui.json([]) if output == "json" else ctx.ui.line(f"lab {lab.name} declares no PKI: nothing to verify")
+        return
+    directory = ctx.pki_dir(lab, pki)
     results = verify_pki(lab.pki, PkiStore(directory))
     if output == "json":
         ctx.ui.json([{**r.__dict__, "not_after": r.not_after.isoformat()} for r in results])

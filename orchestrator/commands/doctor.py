@@ -14,6 +14,8 @@ from orchestrator.runtimes.base import Instance
 
 
 def doctor(ctx: LabContext, lab_name: str, overrides: Overrides, runtime: str | None, output: str) -> None:
+    if output == "json":
+        ctx.ui.machine_output()  # stdout carries the JSON alone
     lab = ctx.load(lab_name, overrides)
     name, why = ctx.runtimes.select(lab.runtimes, runtime, lab.name)
     if not runtime:

@@ -35,7 +35,9 @@ def draw_svg(dot: str) -> str | None:
 
 
 def guide(ctx: LabContext, name: str, overrides: Overrides, out: Path | None, formats: tuple[str, ...], results: bool,
-          runtime: str | None) -> list[Path]:
+          runtime: str | None, output: str = "table") -> list[Path]:
+    if output == "json":
+        ctx.ui.machine_output()
     lab = ctx.load(name, overrides)
     if runtime:
         ctx.runtimes.get(runtime)
@@ -71,8 +73,12 @@ def guide(ctx: LabContext, name: str, overrides: Overrides, out: Path | None, fo
         text = render_template(env, f"guide.{fmt}.j2", context)
         write_atomic(out / f"guide.{fmt}", text.encode(), 0o644)
         written.append(out / f"guide.{fmt}")
-    for path in written:
-        ctx.ui.line(f"  {path}")
+    if output == "json":
+        ctx.ui.json({"lab": lab.name, "instance": lab.instance, "out": str(out), "files": [str(p) for p in written],
+                     "verified": report is not None})
+    else:
+        for path in written:
+            ctx.ui.line(f"  {path}")
     if svg is None:
         ctx.ui.progress(f"graphviz (dot) not found: the guide carries the DOT source; draw it with "
                         f"`dot -Tsvg {out / 'topology.dot'} -o {out / 'topology.svg'}` (apt install graphviz)")

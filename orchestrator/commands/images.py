@@ -45,7 +45,7 @@ def images_for(ctx: LabContext, lab: Lab, runtime: str) -> list[tuple[str, str]]
     return ctx.runtimes.images_for(lab, runtime) + (chart_images(ctx, lab) if ctx.runtimes.get(runtime).runs_charts else [])
 
 
-def _pullable(rows: list[tuple[str, str]]) -> list[str]:
+def pullable(rows: list[tuple[str, str]]) -> list[str]:
     return [image for _key, image in rows if not image.startswith("(")]
 
 
@@ -57,7 +57,7 @@ def list_images(ctx: LabContext, lab: Lab, runtime: str, output: str) -> None:
         ctx.ui.table(["key", "image"], rows)
 
 
-def _engine() -> DockerCli:
+def engine_answering() -> DockerCli:
     """The docker CLI, once the engine answers (exit 3 naming the fix when it does not)."""
     from orchestrator.errors import MissingPrerequisite
     from orchestrator.providers.docker_cli import HINT
@@ -99,18 +99,23 @@ def bundle_problem(bundle: Path) -> str | None:
 
 
 def pull(ctx: LabContext, lab: Lab, runtime: str) -> None:
-    cli = _engine()
-    for image in _pullable(images_for(ctx, lab, runtime)):
+    cli = engine_answering()
+    for image in pullable(images_for(ctx, lab, runtime)):
         cli.pull(image)
         ctx.ui.line(f"pulled {image}")
 
 
-def save(ctx: LabContext, lab: Lab, runtime: str, out: Path) -> None:
-    images = _pullable(images_for(ctx, lab, runtime))
+def save_images(images: list[str], out: Path, engine: DockerCli | None = None) -> None:
+    """The images into one `docker save` archive (the engine must answer; exit 3 when it does not)."""
     writable_folder(out.parent, "--out")
     if out.exists() and not out.is_file():
         raise BadInput(f"--out {out}: exists and is not a file")
-    _engine().save(images, out)
+    (engine or engine_answering()).save(images, out)
+
+
+def save(ctx: LabContext, lab: Lab, runtime: str, out: Path) -> None:
+    images = pullable(images_for(ctx, lab, runtime))
+    save_images(images, out)
     ctx.ui.line(f"saved {len(images)} images to {out}")
 
 
@@ -118,4 +123,4 @@ def load(ctx: LabContext, bundle: Path) -> None:
     problem = bundle_problem(bundle)
     if problem:
         raise BadInput(f"{bundle}: not an image bundle: {problem}")
-    ctx.ui.line(_engine().load(bundle))
+    ctx.ui.line(engine_answering().load(bundle))

@@ -84,17 +84,17 @@ def show_lab(ctx: LabContext, name: str, overrides: Overrides, output: str) -> N
                  title="Steps")
     for runtime in lab.runtimes:  # what each runtime's network does for this lab, in words
         for line in ctx.networks.get(ctx.runtimes.get(runtime).network).describe(lab, runtime):
-            ctx.ui.line(line)
+            ctx.ui.paragraph(line)
 
 
 def _show_header(ui, lab: Lab) -> None:
     ui.line(f"{lab.name}: {lab.title}")
     if lab.description:
         ui.line()
-        ui.line(lab.description)
+        ui.paragraph(lab.description)
     if lab.source:
         ui.line()
-        ui.line("Source: " + ", ".join(f"{k} {v}" for k, v in lab.source.items()))
+        ui.paragraph("Source: " + ", ".join(f"{k} {v}" for k, v in lab.source.items()))
     ui.line()
     ui.line(f"Runtimes: {', '.join(lab.runtimes)}")
     ui.line()

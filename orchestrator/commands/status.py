@@ -2,47 +2,66 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+from pathlib import Path
+
 from orchestrator.context import LabContext
 from orchestrator.errors import BadInput, LabError
-from orchestrator.spec.names import instance_name_of
-from orchestrator.lifecycle.state import InstanceState, recorded, recorded_instances
+from orchestrator.spec.names import instance_name, instance_name_of
+from orchestrator.lifecycle.homes import instances_everywhere
+from orchestrator.lifecycle.state import InstanceState, recorded
 
 
 def status(ctx: LabContext, name: str | None, output: str) -> None:
-    instances = [name] if name is not None else recorded_instances(ctx.state_root)
-    if not instances and output != "json":
-        ctx.ui.line(f"no lab instances recorded in {ctx.state_root}")
+    """Every instance on this machine (the current home's first, then every home `lab up` used), or LAB's."""
+    if name is not None:  # an instance's name, validated whole (never a path)
+        pairs, dropped = [(ctx.at_home_of(instance_name(name, "LAB")).workdir, name)], []
+    else:
+        pairs, dropped = instances_everywhere(ctx.workdir)
+    for line in dropped:
+        ctx.ui.error(f"warning: {line}")
+    if not pairs and output != "json":
+        ctx.ui.line(f"no lab instances recorded (in {ctx.state_root} or any other home `lab up` used)")
         return
     rows, data = [], []
-    for instance in instances:
-        try:
-            state = InstanceState(ctx.state_dir(instance, "LAB" if name is not None else "--instance"))
-        except BadInput as exc:
-            if name is not None:
-                raise
-            rows.append([instance, "-", "-", "broken record", exc.message.splitlines()[0][:200]])
-            data.append({"instance": instance, "phase": "broken", "problem": exc.message.splitlines()[0], "objects": []})
-            continue
-        if not state.exists:
-            rows.append([instance, "-", "-", "not up", ""])
-            data.append({"instance": instance, "phase": "absent", "objects": []})
-            continue
-        try:
-            objects = ctx.runtimes.make(state.data["runtime"], state.instance()).status()
-        except LabError as exc:
-            objects = [{"kind": "?", "name": "?", "status": f"unknown: {exc.message.splitlines()[0][:120]}"}]
-        data.append({"instance": instance, "lab": state.data.get("lab"), "runtime": state.data.get("runtime"),
-                     "phase": state.data.get("phase"), "objects": objects})
-        summary_text = ", ".join(f"{o['name']} {o['status']}" for o in objects) or "no objects"
-        rows.append([instance, state.data.get("lab", "?"), state.data.get("runtime", "?"), state.data.get("phase", "?"), summary_text])
+    for home, instance in pairs:
+        entry, row = _instance_status(replace(ctx, workdir=home), instance, strict=name is not None)
+        data.append({**entry, "home": str(home)})
+        rows.append([*row, _shown_home(home, ctx.workdir)])
     if output == "json":
         ctx.ui.json(data)
     else:
-        ctx.ui.table(["instance", "lab", "runtime", "phase", "objects"], rows)
+        ctx.ui.table(["instance", "lab", "runtime", "phase", "objects", "home"], rows)
+
+
+def _shown_home(home: Path, current: Path) -> str:
+    return "." if home == current.resolve() else str(home)
+
+
+def _instance_status(ctx: LabContext, instance: str, strict: bool) -> tuple[dict, list[str]]:
+    try:
+        state = InstanceState(ctx.state_dir(instance, "LAB" if strict else "--instance"))
+    except BadInput as exc:
+        if strict:
+            raise
+        problem = exc.message.splitlines()[0]
+        return {"instance": instance, "phase": "broken", "problem": problem, "objects": []}, \
+            [instance, "-", "-", "broken record", problem[:200]]
+    if not state.exists:
+        return {"instance": instance, "phase": "absent", "objects": []}, [instance, "-", "-", "not up", ""]
+    try:
+        objects = ctx.runtimes.make(state.data["runtime"], state.instance()).status()
+    except LabError as exc:
+        objects = [{"kind": "?", "name": "?", "status": f"unknown: {exc.message.splitlines()[0][:120]}"}]
+    summary_text = ", ".join(f"{o['name']} {o['status']}" for o in objects) or "no objects"
+    return ({"instance": instance, "lab": state.data.get("lab"), "runtime": state.data.get("runtime"),
+             "phase": state.data.get("phase"), "objects": objects},
+            [instance, state.data.get("lab", "?"), state.data.get("runtime", "?"), state.data.get("phase", "?"), summary_text])
 
 
 def kubeconfig(ctx: LabContext, instance: str) -> None:
     """The admin kubeconfig of an instance's cluster (kind's, or the docker runtime's control plane)."""
+    ctx = ctx.at_home_of(instance_name_of(instance, None))
     state = recorded(ctx.state_root, instance_name_of(instance, None))
     path = state.directory / "kubeconfig"
     if not path.is_file():

@@ -12,6 +12,7 @@ from orchestrator.context import LabContext, Overrides
 from orchestrator.diagnostics import blocking_problem
 from orchestrator.errors import BadInput, LabError, SpecErrors, StepFailed
 from orchestrator.kube.objects import resolve_pod
+from orchestrator.lifecycle.homes import home_of, remember
 from orchestrator.lifecycle.report import collect_logs, report
 from orchestrator.lifecycle.run import CheckFailed, Run, RunOptions, checks_failed, run_steps
 from orchestrator.lifecycle.state import InstanceState
@@ -54,6 +55,7 @@ def up(ctx: LabContext, name: str, overrides: Overrides, options: RunOptions) ->
     run, store = _prepare(ctx, name, overrides, options)
     _preflight(run)
     lab, state, runtime = run.lab, run.state, run.runtime
+    remember(ctx.workdir)  # so `lab status` and `lab down` find it from anywhere
     state.save(lab=lab.name, instance=lab.instance, runtime=runtime.name, phase="starting", instance_record=runtime.instance.record(),
                sets=list(overrides.sets), values_files=[str(Path(p).resolve()) for p in overrides.values_files],
                images_files=[str(Path(p).resolve()) for p in overrides.images_files])
@@ -83,6 +85,10 @@ def _prepare(ctx: LabContext, name: str, overrides: Overrides, options: RunOptio
     unknown = sorted(set(options.skip) - {s.name for s in lab.steps})
     if unknown:
         raise BadInput(f"--skip {', '.join(unknown)}: no such step (steps: {', '.join(s.name for s in lab.steps)})")
+    elsewhere = home_of(ctx.workdir, lab.instance)
+    if elsewhere is not None and elsewhere != ctx.workdir.resolve():  # its containers' names are the machine's
+        raise BadInput(f"instance {lab.instance} is already up from {elsewhere}; `lab down {lab.instance}` it first, "
+                       "or use --instance NAME")
     state = InstanceState(ctx.state_dir(lab.instance))
     runtime_name = _choose_runtime(ctx, lab, state, options.runtime)
     store, rendered = render_in_memory(lab, ctx.pki_dir(lab))
@@ -98,7 +104,7 @@ def _preflight(run: Run) -> None:
     ctx, runtime = run.ctx, run.runtime
     ctx.ui.progress(f"lab up {run.lab.name} (instance {run.lab.instance}, runtime {runtime.name})")
     start = time.monotonic()
-    problem = blocking_problem(runtime.name, runtime.requirements())
+    problem = blocking_problem(runtime.name, runtime.requirements(), run.lab.name)
     if problem:
         ctx.ui.step("preflight", "FAIL", time.monotonic() - start, problem.message.splitlines()[0][:200])
         raise problem

@@ -25,6 +25,7 @@ def final_checks(lab: Lab, kinds):
 def verify(ctx: LabContext, name: str, overrides: Overrides, options: RunOptions) -> list[CheckResult]:
     if options.output == "json":
         ctx.ui.machine_output()
+    ctx = ctx.at_home_of(instance_name_of(name, overrides.instance))
     state = recorded_state(ctx.state_root, instance_name_of(name, overrides.instance))
     if state.data.get("phase") not in ("up", "failed"):  # failed + --retain: still there to check
         raise BadInput(f"lab {state.name} is not up (state: {state.data.get('phase', 'absent')}); run `lab up {name}` first")

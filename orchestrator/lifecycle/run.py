@@ -27,7 +27,7 @@ class RunOptions:
     retain: bool = False
     verify: bool = True
     skip: tuple[str, ...] = ()
-    output: str = "text"
+    output: str = "table"
     junit: Path | None = None
     pause: bool = False  # workshops: explain each lab step and wait for Enter before running it
 

@@ -101,6 +101,16 @@ class PkiStore:
         written, self.pending = sorted(self.pending), {}
         return written
 
+    def export(self, directory: Path) -> list[str]:
+        """Every file this staged store read or issued, written into `directory` (a new folder of the tool's own,
+        0700, keys 0600): the PKI kept inside a render's --out, swapped in with the rest of it."""
+        files = {name: (data, 0o600 if b"PRIVATE KEY" in data else 0o644) for name, data in self.seen.items() if data}
+        files.update(self.pending or {})
+        ensure_folder(directory, "PKI folder", 0o700)
+        for name, (data, mode) in sorted(files.items()):
+            write_atomic(directory / self.path(name).name, data, mode)
+        return sorted(files)
+
     def write_key(self, name: str, key: PrivateKey) -> None:
         self._write(name, key_pem(key), 0o600)
 

@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass
 
 from orchestrator.errors import LabError, MissingPrerequisite, PermanentFailure, RuntimeFailure
+from orchestrator.install import fix
 from orchestrator.providers.docker_cli import HINT
 from orchestrator.providers.process import ExecResult
 from orchestrator.spec.model import OWNER_LABEL, owned, ownership
@@ -166,7 +167,7 @@ class DockerEngine:
             except Exception as exc:
                 raise MissingPrerequisite(f"image {ref} is not present and cannot be pulled: {exc}",
                                           hint="pull it on a connected machine (`lab images save`/`load`), or point the lab at local images: "
-                                               "--images FILE or --set images.NAME=... (in this repository: `make up IMAGES=local`)") from None
+                                               "--images FILE or --set images.NAME=..." + fix(" (or `make up IMAGES=local`)", "")) from None
 
     def image_present(self, ref: str) -> bool:
         try:

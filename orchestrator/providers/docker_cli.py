@@ -7,10 +7,11 @@ import json
 from pathlib import Path
 
 from orchestrator.errors import PermanentFailure
+from orchestrator.install import fix
 from orchestrator.providers import process
 from orchestrator.spec.model import owned, ownership
 
-HINT = "start Docker (Docker Desktop, `sudo systemctl start docker`, or `make engine` in this repository) and check `docker info`"
+HINT = fix("start one with `make engine`", "start Docker (Docker Desktop, or `sudo systemctl start docker`) and check `docker info`")
 
 
 class ComposeStack:

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from orchestrator.install import fix
 from orchestrator.errors import MissingPrerequisite
 from orchestrator.providers import process
 
@@ -46,7 +47,7 @@ class HelmCli:
     def _helm(self) -> str:
         found = find_helm()
         if found is None:
-            raise MissingPrerequisite("helm not found on PATH", hint=HINT + "; or `make images`, which builds it from its Go module")
+            raise MissingPrerequisite("helm not found on PATH", hint=HINT + fix("; or `make images`, which builds it from its Go module", ""))
         return found
 
     def version(self) -> str:

@@ -253,11 +253,12 @@ def _foreign_files(out: Path) -> list[str]:
                   if not p.is_dir() and p.relative_to(out).as_posix() not in ours)
 
 
-def write_rendered(rendered: Rendered, out: Path, before_swap: Callable[[], object] | None = None, *, ours: bool = False) -> Rendered:
+def write_rendered(rendered: Rendered, out: Path, before_swap: Callable[[Path], list[str] | None] | None = None, *, ours: bool = False) -> Rendered:
     """Replace `out` with the rendered set, atomically as a folder: written into a fresh folder beside it, then
     swapped in. `out` may hold only what an earlier render wrote (refused, naming them, when it holds anything
-    else; `ours`: a folder only the tool writes, an instance's). `before_swap` runs once every file is written (the
-    PKI is committed then: only after all else worked)."""
+    else; `ours`: a folder only the tool writes, an instance's). `before_swap(staging)` runs once every file is
+    written (the PKI is committed then, or written into the staging folder: only after all else worked); the
+    files it names, relative to `out`, are recorded as ours with the rendered ones."""
     writable_folder(out, "--out")
     parent = ensure_folder(out.parent.resolve(), "--out")
     out = parent / out.name
@@ -271,10 +272,9 @@ def write_rendered(rendered: Rendered, out: Path, before_swap: Callable[[], obje
         try:
             os.chmod(staging, 0o755)
             rendered.write(staging)
-            record = {"files": sorted(rendered.files)}
+            extra = before_swap(staging) if before_swap is not None else None
+            record = {"files": sorted(set(rendered.files) | set(extra or ()))}
             write_atomic(staging / OUTPUT_RECORD, json.dumps(record, indent=2).encode(), 0o644)
-            if before_swap is not None:
-                before_swap()
             old = parent / f".{out.name}.replaced-{os.getpid()}"
             if out.is_dir():
                 os.rename(out, old)

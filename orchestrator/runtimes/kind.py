@@ -9,6 +9,7 @@ network all come from the spec.
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import tempfile
@@ -33,6 +34,19 @@ from orchestrator.spec.model import Chart, PodRef, Wait
 KIND_MIN_CPUS = 2
 KIND_MIN_MEMORY = 4 * 1024**3
 NODE_PKI = "/etc/kubernetes/pki"  # kubeadm's, on kind's control-plane node
+
+
+def kubectl_version() -> str | None:
+    """`kubectl version --client`'s version, or None when kubectl does not answer."""
+    from orchestrator.providers import process
+
+    result = process.run(["kubectl", "version", "--client", "-o", "json"], check=False, timeout=30)
+    if result.returncode != 0:
+        return None
+    try:
+        return json.loads(result.stdout)["clientVersion"]["gitVersion"]
+    except (ValueError, KeyError, TypeError):
+        return result.stdout.strip().splitlines()[0][:80] if result.stdout.strip() else None
 
 
 def docker_platform() -> str:
@@ -96,7 +110,7 @@ class KindRuntime:
         wanted = lab.versions.get("kind", "") if lab else ""
         for tool, version, fix, blocking in (("kind", self.kind.version, f"install kind {wanted}".strip(), True),
                                              ("helm", self.helm.version, "install helm 3 (https://helm.sh/docs/intro/install/)", bool(lab and lab.charts)),
-                                             ("kubectl", lambda: None, "install kubectl (to explore the cluster yourself)", False)):
+                                             ("kubectl", kubectl_version, "install kubectl (to explore the cluster yourself)", False)):
             found = version() if (find_helm() if tool == "helm" else which(tool)) else None
             findings.append(Finding(tool, found is not None, found or "missing", fix, blocking=blocking))
         findings += inotify() + platform_notes()

@@ -21,7 +21,7 @@ import yaml
 from tests.contract.fakes.pod_answers import HAPROXY
 from tests.fakes import FakeCluster
 from tests.contract.fakes.star_wars import StarWarsCluster
-from tests.helpers import REPO, run_lab
+from tests.helpers import REPO, offline_bundle, run_lab
 
 FAKES = Path(__file__).parent / "fakes" / "fake_tool.py"
 
@@ -237,7 +237,7 @@ def test_missing_kind_exits_3_with_the_fix(fake_world, monkeypatch):
     result = run_lab("up", "inject-mtls", "--runtime", "kind")
     assert result.exit_code == 3
     assert result.stderr.splitlines()[0] == "Error: this machine is not ready for the kind runtime: kind: missing"
-    assert result.stderr.splitlines()[1] == "Hint: install kind v0.31.0 (details: `lab doctor`)"
+    assert result.stderr.splitlines()[1] == "Hint: install kind v0.31.0 (details: `lab doctor inject-mtls --runtime kind`)"
     assert not any(c[:2] == ["kind", "create"] for c in tool_calls(state))
 
 
@@ -389,7 +389,7 @@ def test_star_wars_on_kind_applies_the_published_demo_and_asks_hubble_from_when_
     checks = {c["name"]: c for c in json.loads(result.stdout)["checks"]}
     assert len(checks) == 10 and all(c["status"] == "passed" for c in checks.values()), checks
 
-    examples = Path(os.environ["LAB_BUNDLE"]) / "cilium-examples"
+    examples = offline_bundle() / "cilium-examples"
     published = [d for name in ("http-sw-app.yaml", "sw_l3_l4_policy.yaml", "sw_l3_l4_l7_policy.yaml")
                  for d in yaml.safe_load_all((examples / name).read_text()) if d]
     assert [(d["kind"], d["metadata"]["name"]) for d in cluster.applied] == [(d["kind"], d["metadata"]["name"]) for d in published]
@@ -447,7 +447,7 @@ def test_webhook_ca_repair_on_kind_installs_the_whole_release_and_sends_the_seed
 
     kind_config = yaml.safe_load((work / ".lab/webhook-ca-repair/rendered/cluster/kind-config.yaml").read_text())
     assert [n["role"] for n in kind_config["nodes"]] == ["control-plane"]
-    release = [d for d in yaml.safe_load_all((Path(os.environ["LAB_BUNDLE"]) / "metallb-v0.15.3/metallb-native.yaml").read_text()) if d]
+    release = [d for d in yaml.safe_load_all((offline_bundle() / "metallb-v0.15.3/metallb-native.yaml").read_text()) if d]
     applied = [(d["kind"], d["metadata"]["name"]) for d in cluster.applied]
     assert applied[:len(release)] == [(d["kind"], d["metadata"]["name"]) for d in release] and ("DaemonSet", "speaker") in applied
     assert applied[len(release):] == [("IPAddressPool", "lab-pool"), ("L2Advertisement", "lab-pool"), ("Namespace", "lb-demo"), ("Service", "web-lb")]

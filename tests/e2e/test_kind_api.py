@@ -24,10 +24,10 @@ from orchestrator.providers.kube import KubeApi
 from tests.contract.fakes.pod_answers import HAPROXY
 from tests.e2e.conftest import CONTROL_PLANE, KUBECTL, kubectl
 from tests.e2e.kind_nodes import KindNodeKube, KindNodes, operator_crds
-from tests.helpers import LABS, run_lab
+from tests.helpers import LABS, offline_bundle, run_lab
 
 FAKES = Path(__file__).resolve().parents[1] / "contract" / "fakes" / "fake_tool.py"
-BUNDLE = Path(os.environ.get("LAB_BUNDLE", "")) if os.environ.get("LAB_BUNDLE") else None
+BUNDLE = offline_bundle()
 INSTANCE = "apitest"  # the control plane's own instance (the lab's instance is the fake kind cluster)
 LAB_SELECTOR = "lab.dev/instance=inject-mtls"
 
@@ -82,7 +82,7 @@ def kind_on_a_real_api_server(tmp_path, monkeypatch, cluster: str, workers: int,
 @pytest.fixture
 def cluster(tmp_path, docker_engine, monkeypatch):
     if BUNDLE is None or not (BUNDLE / "cilium-1.19/crds/ciliumnetworkpolicies.yaml").is_file():
-        pytest.fail("LAB_BUNDLE must point at the offline bundle (../shared/upstream): the chart and CRDs come from it")
+        pytest.fail("no offline bundle (LAB_BUNDLE, or ../shared/upstream beside the project): the chart and CRDs come from it")
     crds = operator_crds([BUNDLE / "cilium-1.19/crds" / f for f in ("ciliumnetworkpolicies.yaml", "ciliumclusterwideenvoyconfigs.yaml",
                                                                       "ciliumenvoyconfigs.yaml")])
     with kind_on_a_real_api_server(tmp_path, monkeypatch, "inject-mtls", 1, crds) as world:

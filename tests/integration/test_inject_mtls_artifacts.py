@@ -127,8 +127,9 @@ def test_render_is_deterministic_and_offline(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("no_proxy", "")
     monkeypatch.setenv("https_proxy", "http://127.0.0.1:9")  # any network use would fail
-    assert run_lab("render", "inject-mtls", "--out", "a").exit_code == 0
-    assert run_lab("render", "inject-mtls", "--out", "b").exit_code == 0
+    # One PKI for both (with --out alone each would keep its own, and its own keys make other bytes)
+    assert run_lab("render", "inject-mtls", "--out", "a", "--pki", "keys").exit_code == 0
+    assert run_lab("render", "inject-mtls", "--out", "b", "--pki", "keys").exit_code == 0
     a = {p.relative_to(tmp_path / "a"): p.read_bytes() for p in (tmp_path / "a").rglob("*") if p.is_file()}
     b = {p.relative_to(tmp_path / "b"): p.read_bytes() for p in (tmp_path / "b").rglob("*") if p.is_file()}
     assert a == b and len(a) == 16  # with the namespace the docker runtime creates in place of Cilium's chart, and the record of what lab wrote

@@ -202,3 +202,46 @@ def test_a_malformed_results_file_is_refused_by_guide_results(world):
         (work / ".lab/results/mini.json").write_text(content)
         result = run_lab("guide", "mini", "--results", "--out", "guide-out")
         assert result.exit_code == 2 and "mini.json: is not a report" in result.stderr, result.stderr
+
+
+def test_instances_are_found_from_anywhere_and_torn_down_where_they_live(world, tmp_path, own_registry):
+    """`lab up` remembers its home: status lists every home's instances, `down NAME` from elsewhere removes the
+    one where it lives (its own kubeconfig), `down --all` covers every home; a name up in one home is refused in
+    another (container and cluster names are the machine's)."""
+    from orchestrator.lifecycle.homes import remember
+
+    _labs, work, fake = world
+    other = tmp_path / "other"
+    write_record(work, "good", record("good"))
+    write_record(other, "far", record("far"))
+    remember(work)
+    remember(other)
+    (fake / "clusters").write_text("good\nfar")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    os.chdir(elsewhere)
+    status = run_lab("status", "-o", "json")
+    assert status.exit_code == 0, status.stderr
+    assert {(i["instance"], i["home"]) for i in json.loads(status.stdout)} == {("good", str(work)), ("far", str(other))}
+    refused = run_lab("up", "inject-mtls", "--instance", "far", "--runtime", "kind")
+    assert refused.exit_code == 2 and f"instance far is already up from {other}" in refused.stderr
+    assert not [c for c in fake_calls(fake) if c[0] == "kind" and c[1] in ("create", "delete")]
+    gone = run_lab("down", "far", "-o", "json")
+    assert gone.exit_code == 0, gone.stderr
+    assert json.loads(gone.stdout)[0]["home"] == str(other) and not (other / ".lab/far").exists()
+    assert ["kind", "delete", "cluster", "--name", "far", "--kubeconfig", str(other / ".lab/far/kubeconfig")] in fake_calls(fake)
+    every = run_lab("down", "--all")
+    assert every.exit_code == 0 and not (work / ".lab/good").exists()
+    assert files(elsewhere) == []  # nothing written where the commands ran
+
+
+def test_a_home_in_the_registry_is_only_a_place_to_look(world, tmp_path, own_registry):
+    """An entry naming a folder that holds no `.lab/` of records is passed over: nothing read or removed there."""
+    _labs, work, fake = world
+    victim = tmp_path / "victim"
+    (victim / "lab").mkdir(parents=True)
+    (victim / "lab" / "state.json").write_text(json.dumps(record("lab")))
+    own_registry.write_text(json.dumps({"homes": [str(victim), str(victim / "lab"), "../x"]}))
+    result = run_lab("down", "--all")
+    assert result.exit_code == 0 and "'../x' is not an absolute path" in result.stderr
+    assert (victim / "lab" / "state.json").exists() and fake_calls(fake) == []

@@ -88,11 +88,29 @@ def test_certs_show_bad_file_exit_2(workdir):
 
 
 def test_render_writes_artifacts(workdir):
-    result = run_lab("render", "mini", "--out", "out")
+    result = run_lab("render", "mini")
     assert result.exit_code == 0, result.stderr
-    assert (workdir / "out" / "manifests/base/00-secret.yaml").is_file()
+    assert (workdir / "rendered" / "mini" / "manifests/base/00-secret.yaml").is_file()
     chain = workdir / "certs" / "mini"
     assert openssl("verify", "-CAfile", str(chain / "ca.crt"), "-untrusted", str(chain / "intermediate.crt"), str(chain / "server.crt")).returncode == 0
+
+
+def test_render_with_out_keeps_everything_inside_it(workdir):
+    """--out without --pki: the PKI lives in OUT/pki (0700, keys 0600), reused by the next render, nothing else
+    written in the working folder; -o json lists the files alone on stdout."""
+    first = run_lab("render", "mini", "--out", "out")
+    assert first.exit_code == 0, first.stderr
+    pki = workdir / "out" / "pki"
+    assert (pki.stat().st_mode & 0o777) == 0o700 and (pki / "server.key").stat().st_mode & 0o777 == 0o600
+    assert sorted(p.name for p in workdir.iterdir()) == [".out.lock", "out"]
+    ca = (pki / "ca.crt").read_bytes()
+    again = run_lab("render", "mini", "--out", "out", "-o", "json")
+    assert again.exit_code == 0, again.stderr
+    data = json.loads(again.stdout)
+    assert data["pki"] == "out/pki" and "pki/ca.crt" in data["files"] and "manifests/base/00-secret.yaml" in data["files"]
+    assert (pki / "ca.crt").read_bytes() == ca  # reused, not reissued
+    apart = run_lab("render", "mini", "--out", "out2", "--pki", "keys")
+    assert apart.exit_code == 0 and (workdir / "keys" / "ca.crt").is_file() and not (workdir / "out2" / "pki").exists()
 
 
 def test_help_does_not_import_heavy_libraries():
@@ -118,7 +136,10 @@ def test_render_a_lab_without_pki(lab_root):
     assert (lab_root.parent / "work/rendered/mini/manifests/base/00-cm.yaml").read_text().startswith("apiVersion: v1")
     assert not (lab_root.parent / "work/certs").exists()
     certs = run_lab("certs", "mini")
-    assert certs.exit_code == 2 and "pki: this lab declares no PKI" in certs.stderr
+    assert certs.exit_code == 0 and "declares no PKI: nothing to issue" in certs.stdout  # as `make certs` for all labs
+    assert not (lab_root.parent / "work/certs").exists()
+    verified = run_lab("certs", "verify", "mini", "-o", "json")
+    assert verified.exit_code == 0 and json.loads(verified.stdout) == []
 
 
 def test_pause_needs_a_terminal(workdir):
@@ -153,3 +174,44 @@ def test_the_program_exits_without_teardown_but_with_its_exit_handlers_and_threa
               "threading.Thread(target=work).start()")
     waited = program(worker, "--version")
     assert waited.returncode == 0 and (tmp_path / "worker").read_text() == "done"
+
+
+def _complete_in_bash(words: str, cwd) -> list[str]:
+    """What real bash offers after `words` with the script `lab completion bash` prints."""
+    import os
+
+    script = 'eval "$(lab completion bash)"; COMP_WORDS=(' + words + '); COMP_CWORD=$((${#COMP_WORDS[@]} - 1))\n' \
+             '_lab_completion lab; printf "%s\\n" "${COMPREPLY[@]}"'
+    env = {**os.environ, "PATH": f"{os.path.dirname(sys.executable)}:{os.environ['PATH']}"}
+    result = subprocess.run(["bash", "-c", script], capture_output=True, text=True, cwd=cwd, env=env, timeout=60)
+    assert result.returncode == 0, result.stderr
+    return [line for line in result.stdout.splitlines() if line]
+
+
+def test_lab_and_instance_names_complete_in_bash(workdir, own_registry):
+    from orchestrator.lifecycle.homes import remember
+
+    assert _complete_in_bash("lab up mi", workdir) == ["mini"]
+    assert "completion" in _complete_in_bash("lab comp", workdir)
+    far = workdir / "far"
+    (far / ".lab" / "mini-2").mkdir(parents=True)
+    (far / ".lab" / "mini-2" / "state.json").write_text("{}")
+    remember(far)
+    assert _complete_in_bash("lab down mini", workdir) == ["mini-2"]  # recorded instances, from any home
+    own_registry.write_text("{broken")
+    assert _complete_in_bash("lab down mini", workdir) == []  # never an error in the prompt
+    for shell in ("zsh", "fish"):
+        script = run_lab("completion", shell)
+        assert script.exit_code == 0 and "_LAB_COMPLETE" in script.stdout
+
+
+def test_every_reporting_command_prints_json_alone(workdir):
+    """`-o json`: stdout parses as one JSON document (progress goes to stderr), for each command that reports."""
+    commands = [["list"], ["show", "mini"], ["certs", "issue", "mini"], ["certs", "verify", "mini"],
+                ["certs", "show", "certs/mini"], ["render", "mini", "--out", "out"], ["guide", "mini", "--format", "md"],
+                ["status"], ["down", "mini"], ["down", "--all"], ["images", "list", "mini"], ["doctor", "mini", "--runtime", "docker"]]
+    for args in commands:
+        result = run_lab(*args, "-o", "json")
+        assert result.exit_code in (0, 3), (args, result.stderr)  # doctor: 3 when this machine lacks a prerequisite
+        assert isinstance(json.loads(result.stdout), (dict, list)), args
+    assert run_lab("list", "-o", "table").stdout == run_lab("list", "-o", "text").stdout  # text: the old name

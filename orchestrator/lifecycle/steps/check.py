@@ -18,6 +18,20 @@ def pod_ref(raw: Any) -> PodRef | None:
     return PodRef(raw.get("namespace"), raw.get("name"), raw.get("selector"))
 
 
+def compact(value, prefix: str = "") -> str:
+    """An expectation as a person reads it: `status=200, json.headers.x=y, verdict=FORWARDED|REDIRECTED`."""
+    if isinstance(value, dict):
+        return ", ".join(compact(v, f"{prefix}{k}.") for k, v in value.items()) or f"{prefix.rstrip('.')}={{}}"
+    if isinstance(value, list):
+        return f"{prefix.rstrip('.')}=" + "|".join(_scalar(v) for v in value)
+    return f"{prefix.rstrip('.')}={_scalar(value)}" if prefix else _scalar(value)
+
+
+def _scalar(value) -> str:
+    text = str(value).lower() if isinstance(value, bool) else str(value)
+    return f'"{text}"' if not text or any(c.isspace() or c in ',|="' for c in text) else text
+
+
 class CheckStep(Plain):
     name = "check"
     verb = "check"
@@ -59,7 +73,7 @@ class CheckStep(Plain):
             data["runtimes"] = list(check.runtimes)
         if check.source:
             data["from"] = str(check.source)
-        text = f"{check.type} check" + (f" from {data['from']}" if check.source else "") + f", expect {check.expect}"
+        text = f"{check.type} check" + (f" from {data['from']}" if check.source else "") + f", expect {compact(check.expect)}"
         return data, text
 
     def by_hand(self, step, hand: ByHand) -> None:
