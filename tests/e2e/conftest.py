@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -47,6 +48,9 @@ def labdir(tmp_path, docker_engine):
 
 
 def lab(cwd: Path, *args: str, timeout: float = 300, env: dict | None = None) -> subprocess.CompletedProcess:
+    """`lab ARGS` as a process. A wide line (COLUMNS): these tests read what a table says; how it wraps to a
+    narrow terminal is tests/unit/test_ui.py's."""
+    env = {"COLUMNS": "400", **(env if env is not None else os.environ)}
     return subprocess.run([sys.executable, "-m", "orchestrator", *args], cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env)
 
 

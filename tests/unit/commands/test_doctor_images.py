@@ -120,3 +120,25 @@ def test_a_compose_that_exits_0_on_failure_is_reported(tmp_path, monkeypatch):
     fake.unlink()
     missing = {f.check: f for f in docker_findings(DockerCli())}
     assert not missing["docker daemon"].ok and not missing["docker compose v2"].ok and "docker compose exit status" not in missing
+
+
+def test_doctor_finds_the_kubectl_that_answers(workdir, tmp_path, monkeypatch):
+    """The kubectl probe runs kubectl: the real one is found with its version; one that fails is not."""
+    import shutil
+
+    import pytest
+
+    real = shutil.which("kubectl")
+    if real is None:
+        pytest.skip("no kubectl on this machine to find")
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "kubectl").symlink_to(real)
+    monkeypatch.setenv("PATH", f"{bin_dir}:/usr/bin:/bin")
+    found = {f["check"]: f for f in json.loads(run_lab("doctor", "inject-mtls", "--runtime", "kind", "-o", "json").stdout)}
+    assert found["kubectl"]["ok"] and found["kubectl"]["detail"].startswith("v1.")
+    (bin_dir / "kubectl").unlink()
+    (bin_dir / "kubectl").write_text("#!/bin/sh\nexit 1\n")
+    (bin_dir / "kubectl").chmod(0o755)
+    found = {f["check"]: f for f in json.loads(run_lab("doctor", "inject-mtls", "--runtime", "kind", "-o", "json").stdout)}
+    assert not found["kubectl"]["ok"] and found["kubectl"]["detail"] == "missing"
