@@ -66,6 +66,19 @@ def value_options(func):
     return wrapper
 
 
+def instance_option(func):
+    """--instance alone: for commands on a pod of an instance that is up (its values are those it was brought up with)."""
+
+    @click.option("--instance", shell_complete=_complete_instances, help="Instance name (default: the lab name).")
+    @functools.wraps(func)
+    def wrapper(*args, instance, **kwargs):
+        from orchestrator.context import Overrides
+
+        return func(*args, overrides=Overrides(instance=instance), **kwargs)
+
+    return wrapper
+
+
 def pki_option(func):
     """The PKI folder, one name wherever a command takes it (`--out` stays as an old spelling of it)."""
     return click.option("--pki", "--out", "pki", type=click.Path(path_type=Path), help="PKI folder (default: certs/<instance>).")(func)
@@ -198,37 +211,175 @@ run_options = click.option(
 )
 
 
+def _complete_stages(ctx, _param, incomplete: str) -> list[str]:
+    """The stages of the lab named before (an instance's lab, else a lab of that name), for the shell's completion."""
+    from orchestrator.context import LabContext
+
+    try:
+        name = ctx.params.get("lab") or ""
+        lab_ctx = LabContext()
+        from orchestrator.lifecycle.state import InstanceState
+
+        state = InstanceState(lab_ctx.state_dir(name))
+        lab = lab_ctx.load(state.data.get("lab", name), state.recorded_overrides() if state.exists else None)
+        return [s.name for s in lab.stages if s.name.startswith(incomplete)]
+    except (LabError, OSError):
+        return []
+
+
+stage_argument = click.argument("stage", required=False, shell_complete=_complete_stages)
+wait_option = click.option("--wait", "check_wait", type=click.FloatRange(0, 3600), metavar="SECONDS",
+                           help="Retry each failing check at most SECONDS (default: the lab's own timeout; 0: one attempt).")
+
+
 @cli.command()
 @lab_argument
 @run_options
-@click.option("--retain", is_flag=True, help="Keep what exists after a failure, for debugging.")
+@click.option("--until", metavar="STAGE", shell_complete=_complete_stages,
+              help="Stop before STAGE and leave it to do by hand (`lab steps` lists the stages).")
+@click.option("--retain", is_flag=True, help="Keep what exists when making the cluster or stack fails, for debugging.")
+@click.option("--down-on-failure", is_flag=True,
+              help="Tear everything down after any failure (CI). Without it a failed check or step leaves the lab up to look at.")
 @click.option("--no-verify", is_flag=True, help="Bring everything up but run no check.")
+@wait_option
 @click.option("--skip", multiple=True, metavar="STEP", help="Leave a step out (repeatable), e.g. to show what fails without it.")
 @click.option("--junit", type=click.Path(path_type=Path), help="Write the check results as JUnit XML.")
 @click.option("--pause", is_flag=True, help="Explain each lab step and wait for Enter before running it (workshops).")
 @value_options
 @output_option
 @click.pass_obj
-def up(ctx, lab, runtime, retain, no_verify, skip, junit, pause, overrides, output):
-    """Bring LAB up step by step and run its checks (exit 1 when a check fails)."""
+def up(ctx, lab, runtime, until, retain, down_on_failure, no_verify, check_wait, skip, junit, pause, overrides, output):
+    """Bring LAB up stage by stage and run its checks (exit 1 when a check fails)."""
     from orchestrator.commands.up import up as run_up
     from orchestrator.lifecycle.run import RunOptions
 
-    run_up(ctx, lab, overrides, RunOptions(runtime, retain, not no_verify, tuple(skip), output, junit, pause))
+    run_up(ctx, lab, overrides, RunOptions(runtime=runtime, retain=retain, verify=not no_verify, skip=tuple(skip), output=output,
+                                           junit=junit, pause=pause, until=until, down_on_failure=down_on_failure,
+                                           check_wait=check_wait))
+
+
+junit_option = click.option("--junit", type=click.Path(path_type=Path), help="Write the check results as JUnit XML.")
 
 
 @cli.command()
 @instance_argument()
-@click.option("--junit", type=click.Path(path_type=Path), help="Write the check results as JUnit XML.")
+@junit_option
+@wait_option
 @value_options
 @output_option
 @click.pass_obj
-def verify(ctx, lab, junit, overrides, output):
-    """Rerun the checks of LAB's final state against what is up."""
-    from orchestrator.commands.verify import verify as run_verify
+def verify(ctx, lab, junit, check_wait, overrides, output):
+    """Rerun the checks of LAB's final state (its last stage) against what is up."""
+    from orchestrator.commands.stages import verify as run_verify
     from orchestrator.lifecycle.run import RunOptions
 
-    run_verify(ctx, lab, overrides, RunOptions(output=output, junit=junit))
+    run_verify(ctx, lab, overrides, RunOptions(output=output, junit=junit, check_wait=check_wait))
+
+
+@cli.command()
+@instance_argument()
+@stage_argument
+@junit_option
+@wait_option
+@value_options
+@output_option
+@click.pass_obj
+def check(ctx, lab, stage, junit, check_wait, overrides, output):
+    """Run STAGE's checks against what is up (default: the stage you are on); on failure, what was seen and a hint."""
+    from orchestrator.commands.stages import check as run_check
+    from orchestrator.lifecycle.run import RunOptions
+
+    run_check(ctx, lab, stage, overrides, RunOptions(output=output, junit=junit, check_wait=check_wait))
+
+
+@cli.command()
+@instance_argument()
+@stage_argument
+@junit_option
+@value_options
+@output_option
+@click.pass_obj
+def solve(ctx, lab, stage, junit, overrides, output):
+    """Do the stages not done yet, up to STAGE (default: the one you are on), as `lab up` would: catch up."""
+    from orchestrator.commands.stages import solve as run_solve
+    from orchestrator.lifecycle.run import RunOptions
+
+    run_solve(ctx, lab, stage, overrides, RunOptions(output=output, junit=junit))
+
+
+@cli.command()
+@instance_argument()
+@click.option("--to", "to", metavar="STAGE", required=True, shell_complete=_complete_stages,
+              help="The stage to return to: the lab is left as it was just before it.")
+@click.option("--down-on-failure", is_flag=True, help="Tear everything down after any failure (CI).")
+@junit_option
+@value_options
+@output_option
+@click.pass_obj
+def reset(ctx, lab, to, down_on_failure, junit, overrides, output):
+    """Return LAB to the state just before a stage, keeping its cluster and stack: what the lab's steps made is
+    removed, the stages before it are done again."""
+    from orchestrator.commands.stages import reset as run_reset
+    from orchestrator.lifecycle.run import RunOptions
+
+    run_reset(ctx, lab, to, overrides, RunOptions(output=output, junit=junit, down_on_failure=down_on_failure))
+
+
+@cli.command()
+@instance_argument()
+@value_options
+@output_option
+@click.pass_obj
+def steps(ctx, lab, overrides, output):
+    """Show LAB's stages: done, failed, skipped or to do, and the one you are on."""
+    from orchestrator.commands.stages import steps as show_steps
+
+    show_steps(ctx, lab, overrides, output)
+
+
+pod_argument = click.argument("pod")
+
+
+@cli.command("exec", context_settings={"ignore_unknown_options": True})
+@instance_argument()
+@pod_argument
+@click.argument("argv", nargs=-1, required=True, type=click.UNPROCESSED, metavar="-- CMD...")
+@click.option("-t", "--tty", is_flag=True, help="Give the command a terminal (an interactive program).")
+@instance_option
+@click.pass_obj
+def exec_cmd(ctx, lab, pod, argv, tty, overrides):
+    """Run CMD in POD of LAB (POD: its name in the lab's manifests, NAMESPACE/NAME, or a workload's name), the same on
+    every runtime; exits with CMD's status. Example: lab exec inject-mtls curl -- curl -s http://haproxy:8083/"""
+    from orchestrator.commands.pods import exec_in
+
+    sys.exit(exec_in(ctx, lab, pod, list(argv), overrides, tty))  # CMD's status (Click returns an Exit's code, not raise it)
+
+
+@cli.command()
+@instance_argument()
+@pod_argument
+@click.option("--shell", "shell_path", default="sh", show_default=True, help="The shell to start.")
+@instance_option
+@click.pass_obj
+def shell(ctx, lab, pod, shell_path, overrides):
+    """Open a shell in POD of LAB (exit it to come back)."""
+    from orchestrator.commands.pods import exec_in
+
+    sys.exit(exec_in(ctx, lab, pod, [shell_path], overrides, sys.stdin.isatty()))
+
+
+@cli.command()
+@instance_argument()
+@pod_argument
+@click.option("-f", "--follow", is_flag=True, help="Keep printing new lines (Ctrl-C to stop).")
+@click.option("--tail", type=click.IntRange(0), help="Only the last N lines.")
+@instance_option
+@click.pass_obj
+def logs(ctx, lab, pod, follow, tail, overrides):
+    """Print the logs of POD of LAB."""
+    from orchestrator.commands.pods import logs as show_logs
+
+    sys.exit(show_logs(ctx, lab, pod, overrides, follow, tail))
 
 
 @cli.command()

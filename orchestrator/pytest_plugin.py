@@ -34,11 +34,12 @@ class LabSession:
         from orchestrator.commands.up import up
         from orchestrator.lifecycle.run import RunOptions
 
-        self.results = up(self._ctx(), self.name, self.overrides, RunOptions(runtime=self.runtime, **options))
+        # A test's failure tears its lab down: nobody is there to look at it (the logs are collected first).
+        self.results = up(self._ctx(), self.name, self.overrides, RunOptions(runtime=self.runtime, **{"down_on_failure": True, **options}))
         return self.results
 
     def verify(self) -> list:
-        from orchestrator.commands.verify import verify
+        from orchestrator.commands.stages import verify
         from orchestrator.lifecycle.run import RunOptions
 
         return verify(self._ctx(), self.name, self.overrides, RunOptions())

@@ -45,7 +45,7 @@ REPORT_SCHEMA = {
         "lab": {"type": "string", "pattern": "^[a-z0-9-]{1,40}$"},
         "instance": {"type": "string", "pattern": "^[a-z0-9-]{1,40}$"},
         "runtime": {"type": "string", "pattern": "^[a-z][a-z0-9-]{0,30}$"},
-        "command": {"enum": ["up", "verify"]},
+        "command": {"enum": ["up", "verify", "check", "solve", "reset"]},
         "at": {"type": "string", "maxLength": 64},
         "logs": {"type": ["string", "null"], "maxLength": 4096},
         "checks": {

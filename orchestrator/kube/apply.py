@@ -3,9 +3,37 @@ label) and finding the lab's pods, whatever runs the cluster (kind, or the docke
 
 from __future__ import annotations
 
-from orchestrator.errors import PermanentFailure
-from orchestrator.kube.objects import applied_kinds, labels_match, resolve_pod
+import re
+
+from orchestrator.errors import BadInput, PermanentFailure
+from orchestrator.kube.objects import applied_kinds, lab_pods, labels_match, resolve_pod
 from orchestrator.spec.model import PodRef, Wait
+
+
+POD_NAME = re.compile(r"^(?:([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)/)?([a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?)$")
+
+
+def pod_named(kube, docs: list[dict], given: str) -> tuple[str, str]:
+    """(namespace, name) of the pod a person names (`name` or `namespace/name`): a Pod of the lab's manifests, a
+    workload of them (its first running pod), or a pod the API server has by that name in the lab's namespaces."""
+    match = POD_NAME.fullmatch(given)
+    if match is None:
+        raise BadInput(f"POD {given[:80]!r}: not a pod name (NAME or NAMESPACE/NAME)")
+    namespace, name = match.group(1), match.group(3)
+    pods = [p for p in lab_pods(docs) if namespace is None or p["metadata"].get("namespace", "default") == namespace]
+    for pod in pods:
+        meta = pod["metadata"]
+        if meta["name"] == name:
+            return meta.get("namespace", "default"), name
+        if meta["name"] is None and meta["owner"].split(" ", 1)[1] == name:
+            selector = ",".join(f"{k}={v}" for k, v in meta["labels"].items())
+            return find_pod(kube, PodRef(meta.get("namespace", "default"), None, selector), docs)
+    for space in sorted({namespace} if namespace else {p["metadata"].get("namespace", "default") for p in pods}):
+        if any(p["metadata"]["name"] == name for p in kube.list("v1", "Pod", space)):
+            return space, name
+    known = ", ".join(f"{p['metadata'].get('namespace', 'default')}/{p['metadata']['name'] or p['metadata']['owner'].split(' ', 1)[1]}"
+                      for p in lab_pods(docs)) or "none"
+    raise BadInput(f"POD {given}: no pod of the lab has that name (its pods and workloads: {known})")
 
 
 def reset(kube, docs: list[dict], selector: str, timeout: float) -> list[str]:

@@ -31,6 +31,23 @@ def report(run: Run, logs: Path | None) -> None:
         ui.progress(f"logs collected in {logs}")
 
 
+def tell_failures(run: Run) -> None:
+    """Each failed check at length, for a person at a terminal: what it expected, what was seen (whole), and the
+    lab author's hint for it."""
+    if run.options.output == "json":
+        return
+    steps = {s.name: s for s in run.lab.steps}
+    for result in (r for r in run.results if r.status == "failed" and r.type != "step"):
+        step = steps.get(result.name)
+        run.ctx.ui.progress(f"\n{result.name} failed: {result.message}")
+        if result.seen:
+            run.ctx.ui.progress("  seen: " + json.dumps(result.seen, default=str, sort_keys=True)[:4000])
+        if result.output.strip():
+            run.ctx.ui.progress("  output: " + result.output.strip()[-2000:].replace("\n", "\n          "))
+        if step is not None and step.hint:
+            run.ctx.ui.progress(f"  hint: {step.hint}")
+
+
 def collect_logs(run: Run) -> Path:
     dest = run.ctx.logs_root / run.lab.instance / time.strftime("%Y%m%d-%H%M%S")
     try:

@@ -30,6 +30,9 @@ class RunOptions:
     output: str = "table"
     junit: Path | None = None
     pause: bool = False  # workshops: explain each lab step and wait for Enter before running it
+    until: str | None = None  # stop before this stage, leaving it to the participant
+    down_on_failure: bool = False  # CI: tear down after any failure (a person keeps a failed lab up to look at it)
+    check_wait: float | None = None  # `check --wait`: each check retries at most this long (None: the lab's timeout)
 
 
 @dataclass
@@ -43,7 +46,7 @@ class Run:
     rendered: Rendered
     options: RunOptions
     results: list[CheckResult] = field(default_factory=list)
-    command: str = "up"  # up | verify: what the kept report says it came from
+    command: str = "up"  # up | check | solve | reset: what the kept report says it came from
     # When the current stage began (the run's start, then each apply step): a check counts flows from here.
     stage_started: float = field(default_factory=time.time)
 

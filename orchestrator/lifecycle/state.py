@@ -32,6 +32,15 @@ STATE_SCHEMA = {
         "runtime": {"type": "string", "pattern": "^[a-z][a-z0-9-]{0,30}$"},
         "phase": {"enum": ["starting", "up", "failed", "interrupted"]},
         "updated": _TEXT,
+        "stages": {
+            "type": "object", "maxProperties": 1000,
+            "propertyNames": {"pattern": "^[a-z0-9][a-z0-9-]{0,62}$"},
+            "additionalProperties": {
+                "type": "object", "additionalProperties": False, "required": ["status"],
+                "properties": {"status": {"enum": ["done", "failed", "skipped", "unchecked"]},
+                               "started": {"type": "number", "minimum": 0}, "ended": {"type": "number", "minimum": 0}},
+            },
+        },
         "sets": {"type": "array", "maxItems": 1000, "items": _TEXT},
         "values_files": {"type": "array", "maxItems": 1000, "items": _TEXT},
         "images_files": {"type": "array", "maxItems": 1000, "items": _TEXT},
@@ -67,6 +76,7 @@ STATE_SCHEMA = {
                 "node_pid": {"type": "integer", "minimum": 1},
                 "redirected_pod": _CONTAINER,
                 "redirected_container_id": {"type": "string", "pattern": "^[0-9a-f]{12,64}$"},
+                "cilium_seen": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
                 "proxy_routes": {"type": "array", "maxItems": 1000, "items": {"type": "object"}},
                 "policy_pods": {
                     "type": "array", "maxItems": 1000,

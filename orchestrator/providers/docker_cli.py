@@ -89,6 +89,15 @@ class DockerCli:
             return cpus, memory
         return None
 
+    @staticmethod
+    def attach_argv(container: str, argv: list[str], tty: bool) -> list[str]:
+        """`docker exec` with the caller's stdin (and a terminal when tty), for a person at it."""
+        return ["docker", "exec", "-i", *(["-t"] if tty else []), container, *argv]
+
+    @staticmethod
+    def logs_argv(container: str, follow: bool, tail: int | None) -> list[str]:
+        return ["docker", "logs", *(["--follow"] if follow else []), *(["--tail", str(tail)] if tail is not None else []), container]
+
     def exec_output(self, container: str, argv: list[str], timeout: float = 60) -> str:
         """stdout of argv run in a container (a kind node): read into memory, never echoed."""
         return process.run(["docker", "exec", container, *argv], timeout=timeout).stdout

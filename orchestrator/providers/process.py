@@ -71,6 +71,17 @@ def run(
     return result
 
 
+def attach(argv: list[str]) -> int:
+    """Run argv on the caller's own terminal (stdin, stdout, stderr inherited): a person's `exec`, `shell` or
+    `logs -f`; its exit status, as a shell gives it (128 + signal when a signal ended it)."""
+    log.debug("attach: %s", shlex.join(argv))
+    try:
+        code = subprocess.run(argv).returncode
+    except FileNotFoundError:
+        raise MissingPrerequisite(f"{argv[0]} not found on PATH") from None
+    return 128 - code if code < 0 else code
+
+
 # ---------------------------------------------------------------- background processes (the docker runtime's node agent)
 
 def spawn(argv: list[str], *, log_file: Path, env: dict[str, str] | None = None) -> int:

@@ -122,6 +122,12 @@ class Runtime(Protocol):
     def exec(self, pod: PodRef | None, argv: list[str]) -> ExecResult:
         """Run argv in a pod of the lab (None: the lab's only pod)."""
 
+    def attach_argv(self, namespace: str, pod: str, argv: list[str], tty: bool) -> list[str]:
+        """The command line that runs argv in a pod of the lab on the caller's terminal (`lab exec`, `lab shell`)."""
+
+    def logs_argv(self, namespace: str, pod: str, follow: bool, tail: int | None) -> list[str]:
+        """The command line that prints (or follows) a pod's logs on the caller's terminal (`lab logs`)."""
+
     def cluster_ca(self) -> tuple[bytes, bytes]:
         """The cluster CA's certificate and key (PEM), for signing as the cluster does (the seed's way)."""
 

@@ -21,6 +21,7 @@ from orchestrator.errors import BadInput, RuntimeFailure
 from orchestrator.providers.docker_cli import ComposeStack, DockerCli
 from orchestrator.providers.helm import HelmCli, find_helm
 from orchestrator.providers.kind import KindCli
+from orchestrator.providers.kubectl import KubectlCli
 from orchestrator.providers.process import which
 from orchestrator.render.artifacts import COMPOSE_FILE, KIND_CONFIG, chart_source, chart_values_file
 from orchestrator.render.images import manifest_images
@@ -255,6 +256,12 @@ class KindRuntime:
     def exec(self, pod: PodRef | None, argv: list[str]) -> ExecResult:
         namespace, name = self.find_pod(pod)
         return ExecResult(*self.kube.exec(namespace, name, argv))
+
+    def attach_argv(self, namespace: str, pod: str, argv: list[str], tty: bool) -> list[str]:
+        return KubectlCli(self.kubeconfig).attach_argv(namespace, pod, argv, tty)
+
+    def logs_argv(self, namespace: str, pod: str, follow: bool, tail: int | None) -> list[str]:
+        return KubectlCli(self.kubeconfig).logs_argv(namespace, pod, follow, tail)
 
     def collect_logs(self, dest: Path) -> list[Path]:
         save = LogFiles(dest)

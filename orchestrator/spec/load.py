@@ -19,6 +19,8 @@ from orchestrator.errors import BadInput, SpecErrors
 from orchestrator.render.engine import evaluate, lab_environment, render_string
 from orchestrator.spec.model import (
     PKI_SOURCE,
+    derived_stages,
+    named_stages,
     DEFAULT_ALGORITHM,
     Artifact,
     DEFAULT_CHART_WAIT_TIMEOUT,
@@ -230,6 +232,29 @@ def semantic_problems(raw: dict, lab_dir: Path, origin: str, checks, steps, runt
     if sound("steps", "manifests", "runtimes"):
         cert_names = set(((raw.get("pki") or {}).get("certificates")) or {}) if sound("pki") else None
         problems += step_problems(raw, raw.get("steps", []), lab_dir, origin, checks, steps, cert_names)
+    if raw.get("stages") is not None and sound("steps", "stages"):
+        problems += stage_problems(raw, origin)
+    return problems
+
+
+def stage_problems(raw: dict, origin: str) -> list[str]:
+    """Named stages partition the steps: each starts at a step of the lab, in the steps' order, the first at the
+    first step, each name once."""
+    steps = [s["name"] for s in raw.get("steps", [])]
+    problems, seen, last = [], set(), -1
+    for i, stage in enumerate(raw["stages"]):
+        if stage["name"] in seen:
+            problems.append(f"{origin}: stages.{i}.name: duplicate stage name '{stage['name']}'")
+        seen.add(stage["name"])
+        if stage["from"] not in steps:
+            problems.append(f"{origin}: stages.{i}.from: no step is named '{stage['from']}'")
+            continue
+        start = steps.index(stage["from"])
+        if i == 0 and start != 0:
+            problems.append(f"{origin}: stages.0.from: the first stage starts at the first step, '{steps[0]}'")
+        elif start <= last:
+            problems.append(f"{origin}: stages.{i}.from: '{stage['from']}' is not after the previous stage's first step")
+        last = max(last, start)
     return problems
 
 
@@ -754,6 +779,8 @@ def load_lab(
     lab.emulated_crds = tuple(lab.cluster.get("emulated", {}).get("crds", []))
     lab.emulated_manifests = tuple(lab.cluster.get("emulated", {}).get("manifests", []))
     lab.steps = [_build_step(s, steps, kinds) for s in rendered_steps]
+    named = _render_tree(env, raw.get("stages"), lab.context(), origin, "stages") if raw.get("stages") else None
+    lab.stages = named_stages(named, lab.steps) if named else derived_stages(lab.steps)
     return lab
 
 
@@ -816,4 +843,4 @@ def _build_step(raw: dict, steps, registries) -> Step:
     value = raw[kind]
     return Step(name=raw["name"], kind=kind, description=raw.get("description", "").strip(),
                 params=steps.get(kind).build(value, raw["name"], registries), runtimes=tuple(raw.get("runtimes", ())),
-                files=steps.get(kind).files(raw["name"], value))
+                files=steps.get(kind).files(raw["name"], value), hint=raw.get("hint", "").strip())

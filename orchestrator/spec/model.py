@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from orchestrator.errors import BadInput
+
 DEFAULT_ALGORITHM = "ecdsa-p256"
 PKI_SOURCE = "pki:"  # a stack file copied from the issued PKI instead of rendered
 DEFAULT_CHECK_TIMEOUT = 30.0
@@ -189,6 +191,7 @@ class Step:
     params: Any = None
     runtimes: tuple[str, ...] = ()  # the step runs only on these runtimes (all when empty)
     files: dict[str, str] = field(default_factory=dict)  # what it needs rendered: path in the rendered folder -> template
+    hint: str = ""  # the lab author's advice when it fails
 
     def runs_on(self, runtime: str) -> bool:
         return not self.runtimes or runtime in self.runtimes
@@ -197,6 +200,40 @@ class Step:
     def check(self) -> Check | None:
         """The check, for a check step (checks are what a run reports, so the report and the guide ask for them)."""
         return self.params if isinstance(self.params, Check) else None
+
+
+@dataclass(frozen=True)
+class Stage:
+    """What a participant does as one and then checks: its steps in order, the checks last, with the lab author's
+    words for it (title, why, a sample of what to see)."""
+
+    name: str
+    steps: tuple[Step, ...]
+    title: str = ""
+    why: str = ""
+    sample: str = ""
+
+    @property
+    def checks(self) -> list[Step]:
+        return [s for s in self.steps if s.check is not None]
+
+
+def derived_stages(steps: list[Step]) -> list[Stage]:
+    """A lab's stages when it names none: a new one at each step that follows a check, named after that step."""
+    stages: list[list[Step]] = []
+    for index, step in enumerate(steps):
+        if not stages or (step.check is None and steps[index - 1].check is not None):
+            stages.append([])
+        stages[-1].append(step)
+    return [Stage(group[0].name, tuple(group)) for group in stages]
+
+
+def named_stages(raw: list[dict], steps: list[Step]) -> list[Stage]:
+    """The stages a lab names (the loader proved each `from` is a step, in order, the first at the first step)."""
+    starts = [next(i for i, s in enumerate(steps) if s.name == entry["from"]) for entry in raw]
+    return [Stage(entry["name"], tuple(steps[start:end]), entry.get("title", "").strip(), entry.get("why", "").strip(),
+                  entry.get("sample", "").rstrip())
+            for entry, start, end in zip(raw, starts, starts[1:] + [len(steps)])]
 
 
 @dataclass
@@ -217,6 +254,7 @@ class Lab:
     stack: dict[str, Any]
     manifests: dict[str, list["str | UpstreamManifest"]]  # group -> templates of the lab, or upstream manifests
     steps: list[Step] = field(default_factory=list)
+    stages: list[Stage] = field(default_factory=list)
     network: Network = field(default_factory=Network)
     image_roles: dict[str, tuple[str, ...]] = field(default_factory=dict)
     charts: tuple[Chart, ...] = ()
@@ -233,6 +271,16 @@ class Lab:
         """The documents of a group a runtime applies: all but those an upstream manifest leaves out there."""
         entries = [e for e in self.manifests.get(group, []) if isinstance(e, UpstreamManifest)]
         return [d for d in docs if not any(e.omitted(d, runtime) for e in entries)]
+
+    def stage(self, name: str, given_as: str = "STAGE") -> Stage:
+        """A stage by name; exit 2 listing the lab's stages when there is none of that name."""
+        for stage in self.stages:
+            if stage.name == name:
+                return stage
+        raise BadInput(f"{given_as} {name}: lab {self.name} has no such stage (stages: {', '.join(s.name for s in self.stages)})")
+
+    def stages_before(self, name: str) -> list[Stage]:
+        return self.stages[: self.stages.index(self.stage(name))]
 
     def chart(self, release: str) -> Chart:
         """The chart of a release (an upgrade step names one; the loader made sure it exists)."""

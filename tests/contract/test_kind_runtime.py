@@ -204,10 +204,10 @@ def test_down_removes_stack_and_cluster(fake_world):
     assert ["kind", "delete", "cluster", "--name", "inject-mtls", "--kubeconfig", kubeconfig] not in tool_calls(state)
 
 
-def test_failed_wait_reports_collects_and_tears_down(fake_world, cluster):
+def test_failed_wait_reports_collects_and_tears_down_on_request(fake_world, cluster):
     state, work = fake_world
     cluster.fail_wait = "curl"
-    result = run_lab("up", "inject-mtls", "--runtime", "kind", *IMAGES, "--junit", "r.xml")
+    result = run_lab("up", "inject-mtls", "--runtime", "kind", *IMAGES, "--junit", "r.xml", "--down-on-failure")
     assert result.exit_code == 1
     assert "timed out after 180s waiting for Pod mtls-inject/curl: a Pod is Ready (last seen: Ready=False, phase Pending)" in result.stderr
     logs = list((work / ".lab/logs/inject-mtls").iterdir())
@@ -218,6 +218,25 @@ def test_failed_wait_reports_collects_and_tears_down(fake_world, cluster):
     failure = ET.parse(work / "r.xml").getroot().find("testsuite/testcase[@name='wait client-ready']/failure")
     assert "timed out after 180s waiting for Pod mtls-inject/curl" in failure.get("message")
     assert f"logs: {logs[0]}" in failure.text
+    assert ["kind", "delete", "cluster", "--name", "inject-mtls", "--kubeconfig", str(work / ".lab/inject-mtls/kubeconfig")] in tool_calls(state)
+    assert not (work / ".lab/inject-mtls").exists()
+
+
+def test_a_failed_lab_step_leaves_the_lab_up_to_look_at(fake_world, cluster):
+    """Without --down-on-failure (a person at a workshop), a failed wait of the lab's own steps keeps the cluster:
+    the record says failed, the message says how to look and how to remove it; `down` then removes it."""
+    state, work = fake_world
+    cluster.fail_wait = "curl"
+    result = run_lab("up", "inject-mtls", "--runtime", "kind", *IMAGES)
+    assert result.exit_code == 1
+    told = result.stdout + result.stderr
+    assert "the lab stays up to look at: `lab steps inject-mtls`" in told and "`lab down inject-mtls` removes it" in told
+    assert not any(c[:2] == ["kind", "delete"] for c in tool_calls(state))
+    assert json.loads((work / ".lab/inject-mtls/state.json").read_text())["phase"] == "failed"
+    steps = run_lab("steps", "inject-mtls", "-o", "json")
+    assert steps.exit_code == 0, steps.stderr
+    assert [(s["stage"], s["status"]) for s in json.loads(steps.stdout)["stages"]] == [("direct", "failed"), ("inject", "to do")]
+    assert run_lab("down", "inject-mtls").exit_code == 0
     assert ["kind", "delete", "cluster", "--name", "inject-mtls", "--kubeconfig", str(work / ".lab/inject-mtls/kubeconfig")] in tool_calls(state)
 
 

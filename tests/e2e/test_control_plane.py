@@ -48,12 +48,12 @@ def test_a_cilium_object_the_crd_forbids_is_refused_by_the_api_server(tmp_path, 
     cnp.write_text(cnp.read_text().replace("  endpointSelector: {}", "  endpointSelector: everything"))
     (tmp_path / "images.yaml").write_text((REPO / "images.local.yaml").read_text())
     env = {**os.environ, "LAB_PATH": str(labs)}
-    result = lab(tmp_path, "up", "inject-mtls", "--runtime", "docker", "--images", "images.yaml", env=env)
+    result = lab(tmp_path, "up", "inject-mtls", "--runtime", "docker", "--images", "images.yaml", "--down-on-failure", env=env)
     assert result.returncode == 1, result.stdout + result.stderr
     assert "apply cilium-objects: apply CiliumNetworkPolicy mtls-inject/mtls-injection-policy: the API server refused it (" in result.stderr
     assert "spec.endpointSelector" in result.stderr, result.stderr  # the server's own message names the field
     assert list((tmp_path / ".lab/logs/inject-mtls").iterdir())  # logs collected
-    assert labelled(docker_engine) == NOTHING  # torn down after the failure
+    assert labelled(docker_engine) == NOTHING  # torn down after the failure (--down-on-failure)
     assert lab(tmp_path, "down", "inject-mtls", env=env).returncode == 0
 
 

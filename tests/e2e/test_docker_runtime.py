@@ -93,7 +93,7 @@ def test_up_verify_status_converge_down(labdir, docker_engine):
 
 
 def test_without_the_envoy_step_plain_http_fails(labdir, docker_engine):
-    result = lab(labdir, *up_args("--skip", "cilium-objects", "--junit", "report.xml"))
+    result = lab(labdir, *up_args("--skip", "cilium-objects", "--junit", "report.xml", "--down-on-failure"))
     assert result.returncode == 1, result.stdout + result.stderr
     assert all(name in result.stderr for name in ("plain-http-injected", "foreign-server-refused", "hubble-to-proxy"))
     suite = ET.parse(labdir / "report.xml").getroot().find("testsuite")
@@ -103,7 +103,7 @@ def test_without_the_envoy_step_plain_http_fails(labdir, docker_engine):
     assert "logs:" in failure.text
     logs = sorted((labdir / ".lab/logs/inject-mtls").iterdir())
     assert logs and (logs[-1] / "compose.log").stat().st_size > 0
-    assert labelled(docker_engine) == NOTHING  # torn down after the failure (no --retain)
+    assert labelled(docker_engine) == NOTHING  # torn down after the failure (--down-on-failure, as CI asks)
     guide = lab(labdir, "guide", "inject-mtls", "--results", "--out", "guide")  # the results outlive the teardown
     assert guide.returncode == 0, guide.stderr
     html = (labdir / "guide/guide.html").read_text()

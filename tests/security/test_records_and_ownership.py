@@ -34,7 +34,10 @@ def write_record(work, name: str, data) -> None:
 
 
 @pytest.mark.parametrize("name", ["../../x", "../x", "x/../../y", "x\n", "Bad", "logs", "results", "engine", "/etc", "a" * 41, ""])
-@pytest.mark.parametrize("command", [["down", "inject-mtls", "--instance"], ["status"], ["verify", "inject-mtls", "--instance"], ["kubeconfig"]])
+@pytest.mark.parametrize("command", [["down", "inject-mtls", "--instance"], ["status"], ["verify", "inject-mtls", "--instance"], ["kubeconfig"],
+                                     ["check", "inject-mtls", "--instance"], ["solve", "inject-mtls", "--instance"], ["steps", "inject-mtls", "--instance"],
+                                     ["reset", "inject-mtls", "--to", "client", "--instance"], ["logs", "inject-mtls", "curl", "--instance"],
+                                     ["shell", "inject-mtls", "curl", "--instance"]])
 def test_an_instance_name_is_validated_whole_at_every_entry(world, tmp_path, name, command):
     _labs, work, fake = world
     victim = tmp_path / "x"
@@ -45,6 +48,14 @@ def test_an_instance_name_is_validated_whole_at_every_entry(world, tmp_path, nam
     assert result.exit_code == 2, (result.stdout, result.stderr)
     assert "use lowercase letters" in result.stderr or "reserved" in result.stderr or "no instance" in result.stderr, result.stderr
     assert files(tmp_path) == before and fake_calls(fake) == []
+
+
+@pytest.mark.parametrize("name", ["../../x", "x\n", "Bad"])
+def test_exec_validates_the_instance_name_before_running_anything(world, name):
+    _labs, work, fake = world
+    result = run_lab("exec", "inject-mtls", "curl", "--instance", name, "--", "true")
+    assert result.exit_code == 2 and ("use lowercase letters" in result.stderr or "no instance" in result.stderr), result.stderr
+    assert files(work) == [] and fake_calls(fake) == []
 
 
 def test_up_refuses_an_instance_name_with_a_trailing_newline(world):
@@ -72,6 +83,8 @@ BROKEN = [
     ("a foreign cluster", record(runtime_state={"created_cluster": "someone-elses"}), "runtime_state"),
     ("a foreign container", record(runtime_state={"redirected_pod": "someones-container"}), "runtime_state"),
     ("an unknown runtime field", record(runtime_state={"delete_everything": True}), "runtime_state"),
+    ("a stage of a made-up status", record(stages={"client": {"status": "solved"}}), "stages.client.status"),
+    ("a stage named as a path", record(stages={"../x": {"status": "done"}}), "stages"),
 ]
 
 
@@ -82,7 +95,8 @@ def test_a_broken_record_is_refused_and_nothing_is_removed(world, case):
     write_record(work, "good", data)
     (work / "kind-clusters").write_text("")
     (fake / "clusters").write_text("good")
-    for command in (["down", "good"], ["verify", "good"], ["kubeconfig", "good"], ["status", "good"]):
+    for command in (["down", "good"], ["verify", "good"], ["kubeconfig", "good"], ["status", "good"], ["check", "good"],
+                    ["solve", "good"], ["steps", "good"], ["reset", "good", "--to", "client"], ["logs", "good", "curl"]):
         result = run_lab(*command)
         assert result.exit_code == 2, (command, result.stdout, result.stderr)
         assert "state.json" in result.stderr and expected in result.stderr, result.stderr

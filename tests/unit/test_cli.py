@@ -215,3 +215,20 @@ def test_every_reporting_command_prints_json_alone(workdir):
         assert result.exit_code in (0, 3), (args, result.stderr)  # doctor: 3 when this machine lacks a prerequisite
         assert isinstance(json.loads(result.stdout), (dict, list)), args
     assert run_lab("list", "-o", "table").stdout == run_lab("list", "-o", "text").stdout  # text: the old name
+
+
+def test_participant_commands_need_a_lab_that_is_up(workdir):
+    """Each says which instance is missing and how to make it, exit 2, before touching anything."""
+    for args in (["check", "mini"], ["check", "mini", "reach"], ["solve", "mini"], ["steps", "mini"], ["reset", "mini", "--to", "base"],
+                 ["logs", "mini", "web"], ["shell", "mini", "web"], ["exec", "mini", "web", "--", "true"], ["steps", "mini", "-o", "json"]):
+        result = run_lab(*args)
+        assert result.exit_code == 2, (args, result.stderr)
+        assert result.stderr.startswith("Error: no instance mini is recorded") and "`lab up` it first" in result.stderr, args
+    assert not (workdir / ".lab").exists()
+
+
+def test_up_until_an_unknown_stage_names_the_labs_stages(workdir):
+    result = run_lab("up", "mini", "--until", "nope")
+    assert result.exit_code == 2
+    assert result.stderr.strip() == "Error: --until nope: lab mini has no such stage (stages: base)"
+    assert not (workdir / ".lab").exists() and not (workdir / "certs").exists()

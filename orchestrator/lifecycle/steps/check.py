@@ -61,7 +61,7 @@ class CheckStep(Plain):
         from orchestrator.lifecycle.run import CheckFailed
 
         result = run_check(step, run.runtime, run.ctx.checks, progress=run.ctx.ui.progress if run.ctx.ui.plain else None,
-                           since=run.stage_started)
+                           since=run.stage_started, wait=run.options.check_wait)
         run.results.append(result)
         if result.status == "failed":
             raise CheckFailed(result)

@@ -11,12 +11,14 @@ record), how a pod's container is named and found, and the check that every part
 
 from __future__ import annotations
 
+import hashlib
+import json
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
 from functools import cached_property
 from typing import Any, Callable
 
-from orchestrator.errors import BadInput, RuntimeFailure
+from orchestrator.errors import BadInput
 from orchestrator.kube import cilium
 from orchestrator.kube.cilium import in_namespace, ingress_policy
 from orchestrator.kube.objects import labels_match
@@ -24,7 +26,8 @@ from orchestrator.network.base import FlowQuery, Flows
 from orchestrator.network.emulated.policy import POLICY_FLOWS_SOURCE, PolicyDatapath
 from orchestrator.network.emulated.proxy import CiliumProxy, Route, proxy_problems, redirected_pods, routes
 
-STATE_KEYS = ("redirected_pod", "redirected_container_id", "proxy_routes", "policy_pods")  # what it records in the instance
+# What it records in the instance; cilium_seen: a digest of the API objects it last followed.
+STATE_KEYS = ("redirected_pod", "redirected_container_id", "proxy_routes", "policy_pods", "cilium_seen")
 
 
 def describe(lab, runtime: str) -> list[str]:
@@ -81,20 +84,43 @@ class EmulatedCilium:
     def reconcile(self, docs: list[dict]) -> None:
         """After an apply: what Cilium does with the objects the API server now holds."""
         if any(d.get("apiVersion", "").startswith("cilium.io/") for d in docs):
-            self._reconcile()
+            self._reconcile(self._world())
 
-    def _reconcile(self) -> None:
+    def follow(self) -> None:
+        """Cilium follows the API server, whoever changed it: a participant's `kubectl apply` or `delete`, an edit.
+        Before each command in a pod and each flow query, the objects Cilium reads are compared with those last
+        followed; on a change Envoy and the datapaths are rebuilt from what the API server holds now (nothing of
+        them when the policies are gone)."""
+        world = self._world()
+        if world[-1] == self.data.get("cilium_seen"):
+            return
+        self._unplug()
+        self._reconcile(world)
+
+    def _world(self) -> tuple[list[dict], list[dict], list[dict], list[dict], str]:
+        """CNPs, CCECs, running pods, Secrets (read only when a CCEC may name one), and a digest of what of them Cilium
+        acts on (a pod's identity and address, an object's resourceVersion; not a pod's status churn)."""
         kube = self.host.kube
         cnps = kube.list("cilium.io/v2", "CiliumNetworkPolicy")
         ccecs = kube.list("cilium.io/v2", "CiliumClusterwideEnvoyConfig")
+        pods = [p for p in kube.list("v1", "Pod") if (p.get("status") or {}).get("phase") == "Running"]
+        secrets = kube.list("v1", "Secret") if ccecs else []
+        marks = sorted([(d.get("kind", ""), d["metadata"].get("namespace", ""), d["metadata"]["name"], d["metadata"].get("resourceVersion", ""))
+                        for d in cnps + ccecs + secrets]
+                       + [("Pod", p["metadata"].get("namespace", ""), p["metadata"]["name"], f"{p['metadata'].get('uid')}@{p['status'].get('podIP')}")
+                          for p in pods])
+        return cnps, ccecs, pods, secrets, hashlib.sha256(json.dumps(marks).encode()).hexdigest()
+
+    def _reconcile(self, world) -> None:
+        cnps, ccecs, pods, secrets, digest = world
+        self.data["cilium_seen"] = digest
         if not cnps and not ccecs:
             return
-        pods = [p for p in kube.list("v1", "Pod") if (p.get("status") or {}).get("phase") == "Running"]
         ingress = [policy for policy in (ingress_policy(cnp) for cnp in cnps) if policy is not None]  # BadInput names what is not emulated
         if ingress:
             self._enforce_ingress(ingress, pods)
         if ccecs or any(cilium.redirects(cnp) for cnp in cnps):
-            self._redirect(cnps, ccecs, pods, kube.list("v1", "Secret"))
+            self._redirect(cnps, ccecs, pods, secrets)
 
     def _redirect(self, cnps: list[dict], ccecs: list[dict], pods: list[dict], secrets: list[dict]) -> None:
         """The CCEC in Envoy and the CNP's listener redirect, in the selected pod's network namespace."""
@@ -103,8 +129,8 @@ class EmulatedCilium:
         if problems:
             raise BadInput("; ".join(problems))
         selected = redirected_pods(world)
-        if not selected:
-            raise RuntimeFailure("no running pod is selected by a CiliumNetworkPolicy with a listener redirect")
+        if not selected:  # a CCEC alone (its CNP not applied yet, or deleted): a listener no traffic reaches
+            return
         container = self.host.pod_container(selected[0]["metadata"]["name"])
         self.data["redirected_pod"] = container
         self.data["redirected_container_id"] = self.host.engine.container(container).id
@@ -141,19 +167,16 @@ class EmulatedCilium:
         self.data["policy_pods"] = enforced
 
     def before_exec(self, container: str) -> None:
-        """A command is about to run in a pod: if it is the redirected one and the node recreated it, put the proxy
-        and the redirect back (as Cilium regenerates an endpoint); then sample Envoy, so the flows window starts
-        before this command's traffic."""
+        """A command is about to run in a pod: Cilium follows the API server's objects first; if this is the
+        redirected pod and the node recreated it, the proxy and the redirect go back (as Cilium regenerates an
+        endpoint); then Envoy is sampled, so the flows window starts before this command's traffic."""
+        self.follow()
         if container != self.data.get("redirected_pod"):
             return
-        engine = self.host.engine
-        current = engine.container(container)
+        current = self.host.engine.container(container)
         if current is not None and current.id != self.data.get("redirected_container_id"):
-            for name in (self.proxy.name, self.proxy.datapath):
-                existing = engine.container(name)
-                if existing is not None:
-                    engine.remove(existing, self.host.labels)
-            self._reconcile()
+            self._unplug()
+            self._reconcile(self._world())
         self.proxy.sample(container)
 
     def explain(self, pod, since: float) -> str:
@@ -161,6 +184,7 @@ class EmulatedCilium:
         return self.proxy.explain(container, since) if container == self.data.get("redirected_pod") else ""
 
     def flows(self, query: FlowQuery) -> Flows:
+        self.follow()
         if query.filters.get("toLabel") or query.filters.get("toPod"):
             return self._policy_flows(query)
         container = self.data.get("redirected_pod")
@@ -215,17 +239,26 @@ class EmulatedCilium:
 
     def reset(self) -> list[str]:
         """Envoy and the datapaths go with the objects they followed (a rerun's apply brings them back)."""
+        removed = self._unplug()
+        self.data.pop("cilium_seen", None)
+        return removed
+
+    def _unplug(self) -> list[str]:
+        """Envoy and the datapaths removed, their rules first (the objects stay in the API server)."""
         engine, removed = self.host.engine, []
         names = [self.proxy.name, self.proxy.datapath]
+        self.proxy.clear()
         for enforced in self.data.pop("policy_pods", []):
             datapath = self._datapath(enforced["container"])
+            datapath.clear()
             names += [datapath.envoy, datapath.datapath]
         for name in names:
             existing = engine.container(name)
             if existing is not None:
                 engine.remove(existing, self.host.labels)
                 removed.append(name)
-        self.data.pop("redirected_pod", None)
+        for key in ("redirected_pod", "redirected_container_id", "proxy_routes"):
+            self.data.pop(key, None)
         return removed
 
     def collect(self, save: Callable[[str, Callable[[], str]], Any]) -> None:

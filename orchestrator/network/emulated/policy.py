@@ -133,6 +133,12 @@ class PolicyDatapath:
             raise RuntimeFailure(f"iptables-restore of the policy failed in the datapath of {self.pod} "
                                  f"(the pod's image must carry iptables): {(result.stderr or result.stdout).strip()[:300]}")
 
+    def clear(self) -> None:
+        """The policy's rules out of the pod's namespace (they outlive the datapath container that set them)."""
+        container = self.engine.container(self.datapath)
+        if container is not None and container.status == "running":
+            self.engine.exec(self.datapath, ["sh", "-c", f"iptables -w 5 -F {CHAIN}; iptables -w 5 -t nat -F {L7_CHAIN}"])
+
     def _run_envoy(self, policies: list[IngressPolicy]) -> None:
         if not self.proxy_image:
             raise BadInput("the docker runtime runs a policy's HTTP rules in Envoy: name its image in imageRoles.proxy")

@@ -221,6 +221,12 @@ class CiliumProxy:
             raise RuntimeFailure(f"iptables-restore of the redirect failed in the datapath of {pod_container} "
                                  f"(the pod's image must carry iptables): {(result.stderr or result.stdout).strip()[:300]}")
 
+    def clear(self) -> None:
+        """The redirect rules out of the pod's namespace (they outlive the datapath container that set them)."""
+        container = self.engine.container(self.datapath)
+        if container is not None and container.status == "running":
+            self.engine.exec(self.datapath, ["iptables", "-w", "5", "-t", "nat", "-F", REDIRECT_CHAIN])
+
     def rules(self, pod_container: str) -> str:
         result = self._iptables(pod_container, "-t", "nat", "-S", check=False)
         return result.stdout + result.stderr

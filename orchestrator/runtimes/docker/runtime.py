@@ -277,6 +277,18 @@ class DockerRuntime:
         self.require_running()
         return self.engine.exec(container, argv)
 
+    def attach_argv(self, namespace: str, pod: str, argv: list[str], tty: bool) -> list[str]:
+        """`docker exec` into the pod's container (the node agent runs each pod as one); Envoy's redirect is set up
+        first, as for a check, so what a person types goes the way the lab's traffic does."""
+        container = self.pod_container(pod)
+        if self.engine.container(container) is None:
+            raise PermanentFailure(f"pod {namespace}/{pod} (container {container}) does not exist; `lab status` shows what is up")
+        self.network.before_exec(container)
+        return DockerCli.attach_argv(container, argv, tty)
+
+    def logs_argv(self, namespace: str, pod: str, follow: bool, tail: int | None) -> list[str]:
+        return DockerCli.logs_argv(self.pod_container(pod), follow, tail)
+
     def collect_logs(self, dest: Path) -> list[Path]:
         save = LogFiles(dest)
         written = save.written

@@ -88,6 +88,26 @@ def test_http_retries_until_it_passes():
     assert result.status == "passed" and result.attempts == 3
 
 
+def test_a_failure_that_does_not_change_is_told_every_ten_seconds():
+    """A participant reads the retry lines: one when the failure changes, else one each 10 s of a 30 s timeout."""
+    clock, told = Clock(), []
+    client = ScriptedClient(*[(7, "", "curl: (7) Failed to connect")] * 5, *[(52, "", "curl: (52) Empty reply")] * 40)
+    step = Step("probe", "check", "a probe", params=Check("http", {"url": "https://10.0.0.1:8083/"}, {"status": 200}, timeout=30, interval=1))
+    result = run_check(step, client, default_registry(), clock=clock, sleep=clock.sleep, progress=told.append)
+    assert result.status == "failed" and result.attempts == 31
+    assert [line.split(" (")[0] for line in told] == ["probe: attempt 1 failed", "probe: attempt 6 failed", "probe: attempt 16 failed",
+                                                      "probe: attempt 26 failed"]
+    assert "Failed to connect" in told[0] and "Empty reply" in told[1]
+
+
+def test_wait_caps_the_retries_never_lengthens_them():
+    failing = lambda: ScriptedClient(*[(7, "", "curl: (7) Failed to connect")] * 40)  # noqa: E731
+    step = http_step({"status": 200})  # timeout 5
+    for wait, attempts in ((0, 1), (2, 3), (60, 6)):
+        clock = Clock()
+        assert run_check(step, failing(), default_registry(), clock=clock, sleep=clock.sleep, wait=wait).attempts == attempts, wait
+
+
 def test_http_failure_says_what_was_expected_and_seen():
     client = ScriptedClient(ok_body("someone-else"))
     result = run(http_step({"status": 200, "json": {"headers.x-ssl-client-cn": "client-1"}}), client)

@@ -4,8 +4,6 @@ the checks after the L7 policy as what `verify` reruns. It runs for real in test
 from __future__ import annotations
 
 from orchestrator.catalog import LabEntry
-from orchestrator.commands.verify import final_checks
-from orchestrator.lifecycle.steps.registry import default_steps
 from orchestrator.render.artifacts import render_lab
 from tests.helpers import load_lab
 from tests.unit.labs.test_webhook_ca_repair import REPO
@@ -23,5 +21,5 @@ def test_the_demo_is_applied_as_published_with_the_labs_images():
     assert images == ["lab.local/starwars:test", "lab.local/client:test", "lab.local/client:test"]
     l7 = rendered.docs("l7")[0]
     assert l7["spec"]["ingress"][0]["toPorts"][0]["rules"]["http"] == [{"method": "POST", "path": "/v1/request-landing"}]
-    assert [s.name for s in final_checks(lab, default_steps())] == ["tiefighter-lands-through-the-proxy", "exhaust-port-denied", "hubble-sees-the-l7-drop",
+    assert [s.name for s in lab.stages[-1].checks] == ["tiefighter-lands-through-the-proxy", "exhaust-port-denied", "hubble-sees-the-l7-drop",
                                                    "xwing-still-dropped"]

@@ -15,8 +15,6 @@ from orchestrator.checks.ca_bundle import ca_bundles
 from orchestrator.checks.load_balancer import LoadBalancerCheck, in_ranges
 from orchestrator.kube.edits import expand, patch_by_hand, restart_by_hand, secret_by_hand
 from orchestrator.errors import BadInput, MissingPrerequisite, SpecErrors
-from orchestrator.commands.verify import final_checks
-from orchestrator.lifecycle.steps.registry import default_steps
 from orchestrator.render.artifacts import render_lab
 from tests.helpers import load_lab
 from tests.helpers import edit_spec
@@ -139,7 +137,7 @@ def test_address_ranges():
 
 def test_verify_runs_the_checks_after_the_last_change(lab_dir):
     lab = load(lab_dir)
-    assert [s.name for s in final_checks(lab, default_steps())] == ["serving-cert-repaired", "ca-bundles-repaired", "pool-admitted-again", "address-kept"]
+    assert [s.name for s in lab.stages[-1].checks] == ["serving-cert-repaired", "ca-bundles-repaired", "pool-admitted-again", "address-kept"]
 
 
 def test_each_edit_says_what_a_participant_would_type(lab_dir):

@@ -193,3 +193,53 @@ def test_catalog_unknown_lab_lists_known(lab_root):
     with pytest.raises(BadInput) as err:
         Catalog(default_lab_roots()).get("nope")
     assert "unknown lab 'nope'" in str(err.value) and "mini" in str(err.value) and "inject-mtls" in str(err.value)
+
+
+def _two_stage(spec):
+    spec["steps"] += [{"name": "more", "apply": "base"},
+                      {"name": "again", "check": dict(spec["steps"][1]["check"]), "hint": "  look at the Secret  "}]
+
+
+def test_stages_are_derived_at_each_step_after_a_check(lab_root):
+    edit_spec(lab_root / "mini", _two_stage)
+    lab = load_lab(_entry(lab_root))
+    assert [(s.name, [step.name for step in s.steps]) for s in lab.stages] == [("base", ["base", "reach"]), ("more", ["more", "again"])]
+    assert [c.name for c in lab.stages[-1].checks] == ["again"]
+    assert lab.steps[-1].hint == "look at the Secret"
+    assert [s.name for s in lab.stages_before("more")] == ["base"]
+
+
+def test_named_stages_carry_the_authors_words(lab_root):
+    def change(spec):
+        _two_stage(spec)
+        spec["stages"] = [{"name": "serve", "from": "base", "title": "Serve {{ port }}", "why": "Because.\n"},
+                          {"name": "again", "from": "more", "sample": "HTTP/1.1 200 OK\n"}]
+
+    edit_spec(lab_root / "mini", change)
+    lab = load_lab(_entry(lab_root))
+    assert [(s.name, len(s.steps)) for s in lab.stages] == [("serve", 2), ("again", 2)]
+    assert lab.stages[0].title == "Serve 8443" and lab.stages[0].why == "Because." and lab.stages[1].sample == "HTTP/1.1 200 OK"
+    with pytest.raises(BadInput) as err:
+        lab.stage("nope", "--until")
+    assert err.value.message == "--until nope: lab mini has no such stage (stages: serve, again)"
+
+
+@pytest.mark.parametrize("stages, expected", [
+    ([{"name": "a", "from": "reach"}], "stages.0.from: the first stage starts at the first step, 'base'"),
+    ([{"name": "a", "from": "base"}, {"name": "a", "from": "more"}], "stages.1.name: duplicate stage name 'a'"),
+    ([{"name": "a", "from": "base"}, {"name": "b", "from": "nope"}], "stages.1.from: no step is named 'nope'"),
+    ([{"name": "a", "from": "base"}, {"name": "b", "from": "more"}, {"name": "c", "from": "reach"}],
+     "stages.2.from: 'reach' is not after the previous stage's first step"),
+    ([{"name": "a", "from": "base"}, {"name": "b", "from": "base"}], "stages.1.from: 'base' is not after the previous stage's first step"),
+    ([{"name": "a", "from": "base", "bogus": 1}], "stages.0: unknown field 'bogus'"),
+    ([], "stages: [] should be non-empty"),
+])
+def test_invalid_stages_name_file_and_field(lab_root, stages, expected):
+    def change(spec):
+        _two_stage(spec)
+        spec["stages"] = stages
+
+    edit_spec(lab_root / "mini", change)
+    with pytest.raises(SpecErrors) as err:
+        load_lab(_entry(lab_root))
+    assert any(p.startswith(str(lab_root / "mini" / "lab.yaml") + ": ") and expected in p for p in err.value.problems), err.value.problems
