@@ -114,6 +114,13 @@ class FakeKube:
         self.cluster.calls.append(("exec", namespace, pod, tuple(argv), container))
         return self.cluster.pods_answer(namespace, pod, argv) if self.cluster.pods_answer else answer(argv)
 
+    def known(self, api_version, kind):
+        """A kind of the API server's own groups, or one a CustomResourceDefinition applied here names."""
+        self.cluster.calls.append(("known", api_version, kind))
+        group = api_version.rpartition("/")[0]
+        return "." not in group or any(d["kind"] == "CustomResourceDefinition" and d["spec"]["group"] == group and d["spec"]["names"]["kind"] == kind
+                                       for d in self.cluster.applied)
+
     def list(self, api_version, kind, namespace=None):
         """What the API holds of a kind: the pods a node runs (with their status), else what was applied."""
         self.cluster.calls.append(("list", kind, namespace))

@@ -26,6 +26,7 @@ TEXT = {
            "render_first": "The files below are in the rendered folder: `lab render {lab} --out rendered`.",
            "no_dot": "Graphviz (`dot`) is not installed: the picture is the DOT source below; draw it with `dot -Tsvg topology.dot -o topology.svg` (Debian: apt install graphviz).",
            "results_from": "Results of `lab {command}` on the {runtime} runtime, {at}.", "runtime_label": "runtime",
+           "stage": "Stage", "you_should_see": "You should see", "check_it": "When you have done it, check it", "hint": "If it fails",
            "setup": "The cluster, its charts and the compose stack, as `lab up` makes them on kind.",
            "step_kinds": {"setup": "setup", "apply": "apply", "wait": "wait", "check": "check", "user": "user", "patch": "patch",
                           "secret": "secret", "restart": "restart", "upgrade": "upgrade"}},
@@ -34,6 +35,7 @@ TEXT = {
            "failed": "실패", "not_run": "실행 안 됨", "seen": "관찰", "render_first": "아래 파일은 렌더링 폴더에 있습니다: `lab render {lab} --out rendered`.",
            "no_dot": "Graphviz(`dot`)가 없어 그림 대신 DOT 소스를 보여 줍니다: `dot -Tsvg topology.dot -o topology.svg` (Debian: apt install graphviz).",
            "results_from": "{runtime} 런타임에서 `lab {command}` 결과, {at}.", "runtime_label": "런타임",
+           "stage": "스테이지", "you_should_see": "이렇게 보여야 합니다", "check_it": "직접 한 뒤 확인하기", "hint": "실패하면",
            "setup": "`lab up`이 kind에서 만드는 것처럼 클러스터, 차트, compose 스택을 준비합니다.",
            "step_kinds": {"setup": "준비", "apply": "적용", "wait": "대기", "check": "검증", "user": "사용자", "patch": "패치",
                           "secret": "시크릿", "restart": "재시작", "upgrade": "업그레이드"}},
@@ -56,6 +58,17 @@ class CheckView:
 
 
 @dataclass
+class StageView:
+    """Where a stage begins in the walkthrough: the author's words, what to see, and how to check it."""
+
+    name: str
+    title: str
+    why: str
+    sample: str
+    check: str  # the command that checks it (`lab check LAB STAGE`)
+
+
+@dataclass
 class StepView:
     number: int
     name: str
@@ -64,6 +77,8 @@ class StepView:
     objects: list[tuple[str, str]] = field(default_factory=list)  # (kind/name, rendered file)
     commands: list[str] = field(default_factory=list)
     check: CheckView | None = None
+    stage: StageView | None = None  # set on a stage's first step
+    hint: str = ""
 
 
 def _shell(argv: list[str]) -> str:
@@ -116,7 +131,7 @@ def step_view(number: int, step: Step, lab: Lab, rendered: Rendered, checks, wai
     hand = ByHand(lab, rendered, checks, waits, _shell, lambda source: _exec_prefix(lab, rendered, source), lambda chart: _chart_ref(lab, chart),
                   RENDERED)
     kinds.get(step.kind).by_hand(step, hand)
-    view = StepView(number, step.name, step.kind, step.description.strip(), hand.objects, hand.commands)
+    view = StepView(number, step.name, step.kind, step.description.strip(), hand.objects, hand.commands, hint=step.hint)
     if step.check is not None:
         view.check = CheckView(step.check.type, checks.get(step.check.type).expectations(step.check.expect))
     return view
@@ -125,8 +140,12 @@ def step_view(number: int, step: Step, lab: Lab, rendered: Rendered, checks, wai
 def walkthrough(lab: Lab, rendered: Rendered, checks, waits, kinds, report: dict | None = None, lang: str = "en") -> list[StepView]:
     by_name = {c["name"]: c for c in (report or {}).get("checks", [])}
     views = [setup_view(lab, rendered, waits, lang)]
+    starts = {stage.steps[0].name: stage for stage in lab.stages}
     for number, step in enumerate(lab.steps, 1):
         view = step_view(number, step, lab, rendered, checks, waits, kinds)
+        stage = starts.get(step.name)
+        if stage is not None:
+            view.stage = StageView(stage.name, stage.title or stage.name, stage.why, stage.sample, _shell(["lab", "check", lab.instance, stage.name]))
         if view.check is not None and report is not None:
             view.check.result = by_name.get(step.name, {"status": "not_run"})
         views.append(view)

@@ -204,6 +204,17 @@ class KubeApi:
             except DynamicApiError as exc:
                 return False, int(getattr(exc, "status", 0) or 0), _api_message(exc)
 
+    def known(self, api_version: str, kind: str) -> bool:
+        """Whether the API server serves this kind (a CRD's kind only once the CRD is established)."""
+        from kubernetes.dynamic.exceptions import ResourceNotFoundError
+
+        with api_errors(f"discover {kind}"):
+            try:
+                self._resource(api_version, kind)
+            except ResourceNotFoundError:
+                return False
+        return True
+
     def list(self, api_version: str, kind: str, namespace: str | None = None, selector: str | None = None) -> list[dict]:
         with api_errors(f"list {kind}"):
             resource = self._resource(api_version, kind)

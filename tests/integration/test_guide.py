@@ -187,3 +187,17 @@ def test_a_users_lab_draws_its_users_the_api_server_and_rbac(tmp_path, monkeypat
     assert "forged-unauthorized: list pods → 401" in dot and "kind nodes: 1 control-plane" in dot
     md = (tmp_path / "g/guide.md").read_text()
     assert "kubectl certificate approve ringu" in md and "openssl req -new -key users/ringu.key -out users/ringu.csr -subj /CN=ringu/O=k8sproject" in md
+
+
+def test_each_stage_opens_with_its_words_and_how_to_check_it(guide):
+    """The author's stage prose, the sample to compare with, `lab check` for it, and each check's hint."""
+    md = (guide / "guide.md").read_text()
+    html = unescape((guide / "guide.html").read_text())
+    for stage, title in (("direct", "A backend that demands a client certificate"), ("inject", "Envoy injects the certificate")):
+        assert f"### Stage `{stage}`: {title}" in md
+        assert f"When you have done it, check it: `lab check inject-mtls {stage}`" in md
+        assert f'id="stage-{stage}"' in html and f"lab check inject-mtls {stage}" in html
+    assert md.index("### Stage `inject`") < md.index("#### 6. cilium-crds (wait)") < md.index("#### 7. cilium-objects")
+    assert "Flux's notification-controller `Provider`" in md and "$ curl -s http://172.18.255.249:8083/" in md
+    assert "If it fails: A refused or reset connection means the traffic went straight to haproxy" in md
+    assert "<strong>If it fails</strong>: A 200 here means Envoy trusted" in html

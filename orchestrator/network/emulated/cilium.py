@@ -91,6 +91,8 @@ class EmulatedCilium:
         Before each command in a pod and each flow query, the objects Cilium reads are compared with those last
         followed; on a change Envoy and the datapaths are rebuilt from what the API server holds now (nothing of
         them when the policies are gone)."""
+        if "cilium_seen" not in self.data and not self.host.kube.known("cilium.io/v2", "CiliumNetworkPolicy"):
+            return  # no Cilium CRDs (yet): no object of Cilium's to follow
         world = self._world()
         if world[-1] == self.data.get("cilium_seen"):
             return
