@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 
 from orchestrator.errors import BadInput, PermanentFailure
-from orchestrator.kube.objects import applied_kinds, lab_pods, labels_match, resolve_pod
+from orchestrator.kube.objects import deletion_order, lab_pods, labels_match, resolve_pod
 from orchestrator.spec.model import PodRef, Wait
 
 
@@ -37,10 +37,10 @@ def pod_named(kube, docs: list[dict], given: str) -> tuple[str, str]:
 
 
 def reset(kube, docs: list[dict], selector: str, timeout: float) -> list[str]:
-    """Delete the lab's objects of a previous run (policy before the config it points at) and wait until they
-    are gone: a Pod still terminating cannot be created again. Namespaces stay: deleting one is slow and
-    re-applying it while it terminates fails."""
-    kinds = [k for k in reversed(applied_kinds(docs)) if k[1] != "Namespace"]
+    """Delete the lab's objects of a previous run and wait until they are gone, as the API server answers: a Pod
+    still terminating cannot be created again, and a namespace left behind would make a participant's own
+    `kubectl create namespace` of the stage fail."""
+    kinds = deletion_order(docs)
     removed = []
     for api_version, kind in kinds:
         removed += kube.delete_labelled(api_version, kind, selector)

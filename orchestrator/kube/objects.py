@@ -7,6 +7,8 @@ from orchestrator.errors import BadInput
 from orchestrator.spec.model import PodRef
 
 TEMPLATED_KINDS = ("Deployment", "ReplicaSet", "StatefulSet", "DaemonSet", "Job")
+# Kubernetes' own namespaces: a lab may put objects in them but never owns one (it deletes its namespaces on reset).
+KUBERNETES_NAMESPACES = frozenset({"default", "kube-system", "kube-public", "kube-node-lease"})
 
 
 def lab_pods(docs: list[dict]) -> list[dict]:
@@ -62,3 +64,10 @@ def applied_kinds(docs: list[dict]) -> list[tuple[str, str]]:
         if key not in seen:
             seen.append(key)
     return seen
+
+
+def deletion_order(docs: list[dict]) -> list[tuple[str, str]]:
+    """Kinds in the order a reset deletes them: the reverse of creation (a policy before the config it points
+    at), namespaces last (deleting one deletes what is in it)."""
+    kinds = list(reversed(applied_kinds(docs)))
+    return [k for k in kinds if k != ("v1", "Namespace")] + [k for k in kinds if k == ("v1", "Namespace")]

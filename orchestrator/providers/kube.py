@@ -246,28 +246,15 @@ class KubeApi:
             resource = self._resource(api_version, kind)
             for item in resource.get(label_selector=selector).items:
                 kwargs = {"namespace": item.metadata.namespace} if resource.namespaced else {}
-                resource.delete(name=item.metadata.name, **kwargs)
+                if not item.metadata.deletionTimestamp:  # a terminating namespace refuses a second delete (409)
+                    resource.delete(name=item.metadata.name, **kwargs)
                 removed.append(f"{kind} {item.metadata.namespace + '/' if resource.namespaced else ''}{item.metadata.name}")
         return removed
 
     def wait_deleted(self, kinds: list[tuple[str, str]], selector: str, timeout: float) -> None:
-        """Until no object of these kinds carries the labels. A kind whose CRD went too (the lab made both) has
-        none left: the API server answers 404 for it, and discovery forgets it."""
-        from kubernetes.client.exceptions import ApiException
-        from kubernetes.dynamic.exceptions import NotFoundError, ResourceNotFoundError
-
-        def items(api_version: str, kind: str) -> list:
-            try:
-                return self._resource(api_version, kind).get(label_selector=selector).items
-            except (ResourceNotFoundError, NotFoundError):
-                return []
-            except ApiException as exc:
-                if exc.status == 404:
-                    return []
-                raise
-
+        """Until no object of these kinds carries the labels (a namespace once the controller-manager emptied it)."""
         def probe():
-            left = [f"{kind} {item.metadata.name}" for api_version, kind in kinds for item in items(api_version, kind)]
+            left = [f"{kind} {item.metadata.name}" for api_version, kind in kinds for item in _labelled(self, api_version, kind, selector)]
             return not left, ", ".join(left)
 
         wait_until(f"objects labelled {selector} to be deleted", probe, timeout, interval=1.0)
@@ -427,3 +414,19 @@ class KubeApi:
             done.set()
             for stream in streams:
                 stream.stop()
+
+
+def _labelled(kube: KubeApi, api_version: str, kind: str, selector: str) -> list:
+    """The objects of a kind that carry the labels. A kind whose CRD went too (the lab made both) has none left:
+    the API server answers 404 for it, and discovery forgets it."""
+    from kubernetes.client.exceptions import ApiException
+    from kubernetes.dynamic.exceptions import NotFoundError, ResourceNotFoundError
+
+    try:
+        return kube._resource(api_version, kind).get(label_selector=selector).items
+    except (ResourceNotFoundError, NotFoundError):
+        return []
+    except ApiException as exc:
+        if exc.status == 404:
+            return []
+        raise

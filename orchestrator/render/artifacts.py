@@ -17,6 +17,7 @@ import yaml
 
 from orchestrator.errors import BadInput, SpecErrors
 from orchestrator.files import MAX_RECORD_BYTES, child, ensure_folder, locked, read_bounded, remove_tree, writable_folder, write_atomic
+from orchestrator.kube.objects import KUBERNETES_NAMESPACES
 from orchestrator.render.engine import lab_environment, render_template
 from orchestrator.spec.model import PKI_SOURCE, Chart, Lab, UpstreamManifest
 from orchestrator.spec.yamlio import load, load_all, yaml_problem
@@ -139,6 +140,9 @@ def render_lab(lab: Lab, pki: Callable[[str], bytes | None]) -> Rendered:
                 for doc in filter(None, docs):
                     if not isinstance(doc, dict) or not doc.get("apiVersion") or not doc.get("kind") or not (doc.get("metadata") or {}).get("name"):
                         raise BadInput(f"{template}: renders a manifest without apiVersion, kind and metadata.name ({rel})")
+                    if doc["kind"] == "Namespace" and doc["metadata"]["name"] in KUBERNETES_NAMESPACES:
+                        raise BadInput(f"{template}: renders Namespace {doc['metadata']['name']}, which is Kubernetes' own; a lab's "
+                                       f"namespaces are its to delete on reset (choose another name in the values)")
         rendered.files[rel] = text.encode()
 
     if lab.cluster.get("kindConfig"):

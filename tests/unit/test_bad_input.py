@@ -100,6 +100,8 @@ CASES = [
     ("policy-feature-not-emulated", {}, ("mini", "TEMPLATE:secret.yaml.j2:apiVersion: cilium.io/v2\nkind: CiliumNetworkPolicy\nmetadata: {name: p}\n"
                                              "spec:\n  endpointSelector: {matchLabels: {app: web}}\n  ingress: [{fromCIDR: [10.0.0.0/8]}]\n"),
      ["up", "mini"], 2, "CiliumNetworkPolicy default/p: spec.ingress[0]: fromCIDR is not emulated by the docker runtime"),
+    ("namespace-kubernetes-owns", {}, None, ["up", "inject-mtls", "--set", "namespace=kube-system"], 2,
+     "namespace.yaml.j2: renders Namespace kube-system, which is Kubernetes' own"),
     ("pause-without-terminal", {}, None, ["up", "inject-mtls", "--pause"], 2, "--pause waits for Enter between steps: it needs a terminal"),
     ("ports-not-distinct", {}, None, ["up", "inject-mtls", "--set", "haproxy.impostorPort=8083"], 2,
      "values.haproxy.impostorPort: 8083 is also haproxy.port; haproxy.port, haproxy.impostorPort, haproxy.healthPort must all differ"),
