@@ -295,16 +295,17 @@ def check(ctx, lab, stage, junit, check_wait, overrides, output):
 @cli.command()
 @instance_argument()
 @stage_argument
+@click.option("--step", "step", metavar="STEP", help="Do only this step (one you cannot type on this runtime, as its guide says).")
 @junit_option
 @value_options
 @output_option
 @click.pass_obj
-def solve(ctx, lab, stage, junit, overrides, output):
+def solve(ctx, lab, stage, step, junit, overrides, output):
     """Do the stages not done yet, up to STAGE (default: the one you are on), as `lab up` would: catch up."""
     from orchestrator.commands.stages import solve as run_solve
     from orchestrator.lifecycle.run import RunOptions
 
-    run_solve(ctx, lab, stage, overrides, RunOptions(output=output, junit=junit))
+    run_solve(ctx, lab, stage, overrides, RunOptions(output=output, junit=junit), step)
 
 
 @cli.command()
@@ -412,6 +413,17 @@ def kubeconfig(ctx, lab, instance):
     from orchestrator.commands.status import kubeconfig as show_kubeconfig
 
     show_kubeconfig(ctx, instance or lab)
+
+
+@cli.command(name="env")
+@instance_argument()
+@click.option("--instance", shell_complete=_complete_instances, help="Instance (default: the lab's name).")
+@click.pass_obj
+def env(ctx, lab, instance):
+    """Print the shell exports for doing LAB by hand, as its guide does (use: eval "$(lab env LAB)")."""
+    from orchestrator.commands.status import shell_env
+
+    shell_env(ctx, instance or lab)
 
 
 @cli.command()

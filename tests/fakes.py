@@ -69,6 +69,19 @@ class FakeKube:
     def wait_deleted(self, kinds, selector, timeout):
         self.cluster.calls.append(("wait-deleted", tuple(k for _v, k in kinds), selector))
 
+    def labelled(self, api_version, kind, selector):
+        """What was applied of a kind with every label of the selector (applied objects carry the lab's labels)."""
+        self.cluster.calls.append(("labelled", kind, selector))
+        wanted = dict(term.split("=", 1) for term in selector.split(","))
+        return [{**d, "metadata": {**d["metadata"], "uid": f"uid-{kind}-{d['metadata']['name']}"}}  # as the API server has them
+                for d in self.cluster.applied if d["kind"] == kind and wanted.items() <= (d["metadata"].get("labels") or {}).items()]
+
+    def delete(self, api_version, kind, name, namespace):
+        self.cluster.calls.append(("delete-one", kind, namespace, name))
+        if not any(d["kind"] == kind and d["metadata"]["name"] == name for d in self.cluster.applied):
+            raise RuntimeFailure(f'{kind} "{name}" not found')
+        return f"{kind} {namespace + '/' if namespace else ''}{name}"
+
     def wait_nodes_ready(self, timeout):
         self.cluster.calls.append(("wait-nodes",))
 

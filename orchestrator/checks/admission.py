@@ -36,7 +36,7 @@ class AdmissionCheck:
                             "status": "with HTTP {}", "message": 'its message contains "{}"'})
 
     def commands(self, check: Check) -> list[list[str]]:
-        return [["kubectl", "apply", "--server-side", "--dry-run=server", "-f", f"rendered/manifests/{check.params['group']}/"]]
+        return [["kubectl", "apply", "--server-side", "--dry-run=server", "-f", f"$LAB_RENDERED/manifests/{check.params['group']}/"]]
 
     def attempt(self, check: Check, runtime, timeout: float, since: float) -> Observation:
         docs = runtime.instance.rendered_set().docs(check.params["group"])

@@ -64,8 +64,9 @@ class CheckKind(Protocol):
     def summary(self, seen: dict[str, Any]) -> str:
         """One line of what a passing attempt saw, for the results table."""
 
-    def commands(self, check: Check) -> list[list[str]]:
-        """The command lines this check runs, as a participant would type them."""
+    def commands(self, check: Check) -> list[list[str] | str]:
+        """The command lines this check runs, as a participant would type them: an argv, or a line written for
+        the shell (a pipeline; in a pod it runs under `sh -c`)."""
 
     def expectations(self, expect: dict[str, Any]) -> list[str]:
         """What must be seen, in words (the walkthrough's "expected")."""

@@ -62,10 +62,10 @@ class CaBundleCheck:
     def expectations(self, expect: dict) -> list[str]:
         return say(expect, {"matchSecret": lambda v: ("every caBundle equals the Secret's CA" if v else "some caBundle is not the Secret's CA")})
 
-    def commands(self, check: Check) -> list[list[str]]:
+    def commands(self, check: Check) -> list:
         s = check.params["secret"]
         key = s.get("key", "ca.crt").replace(".", "\\.")
-        lines = [["sh", "-c", f"kubectl -n {s['namespace']} get secret {s['name']} -o jsonpath='{{.data.{key}}}'; echo"]]
+        lines: list = [f"kubectl -n {s['namespace']} get secret {s['name']} -o jsonpath='{{.data.{key}}}'; echo"]
         for o in check.params["objects"]:
             jsonpath = "{range .webhooks[*]}{.name}{\"\\t\"}{.clientConfig.caBundle}{\"\\n\"}{end}" if "Webhook" in o["kind"] \
                 else "{.spec.conversion.webhook.clientConfig.caBundle}{\"\\n\"}"

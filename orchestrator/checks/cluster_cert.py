@@ -62,9 +62,12 @@ class ClusterCertCheck:
             "dns": "its SANs include {}",
         })
 
-    def commands(self, check: Check) -> list[list[str]]:
-        return [["sh", "-c", "openssl s_client -connect <api server> -CAfile /etc/kubernetes/pki/ca.crt </dev/null | openssl x509 -noout -text"],
-                ["kubeadm", "certs", "check-expiration"]]
+    def commands(self, check: Check) -> list:
+        """The API server's serving certificate, read as any client reads it, against the CA the kubeconfig trusts."""
+        view = "kubectl config view --raw --minify -o jsonpath"
+        return [f"{view}='{{.clusters[0].cluster.certificate-authority-data}}' | base64 -d > cluster-ca.crt",
+                f"server=$({view}='{{.clusters[0].cluster.server}}'); openssl s_client -connect \"${{server#https://}}\" -CAfile cluster-ca.crt "
+                "</dev/null 2>/dev/null | openssl x509 -noout -subject -issuer -enddate -ext subjectAltName"]
 
     def attempt(self, check: Check, runtime, timeout: float, since: float) -> Observation:
         from orchestrator.kube.kubeconfig import admin_cluster

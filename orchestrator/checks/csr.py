@@ -52,7 +52,7 @@ class CsrCheck:
     def commands(self, check: Check) -> list[list[str]]:
         name = check.params["name"]
         return [["kubectl", "get", "csr", name],
-                ["sh", "-c", f"kubectl get csr {name} -o jsonpath='{{.status.certificate}}' | base64 -d | openssl x509 -noout -text"]]
+                f"kubectl get csr {name} -o jsonpath='{{.status.certificate}}' | base64 -d | openssl x509 -noout -subject -issuer -enddate"]
 
     def attempt(self, check: Check, runtime, timeout: float, since: float) -> Observation:
         from orchestrator.kube.kubeconfig import admin_cluster

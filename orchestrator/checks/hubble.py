@@ -16,8 +16,6 @@ VERDICTS = ["FORWARDED", "DROPPED", "ERROR", "AUDIT", "REDIRECTED", "TRACED", "T
 class HubbleCheck:
     name = "hubble"
     runs_in_pod = False  # it reads flows; the pod it filters on is `pod`
-    # Where a participant runs it on a real cluster: in the Cilium agent (as the kind runtime does).
-    by_hand_in = ("kubectl", "-n", "kube-system", "exec", "ds/cilium", "-c", "cilium-agent", "--")
     required = ("expect",)
     params = {
         "namespace": {"type": "string", "minLength": 1, "maxLength": 63},
@@ -50,6 +48,18 @@ class HubbleCheck:
     def expectations(self, expect: dict) -> list[str]:
         verdicts = _verdicts(expect)
         return [f"at least {expect.get('flows', 1)} flow(s) since the step began" + (f", with verdict {' or '.join(verdicts)}" if verdicts else "")]
+
+    def by_hand_in(self, check: Check, runtime: str) -> list[str] | None:
+        """Where a participant runs it: in the Cilium agent on the node of the pod the flows come from (the one
+        that saw them, as the kind runtime asks), or any agent; None where Cilium is emulated (no agent, no CLI)."""
+        if runtime != "kind":
+            return None
+        p = check.params
+        agent = "ds/cilium"
+        if p.get("pod"):
+            node = f"$(kubectl get pod -n {p.get('namespace', 'default')} {p['pod']} -o jsonpath='{{.spec.nodeName}}')"
+            agent = f"$(kubectl -n kube-system get pod -l k8s-app=cilium --field-selector spec.nodeName={node} -o name)"
+        return ["kubectl", "-n", "kube-system", "exec", agent, "-c", "cilium-agent", "--"]
 
     def argv(self, check: Check, since: float) -> list[str]:
         p = check.params

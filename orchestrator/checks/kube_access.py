@@ -60,7 +60,7 @@ class KubeAccessCheck:
 
     def commands(self, check: Check) -> list[list[str]]:
         p = check.params
-        config = ["kubectl", "--kubeconfig", f"users/{p['user']}.kubeconfig"]
+        config = ["kubectl", "--kubeconfig", f"$LAB_USERS/{p['user']}.kubeconfig"]  # where `lab env` says
         where = ["-n", p["namespace"]] if p.get("namespace") else []
         resource = p["resource"] + (f".{p['group']}" if p.get("group") else "")
         verb = "delete" if p["verb"] in ("delete", "deletecollection") else "get"

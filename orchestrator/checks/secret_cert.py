@@ -53,13 +53,13 @@ class SecretCertCheck:
         where = f"{params['caNamespace']}/" if params.get("caNamespace") else ""
         return (f"{where}{params['caSecret']}/" if params.get("caSecret") else "") + params.get("caKey", "ca.crt")
 
-    def commands(self, check: Check) -> list[list[str]]:
+    def commands(self, check: Check) -> list:
         p = check.params
         get = f"kubectl -n {p['namespace']} get secret {p['name']} -o jsonpath"
         key = p.get("key", "tls.crt").replace(".", "\\.")
         ca_key = p.get("caKey", "ca.crt").replace(".", "\\.")
         get_ca = f"kubectl -n {p.get('caNamespace', p['namespace'])} get secret {p.get('caSecret', p['name'])} -o jsonpath"
-        return [["sh", "-c", f"{get}='{{.data.{key}}}' | base64 -d > cert.pem"], ["sh", "-c", f"{get_ca}='{{.data.{ca_key}}}' | base64 -d > ca.pem"],
+        return [f"{get}='{{.data.{key}}}' | base64 -d > cert.pem", f"{get_ca}='{{.data.{ca_key}}}' | base64 -d > ca.pem",
                 ["openssl", "verify", "-CAfile", "ca.pem", "cert.pem"],
                         ["openssl", "x509", "-in", "cert.pem", "-noout", "-subject", "-issuer", "-enddate", "-ext", "subjectAltName"]]
 

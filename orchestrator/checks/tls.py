@@ -77,8 +77,11 @@ class TlsCheck:
             argv += ["-cert", p["cert"], "-cert_chain", p["cert"], "-key", p["key"]]
         return argv
 
-    def commands(self, check: Check) -> list[list[str]]:
-        return [self.argv(check)]
+    def commands(self, check: Check) -> list[list[str] | str]:
+        import shlex
+
+        # A request on stdin, as the check sends: s_client ends after it instead of waiting for the keyboard.
+        return ['printf "HEAD / HTTP/1.0\\r\\n\\r\\n" | ' + shlex.join(self.argv(check))]
 
     def attempt(self, check: Check, runtime, timeout: float, since: float) -> Observation:
         # Send an empty request so the TLS 1.3 server's verdict on our certificate arrives before we leave.

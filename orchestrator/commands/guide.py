@@ -34,6 +34,26 @@ def draw_svg(dot: str) -> str | None:
     return svg[svg.index("<svg"):]  # inline in HTML: without the XML prolog and doctype
 
 
+def _default_runtime(ctx: LabContext, lab) -> str:
+    """The runtime `lab up` would choose here (the lab's first when this machine can run none)."""
+    from orchestrator.errors import MissingPrerequisite
+
+    try:
+        return ctx.runtimes.select(lab.runtimes, None, lab.name)[0]
+    except MissingPrerequisite:
+        return lab.runtimes[0]
+
+
+def up_argv(lab, name: str, overrides: Overrides, runtime: str) -> list[str]:
+    """`lab up` as the guide was asked for (its runtime, values, images and instance), to just before the first stage."""
+    argv = ["lab", "up", name, "--runtime", runtime]
+    argv += [arg for path in overrides.values_files for arg in ("-f", str(path))]
+    argv += [arg for given in overrides.sets for arg in ("--set", given)]
+    argv += [arg for path in overrides.images_files for arg in ("--images", str(path))]
+    argv += ["--instance", overrides.instance] if overrides.instance else []
+    return argv + ["--until", lab.stages[0].name]
+
+
 def guide(ctx: LabContext, name: str, overrides: Overrides, out: Path | None, formats: tuple[str, ...], results: bool,
           runtime: str | None, output: str = "table") -> list[Path]:
     if output == "json":
@@ -41,6 +61,8 @@ def guide(ctx: LabContext, name: str, overrides: Overrides, out: Path | None, fo
     lab = ctx.load(name, overrides)
     if runtime:
         ctx.runtimes.get(runtime)
+        if runtime not in lab.runtimes:
+            raise BadInput(f"--runtime {runtime}: lab {lab.name} runs on {', '.join(lab.runtimes)}")
     report = None
     if results:
         path = ctx.results_file(lab.instance)
@@ -53,11 +75,12 @@ def guide(ctx: LabContext, name: str, overrides: Overrides, out: Path | None, fo
     svg = draw_svg(dot)
     lang = language_of(lab)
     shown_runtime = report["runtime"] if report else runtime
+    hand_runtime = shown_runtime or _default_runtime(ctx, lab)
     context = {
-        "lab": lab, "lang": lang, "t": TEXT[lang], "runtime": shown_runtime, "report": report,
+        "lab": lab, "lang": lang, "t": TEXT[lang], "runtime": hand_runtime, "report": report,
         "prerequisites": [f"{entry.name}: {', '.join(entry.prerequisites)} — `lab doctor {lab.name} --runtime {entry.name}`"
-                          for entry in (ctx.runtimes.get(n) for n in lab.runtimes) if not shown_runtime or entry.name == shown_runtime],
-        "steps": walkthrough(lab, rendered, ctx.checks, ctx.waits, ctx.steps, report, lang),
+                          for entry in (ctx.runtimes.get(n) for n in lab.runtimes) if entry.name == hand_runtime],
+        "steps": walkthrough(lab, rendered, ctx.checks, ctx.waits, ctx.steps, hand_runtime, up_argv(lab, name, overrides, hand_runtime), report, lang),
         "dot": dot, "svg": svg, "mermaid": mermaid,
     }
     out = out or ctx.workdir / "guide" / lab.instance

@@ -9,7 +9,7 @@ from orchestrator.checks.base import CheckResult
 from orchestrator.context import LabContext, Overrides
 from orchestrator.errors import BadInput
 from orchestrator.lifecycle.report import collect_logs, report, tell_failures
-from orchestrator.lifecycle.run import Run, RunOptions, checks_failed
+from orchestrator.lifecycle.run import Run, RunOptions, checks_failed, run_steps
 from orchestrator.lifecycle.stages import DONE, StageProgress, run_stage
 from orchestrator.lifecycle.state import InstanceState, recorded as recorded_state
 from orchestrator.lifecycle.steps.plumbing import lab_step
@@ -75,10 +75,14 @@ def verify(ctx: LabContext, name: str, overrides: Overrides, options: RunOptions
     return check(ctx, name, last, overrides, options, command="verify")
 
 
-def solve(ctx: LabContext, name: str, stage_name: str | None, overrides: Overrides, options: RunOptions) -> list[CheckResult]:
+def solve(ctx: LabContext, name: str, stage_name: str | None, overrides: Overrides, options: RunOptions,
+          step_name: str | None = None) -> list[CheckResult]:
     """Do the stages from the first one not done up to STAGE (default: the one the participant is on), exactly as
-    `up` would, to catch up with the room."""
+    `up` would, to catch up with the room; or only STEP, one step the participant cannot type on this runtime
+    (a chart the docker runtime emulates) while doing the rest of its stage by hand."""
     run = running(ctx, name, overrides, options, "solve")
+    if step_name is not None:
+        return _solve_step(run, step_name, stage_name)
     progress = StageProgress(run.state, run.lab)
     target = run.lab.stage(stage_name) if stage_name else progress.next()
     if target is None:
@@ -97,6 +101,18 @@ def solve(ctx: LabContext, name: str, stage_name: str | None, overrides: Overrid
         steps = [lab_step(s, run.ctx.steps) for s in stage.steps if s.runs_on(run.runtime.name)]
         failed = run_stage(run, progress, stage, steps) or failed
     return _finish(run, failed is not None)
+
+
+def _solve_step(run: Run, step_name: str, stage_name: str | None) -> list[CheckResult]:
+    """One step, as `up` runs it; the stage's status is its checks' to say (`lab check`)."""
+    step = next((s for s in run.lab.steps if s.name == step_name), None)
+    if step is None:
+        raise BadInput(f"--step {step_name[:80]!r}: lab {run.lab.name} has no such step (`lab steps {run.lab.instance}` lists them)")
+    if stage_name is not None and step not in run.lab.stage(stage_name).steps:
+        raise BadInput(f"--step {step_name}: not a step of stage {stage_name}")
+    if not step.runs_on(run.runtime.name):
+        raise BadInput(f"--step {step_name}: runs on {', '.join(step.runtimes)} only, not the {run.runtime.name} runtime")
+    return _finish(run, run_steps(run, [lab_step(step, run.ctx.steps)]) is not None)
 
 
 def reset(ctx: LabContext, name: str, stage_name: str, overrides: Overrides, options: RunOptions) -> list[CheckResult]:

@@ -1,4 +1,4 @@
-"""`lab status` and `lab kubeconfig`: what is up, from the records."""
+"""`lab status`, `lab kubeconfig` and `lab env`: what is up, from the records."""
 
 from __future__ import annotations
 
@@ -67,3 +67,20 @@ def kubeconfig(ctx: LabContext, instance: str) -> None:
     if not path.is_file():
         raise BadInput(f"instance {state.name} has no kubeconfig (phase {state.data.get('phase', '?')}); `lab up` it first")
     ctx.ui.line(str(path))
+
+
+def shell_env(ctx: LabContext, instance: str) -> None:
+    """`export` lines for a shell that works on the instance by hand (`eval "$(lab env LAB)"`): KUBECONFIG and
+    the folders the guide's commands name, as the instance's runtime lays them out."""
+    import shlex
+
+    name = instance_name_of(instance, None)
+    ctx = ctx.at_home_of(name)
+    state = recorded(ctx.state_root, name)
+    if state.data.get("phase") not in ("up", "failed") or not (state.directory / "kubeconfig").is_file():
+        raise BadInput(f"instance {state.name} is not up (phase {state.data.get('phase', '?')}); `lab up` it first")
+    from orchestrator import shellenv
+
+    exports = {**ctx.runtimes.make(state.data["runtime"], state.instance()).shell_env(), shellenv.PKI: str(ctx.certs_root / state.name)}
+    for key, value in exports.items():
+        ctx.ui.line(f"export {key}={shlex.quote(value)}")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 
 from orchestrator.errors import BadInput, PermanentFailure
-from orchestrator.kube.objects import deletion_order, lab_pods, labels_match, resolve_pod
+from orchestrator.kube.objects import OWNED_KINDS, deletion_order, lab_pods, labels_match, owned_by, resolve_pod
 from orchestrator.spec.model import PodRef, Wait
 
 
@@ -37,13 +37,20 @@ def pod_named(kube, docs: list[dict], given: str) -> tuple[str, str]:
 
 
 def reset(kube, docs: list[dict], selector: str, timeout: float) -> list[str]:
-    """Delete the lab's objects of a previous run and wait until they are gone, as the API server answers: a Pod
-    still terminating cannot be created again, and a namespace left behind would make a participant's own
-    `kubectl create namespace` of the stage fail."""
+    """Delete the lab's objects of a previous run, and what they own (OWNED_KINDS), and wait until they are gone,
+    as the API server answers: a Pod still terminating cannot be created again, a namespace left behind would make
+    a participant's own `kubectl create namespace` of the stage fail, and a Secret left behind would keep the
+    certificate of the CA of the last run."""
     kinds = deletion_order(docs)
+    owners = {item["metadata"]["uid"] for api_version, kind in kinds for item in kube.labelled(api_version, kind, selector)}
     removed = []
     for api_version, kind in kinds:
         removed += kube.delete_labelled(api_version, kind, selector)
+    for api_version, kind in OWNED_KINDS:
+        for item in kube.list(api_version, kind):
+            if owned_by(item, owners):
+                meta = item["metadata"]
+                removed.append(kube.delete(api_version, kind, meta["name"], meta.get("namespace")))
     if removed:
         kube.wait_deleted(kinds, selector, timeout)
     return removed

@@ -7,6 +7,7 @@ never from a command line, and private keys are never printed.
 from __future__ import annotations
 
 import base64
+import json
 import datetime as dt
 from typing import Any, Callable
 
@@ -141,26 +142,33 @@ def secret_by_hand(edit: dict) -> list[str]:
                   "openssl verify -CAfile ca.crt server.crt"]
         files = {issue.get("certKey", "tls.crt"): "server.crt", issue.get("keyKey", "tls.key"): "server.key"}
     else:
-        files = {key: source["pki"] for key, source in (edit.get("set") or {}).items()}
+        files = {key: f'"$LAB_PKI"/{source["pki"]}' for key, source in (edit.get("set") or {}).items()}
     patch_body = ", ".join(f'"{key}": "\'$(base64 -w0 {path})\'"' for key, path in files.items())
     return lines + [f"kubectl patch {where} --type merge -p '{{\"data\": {{{patch_body}}}}}'"]
 
 
-def patch_by_hand(targets: list[dict]) -> list[str]:
-    """What a participant would type for the same JSON patches."""
+def patch_by_hand(targets: list[dict], docs: list[dict]) -> list[str]:
+    """What a participant would type for the same JSON patches: one `kubectl patch` per object with every
+    operation, a path with `*` expanded over the object as the lab's manifests make it (as `patch` expands it
+    over the live one)."""
     lines = []
     for target in targets:
         ns = f" -n {target['namespace']}" if target.get("namespace") else ""
+        made = next((d for d in docs if d.get("kind") == target["kind"] and d["metadata"]["name"] == target["name"]
+                     and d["metadata"].get("namespace") == target.get("namespace")), None)
+        ops = []
         for op in target["ops"]:
             source = op.get("valueFrom")
             if source and "pki" in source:
-                value = f"$(base64 -w0 {source['pki']})"
+                value = "\"'\"$(base64 -w0 \"$LAB_PKI\"/" + source["pki"] + ")\"'\""
             elif source:
                 ref = source["secret"]
-                value = f"$(kubectl -n {ref['namespace']} get secret {ref['name']} -o jsonpath='{{.data.{ref['key'].replace('.', chr(92) + '.')}}}')"
+                key = ref["key"].replace(".", "\\.")
+                value = "\"'\"$(kubectl -n " + f"{ref['namespace']} get secret {ref['name']} -o jsonpath='{{.data.{key}}}'" + ")\"'\""
             else:
-                value = str(op.get("value"))
-            lines.append(f"kubectl{ns} patch {target['kind'].lower()} {target['name']} --type json "
-                         f"-p '[{{\"op\": \"{op['op']}\", \"path\": \"{op['path']}\", \"value\": \"'{value}'\"}}]'"
-                         + ("   # once per element where the path says *" if "*" in op["path"] else ""))
+                value = json.dumps(op.get("value")).replace("'", "'\"'\"'")  # inside the single-quoted -p
+            paths = expand(made, op["path"]) if made is not None and "*" in op["path"] else [op["path"]]
+            ops += [f'{{"op": "{op["op"]}", "path": "{path}"' + (f', "value": {value}' if op["op"] in ("add", "replace", "test") else "") + "}"
+                    for path in paths]
+        lines.append(f"kubectl{ns} patch {target['kind'].lower()} {target['name']} --type json -p '[{', '.join(ops)}]'")
     return lines

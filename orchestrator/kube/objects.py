@@ -66,6 +66,16 @@ def applied_kinds(docs: list[dict]) -> list[tuple[str, str]]:
     return seen
 
 
+# What the lab's objects make and own, that a reset deletes with them: cert-manager's Secrets of its Certificates
+# (--enable-certificate-owner-ref). The garbage collector would, but only once its discovery knows the owner's kind
+# again, and a reset deletes CRDs and makes them anew.
+OWNED_KINDS = [("v1", "Secret")]
+
+
+def owned_by(doc: dict, owners: set[str]) -> bool:
+    return any(ref.get("uid") in owners for ref in (doc.get("metadata") or {}).get("ownerReferences") or [])
+
+
 def deletion_order(docs: list[dict]) -> list[tuple[str, str]]:
     """Kinds in the order a reset deletes them: the reverse of creation (a policy before the config it points
     at), namespaces last (deleting one deletes what is in it)."""

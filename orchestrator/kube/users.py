@@ -97,28 +97,46 @@ def _by_csr_api(kube, spec: UserSpec, csr_pem: bytes, labels: dict[str, str]) ->
         raise RuntimeFailure(f"CertificateSigningRequest {spec.name}: status.certificate is not a PEM certificate") from None
 
 
-def by_hand(spec: UserSpec, cluster: str = "kubernetes") -> list[str]:
-    """The same user made by hand, as the seed types it (the walkthrough's commands)."""
+def by_hand(spec: UserSpec, labels: dict[str, str], runtime: str, node: str) -> list[str]:
+    """The same user made by hand, as the seed types it (the walkthrough's commands): files in $LAB_USERS, where
+    `lab check` finds the user's kubeconfig; the cluster CA's key read where the runtime keeps it (kind: on the
+    control-plane `node`; docker: $LAB_CLUSTER_PKI), never copied out."""
     import shlex
 
-    key, csr, crt = f"users/{spec.name}.key", f"users/{spec.name}.csr", f"users/{spec.name}.crt"
+    where = '"$LAB_USERS"/' + spec.name
+    key, csr, crt, config = f"{where}.key", f"{where}.csr", f"{where}.crt", f"{where}.kubeconfig"
     subject = "/CN=" + spec.cn + "".join(f"/O={g}" for g in spec.groups)
-    commands = [f"openssl genrsa -out {key} 2048", f"openssl req -new -key {key} -out {csr} -subj {shlex.quote(subject)}"]
+    serial = "-set_serial 0x$(openssl rand -hex 16)"
+    commands = ['mkdir -p "$LAB_USERS"', f"openssl genrsa -out {key} 2048", f"chmod 600 {key}",
+                f"openssl req -new -key {key} -out {csr} -subj {shlex.quote(subject)}"]
     if spec.via == "csr":
+        label_lines = "".join(f"\n    {k}: {v}" for k, v in {**labels, USER_LABEL: spec.name}.items())
         commands += [
             "cat <<EOF | kubectl apply -f -\napiVersion: certificates.k8s.io/v1\nkind: CertificateSigningRequest\n"
-            f"metadata:\n  name: {spec.name}\nspec:\n  request: $(base64 -w0 {csr})\n  signerName: {SIGNER}\n"
+            f"metadata:\n  name: {spec.name}\n  labels:{label_lines}\nspec:\n  request: $(base64 -w0 {csr})\n  signerName: {SIGNER}\n"
             f"  expirationSeconds: {spec.expiration_seconds}\n  usages: [client auth]\nEOF",
             f"kubectl certificate approve {spec.name}",
+            f"kubectl wait --for=jsonpath='{{.status.certificate}}' csr/{spec.name} --timeout={spec.timeout:.0f}s   # the controller-manager signs it",
             f"kubectl get csr {spec.name} -o jsonpath='{{.status.certificate}}' | base64 -d > {crt}",
         ]
+    elif spec.via == "cluster-ca" and runtime == "kind":
+        pki = "/etc/kubernetes/pki"
+        commands.append(f"docker exec {node} cat {pki}/ca.key | openssl x509 -req -in {csr} -CA <(docker exec {node} cat {pki}/ca.crt) "
+                        f"-CAkey /dev/stdin {serial} -days {spec.days} -out {crt}   # the key stays off disk")
     elif spec.via == "cluster-ca":
-        commands.append(f"sudo openssl x509 -req -in {csr} -CA /etc/kubernetes/pki/ca.crt -CAkey /etc/kubernetes/pki/ca.key "
-                        f"-CAcreateserial -out {crt} -days {spec.days}   # on the control-plane node")
+        commands.append(f'openssl x509 -req -in {csr} -CA "$LAB_CLUSTER_PKI"/ca.crt -CAkey "$LAB_CLUSTER_PKI"/ca.key {serial} '
+                        f"-days {spec.days} -out {crt}")
     else:
-        commands += [f"openssl req -x509 -newkey rsa:2048 -nodes -keyout users/own-ca.key -out users/own-ca.crt -subj '/CN=not the cluster CA' -days {spec.days}",
-                     f"openssl x509 -req -in {csr} -CA users/own-ca.crt -CAkey users/own-ca.key -CAcreateserial -out {crt} -days {spec.days}"]
-    commands += [f"kubectl config set-credentials {spec.name} --client-certificate={crt} --client-key={key} --embed-certs",
-                 f"kubectl config set-context {spec.name}@{cluster} --cluster={cluster} --user={spec.name}"
-                 + (f" --namespace={spec.namespace}" if spec.namespace else "")]
+        own = f"{where}-own-ca"
+        commands += [f"openssl req -x509 -newkey rsa:2048 -nodes -keyout {own}.key -out {own}.crt -subj '/CN=not the cluster CA' -days {spec.days}",
+                     f"openssl x509 -req -in {csr} -CA {own}.crt -CAkey {own}.key {serial} -out {crt} -days {spec.days}"]
+    view = "kubectl config view --raw --minify -o jsonpath"
+    commands += [f"{view}='{{.clusters[0].cluster.certificate-authority-data}}' | base64 -d > \"$LAB_USERS\"/cluster-ca.crt",
+                 f"kubectl --kubeconfig {config} config set-cluster kubernetes --server=\"$({view}='{{.clusters[0].cluster.server}}')\" "
+                 f"--certificate-authority=\"$LAB_USERS\"/cluster-ca.crt --embed-certs",
+                 f"kubectl --kubeconfig {config} config set-credentials {spec.name} --client-certificate={crt} --client-key={key} --embed-certs",
+                 f"kubectl --kubeconfig {config} config set-context {spec.name}@kubernetes --cluster=kubernetes --user={spec.name}"
+                 + (f" --namespace={spec.namespace}" if spec.namespace else ""),
+                 f"kubectl --kubeconfig {config} config use-context {spec.name}@kubernetes",
+                 f"chmod 600 {config}"]
     return commands

@@ -22,10 +22,13 @@ class StageProgress:
 
     def __init__(self, state: InstanceState, lab: Lab):
         self.state, self.lab = state, lab
+        self.runtime = state.data.get("runtime")
         recorded = state.data.get("stages") or {}
         self.records: dict[str, dict] = {s.name: dict(recorded[s.name]) for s in lab.stages if s.name in recorded}
 
     def status(self, stage: Stage) -> str:
+        if self.runtime and not any(step.acts_on(self.runtime) for step in stage.steps):
+            return DONE  # nothing of it happens on this runtime (a kind-only stage on docker): nothing to do
         return self.records.get(stage.name, {}).get("status", TO_DO)
 
     def next(self) -> Stage | None:

@@ -251,10 +251,30 @@ class KubeApi:
                 removed.append(f"{kind} {item.metadata.namespace + '/' if resource.namespaced else ''}{item.metadata.name}")
         return removed
 
+    def delete(self, api_version: str, kind: str, name: str, namespace: str | None) -> str:
+        with api_errors(f"delete {kind} {name}"):
+            resource = self._resource(api_version, kind)
+            resource.delete(name=name, **({"namespace": namespace} if resource.namespaced else {}))
+        return f"{kind} {namespace + '/' if namespace and resource.namespaced else ''}{name}"
+
+    def labelled(self, api_version: str, kind: str, selector: str) -> list[dict]:
+        """The objects of a kind that carry the labels; none of a kind whose CRD went (the API answers 404)."""
+        from kubernetes.client.exceptions import ApiException
+        from kubernetes.dynamic.exceptions import NotFoundError, ResourceNotFoundError
+
+        try:
+            return [item.to_dict() for item in self._resource(api_version, kind).get(label_selector=selector).items]
+        except (ResourceNotFoundError, NotFoundError):
+            return []
+        except ApiException as exc:
+            if exc.status == 404:
+                return []
+            raise
+
     def wait_deleted(self, kinds: list[tuple[str, str]], selector: str, timeout: float) -> None:
         """Until no object of these kinds carries the labels (a namespace once the controller-manager emptied it)."""
         def probe():
-            left = [f"{kind} {item.metadata.name}" for api_version, kind in kinds for item in _labelled(self, api_version, kind, selector)]
+            left = [f"{kind} {item['metadata']['name']}" for api_version, kind in kinds for item in self.labelled(api_version, kind, selector)]
             return not left, ", ".join(left)
 
         wait_until(f"objects labelled {selector} to be deleted", probe, timeout, interval=1.0)
@@ -274,7 +294,7 @@ class KubeApi:
         def probe():
             return ready(self.get(api_version, kind, name, namespace))
 
-        with self.changes(api_version, kind, name, namespace) as changed:
+        with object_changes(self, api_version, kind, name, namespace) as changed:
             wait_until(what, probe, timeout, changed=changed)
 
     def exec(self, namespace: str, pod: str, argv: list[str], container: str | None = None, timeout: float = 60) -> tuple[int, str, str]:
@@ -381,52 +401,37 @@ class KubeApi:
             raise refusal(what, response.status, answer)
         return WatchStream(response, what)
 
-    @contextlib.contextmanager
-    def changes(self, api_version: str, kind: str, name: str, namespace: str | None):
-        """An Event set whenever the object changes (is made, updated, deleted), from a watch in a thread, as
-        `kubectl wait` watches rather than polls. Best effort: if the watch cannot be opened the Event is
-        never set and the caller's own polling carries on."""
-        changed = threading.Event()
-        streams: list[WatchStream] = []
-        done = threading.Event()
-        try:  # here, not in the thread: discovery is not made for two threads at once
-            resource = self._resource(api_version, kind)
-            path = resource.path(namespace=namespace) if resource.namespaced and namespace else resource.path()
-        except Exception:  # noqa: BLE001 - a kind not served yet: the caller's polling says so in time
-            path = None
 
-        def follow() -> None:
-            try:
-                stream = self.watch(path, [("fieldSelector", f"metadata.name={name}")])
-                streams.append(stream)
-                if done.is_set():
-                    stream.stop()
-                for _event in stream:
-                    changed.set()
-            except Exception:  # noqa: BLE001 - the wait polls anyway
-                return
+@contextlib.contextmanager
+def object_changes(kube: KubeApi, api_version: str, kind: str, name: str, namespace: str | None):
+    """An Event set whenever the object changes (is made, updated, deleted), from a watch in a thread, as
+    `kubectl wait` watches rather than polls. Best effort: if the watch cannot be opened the Event is
+    never set and the caller's own polling carries on."""
+    changed = threading.Event()
+    streams: list[WatchStream] = []
+    done = threading.Event()
+    try:  # here, not in the thread: discovery is not made for two threads at once
+        resource = kube._resource(api_version, kind)
+        path = resource.path(namespace=namespace) if resource.namespaced and namespace else resource.path()
+    except Exception:  # noqa: BLE001 - a kind not served yet: the caller's polling says so in time
+        path = None
 
-        if path is not None:
-            threading.Thread(target=follow, name=f"watch-{kind}-{name}"[:40], daemon=True).start()
+    def follow() -> None:
         try:
-            yield changed
-        finally:
-            done.set()
-            for stream in streams:
+            stream = kube.watch(path, [("fieldSelector", f"metadata.name={name}")])
+            streams.append(stream)
+            if done.is_set():
                 stream.stop()
+            for _event in stream:
+                changed.set()
+        except Exception:  # noqa: BLE001 - the wait polls anyway
+            return
 
-
-def _labelled(kube: KubeApi, api_version: str, kind: str, selector: str) -> list:
-    """The objects of a kind that carry the labels. A kind whose CRD went too (the lab made both) has none left:
-    the API server answers 404 for it, and discovery forgets it."""
-    from kubernetes.client.exceptions import ApiException
-    from kubernetes.dynamic.exceptions import NotFoundError, ResourceNotFoundError
-
+    if path is not None:
+        threading.Thread(target=follow, name=f"watch-{kind}-{name}"[:40], daemon=True).start()
     try:
-        return kube._resource(api_version, kind).get(label_selector=selector).items
-    except (ResourceNotFoundError, NotFoundError):
-        return []
-    except ApiException as exc:
-        if exc.status == 404:
-            return []
-        raise
+        yield changed
+    finally:
+        done.set()
+        for stream in streams:
+            stream.stop()

@@ -19,7 +19,7 @@ from orchestrator.errors import BadInput, SpecErrors
 from orchestrator.files import MAX_RECORD_BYTES, child, ensure_folder, locked, read_bounded, remove_tree, writable_folder, write_atomic
 from orchestrator.kube.objects import KUBERNETES_NAMESPACES
 from orchestrator.render.engine import lab_environment, render_template
-from orchestrator.spec.model import PKI_SOURCE, Chart, Lab, UpstreamManifest
+from orchestrator.spec.model import PKI_SOURCE, Chart, Lab, Omission, UpstreamManifest
 from orchestrator.spec.yamlio import load, load_all, yaml_problem
 
 CLUSTER_DIR = "cluster"
@@ -232,6 +232,9 @@ def upstream_manifest(lab: Lab, entry: UpstreamManifest, field_path: str) -> byt
     for j, omission in enumerate(entry.omit):
         if (omission.kind, omission.name) not in names:
             raise BadInput(f"{lab.spec_file}: {field_path}.omit.{j}: {artifact.name} has no {omission.kind} {omission.name}")
+    for doc in docs:
+        for runtime in {r for o in entry.omit for r in o.runtimes if entry.omitted(doc, r)}:
+            doc["metadata"]["labels"][Omission.label(runtime)] = "true"
     return yaml.safe_dump_all(docs, sort_keys=False).encode()
 
 

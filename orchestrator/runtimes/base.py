@@ -56,6 +56,15 @@ class Instance:
             self.rendered_files = read_rendered(self.rendered)
         return self.rendered_files
 
+    def shell_env(self) -> dict[str, str]:
+        """What a participant's shell needs to work on the instance by hand (`lab env`): the admin kubeconfig and
+        the folders the guide's commands name (the rendered files, the users' keys and kubeconfigs)."""
+        from orchestrator import shellenv
+        from orchestrator.kube.users import users_dir
+
+        return {shellenv.KUBECONFIG: str(self.state_dir / "kubeconfig"), shellenv.RENDERED: str(self.rendered),
+                shellenv.USERS: str(users_dir(self.state_dir))}
+
     def require_lab(self) -> "Lab":
         if self.lab is None:
             raise BadInput(f"instance {self.name}: this needs the lab's spec, which was not loaded")
@@ -127,6 +136,9 @@ class Runtime(Protocol):
 
     def logs_argv(self, namespace: str, pod: str, follow: bool, tail: int | None) -> list[str]:
         """The command line that prints (or follows) a pod's logs on the caller's terminal (`lab logs`)."""
+
+    def shell_env(self) -> dict[str, str]:
+        """Instance.shell_env(), and what this runtime's by-hand commands need besides (where its cluster CA is)."""
 
     def cluster_ca(self) -> tuple[bytes, bytes]:
         """The cluster CA's certificate and key (PEM), for signing as the cluster does (the seed's way)."""

@@ -236,6 +236,9 @@ class KindRuntime:
     def _control_plane_node(self) -> str:
         return f"{self.cluster_name}-control-plane"  # kind's name for it
 
+    def shell_env(self) -> dict[str, str]:
+        return self.instance.shell_env()  # the cluster CA stays on the node: `docker exec` reads it there
+
     def cluster_ca(self) -> tuple[bytes, bytes]:
         """kubeadm's cluster CA on the control-plane node (the seed signs with /etc/kubernetes/pki/ca.key)."""
         read = lambda name: self.docker.exec_output(self._control_plane_node, ["cat", f"{NODE_PKI}/{name}"]).encode()  # noqa: E731

@@ -139,6 +139,11 @@ class Omission:
     runtimes: tuple[str, ...]
     why: str
 
+    @staticmethod
+    def label(runtime: str) -> str:
+        """The label the rendered object carries, so `kubectl apply -l '<label>!=true'` leaves it out by hand too."""
+        return f"lab.dev/left-out-on-{runtime}"
+
 
 @dataclass(frozen=True)
 class UpstreamManifest:
@@ -195,6 +200,11 @@ class Step:
 
     def runs_on(self, runtime: str) -> bool:
         return not self.runtimes or runtime in self.runtimes
+
+    def acts_on(self, runtime: str) -> bool:
+        """It runs there and does something: not a check of another runtime's only (which a run reports skipped)."""
+        check = self.check
+        return self.runs_on(runtime) and not (check is not None and check.runtimes and runtime not in check.runtimes)
 
     @property
     def check(self) -> Check | None:

@@ -97,7 +97,9 @@ def _images_layer(path: Path, known: dict) -> Layer:
     bad = [k for k, v in images.items() if not isinstance(v, str)]
     if bad:
         raise BadInput(f"{path}: images.{str(bad[0])[:60]}: expected an image reference (a string)")
-    return Layer(layer.origin, {"images": {k: v for k, v in images.items() if k in known}}, {"images": {}})
+    kept = {k: v for k, v in images.items() if k in known}
+    # Nothing of this lab's: no layer at all (an empty `images` mapping would count as the user's, every image under it).
+    return Layer(layer.origin, {"images": kept} if kept else {}, {"images": {}} if kept else {})
 
 
 _TYPE_NAMES = {bool: "boolean", int: "integer", float: "number", str: "string", list: "list", dict: "mapping"}

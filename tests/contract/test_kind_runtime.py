@@ -164,10 +164,10 @@ def test_second_up_converges_on_the_existing_cluster(fake_world, cluster):
     assert not any(c[:3] == ["kind", "create", "cluster"] for c in calls)
     assert any(c[:3] == ["helm", "upgrade", "--install"] for c in calls)  # idempotent upgrade
     deletes = [c for c in cluster.calls if c[0] == "delete"]
-    assert [d[1] for d in deletes] == ["CiliumNetworkPolicy", "CiliumClusterwideEnvoyConfig", "Pod", "Secret"]
+    assert [d[1] for d in deletes] == ["CiliumNetworkPolicy", "CiliumClusterwideEnvoyConfig", "Pod", "Secret", "Namespace"]  # namespaces last
     selector = "app.kubernetes.io/managed-by=lab,lab.dev/lab=inject-mtls,lab.dev/instance=inject-mtls"  # every ownership label
     assert all(d[2] == selector for d in deletes)
-    waited = cluster.calls.index(("wait-deleted", ("CiliumNetworkPolicy", "CiliumClusterwideEnvoyConfig", "Pod", "Secret"), selector))
+    waited = cluster.calls.index(("wait-deleted", ("CiliumNetworkPolicy", "CiliumClusterwideEnvoyConfig", "Pod", "Secret", "Namespace"), selector))
     first_apply = next(i for i, c in enumerate(cluster.calls) if c[0] == "apply")
     assert cluster.calls.index(deletes[-1]) < waited < first_apply
 

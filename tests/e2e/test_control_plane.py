@@ -11,7 +11,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from orchestrator.providers.kube import KubeApi
+from orchestrator.providers.kube import KubeApi, object_changes
 from tests.e2e.conftest import KUBECTL, REPO, kubectl, labelled, lab
 from tests.helpers import FIXTURE_LABS, LABS
 
@@ -113,7 +113,7 @@ def waits_hear_of_changes(kubeconfig: str) -> None:
     def config_map(name: str) -> dict:
         return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "namespace": "deploy"}, "data": {"a": "b"}}
 
-    with api.changes("v1", "ConfigMap", "heard", "deploy") as changed:
+    with object_changes(api, "v1", "ConfigMap", "heard", "deploy") as changed:
         api.apply(config_map("other"))
         assert not changed.wait(1)  # another object of the kind is not news
         api.apply(config_map("heard"))

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shlex
 import shutil
 import subprocess
 from html import unescape
@@ -16,6 +15,7 @@ import pytest
 
 from orchestrator.checks.registry import default_checks
 from orchestrator.context import LabContext
+from orchestrator.shellenv import line
 from tests.helpers import FIXTURE_LABS, LABS, REPO, run_lab
 
 ARTIFACTS = Path(os.environ.get("LAB_TEST_ARTIFACTS", REPO / ".lab" / "test-artifacts"))
@@ -33,7 +33,7 @@ def require(tool: str) -> str:
 def guide(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     require("dot")
-    result = run_lab("guide", "inject-mtls", "--out", "g")
+    result = run_lab("guide", "inject-mtls", "--out", "g", "--runtime", "kind")
     assert result.exit_code == 0, result.stderr
     return tmp_path / "g"
 
@@ -68,11 +68,34 @@ def test_a_checks_commands_are_the_ones_its_kind_runs(guide, tmp_path):
     kinds = default_checks()
     for step in (s for s in lab.steps if s.check):
         for argv in kinds.get(step.check.type).commands(step.check):
-            assert shlex.join(argv) in md, step.name
+            assert line(argv) in md, step.name
     assert "kubectl exec -n mtls-inject curl -- curl -sS --max-time 60 -X GET http://172.18.255.249:8083/" in md
-    assert "kubectl -n kube-system exec ds/cilium -c cilium-agent -- hubble observe" in md
+    # Hubble in the agent on the node of the pod the flows come from, as the check asks it
+    assert ("kubectl -n kube-system exec $(kubectl -n kube-system get pod -l k8s-app=cilium --field-selector "
+            "spec.nodeName=$(kubectl get pod -n mtls-inject curl -o jsonpath='{.spec.nodeName}') -o name) -c cilium-agent -- hubble observe") in md
     assert "kubectl wait --for=condition=Ready pod/curl --timeout=180s -n mtls-inject" in md
-    assert "kubectl apply --server-side --field-manager=lab -f rendered/manifests/cilium/02-cnp.yaml" in md
+    assert 'kubectl apply --server-side --field-manager=lab -f "$LAB_RENDERED"/manifests/cilium/02-cnp.yaml' in md
+    assert 'lab up inject-mtls --runtime kind --until direct\neval "$(lab env inject-mtls)"\n' in md
+
+
+def test_a_docker_runtime_guide_types_what_that_runtime_runs(tmp_path, monkeypatch):
+    """No kind, helm or `kubectl exec` where pods are containers and Cilium is emulated: `lab exec`, the steps
+    the runtime leaves out left out by label, and a note where there is nothing to type."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "x.yaml").write_text("images: {}\n")
+    assert run_lab("guide", "inject-mtls", "--out", "g", "--format", "md", "--runtime", "docker", "--images", "x.yaml").exit_code == 0
+    md = (tmp_path / "g/guide.md").read_text()
+    commands = [c for c in re.findall(r"```bash\n(.*?)```", md, re.S) for c in c.splitlines() if not c.startswith("#")]
+    assert commands[:2] == ["lab up inject-mtls --runtime docker --images x.yaml --until direct", 'eval "$(lab env inject-mtls)"']
+    assert not [c for c in commands if c.startswith(("kind ", "helm ", "kubectl exec", "kubectl -n kube-system exec"))]
+    assert "lab exec inject-mtls mtls-inject/curl -- curl -sS --max-time 60 -X GET http://172.18.255.249:8083/" in commands
+    assert "# the docker runtime has nowhere to run this (hubble): `lab check` asks its emulation." in md
+    assert run_lab("guide", "webhook-ca-repair", "--out", "w", "--format", "md", "--runtime", "docker").exit_code == 0
+    md = (tmp_path / "w/guide.md").read_text()
+    assert "00-metallb-native.yaml -l 'lab.dev/left-out-on-docker!=true'" in md
+    assert run_lab("guide", "hubble-tls", "--out", "h", "--format", "md", "--runtime", "docker").exit_code == 0
+    md = (tmp_path / "h/guide.md").read_text()
+    assert "lab solve hubble-tls --step cilium-on-cert-manager" in md and "lab exec hubble-tls kube-system/hubble-client" not in md
 
 
 def test_values_flow_into_the_guide(tmp_path, monkeypatch):
@@ -186,7 +209,8 @@ def test_a_users_lab_draws_its_users_the_api_server_and_rbac(tmp_path, monkeypat
     dot = (tmp_path / "g/topology.dot").read_text()
     assert "forged-unauthorized: list pods → 401" in dot and "kind nodes: 1 control-plane" in dot
     md = (tmp_path / "g/guide.md").read_text()
-    assert "kubectl certificate approve ringu" in md and "openssl req -new -key users/ringu.key -out users/ringu.csr -subj /CN=ringu/O=k8sproject" in md
+    assert "kubectl certificate approve ringu" in md
+    assert 'openssl req -new -key "$LAB_USERS"/ringu.key -out "$LAB_USERS"/ringu.csr -subj /CN=ringu/O=k8sproject' in md
 
 
 def test_each_stage_opens_with_its_words_and_how_to_check_it(guide):

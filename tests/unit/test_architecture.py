@@ -12,7 +12,7 @@ from tests.helpers import REPO
 PACKAGE = REPO / "orchestrator"
 # Lower layers first; a module may import its own layer and those below, never one above.
 LAYERS = [
-    ("foundations", ["errors", "registry", "files", "ui", "version", "install", "spec.names", "spec.yamlio"]),
+    ("foundations", ["errors", "registry", "files", "ui", "version", "install", "shellenv", "spec.names", "spec.yamlio"]),
     ("model", ["spec.model", "spec.values", "spec.rules", "catalog", "upstream", "pki", "kube.objects", "kube.waits", "kube.cilium", "network.base", "render.compose",
                "render.engine"]),
     ("external systems", ["providers"]),

@@ -31,9 +31,15 @@ class ApplyStep(Plain):
         return data, text
 
     def by_hand(self, step, hand: ByHand) -> None:
+        from orchestrator.spec.model import Omission
+
+        left_out = [o for group, o in hand.lab.omissions(hand.runtime) if group == step.params]
+        for o in left_out:
+            hand.note(f"the {hand.runtime} runtime leaves out {o.kind} {o.name}: {' '.join(o.why.split())}")
+        only = ["-l", f"{Omission.label(hand.runtime)}!=true"] if left_out else []
         for rel in hand.rendered.manifests.get(step.params, []):
-            hand.run(["kubectl", "apply", "--server-side", "--field-manager=lab", "-f", str(hand.rendered_dir / rel)])
+            hand.run(["kubectl", "apply", "--server-side", "--field-manager=lab", "-f", hand.rendered_path(rel), *only])
             for doc in hand.rendered.docs_of(rel):
                 meta = doc["metadata"]
                 where = f"{meta['namespace']}/" if meta.get("namespace") else ""
-                hand.objects.append((f"{doc['kind']} {where}{meta['name']}", str(hand.rendered_dir / rel)))
+                hand.objects.append((f"{doc['kind']} {where}{meta['name']}", hand.rendered_path(rel)))

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, ClassVar, Protocol
 
 from orchestrator.spec.rules import SpecView
@@ -22,22 +21,30 @@ if TYPE_CHECKING:
 
 @dataclass
 class ByHand:
-    """What a participant types for a step, collected by its kind: commands, and the objects it makes (with the
-    rendered file each comes from)."""
+    """What a participant types for a step on one runtime, collected by its kind: commands, and the objects it
+    makes (with the rendered file each comes from). Paths name the folders `lab env` exports ($LAB_RENDERED...)."""
 
     lab: "Lab"
     rendered: Any
     checks: Any
     waits: Any
-    shell: Callable[[list[str]], str]
-    exec_prefix: Callable[[Any], list[str]]  # `kubectl exec ... --` into the pod a check runs in
+    shell: Callable[[Any], str]  # an argv (or a line written for the shell) as the participant types it
+    exec_prefix: Callable[[Any], list[str]]  # how to run a command in the pod a check runs in, on this runtime
     chart_ref: Callable[[Any], Any]  # a chart as a participant installs it
-    rendered_dir: Path = Path("rendered")
+    runtime: str = "kind"
+    rendered_dir: str = "$LAB_RENDERED"
     commands: list[str] = field(default_factory=list)
     objects: list[tuple[str, str]] = field(default_factory=list)
 
-    def run(self, argv: list[str]) -> None:
+    def run(self, argv) -> None:
         self.commands.append(self.shell(argv))
+
+    def rendered_path(self, rel) -> str:
+        return f"{self.rendered_dir}/{rel}"
+
+    def note(self, text: str) -> None:
+        """A comment line: why this runtime does it another way, what the other one types."""
+        self.commands += [f"# {line}" if line else "#" for line in text.splitlines()]
 
 
 class StepKind(Protocol):

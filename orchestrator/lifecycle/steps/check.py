@@ -79,7 +79,19 @@ class CheckStep(Plain):
     def by_hand(self, step, hand: ByHand) -> None:
         check = step.params
         kind = hand.checks.get(check.type)
-        prefix = hand.exec_prefix(check.source) if kind.runs_in_pod else list(getattr(kind, "by_hand_in", ()))
+        if kind.runs_in_pod:
+            prefix = hand.exec_prefix(check.source)
+        elif hasattr(kind, "by_hand_in"):
+            prefix = kind.by_hand_in(check, hand.runtime)
+            if prefix is None:  # nowhere to type it on this runtime: say so, and what kind's participants type
+                kind_lines = [" ".join(kind.by_hand_in(check, "kind") + [hand.shell(argv)]) for argv in kind.commands(check)]
+                hand.note(f"the {hand.runtime} runtime has nowhere to run this ({check.type}): `lab check` asks its emulation.\n"
+                          f"On kind you would type: {kind_lines[0]}" + "".join(f"\n  {line}" for line in kind_lines[1:]))
+                return
+        else:
+            prefix = []
         for argv in kind.commands(check):
+            if prefix and isinstance(argv, str):  # a pipeline runs in the pod's shell
+                argv = ["sh", "-c", argv]
             text = hand.shell(argv)
             hand.commands.append(" ".join(prefix) + " " + text if prefix else text)

@@ -57,4 +57,4 @@ class PatchStep(Plain):
     def by_hand(self, step, hand: ByHand) -> None:
         from orchestrator.kube.edits import patch_by_hand
 
-        hand.commands += patch_by_hand(step.params)
+        hand.commands += patch_by_hand(step.params, hand.rendered.docs())

@@ -43,8 +43,15 @@ class UpgradeStep(Plain):
         from orchestrator.render.artifacts import chart_values_file
 
         chart = hand.lab.chart(step.params["release"])
-        hand.run(HelmCli.upgrade_install_argv(release=chart.release, chart=hand.chart_ref(chart), namespace=chart.namespace,
-                                              values=[hand.rendered_dir / chart_values_file(chart),
-                                                      hand.rendered_dir / values_file(step.name, chart.release)]))
-        for wait in chart.waits:
-            hand.run(hand.waits.get(wait.kind).kubectl(wait.params, wait.timeout))
+        helm = HelmCli.upgrade_install_argv(release=chart.release, chart=hand.chart_ref(chart), namespace=chart.namespace,
+                                            values=[hand.rendered_path(chart_values_file(chart)), hand.rendered_path(values_file(step.name, chart.release))])
+        waits = [hand.waits.get(wait.kind).kubectl(wait.params, wait.timeout) for wait in chart.waits]
+        if chart.emulate and hand.runtime != "kind":
+            # The chart's software cannot run here (Cilium's pods): lab applies what of it the runtime emulates.
+            hand.note(f"{chart.release} cannot run on the {hand.runtime} runtime; lab applies what of the chart it emulates "
+                      f"({', '.join(k for _, k in chart.emulate)}).\nOn kind you would type: {hand.shell(helm)}")
+            hand.run(["lab", "solve", hand.lab.instance, "--step", step.name])
+            return
+        hand.run(helm)
+        for wait in waits:
+            hand.run(wait)

@@ -50,4 +50,4 @@ class UserStep(Plain):
     def by_hand(self, step, hand: ByHand) -> None:
         from orchestrator.kube.users import by_hand
 
-        hand.commands += by_hand(step.params)
+        hand.commands += by_hand(step.params, hand.lab.owner_labels(), hand.runtime, f"{hand.lab.instance}-control-plane")

@@ -32,6 +32,7 @@ SERVICE_CIDR = "10.96.0.0/16"
 KUBERNETES_SERVICE_IP = "10.96.0.1"
 API_PORT = 6443
 PKI_DIR = "/etc/kubernetes/pki"
+CLUSTER_PKI = "cluster-pki"  # the instance's folder for the cluster PKI (the node's PKI_DIR on kind)
 ROLE_LABEL = "lab.dev/role"
 CA_DAYS = 3650
 LEAF_DAYS = 365
@@ -123,7 +124,7 @@ class ControlPlane:
         self.images = images  # component name -> image reference
         self.kubeconfig_path = state_dir / "kubeconfig"
         self.api_host = f"{instance}-control-plane"  # as kind names its control-plane node
-        self.pki = ClusterPki(state_dir / "cluster-pki", instance,
+        self.pki = ClusterPki(state_dir / CLUSTER_PKI, instance,
                               [self.api_host, "kubernetes", "kubernetes.default", "kubernetes.default.svc",
                                "kubernetes.default.svc.cluster.local", "localhost"],
                               {"controller-manager": [self.name("kube-controller-manager")], "scheduler": [self.name("kube-scheduler")]})

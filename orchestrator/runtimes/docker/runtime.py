@@ -22,7 +22,8 @@ from functools import cached_property
 from pathlib import Path
 
 from orchestrator.diagnostics import Finding, artifact_findings, docker_findings, network_findings, port_findings
-from orchestrator.runtimes.docker.control_plane import ControlPlane
+from orchestrator import shellenv
+from orchestrator.runtimes.docker.control_plane import CLUSTER_PKI, ControlPlane
 from orchestrator.runtimes.docker.crds import EmulatedCrds
 from orchestrator.runtimes.docker.health import require_running
 from orchestrator.runtimes.docker.node_agent import NodeAgent
@@ -251,6 +252,10 @@ class DockerRuntime:
             self.kube.apply(doc)
         self.network.reconcile(docs)
 
+
+    def shell_env(self) -> dict[str, str]:
+        """The control plane's PKI is a folder of the instance here (the node's /etc/kubernetes/pki on kind)."""
+        return {**self.instance.shell_env(), shellenv.CLUSTER_PKI: str(self.instance.state_dir / CLUSTER_PKI)}
 
     def cluster_ca(self) -> tuple[bytes, bytes]:
         return self.control_plane.pki.read("ca.crt"), self.control_plane.pki.read("ca.key")

@@ -1,6 +1,6 @@
 // cert-manager's own controllers (self-signed and CA issuers, Certificates, the approver) run against a cluster,
 // as cert-manager's controller runs them, with the flags of the official image that matter here (--controllers,
-// --cluster-resource-namespace, --leader-elect, --kubeconfig); ACME, Vault, Venafi and the shims are not built in.
+// --cluster-resource-namespace, --enable-certificate-owner-ref, --leader-elect, --kubeconfig); ACME, Vault, Venafi and the shims are not built in.
 package main
 
 import (
@@ -35,6 +35,7 @@ func main() {
 	names := flag.String("controllers", "issuers,clusterissuers,certificates-trigger,certificates-key-manager,certificates-request-manager,"+
 		"certificates-readiness,certificates-issuing,certificates-revision-manager,certificaterequests-approver,"+
 		"certificaterequests-issuer-selfsigned,certificaterequests-issuer-ca", "controllers to run")
+	ownerRef := flag.Bool("enable-certificate-owner-ref", false, "a Certificate owns the Secret it fills: deleting the Certificate deletes the Secret")
 	leaderElect := flag.Bool("leader-elect", true, "accepted for the official controller's flags; leader election is not implemented here, set it false")
 	flag.Parse()
 	if *leaderElect {
@@ -45,6 +46,7 @@ func main() {
 	defer stop()
 	opts := controller.ContextOptions{Kubeconfig: *kubeconfig, KubernetesAPIQPS: 50, KubernetesAPIBurst: 100}
 	opts.ClusterResourceNamespace = *namespace
+	opts.EnableOwnerRef = *ownerRef
 	opts.CertificateRequestMinimumBackoffDuration = time.Hour
 	opts.CertificateRequestMaximumBackoffDuration = 32 * time.Hour
 	factory, err := controller.NewContextFactory(ctx, opts)

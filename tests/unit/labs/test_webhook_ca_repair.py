@@ -143,9 +143,14 @@ def test_verify_runs_the_checks_after_the_last_change(lab_dir):
 def test_each_edit_says_what_a_participant_would_type(lab_dir):
     lab = load(lab_dir)
     steps = {s.name: s for s in lab.steps}
-    patch = patch_by_hand(steps["repair-ca-bundles"].params)
+    webhooks = {"kind": "ValidatingWebhookConfiguration", "metadata": {"name": "metallb-webhook-configuration"},
+                "webhooks": [{"clientConfig": {}}, {"clientConfig": {}}]}
+    patch = patch_by_hand(steps["repair-ca-bundles"].params, [webhooks])
     assert patch[0].startswith("kubectl patch validatingwebhookconfiguration metallb-webhook-configuration --type json")
     assert "$(kubectl -n metallb-system get secret metallb-webhook-cert -o jsonpath='{.data.ca\\.crt}')" in patch[0]
+    # `*` is no JSON pointer: one operation per webhook of the manifest, as the step expands it over the live object
+    assert '"path": "/webhooks/0/clientConfig/caBundle"' in patch[0] and '"path": "/webhooks/1/clientConfig/caBundle"' in patch[0]
+    assert "*" not in patch[0]
     issued = secret_by_hand(steps["repair-serving-cert"].params)
     assert "openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -days 365" in issued[3]
     assert "subjectAltName=DNS:metallb-webhook-service.metallb-system.svc" in issued[3]

@@ -109,3 +109,24 @@ def test_rows_say_what_each_stage_holds(run):
     rows = progress.rows("docker")
     assert [(r["stage"], r["status"], r["steps"], r["checks"]) for r in rows] == [
         ("base", TO_DO, ["base", "reach"], ["reach"]), ("more", TO_DO, ["more", "again"], ["again"])]
+
+
+def test_a_stage_with_nothing_on_this_runtime_is_done(tmp_path, monkeypatch):
+    """A stage of kind's steps only (a pod on the node's network) is nothing to do on docker: never the next one,
+    and the lab is complete without it; on kind it is to do."""
+    root = tmp_path / "labs"
+    root.mkdir()
+    copy_lab("two-pods", root, FIXTURE_LABS)
+    edit_spec(root / "two-pods", lambda spec: spec["steps"].extend([
+        {"name": "kind-only", "apply": "pods", "runtimes": ["kind"]},
+        {"name": "kind-check", "check": {**spec["steps"][3]["check"], "runtimes": ["kind"]}}]))
+    monkeypatch.setenv("LAB_PATH", str(root))
+    lab = LabContext(workdir=tmp_path).load("two-pods")
+    first, kind_only = lab.stages
+    assert [s.name for s in kind_only.steps] == ["kind-only", "kind-check"]
+    for runtime, expected in (("docker", DONE), ("kind", TO_DO)):
+        state = InstanceState(tmp_path / ".lab" / runtime)
+        state.save(lab="two-pods", instance="two-pods", runtime=runtime, phase="up", stages={first.name: {"status": "done", "started": 1.0, "ended": 2.0}})
+        progress = StageProgress(state, lab)
+        assert progress.status(kind_only) == expected
+        assert progress.next() is (None if runtime == "docker" else kind_only)
