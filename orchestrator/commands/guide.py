@@ -70,7 +70,7 @@ def guide(ctx: LabContext, name: str, overrides: Overrides, out: Path | None, fo
             raise BadInput(f"--results: instance {lab.instance} has no results yet (no {path}); run `lab up {name}` or `lab verify {name}` first")
         report = read_report(path)
     _store, rendered = render_in_memory(lab, ctx.pki_dir(lab))  # the rendered objects; no key is written
-    graph = topo.build(lab, rendered)
+    graph = topo.build(lab, rendered, ctx.checks)
     dot, mermaid = topo.to_dot(graph), topo.to_mermaid(graph)
     svg = draw_svg(dot)
     lang = language_of(lab)

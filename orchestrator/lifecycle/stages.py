@@ -55,8 +55,8 @@ class StageProgress:
 
     def rows(self, runtime: str) -> list[dict]:
         return [{"stage": s.name, "status": self.status(s), "title": s.title or (s.steps[0].description.split(". ")[0] if s.steps else ""),
-                 "steps": [step.name for step in s.steps if step.runs_on(runtime)],
-                 "checks": [step.name for step in s.checks if step.runs_on(runtime)]} for s in self.lab.stages]
+                 "steps": [step.name for step in s.steps if step.acts_on(runtime)],
+                 "checks": [step.name for step in s.checks if step.acts_on(runtime)]} for s in self.lab.stages]
 
 
 def run_stage(run: Run, progress: StageProgress, stage: Stage, steps: list, *, left_out: bool = False) -> CheckFailed | None:

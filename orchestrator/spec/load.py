@@ -781,6 +781,9 @@ def load_lab(
     lab.steps = [_build_step(s, steps, kinds) for s in rendered_steps]
     named = _render_tree(env, raw.get("stages"), lab.context(), origin, "stages") if raw.get("stages") else None
     lab.stages = named_stages(named, lab.steps) if named else derived_stages(lab.steps)
+    epilogue = _render_tree(env, raw.get("epilogue"), lab.context(), origin, "epilogue") if raw.get("epilogue") else {}
+    lab.epilogue = {"recap": epilogue.get("recap", ""), "cleanup": epilogue.get("cleanup", ""),
+                    "tryThis": [{"commands": "", **item} for item in epilogue.get("tryThis", [])]}
     return lab
 
 

@@ -265,6 +265,7 @@ class Lab:
     manifests: dict[str, list["str | UpstreamManifest"]]  # group -> templates of the lab, or upstream manifests
     steps: list[Step] = field(default_factory=list)
     stages: list[Stage] = field(default_factory=list)
+    epilogue: dict = field(default_factory=dict)  # recap, tryThis [{title, why, commands}], cleanup: the guide's last words
     network: Network = field(default_factory=Network)
     image_roles: dict[str, tuple[str, ...]] = field(default_factory=dict)
     charts: tuple[Chart, ...] = ()

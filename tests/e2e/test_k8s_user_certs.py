@@ -49,11 +49,12 @@ def test_users_from_certificates_and_rbac(tmp_path, docker_engine):
         assert "ringu-lists-pods" in broken.stderr and "cannot list resource" in (tmp_path / "verify.xml").read_text()
 
         # The walkthrough shows the seed's commands for each way of making a user.
-        guide = lab(tmp_path, "guide", "k8s-user-certs", "--out", "guide", "--format", "md")
+        guide = lab(tmp_path, "guide", "k8s-user-certs", "--out", "guide", "--format", "md", "--runtime", "docker")
         assert guide.returncode == 0, guide.stderr
         md = (tmp_path / "guide/guide.md").read_text()
-        assert "kubectl certificate approve ringu" in md and "-CAkey /etc/kubernetes/pki/ca.key" in md
-        assert "kubectl config set-context ringu@kubernetes --cluster=kubernetes --user=ringu --namespace=office" in md
+        assert "kubectl certificate approve ringu" in md and '-CAkey "$LAB_CLUSTER_PKI"/ca.key' in md  # the cluster CA, where this runtime keeps it
+        assert ('kubectl --kubeconfig "$LAB_USERS"/ringu.kubeconfig config set-context ringu@kubernetes --cluster=kubernetes --user=ringu '
+                "--namespace=office") in md
     finally:
         down = lab(tmp_path, "down", "k8s-user-certs")
     assert down.returncode == 0, down.stderr

@@ -28,6 +28,11 @@ def _stages(labdir, name: str) -> dict[str, str]:
     return {s["stage"]: s["status"] for s in json.loads(result.stdout)["stages"]}
 
 
+def _vacuous(labdir, name: str) -> set[str]:
+    """Stages with nothing to do on this runtime (kind's only): done from the start."""
+    return {s["stage"] for s in json.loads(lab(labdir, "steps", name, "-o", "json").stdout)["stages"] if not s["steps"] and not s["checks"]}
+
+
 def _made_by(labdir, name: str, stage: str) -> list[str]:
     """The objects the stage's apply steps make, as the API server has them now (`kubectl get -f` of the rendered
     manifests the lab applied)."""
@@ -56,7 +61,7 @@ def test_reset_to_a_stage_then_solve(tmp_path, docker_engine, name, stage):
         stages = _stages(tmp_path, name)
         order = list(stages)
         before, rest = order[: order.index(stage)], order[order.index(stage):]
-        assert stages == {**{s: "done" for s in before}, **{s: "to do" for s in rest}}
+        assert stages == {**{s: "done" for s in before}, **{s: "done" if s in _vacuous(tmp_path, name) else "to do" for s in rest}}
         assert _made_by(tmp_path, name, stage) == []
 
         solved = lab(tmp_path, "solve", name, rest[-1], timeout=900)

@@ -225,3 +225,51 @@ def test_each_stage_opens_with_its_words_and_how_to_check_it(guide):
     assert "Flux's notification-controller `Provider`" in md and "$ curl -s http://172.18.255.249:8083/" in md
     assert "If it fails: A refused or reset connection means the traffic went straight to haproxy" in md
     assert "<strong>If it fails</strong>: A 200 here means Envoy trusted" in html
+
+
+def test_the_picture_draws_each_kind_of_traffic_its_own_way_with_a_legend(tmp_path, monkeypatch):
+    """starwars-policy: the Service linked to the pods it selects; allowed, dropped and 403 arrows drawn apart (as
+    each check's expectation says), a legend of the kinds drawn, edge labels at 11 pt, a font list with a
+    Korean fallback; the Mermaid picture the same, each arrow coloured."""
+    monkeypatch.chdir(tmp_path)
+    require("dot")
+    assert run_lab("guide", "starwars-policy", "--out", "g", "--runtime", "docker").exit_code == 0
+    dot = (tmp_path / "g/topology.dot").read_text()
+    assert '"service default/deathstar" -> "pod default/Deployment deathstar" [label="selects"' in dot
+    assert '"pod default/xwing" -> "service default/deathstar" [label="xwing-dropped: :80", color="#c92a2a", style=dashed, arrowhead=tee]' in dot
+    assert '"pod default/tiefighter" -> "service default/deathstar" [label="exhaust-port-denied: :80", color="#e67700"' in dot
+    assert '"pod default/tiefighter" -> "service default/deathstar" [label="tiefighter-lands: :80", color="#2b8a3e"' in dot
+    assert "legend [shape=plaintext" in dot and "dropped or refused" in dot and "redirected to Cilium" not in dot  # only kinds drawn
+    assert '<font color="#c92a2a">- - -┤</font>' in dot
+    assert 'edge [fontname="Helvetica,Arial,Noto Sans CJK KR' in dot and "fontsize=11" in dot
+    svg = (tmp_path / "g/topology.svg").read_text()
+    assert "Noto Sans CJK KR" in svg and 'font-size="11.00">xwing&#45;dropped: :80' in svg
+    md = (tmp_path / "g/guide.md").read_text()
+    assert '--x|"xwing-dropped: :80"|' in md and "linkStyle" in md and 'subgraph legend["Legend"]' in md
+
+
+def test_a_certificate_labs_picture_draws_who_trusts_what(tmp_path, monkeypatch):
+    """webhook-ca-repair: the caBundles that must hold the Secret's CA, the serving certificate and the CA it must
+    (or, once broken, must not) chain to, and the API server calling the webhook it trusts or refuses."""
+    monkeypatch.chdir(tmp_path)
+    require("dot")
+    assert run_lab("guide", "webhook-ca-repair", "--out", "g", "--format", "md", "--runtime", "docker").exit_code == 0
+    dot = (tmp_path / "g/topology.dot").read_text()
+    secret = '"Secret metallb-system/metallb-webhook-cert"'
+    assert f'"ValidatingWebhookConfiguration metallb-webhook-configuration" -> {secret} [label="ca-injected: caBundle = its ca.crt", color="#2b8a3e"' in dot
+    assert f'"CustomResourceDefinition bgppeers.metallb.io" -> {secret}' in dot
+    assert f'{secret} -> {secret} [label="serving-cert-foreign: tls.crt NOT signed by ca.crt", color="#c92a2a"' in dot
+    assert '"kube-apiserver" -> "service metallb-system/metallb-webhook-service" [label="pool-refused: calls the webhook over TLS, trusting its caBundle", color="#c92a2a"' in dot
+
+
+def test_the_guide_ends_with_a_recap_experiments_and_cleanup(guide):
+    """The lab's epilogue: what it showed, experiments in `sh` blocks (not the walkthrough's `bash` ones: they
+    break the lab on purpose), and cleanup, which always says `lab down`."""
+    md = (guide / "guide.md").read_text()
+    html = unescape((guide / "guide.html").read_text())
+    assert md.index("## What this lab showed") < md.index("## Try this") < md.index("## Clean up")
+    assert "### The field notes' Envoy, which trusts any server" in md
+    assert "```sh\nlab up inject-mtls --set envoy.validateServer=false\n" in md
+    assert md.rstrip().endswith("```sh\nlab down inject-mtls\n```")
+    assert 'id="try-this"' in html and '<pre class="commands">lab down inject-mtls</pre>' in html
+    assert "$ kubectl" not in html  # commands copy as they are, no prompt in front

@@ -34,7 +34,7 @@ def write_record(work, name: str, data) -> None:
 
 
 @pytest.mark.parametrize("name", ["../../x", "../x", "x/../../y", "x\n", "Bad", "logs", "results", "engine", "/etc", "a" * 41, ""])
-@pytest.mark.parametrize("command", [["down", "inject-mtls", "--instance"], ["status"], ["verify", "inject-mtls", "--instance"], ["kubeconfig"],
+@pytest.mark.parametrize("command", [["down", "inject-mtls", "--instance"], ["status"], ["verify", "inject-mtls", "--instance"], ["kubeconfig"], ["env"],
                                      ["check", "inject-mtls", "--instance"], ["solve", "inject-mtls", "--instance"], ["steps", "inject-mtls", "--instance"],
                                      ["reset", "inject-mtls", "--to", "client", "--instance"], ["logs", "inject-mtls", "curl", "--instance"],
                                      ["shell", "inject-mtls", "curl", "--instance"]])
@@ -95,7 +95,7 @@ def test_a_broken_record_is_refused_and_nothing_is_removed(world, case):
     write_record(work, "good", data)
     (work / "kind-clusters").write_text("")
     (fake / "clusters").write_text("good")
-    for command in (["down", "good"], ["verify", "good"], ["kubeconfig", "good"], ["status", "good"], ["check", "good"],
+    for command in (["down", "good"], ["verify", "good"], ["kubeconfig", "good"], ["env", "good"], ["status", "good"], ["check", "good"],
                     ["solve", "good"], ["steps", "good"], ["reset", "good", "--to", "client"], ["logs", "good", "curl"]):
         result = run_lab(*command)
         assert result.exit_code == 2, (command, result.stdout, result.stderr)

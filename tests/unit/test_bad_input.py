@@ -102,6 +102,8 @@ CASES = [
      ["up", "mini"], 2, "CiliumNetworkPolicy default/p: spec.ingress[0]: fromCIDR is not emulated by the docker runtime"),
     ("namespace-kubernetes-owns", {}, None, ["up", "inject-mtls", "--set", "namespace=kube-system"], 2,
      "namespace.yaml.j2: renders Namespace kube-system, which is Kubernetes' own"),
+    ("epilogue-experiment-without-why", {}, ("mini", lambda s: s.update(epilogue={"tryThis": [{"title": "x"}]})), ["show", "mini"], 2,
+     "epilogue.tryThis.0: 'why' is a required property"),
     ("pause-without-terminal", {}, None, ["up", "inject-mtls", "--pause"], 2, "--pause waits for Enter between steps: it needs a terminal"),
     ("ports-not-distinct", {}, None, ["up", "inject-mtls", "--set", "haproxy.impostorPort=8083"], 2,
      "values.haproxy.impostorPort: 8083 is also haproxy.port; haproxy.port, haproxy.impostorPort, haproxy.healthPort must all differ"),
