@@ -43,9 +43,15 @@ case "${1:-}" in
     if answers; then echo "docker engine: already running, leaving it alone"; exit 0; fi
     command -v dockerd >/dev/null || { echo "error: no dockerd; run scripts/sysdeps.sh" >&2; exit 3; }
     clean_stale_bridges
-    # overlay2 starts containers faster; vfs works everywhere.
-    for driver in overlay2 vfs; do
-      if start_with "$driver"; then echo "docker engine: started (storage driver $driver, pid $(cat "$pidfile"))"; exit 0; fi
+    # overlay2 starts containers faster; vfs works everywhere. The driver that worked here is kept: a restarted
+    # engine comes back with its images and containers (its data root), never as an empty one on another driver.
+    drivers="overlay2 vfs"
+    [ -f "$state_dir/driver" ] && drivers=$(cat "$state_dir/driver")
+    for driver in $drivers; do
+      if start_with "$driver"; then
+        echo "$driver" >"$state_dir/driver"
+        echo "docker engine: started (storage driver $driver, pid $(cat "$pidfile"))"; exit 0
+      fi
       [ -f "$pidfile" ] && kill "$(cat "$pidfile")" 2>/dev/null || true
       sleep 1
       rm -f "$pidfile"
@@ -58,7 +64,10 @@ case "${1:-}" in
     if [ -f "$pidfile" ]; then
       pid=$(cat "$pidfile")
       kill "$pid" 2>/dev/null || true
-      for _ in $(seq 1 40); do kill -0 "$pid" 2>/dev/null || break; sleep 0.25; done
+      # dockerd stops its containers first (up to 10 s each, in parallel): wait it out, or a start that follows
+      # finds the data root still locked.
+      for _ in $(seq 1 240); do kill -0 "$pid" 2>/dev/null || break; sleep 0.25; done
+      if kill -0 "$pid" 2>/dev/null; then kill -9 "$pid" 2>/dev/null || true; sleep 1; fi
       rm -f "$pidfile"
       echo "docker engine: stopped (pid $pid)"
     fi

@@ -7,7 +7,7 @@ from dataclasses import replace
 
 from orchestrator.checks.base import CheckResult
 from orchestrator.context import LabContext, Overrides
-from orchestrator.errors import BadInput
+from orchestrator.errors import BadInput, PermanentFailure
 from orchestrator.lifecycle.report import collect_logs, report, tell_failures
 from orchestrator.lifecycle.run import Run, RunOptions, checks_failed, run_steps
 from orchestrator.lifecycle.stages import DONE, StageProgress, run_stage
@@ -55,6 +55,9 @@ def check(ctx: LabContext, name: str, stage_name: str | None, overrides: Overrid
     if later and command == "check":
         run.ctx.ui.progress(f"note: {', '.join(s.name for s in later)} came after stage {stage.name} and changed what it checks; "
                             f"`lab reset {run.lab.instance} --to {stage.name}` and do it again to see it pass")
+    unwell = run.runtime.health()  # a check against a part that is down cannot pass: say which, at once
+    if unwell:
+        raise PermanentFailure(f"lab {run.lab.instance} is not well:\n" + "\n".join(f"  {line}" for line in unwell))
     checks = [lab_step(s, run.ctx.steps) for s in stage.checks if s.runs_on(run.runtime.name)]
     if not checks:
         run.ctx.ui.progress(f"stage {stage.name} has no check on the {run.runtime.name} runtime")

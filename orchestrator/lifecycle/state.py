@@ -74,6 +74,7 @@ STATE_SCHEMA = {
                 "control_plane": {"type": "boolean"},
                 "stack_up": {"type": "boolean"},
                 "node_pid": {"type": "integer", "minimum": 1},
+                "api_port": {"type": "integer", "minimum": 1, "maximum": 65535},
                 "redirected_pod": _CONTAINER,
                 "redirected_container_id": {"type": "string", "pattern": "^[0-9a-f]{12,64}$"},
                 "cilium_seen": {"type": "string", "pattern": "^[0-9a-f]{64}$"},

@@ -98,6 +98,11 @@ class DockerCli:
     def logs_argv(container: str, follow: bool, tail: int | None) -> list[str]:
         return ["docker", "logs", *(["--follow"] if follow else []), *(["--tail", str(tail)] if tail is not None else []), container]
 
+    def states(self, label: str) -> list[tuple[str, str]]:
+        """(name, state) of every container with the label (`key=value`), running or not."""
+        result = process.run(["docker", "ps", "-a", "--filter", f"label={label}", "--format", "{{.Names}}\t{{.State}}"], timeout=30)
+        return [tuple(line.split("\t", 1)) for line in result.stdout.splitlines() if "\t" in line]
+
     def exec_output(self, container: str, argv: list[str], timeout: float = 60) -> str:
         """stdout of argv run in a container (a kind node): read into memory, never echoed."""
         return process.run(["docker", "exec", container, *argv], timeout=timeout).stdout

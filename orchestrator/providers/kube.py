@@ -58,6 +58,7 @@ def _api_message(exc) -> str:
 def api_errors(what: str):
     from kubernetes.client.exceptions import ApiException
     from kubernetes.dynamic.exceptions import DynamicApiError, ResourceNotFoundError
+    from urllib3.exceptions import HTTPError
 
     try:
         yield
@@ -68,8 +69,14 @@ def api_errors(what: str):
     except (ApiException, DynamicApiError) as exc:
         status = getattr(exc, "status", "?")
         raise RuntimeFailure(f"{what}: the API server refused it ({status}): {_api_message(exc)[:500]}") from None
-    except (OSError, TimeoutError) as exc:  # connection refused, reset, timed out
-        raise RuntimeFailure(f"{what}: cannot reach the API server: {str(exc).splitlines()[0][:200]}") from None
+    except (OSError, TimeoutError, HTTPError) as exc:  # connection refused, reset, timed out; urllib3's retries given up
+        raise RuntimeFailure(f"{what}: cannot reach the API server: {_reason(exc)}") from None
+
+
+def _reason(exc) -> str:
+    """The cause in a line: urllib3 wraps it (MaxRetryError's reason), without the pool's repr."""
+    reason = getattr(exc, "reason", None) or exc
+    return str(reason).splitlines()[0].split(">: ")[-1][:200]
 
 
 def _answer(data: bytes | None):

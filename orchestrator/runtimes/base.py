@@ -140,6 +140,9 @@ class Runtime(Protocol):
     def shell_env(self) -> dict[str, str]:
         """Instance.shell_env(), and what this runtime's by-hand commands need besides (where its cluster CA is)."""
 
+    def health(self) -> list[str]:
+        """One line per part of the instance that is not running, naming it and the command that heals it."""
+
     def cluster_ca(self) -> tuple[bytes, bytes]:
         """The cluster CA's certificate and key (PEM), for signing as the cluster does (the seed's way)."""
 

@@ -236,6 +236,12 @@ class KindRuntime:
     def _control_plane_node(self) -> str:
         return f"{self.cluster_name}-control-plane"  # kind's name for it
 
+    def health(self) -> list[str]:
+        """Each of the cluster's node containers that is not running (kind labels them with the cluster's name)."""
+        heal = f"`lab up {self.instance.lab_name}" + (f" --instance {self.instance.name}" if self.instance.name != self.instance.lab_name else "") + "`"
+        return [f"kind node {name} is {state}; {heal} starts it again (or `docker start {name}`)"
+                for name, state in self.docker.states(f"io.x-k8s.kind.cluster={self.cluster_name}") if state != "running"]
+
     def shell_env(self) -> dict[str, str]:
         return self.instance.shell_env()  # the cluster CA stays on the node: `docker exec` reads it there
 

@@ -179,9 +179,23 @@ def test_verify_runs_only_the_final_checks(fake_world, cluster):
     cluster.calls = []
     result = run_lab("verify", "inject-mtls")
     assert result.exit_code == 0, result.stderr
-    assert tool_calls(state) == []
+    # the health read of the cluster's nodes, then the checks through the API
+    assert tool_calls(state) == [["docker", "ps", "-a", "--filter", "label=io.x-k8s.kind.cluster=inject-mtls", "--format", "{{.Names}}\t{{.State}}"]]
     execs = [c[3][0] for c in cluster.calls if c[0] == "exec"]
     assert execs == ["curl", "curl", "hubble"]
+
+
+def test_a_stopped_node_is_named_before_any_check(fake_world, cluster):
+    state, _ = fake_world
+    assert run_lab("up", "inject-mtls", "--runtime", "kind", *IMAGES).exit_code == 0
+    found = json.loads((state / "containers.json").read_text())
+    found["inject-mtls-control-plane"]["__state"] = "exited"  # `docker stop inject-mtls-control-plane`
+    (state / "containers.json").write_text(json.dumps(found))
+    cluster.calls = []
+    result = run_lab("verify", "inject-mtls")
+    assert result.exit_code == 1
+    assert "kind node inject-mtls-control-plane is exited; `lab up inject-mtls` starts it again" in result.stderr
+    assert not [c for c in cluster.calls if c[0] == "exec"]  # no check ran against a stopped node
 
 
 def test_down_removes_stack_and_cluster(fake_world):

@@ -71,3 +71,73 @@ def test_a_removed_pod_container_is_recreated_by_the_node_and_the_proxy_follows(
     assert "3 passed, 0 failed" in result.stdout
     assert lab(up, "down", "inject-mtls").returncode == 0
     assert labelled(docker_engine) == NOTHING
+
+
+def _kill_node_agent(labdir) -> None:
+    import json
+    import signal
+
+    pid = json.loads((labdir / ".lab" / "inject-mtls" / "state.json").read_text())["runtime_state"]["node_pid"]
+    os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while os.path.exists(f"/proc/{pid}") and "zombie" not in open(f"/proc/{pid}/status").read().lower():
+        assert time.monotonic() < deadline, "the node agent did not die"
+        time.sleep(0.1)
+
+
+@pytest.mark.parametrize("part, expected", [
+    ("lab-inject-mtls-kube-apiserver", "the API server: container lab-inject-mtls-kube-apiserver is exited"),
+    ("lab-inject-mtls-etcd", "etcd: container lab-inject-mtls-etcd is exited"),
+    ("lab-inject-mtls-kube-controller-manager", "the controller-manager: container lab-inject-mtls-kube-controller-manager is exited"),
+    ("lab-inject-mtls-kube-scheduler", "the scheduler: container lab-inject-mtls-kube-scheduler is exited"),
+    ("node agent", "the node agent (the instance's kubelet, a process of this machine) is not running"),
+])
+def test_a_stopped_part_is_named_and_up_brings_it_back(up, docker_engine, part, expected):
+    """A part of the cluster stopped (as a reboot or `docker stop` leaves it): `verify` names it, and the command
+    to heal it, before any check; `lab up` starts it again as it was (etcd's data, the API server's port and so
+    the kubeconfig kept) and converges, and the checks pass."""
+    if part == "node agent":
+        _kill_node_agent(up)
+    else:
+        docker_engine.containers.get(part).stop(timeout=2)
+    result, seconds = timed_verify(up)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert expected in result.stderr and "`lab up inject-mtls` starts it again" in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr and "MaxRetryError" not in result.stderr
+    assert seconds < QUICK, f"verify took {seconds:.1f}s"
+    kubeconfig = (up / ".lab" / "inject-mtls" / "kubeconfig").read_text()
+    healed = lab(up, *up_args(), timeout=600)
+    assert healed.returncode == 0, healed.stdout[-3000:] + healed.stderr[-3000:]
+    assert (up / ".lab" / "inject-mtls" / "kubeconfig").read_text() == kubeconfig  # the same port, the same credentials
+    again, _ = timed_verify(up)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert lab(up, "down", "inject-mtls").returncode == 0
+    assert labelled(docker_engine) == NOTHING
+
+
+def test_the_lab_survives_its_engine_restarting(up, docker_engine):
+    """The Docker engine restarted under a running lab (a reboot, a Docker update): every part stopped, `verify`
+    names them, and `lab up` brings the lab back as it was (etcd's data, the API server's port) and converges."""
+    import subprocess
+    from pathlib import Path
+
+    from tests.e2e.conftest import REPO
+
+    engine_dir = Path(os.environ.get("LAB_ENGINE_DIR", REPO / ".lab" / "engine"))
+    if not (engine_dir / "dockerd.pid").is_file():
+        pytest.skip("the Docker engine was not started by scripts/docker-engine.sh (make test starts one when none answers): "
+                    "this test restarts only an engine of its own")
+    for command in ("stop", "start"):
+        done = subprocess.run(["bash", str(REPO / "scripts" / "docker-engine.sh"), command], cwd=REPO, capture_output=True, text=True,
+                              timeout=180, env={**os.environ, "LAB_ENGINE_DIR": str(engine_dir)})
+        assert done.returncode == 0, done.stdout + done.stderr
+    assert docker_engine.images.list(name="lab.local/etcd:test"), "the engine came back without its images (another data root?)"
+    result, seconds = timed_verify(up)
+    assert result.returncode == 1 and "the API server: container lab-inject-mtls-kube-apiserver is exited" in result.stderr, result.stderr
+    assert seconds < QUICK
+    healed = lab(up, *up_args(), timeout=600)
+    assert healed.returncode == 0, healed.stdout[-3000:] + healed.stderr[-3000:]
+    again, _ = timed_verify(up)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert lab(up, "down", "inject-mtls").returncode == 0
+    assert labelled(docker_engine) == NOTHING

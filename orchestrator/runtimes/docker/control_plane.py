@@ -114,10 +114,22 @@ class ClusterPki:
         return kubeconfig(self.cluster, server, self.read("ca.crt"), user, self.read(f"{identity}.crt"), self.read(f"{identity}.key"))
 
 
+def free_port() -> int:
+    """A port of 127.0.0.1 nothing listens on now (the kernel's choice), for the API server to keep."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
 class ControlPlane:
     def __init__(self, engine: DockerEngine, instance: str, network: str, labels: dict[str, str], images: dict[str, str],
-                 state_dir: Path):
+                 state_dir: Path, api_port: int | None = None):
         self.engine = engine
+        # The API server's host port, chosen once and recorded: a container Docker starts again (a restart of the
+        # engine, `docker start`, `lab up`) keeps it, and so the kubeconfig stays right. None: Docker picks one.
+        self.api_port = api_port
         self.instance = instance
         self.network = network
         self.labels = labels
@@ -201,13 +213,15 @@ class ControlPlane:
         self._write_admin_kubeconfig()
 
     def _start(self, component: str, start) -> None:
+        """Made if missing, else started again as it is (a stopped part comes back with its port, files and
+        etcd's data: nothing still valid is made anew)."""
         existing = self.engine.container(self.name(component))
         if existing is not None and existing.status == "running":
             return
-        if existing is not None and existing.status == "created":  # made by create_controllers, never started
+        if existing is not None and existing.status in ("created", "exited"):  # never started (create_controllers), or stopped
             self.engine.start(existing)
             return
-        if existing is not None:
+        if existing is not None:  # dead, or stuck in a state Docker cannot start from
             self.engine.remove(existing, self.labels)
         start()
 
@@ -215,9 +229,12 @@ class ControlPlane:
         argv = ["etcd", "--name", "etcd", "--data-dir", "/var/lib/etcd", "--listen-client-urls", "http://0.0.0.0:2379",
                 "--advertise-client-urls", f"http://{self.name('etcd')}:2379", "--listen-peer-urls", "http://127.0.0.1:2380",
                 "--unsafe-no-fsync", "--log-level", "warn"]
-        # Plain HTTP on the lab's own network, reached by the API server only; tmpfs: a lab's cluster is disposable.
+        # Plain HTTP on the lab's own network, reached by the API server only. Its data in a volume of the lab's
+        # (`down` removes it): a stopped etcd, or the engine restarted, comes back with the cluster it held.
+        volume = self.name("etcd")
+        self.engine.create_volume(volume, self._labels("etcd"))
         self.engine.run(self.name("etcd"), self.images["etcd"], argv, labels=self._labels("etcd"), network=self.network,
-                        tmpfs={"/var/lib/etcd": "rw,size=512m"})
+                        volumes={volume: "/var/lib/etcd"}, volumes_read_only=False)
 
     def _apiserver(self) -> None:
         argv = ["kube-apiserver",
@@ -234,7 +251,7 @@ class ControlPlane:
         self.engine.run(self.name("kube-apiserver"), self.images["kube-apiserver"], argv, labels=self._labels("kube-apiserver"),
                         network=self.network, aliases=[self.api_host],
                         files=self._pki_files("ca.crt", "apiserver.crt", "apiserver.key", "sa.pub", "sa.key"),
-                        publish={f"{API_PORT}/tcp": ("127.0.0.1", None)})
+                        publish={f"{API_PORT}/tcp": ("127.0.0.1", self.api_port)})
 
     def _component_files(self, identity: str, conf: str) -> dict[str, FileSpec]:
         return {f"/etc/kubernetes/{conf}": FileSpec(self.pki.kubeconfig(identity, self.internal_server).encode(), 0o600)}

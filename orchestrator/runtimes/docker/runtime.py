@@ -23,9 +23,9 @@ from pathlib import Path
 
 from orchestrator.diagnostics import Finding, artifact_findings, docker_findings, network_findings, port_findings
 from orchestrator import shellenv
-from orchestrator.runtimes.docker.control_plane import CLUSTER_PKI, ControlPlane
+from orchestrator.runtimes.docker.control_plane import CLUSTER_PKI, ControlPlane, free_port
 from orchestrator.runtimes.docker.crds import EmulatedCrds
-from orchestrator.runtimes.docker.health import require_running
+from orchestrator.runtimes.docker.health import require_running, unwell_parts
 from orchestrator.runtimes.docker.node_agent import NodeAgent
 from orchestrator.errors import BadInput, MissingPrerequisite, PermanentFailure, RuntimeFailure
 from orchestrator.files import read_tail
@@ -103,7 +103,10 @@ class DockerRuntime:
     def control_plane(self) -> ControlPlane:
         lab = self.instance.lab
         images = {component: lab.image_for(role) for role, component in CONTROL_PLANE_ROLES.items()} if lab else {}
-        return ControlPlane(self.engine, self.instance.name, self.network_name, self.labels, images, self.instance.state_dir)
+        if lab and "api_port" not in self.instance.data:  # chosen when the cluster is first made (`up`), then kept
+            self.instance.data["api_port"] = free_port()
+        return ControlPlane(self.engine, self.instance.name, self.network_name, self.labels, images, self.instance.state_dir,
+                            self.instance.data.get("api_port"))
 
     def pod_container(self, name: str) -> str:
         return f"lab-{self.instance.name}-{name}"  # as the node agent names them
@@ -146,7 +149,9 @@ class DockerRuntime:
             raise BadInput(f"docker network {self.network_name} has subnet(s) {', '.join(subnets) or 'none'}, which do not contain "
                            f"{', '.join(outside)}; rerun with --set network.subnet=<its IPv4 subnet>")
         self.instance.data["control_plane"] = True  # recorded first: a failed start is still torn down
-        self._fresh = not self.control_plane.running()  # a new cluster holds nothing of an earlier run to reset
+        # A new cluster holds nothing of an earlier run to reset; one whose etcd exists (running or stopped: its
+        # data is kept in a volume) may.
+        self._fresh = self.engine.container(self.control_plane.name("etcd")) is None
         # The API server's boot is the longest wait: its containers are started first, with Docker to themselves
         # (every other container made or started at once slows both starts). While it boots (seconds): the node
         # agent's start (it registers once the API is ready), the controllers' containers, the Kubernetes client's
@@ -185,7 +190,7 @@ class DockerRuntime:
             controllers.result()
             self._wait_node_ready()
             for chart in lab.charts:
-                self._apply_chart(chart, [self.instance.rendered / chart_values_file(chart)])
+                _apply_chart(self, chart, [self.instance.rendered / chart_values_file(chart)])
         except BaseException:
             booted.set()
             wait(started)  # nothing still starting when teardown looks for what to remove
@@ -230,21 +235,7 @@ class DockerRuntime:
     def upgrade(self, chart: Chart, values: Path) -> None:
         """Cilium's pods cannot run here: of the chart rendered with the step's values over its own (the real
         `helm template`), what the lab says the runtime emulates (e.g. cert-manager Certificates) is applied."""
-        self._apply_chart(chart, [self.instance.rendered / chart_values_file(chart), values])
-
-    def _apply_chart(self, chart: Chart, values: list[Path]) -> None:
-        if not chart.emulate:
-            return
-        lab = self.instance.require_lab()
-        text = self.helm.template(release=chart.release, chart=chart_source(lab, chart), namespace=chart.namespace, values=values,
-                                  kube_version=lab.versions.get("kubernetes"))
-        docs = [doc for doc in load_all(text) if isinstance(doc, dict) and (doc.get("apiVersion"), doc.get("kind")) in chart.emulate]
-        self.crds.join_for(docs)
-        for doc in docs:
-            metadata = doc.setdefault("metadata", {})
-            metadata.setdefault("namespace", chart.namespace)
-            metadata["labels"] = {**(metadata.get("labels") or {}), **lab.owner_labels()}  # `down` and reset find them
-            self.kube.apply(doc)
+        _apply_chart(self, chart, [self.instance.rendered / chart_values_file(chart), values])
 
     def apply(self, group: str, docs: list[dict]) -> None:
         self.crds.join_for(docs)
@@ -268,6 +259,11 @@ class DockerRuntime:
     def find_pod(self, pod: PodRef | None) -> tuple[str, str]:
         """(namespace, name) of a pod of the lab (by name, labels, or the lab's only pod)."""
         return kubernetes.find_pod(self.kube, pod, self.docs)
+
+    def health(self) -> list[str]:
+        """Each part of the instance that is not running (containers by label, the compose stack, the node agent),
+        with the command that heals it."""
+        return unwell_parts(self.engine, self.labels, self.compose_doc, self.instance, self.node_agent.running())
 
     def require_running(self) -> None:
         """Every part of the lab runs, or a check cannot pass however long it waits: say which does not."""
@@ -347,3 +343,20 @@ class DockerRuntime:
                  "role": c.labels.get("lab.dev/role", c.labels.get("com.docker.compose.service", ""))} for c in containers]
         rows.append({"kind": "process", "name": "node agent", "status": "running" if self.node_agent.running() else "absent", "image": "", "role": "node"})
         return rows
+
+
+def _apply_chart(runtime: DockerRuntime, chart: Chart, values: list[Path]) -> None:
+    """Of the chart rendered by the real `helm template` with these values, what the lab says the runtime
+    emulates (chart.emulate, e.g. cert-manager Certificates), applied with the lab's labels."""
+    if not chart.emulate:
+        return
+    lab = runtime.instance.require_lab()
+    text = runtime.helm.template(release=chart.release, chart=chart_source(lab, chart), namespace=chart.namespace, values=values,
+                                 kube_version=lab.versions.get("kubernetes"))
+    docs = [doc for doc in load_all(text) if isinstance(doc, dict) and (doc.get("apiVersion"), doc.get("kind")) in chart.emulate]
+    runtime.crds.join_for(docs)
+    for doc in docs:
+        metadata = doc.setdefault("metadata", {})
+        metadata.setdefault("namespace", chart.namespace)
+        metadata["labels"] = {**(metadata.get("labels") or {}), **lab.owner_labels()}  # `down` and reset find them
+        runtime.kube.apply(doc)

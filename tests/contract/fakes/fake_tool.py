@@ -47,10 +47,10 @@ def save_containers(found: dict) -> None:
 
 
 def go_template_fields(template: str, name: str, labels: dict) -> str:
-    """The few docker --format fields lab asks for: {{.Names}} and {{.Label "key"}}, tab-separated."""
+    """The few docker --format fields lab asks for: {{.Names}}, {{.State}} and {{.Label "key"}}, tab-separated."""
     import re
 
-    out = template.replace("{{.Names}}", name)
+    out = template.replace("{{.Names}}", name).replace("{{.State}}", labels.get("__state", "running"))
     return re.sub(r'\{\{\.Label "([^"]+)"\}\}', lambda m: labels.get(m.group(1), ""), out).replace("\\t", "\t")
 
 
@@ -68,10 +68,12 @@ if tool == "kind":
             (state / "network-state").write_text("auto")
         (state / "clusters").write_text("\n".join(lines("clusters") + [flag("--name")]))
         Path(flag("--kubeconfig")).write_text(kubeconfig())
+        save_containers({**containers(), f"{flag('--name')}-control-plane": {"io.x-k8s.kind.cluster": flag("--name")}})  # its node
     elif args[:2] == ["export", "kubeconfig"]:
         Path(flag("--kubeconfig")).write_text(kubeconfig())
     elif args[:2] == ["delete", "cluster"]:
         (state / "clusters").write_text("\n".join(c for c in lines("clusters") if c != flag("--name")))
+        save_containers({n: l for n, l in containers().items() if l.get("io.x-k8s.kind.cluster") != flag("--name")})
     elif args[:2] == ["load", "docker-image"]:
         if os.environ.get("LAB_FAKE_KIND_LOAD_FAILS") == "1":
             print("ERROR: failed to load image: content digest not found", file=sys.stderr)

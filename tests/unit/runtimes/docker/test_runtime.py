@@ -131,3 +131,26 @@ def test_the_engine_fake_refuses_what_docker_and_the_tool_refuse():
         engine.containers({"lab.dev/instance": "x"})
     with pytest.raises(PermanentFailure):
         engine.remove(engine.container("a"), {**owner, "lab.dev/instance": "y"})
+
+
+def test_health_names_each_part_that_is_down_in_the_labs_words(world, monkeypatch):
+    """Every part that is not running, one line each with the command that heals it: a stopped control-plane
+    component by its name, a compose service that is gone, the node agent; a part that runs is not named."""
+    runtime, engine, _cluster, _rendered, _ = world
+    monkeypatch.setattr(type(runtime.node_agent), "running", lambda self: False)
+    labels = runtime.labels
+    engine.run("lab-inject-mtls-kube-apiserver", runtime.instance.lab.images["kubeApiserver"], [],
+               labels={**labels, "lab.dev/role": "control-plane", "lab.dev/component": "kube-apiserver"})
+    engine.run("lab-inject-mtls-etcd", runtime.instance.lab.images["etcd"], [],
+               labels={**labels, "lab.dev/role": "control-plane", "lab.dev/component": "etcd"})
+    engine.container("lab-inject-mtls-kube-apiserver").status = "exited"
+    engine.run("lab-inject-mtls-echo-1", runtime.instance.lab.images["echo"], [], labels={**labels, "com.docker.compose.service": "echo"})
+    lines = runtime.health()
+    assert lines == [
+        "container lab-inject-mtls-haproxy-1 (compose service haproxy) does not exist; `lab up inject-mtls` makes it again",
+        "the API server: container lab-inject-mtls-kube-apiserver is exited (exit code 1); `lab up inject-mtls` starts it again",
+        "the node agent (the instance's kubelet, a process of this machine) is not running; `lab up inject-mtls` starts it again"]
+    monkeypatch.setattr(type(runtime.node_agent), "running", lambda self: True)
+    engine.container("lab-inject-mtls-kube-apiserver").status = "running"
+    engine.run("lab-inject-mtls-haproxy-1", runtime.instance.lab.images["haproxy"], [], labels={**labels, "com.docker.compose.service": "haproxy"})
+    assert runtime.health() == []
