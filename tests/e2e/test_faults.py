@@ -91,6 +91,9 @@ def _kill_node_agent(labdir) -> None:
     ("lab-inject-mtls-kube-controller-manager", "the controller-manager: container lab-inject-mtls-kube-controller-manager is exited"),
     ("lab-inject-mtls-kube-scheduler", "the scheduler: container lab-inject-mtls-kube-scheduler is exited"),
     ("node agent", "the node agent (the instance's kubelet, a process of this machine) is not running"),
+    ("lab-inject-mtls-haproxy-1", "compose service haproxy: container lab-inject-mtls-haproxy-1 is exited"),
+    ("lab-inject-mtls-envoy", "Envoy (the emulated Cilium's proxy): container lab-inject-mtls-envoy is exited"),
+    ("lab-inject-mtls-datapath", "the emulated Cilium's datapath (iptables): container lab-inject-mtls-datapath is exited"),
 ])
 def test_a_stopped_part_is_named_and_up_brings_it_back(up, docker_engine, part, expected):
     """A part of the cluster stopped (as a reboot or `docker stop` leaves it): `verify` names it, and the command
