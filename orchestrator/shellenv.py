@@ -12,12 +12,8 @@ USERS = "LAB_USERS"
 CLUSTER_PKI = "LAB_CLUSTER_PKI"
 PKI = "LAB_PKI"  # the lab's own PKI (certs/<instance>): its CA, its server and client certificates
 
-_VARIABLE_PATH = re.compile(r"^\$(KUBECONFIG|LAB_[A-Z_]+)(/.*)?$")
-
-
-def under(variable: str, *parts: str) -> str:
-    """A path under one of the exported folders, as a command names it: `$LAB_RENDERED/manifests/...`."""
-    return "/".join([f"${variable}", *parts])
+# Only these: any other `$NAME` in an argument (a value a user set, say) is quoted as the text it is.
+_VARIABLE_PATH = re.compile(rf"^\$({'|'.join((KUBECONFIG, RENDERED, USERS, CLUSTER_PKI, PKI))})(/.*)?$")
 
 
 def word(arg) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
+from orchestrator import shellenv
 from orchestrator.context import LabContext
 from orchestrator.errors import BadInput, LabError
 from orchestrator.spec.names import instance_name, instance_name_of
@@ -79,8 +80,6 @@ def shell_env(ctx: LabContext, instance: str) -> None:
     state = recorded(ctx.state_root, name)
     if state.data.get("phase") not in ("up", "failed") or not (state.directory / "kubeconfig").is_file():
         raise BadInput(f"instance {state.name} is not up (phase {state.data.get('phase', '?')}); `lab up` it first")
-    from orchestrator import shellenv
-
     exports = {**ctx.runtimes.make(state.data["runtime"], state.instance()).shell_env(), shellenv.PKI: str(ctx.certs_root / state.name)}
     for key, value in exports.items():
         ctx.ui.line(f"export {key}={shlex.quote(value)}")
