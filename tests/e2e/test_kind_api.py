@@ -76,6 +76,8 @@ def kind_on_a_real_api_server(tmp_path, monkeypatch, cluster: str, workers: int,
     finally:
         for container in engine.containers(labels):
             engine.remove(container, labels)
+        for volume in engine.volumes(labels):  # etcd's data: the next test's cluster starts empty
+            engine.remove_volume(volume, labels)
         engine.remove_network_if_unused(f"lab-{INSTANCE}")
 
 

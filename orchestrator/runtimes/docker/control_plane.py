@@ -232,6 +232,8 @@ class ControlPlane:
         # Plain HTTP on the lab's own network, reached by the API server only. Its data in a volume of the lab's
         # (`down` removes it): a stopped etcd, or the engine restarted, comes back with the cluster it held.
         volume = self.name("etcd")
+        for stale in (v for v in self.engine.volumes(self._labels("etcd")) if v.name == volume):
+            self.engine.remove_volume(stale, self.labels)  # a new etcd is a new cluster: no data of one torn down half way
         self.engine.create_volume(volume, self._labels("etcd"))
         self.engine.run(self.name("etcd"), self.images["etcd"], argv, labels=self._labels("etcd"), network=self.network,
                         volumes={volume: "/var/lib/etcd"}, volumes_read_only=False)
