@@ -50,7 +50,7 @@ def prepare_baseline(cwd: Path, out: Path) -> None:
         path.chmod(0o644)  # bind-mounted read-only into the containers (the tool copies them in 0600 instead)
     for component in ("controller-manager", "scheduler"):
         (out / f"{component}.conf").write_text(pki.kubeconfig(component, "https://base-control-plane:6443"))
-    certs = cwd / "certs" / "inject-mtls"
+    certs = out / "rendered" / "pki"  # `render --out` keeps the PKI it renders with inside --out
     (out / "client-certs").mkdir()
     for source, target in (("client-chain.crt", "tls.crt"), ("client.key", "tls.key"), ("ca.crt", "ca.crt")):
         shutil.copy(certs / source, out / "client-certs" / target)
