@@ -56,6 +56,11 @@ class Instance:
             self.rendered_files = read_rendered(self.rendered)
         return self.rendered_files
 
+    @property
+    def up_command(self) -> str:
+        """`lab up` of this instance as a person types it: what heals a part that is down."""
+        return f"`lab up {self.lab_name}" + (f" --instance {self.name}" if self.name != self.lab_name else "") + "`"
+
     def shell_env(self) -> dict[str, str]:
         """What a participant's shell needs to work on the instance by hand (`lab env`): the admin kubeconfig and
         the folders the guide's commands name (the rendered files, the users' keys and kubeconfigs)."""

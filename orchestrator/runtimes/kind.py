@@ -238,8 +238,7 @@ class KindRuntime:
 
     def health(self) -> list[str]:
         """Each of the cluster's node containers that is not running (kind labels them with the cluster's name)."""
-        heal = f"`lab up {self.instance.lab_name}" + (f" --instance {self.instance.name}" if self.instance.name != self.instance.lab_name else "") + "`"
-        return [f"kind node {name} is {state}; {heal} starts it again (or `docker start {name}`)"
+        return [f"kind node {name} is {state}; {self.instance.up_command} starts it again (or `docker start {name}`)"
                 for name, state in self.docker.states(f"io.x-k8s.kind.cluster={self.cluster_name}") if state != "running"]
 
     def shell_env(self) -> dict[str, str]:

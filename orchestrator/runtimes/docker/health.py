@@ -13,10 +13,6 @@ PARTS = {"etcd": "etcd", "kube-apiserver": "the API server", "kube-controller-ma
 ROLES = {"envoy": "Envoy (the emulated Cilium's proxy)", "datapath": "the emulated Cilium's datapath (iptables)"}
 
 
-def heal_command(instance) -> str:
-    return f"`lab up {instance.lab_name}" + (f" --instance {instance.name}" if instance.name != instance.lab_name else "") + "`"
-
-
 def _part(container) -> str:
     """A container as the lab names it: a control-plane component, a compose service, a pod, Envoy..."""
     labels = container.labels or {}
@@ -31,7 +27,7 @@ def _part(container) -> str:
 
 def unwell_parts(engine, labels: dict[str, str], compose_doc: dict, instance, node_agent_running: bool) -> list[str]:
     """One line per part of the instance that is not running (missing, stopped, dead), and the node agent."""
-    heal = heal_command(instance)
+    heal = instance.up_command
     containers = engine.states(labels)
     names = {c.name for c in containers}
     lines = []
