@@ -31,8 +31,11 @@ def status(ctx: LabContext, name: str | None, output: str) -> None:
         rows.append([*row, _shown_home(home, ctx.workdir)])
     if output == "json":
         ctx.ui.json(data)
-    else:
-        ctx.ui.table(["instance", "lab", "runtime", "phase", "objects", "home"], rows)
+        return
+    ctx.ui.table(["instance", "lab", "runtime", "phase", "health", "objects", "home"], rows)
+    for entry in data:  # each part that is down, with the one command that heals it
+        for line in entry.get("health", []):
+            ctx.ui.line(f"{entry['instance']}: {line}")
 
 
 def _shown_home(home: Path, current: Path) -> str:
@@ -47,17 +50,30 @@ def _instance_status(ctx: LabContext, instance: str, strict: bool) -> tuple[dict
             raise
         problem = exc.message.splitlines()[0]
         return {"instance": instance, "phase": "broken", "problem": problem, "objects": []}, \
-            [instance, "-", "-", "broken record", problem[:200]]
+            [instance, "-", "-", "broken record", "-", problem[:200]]
     if not state.exists:
-        return {"instance": instance, "phase": "absent", "objects": []}, [instance, "-", "-", "not up", ""]
+        return {"instance": instance, "phase": "absent", "objects": []}, [instance, "-", "-", "not up", "-", ""]
+    runtime = ctx.runtimes.make(state.data["runtime"], state.instance())
     try:
-        objects = ctx.runtimes.make(state.data["runtime"], state.instance()).status()
+        objects = runtime.status()
     except LabError as exc:
         objects = [{"kind": "?", "name": "?", "status": f"unknown: {exc.message.splitlines()[0][:120]}"}]
+    health, healthy = _health(runtime)
     summary_text = ", ".join(f"{o['name']} {o['status']}" for o in objects) or "no objects"
     return ({"instance": instance, "lab": state.data.get("lab"), "runtime": state.data.get("runtime"),
-             "phase": state.data.get("phase"), "objects": objects},
-            [instance, state.data.get("lab", "?"), state.data.get("runtime", "?"), state.data.get("phase", "?"), summary_text])
+             "phase": state.data.get("phase"), "healthy": healthy, "health": health, "objects": objects},
+            [instance, state.data.get("lab", "?"), state.data.get("runtime", "?"), state.data.get("phase", "?"),
+             "ok" if healthy else ("unknown" if healthy is None else f"{len(health)} part(s) down"), summary_text])
+
+
+def _health(runtime) -> tuple[list[str], bool | None]:
+    """The runtime's health read: one line per part that is not running, naming it and what heals it; None when
+    it cannot be read (the Docker engine does not answer), said as the one line."""
+    try:
+        lines = runtime.health()
+    except LabError as exc:
+        return [exc.message.splitlines()[0][:200]], None
+    return lines, not lines
 
 
 def kubeconfig(ctx: LabContext, instance: str) -> None:

@@ -22,7 +22,6 @@ from orchestrator.spec.names import INSTANCE_NAME, RESERVED_INSTANCES, instance_
 
 _NAME = {"type": "string", "pattern": f"^{INSTANCE_NAME.pattern}$"}
 _TEXT = {"type": "string", "maxLength": 4096}
-_CONTAINER = {"type": "string", "pattern": "^lab-[a-z0-9][a-z0-9.-]{0,200}$"}
 STATE_SCHEMA = {
     "type": "object",
     "required": ["lab", "instance", "runtime", "phase", "instance_record"],
@@ -75,15 +74,6 @@ STATE_SCHEMA = {
                 "stack_up": {"type": "boolean"},
                 "node_pid": {"type": "integer", "minimum": 1},
                 "api_port": {"type": "integer", "minimum": 1, "maximum": 65535},
-                "redirected_pod": _CONTAINER,
-                "redirected_container_id": {"type": "string", "pattern": "^[0-9a-f]{12,64}$"},
-                "cilium_seen": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
-                "proxy_routes": {"type": "array", "maxItems": 1000, "items": {"type": "object"}},
-                "policy_pods": {
-                    "type": "array", "maxItems": 1000,
-                    "items": {"type": "object", "required": ["container", "namespace", "pod", "labels"],
-                              "properties": {"container": _CONTAINER, "namespace": _TEXT, "pod": _TEXT, "labels": {"type": "object"}}},
-                },
                 "created_cluster": _NAME,
                 "created_network": {"type": "string", "pattern": "^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,63}$"},
             },
@@ -109,10 +99,6 @@ def _problem(data, directory: Path) -> str | None:
         return "instance_record.labels: not this instance's own ownership labels"
     if data.get("runtime_state", {}).get("created_cluster") not in (None, name):
         return "runtime_state.created_cluster: not this instance's cluster"
-    prefix = f"lab-{name}-"
-    containers = [data.get("runtime_state", {}).get("redirected_pod")] + [p["container"] for p in data.get("runtime_state", {}).get("policy_pods", [])]
-    if any(c is not None and not c.startswith(prefix) for c in containers):
-        return "runtime_state: names a container that is not this instance's"
     return None
 
 

@@ -4,7 +4,7 @@ own API, and what it tells about traffic. A runtime makes its plugin and hands i
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, Protocol
+from typing import Any, Callable, ContextManager, Protocol
 
 
 @dataclass(frozen=True)
@@ -33,6 +33,10 @@ class NetworkPlugin(Protocol):
 
     def reconcile(self, docs: list[dict]) -> None:
         """After the lab applied these objects: what the network's agent does with them."""
+
+    def holding(self) -> ContextManager:
+        """A block in which the network's own agent waits: the lab applies or deletes several objects, and its
+        agent following each half-way state would only rebuild what the block's end changes again."""
 
     def before_exec(self, container: str) -> None:
         """A command is about to run in this pod's container."""

@@ -5,6 +5,7 @@ flows are collected."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 from typing import Any, Callable
 
@@ -28,6 +29,9 @@ class CiliumNetwork:
 
     def reconcile(self, docs: list[dict]) -> None:
         return None  # the agent follows the API itself
+
+    def holding(self):
+        return contextlib.nullcontext()  # its agents follow the API at their own pace, as on any cluster
 
     def before_exec(self, container: str) -> None:
         return None

@@ -196,6 +196,12 @@ def test_a_stopped_node_is_named_before_any_check(fake_world, cluster):
     assert result.exit_code == 1
     assert "kind node inject-mtls-control-plane is exited; `lab up inject-mtls` starts it again" in result.stderr
     assert not [c for c in cluster.calls if c[0] == "exec"]  # no check ran against a stopped node
+    status = run_lab("status")  # health, not only the record: the part that is down and what heals it
+    assert status.exit_code == 0 and "1 part(s) down" in status.stdout
+    assert "inject-mtls: kind node inject-mtls-control-plane is exited; `lab up inject-mtls` starts it again" in status.stdout
+    listed = json.loads(run_lab("status", "-o", "json").stdout)[0]
+    assert listed["healthy"] is False and listed["health"] == [
+        "kind node inject-mtls-control-plane is exited; `lab up inject-mtls` starts it again (or `docker start inject-mtls-control-plane`)"]
 
 
 def test_down_removes_stack_and_cluster(fake_world):

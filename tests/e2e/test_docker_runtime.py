@@ -75,7 +75,7 @@ def test_up_verify_status_converge_down(labdir, docker_engine):
 
     status = lab(labdir, "status")
     assert status.returncode == 0 and "inject-mtls" in status.stdout and " up " in status.stdout
-    assert "lab-inject-mtls-envoy running" in status.stdout
+    assert "lab-inject-mtls-envoy running" in status.stdout and " ok " in status.stdout
 
     verify = lab(labdir, "verify", "inject-mtls")
     assert verify.returncode == 0, verify.stdout + verify.stderr

@@ -57,6 +57,13 @@ def test_hubble_certificates_from_cert_manager(tmp_path, docker_engine):
         assert set(failed) == {"relay-certificate-repaired", "server-certificate-repaired"}, failed
         assert "does not verify against cert-manager/root-secret/ca.crt" in failed["relay-certificate-repaired"]
         assert failed["server-certificate-repaired"] == "issued for 1095 days, expected 365"
+        # More broken from outside: the server's Secret replaced by one holding no certificate. `up` converges from
+        # what it finds (the Certificates made again, cert-manager issues anew), every stage replayed and checked.
+        kubectl(tmp_path, "-n", "kube-system", "patch", "secret", "hubble-server-certs", "--type", "merge",
+                "-p", '{"data": {"tls.crt": "bm90IGEgY2VydGlmaWNhdGU="}}')
+        healed = lab(tmp_path, *UP)
+        assert healed.returncode == 0, healed.stdout[-3000:] + healed.stderr[-2000:]
+        assert lab(tmp_path, "verify", "hubble-tls").returncode == 0
     finally:
         down = lab(tmp_path, "down", "hubble-tls")
     assert down.returncode == 0, down.stderr

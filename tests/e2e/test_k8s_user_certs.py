@@ -47,6 +47,14 @@ def test_users_from_certificates_and_rbac(tmp_path, docker_engine):
         broken = lab(tmp_path, "verify", "k8s-user-certs", "--junit", "verify.xml")
         assert broken.returncode == 1, broken.stdout + broken.stderr
         assert "ringu-lists-pods" in broken.stderr and "cannot list resource" in (tmp_path / "verify.xml").read_text()
+        # More broken from outside (the CSR deleted, the Role edited to allow nothing): `up` converges from what it
+        # finds, every stage replayed and checked.
+        subprocess.run([str(KUBECTL), "--kubeconfig", admin, "delete", "csr", "ringu"], check=True, capture_output=True, timeout=60)
+        subprocess.run([str(KUBECTL), "--kubeconfig", admin, "-n", "office", "patch", "role", "pod-reader", "--type", "json",
+                        "-p", '[{"op": "replace", "path": "/rules", "value": []}]'], check=True, capture_output=True, timeout=60)
+        healed = lab(tmp_path, *UP)
+        assert healed.returncode == 0, healed.stdout[-3000:] + healed.stderr[-2000:]
+        assert lab(tmp_path, "verify", "k8s-user-certs").returncode == 0
 
         # The walkthrough shows the seed's commands for each way of making a user.
         guide = lab(tmp_path, "guide", "k8s-user-certs", "--out", "guide", "--format", "md", "--runtime", "docker")

@@ -6,10 +6,30 @@ from __future__ import annotations
 
 import json
 import subprocess
+import time
 
 from tests.e2e.conftest import KUBECTL, REPO, labelled, lab
 
 NOTHING = {"containers": [], "networks": [], "volumes": []}
+DEATHSTAR = "deathstar.default.svc.cluster.local"
+
+
+def _ship(ship: str, method: str, path: str) -> str:
+    """What a ship's request meets now, sent with a plain `docker exec` (no lab command follows the API first)."""
+    run = subprocess.run(["docker", "exec", f"lab-starwars-policy-{ship}", "curl", "-s", "-m", "2", f"-X{method}", f"{DEATHSTAR}{path}"],
+                         capture_output=True, text=True, timeout=30)
+    return run.stdout if run.returncode == 0 else f"exit {run.returncode}"
+
+
+def _becomes(ship: str, method: str, path: str, expected: str, within: float = 5.0) -> None:
+    """The emulated Cilium's agent loop follows the API every second: the ship's traffic changes within seconds."""
+    start, seen = time.monotonic(), ""
+    while time.monotonic() - start < within:
+        seen = _ship(ship, method, path)
+        if expected in seen:
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"{ship} {method} {path}: still {seen[:200]!r} after {within}s, expected {expected!r}")
 UP = ["up", "starwars-policy", "--runtime", "docker", "--images", "images.yaml"]
 
 
@@ -32,9 +52,18 @@ def test_star_wars_policies(tmp_path, docker_engine):
                                         capture_output=True, text=True, timeout=60, check=True).stdout)
         assert cnp["spec"]["ingress"][0]["toPorts"][0]["rules"]["http"] == [{"method": "POST", "path": "/v1/request-landing"}]
 
-        # The policy deleted through the API, by hand: the emulated Cilium follows as the agent would (the
-        # endpoints' rules go with it), so the final checks that expect drops and denials fail within seconds.
+        # The policy changed through the API, by hand: its HTTP rule now allows the PUT and not the landing.
+        # The emulated Cilium follows as the agent would, with no lab command running.
+        assert "Access denied" in _ship("tiefighter", "PUT", "/v1/exhaust-port")
+        rule = [{"op": "replace", "path": "/spec/ingress/0/toPorts/0/rules/http/0", "value": {"method": "PUT", "path": "/v1/exhaust-port"}}]
+        subprocess.run([str(KUBECTL), "--kubeconfig", kubeconfig, "patch", "cnp", "rule1", "--type", "json", "-p", json.dumps(rule)],
+                       check=True, capture_output=True, timeout=60)
+        _becomes("tiefighter", "PUT", "/v1/exhaust-port", "Panic: deathstar exploded")
+        _becomes("tiefighter", "POST", "/v1/request-landing", "Access denied")
+        # Deleted: the endpoints' rules go with it, the X-wing lands, and the final checks that expect drops and
+        # denials fail.
         subprocess.run([str(KUBECTL), "--kubeconfig", kubeconfig, "delete", "cnp", "rule1"], check=True, capture_output=True, timeout=60)
+        _becomes("xwing", "POST", "/v1/request-landing", "Ship landed")
         broken = lab(tmp_path, "verify", "starwars-policy", "--output", "json")
         assert broken.returncode == 1, broken.stdout + broken.stderr
         failed = {c["name"]: c for c in json.loads(broken.stdout)["checks"] if c["status"] == "failed"}

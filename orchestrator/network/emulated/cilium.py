@@ -5,8 +5,12 @@ pod's network namespace and the CiliumNetworkPolicy's listener redirect is an ip
 an ingress policy is enforced in each selected pod's namespace (policy.py). Hubble's flows are what the
 emulation observed: Envoy's counters, the drop rules' counters and Envoy's access log.
 
-The plugin is handed its host (the runtime): its Docker engine, its Kubernetes API, its instance (labels, lab,
-record), how a pod's container is named and found, and the check that every part of the lab still runs.
+Cilium's agent follows the API server whoever changes it; so does the emulation: the node agent runs its loop
+(agent.py) and every command of the lab follows first, both acting on one locked record (record.py).
+
+The plugin is handed its host: in the lab's commands the runtime (its Docker engine, its Kubernetes API, its
+instance, the images the lab names for the proxy and the datapath, how a pod's container is named and found,
+the check that every part of the lab still runs), in the node agent a host of the same shape (agent.py).
 """
 
 from __future__ import annotations
@@ -25,9 +29,8 @@ from orchestrator.kube.objects import labels_match
 from orchestrator.network.base import FlowQuery, Flows
 from orchestrator.network.emulated.policy import POLICY_FLOWS_SOURCE, PolicyDatapath
 from orchestrator.network.emulated.proxy import CiliumProxy, Route, proxy_problems, redirected_pods, routes
+from orchestrator.network.emulated.record import CiliumRecord
 
-# What it records in the instance; cilium_seen: a digest of the API objects it last followed.
-STATE_KEYS = ("redirected_pod", "redirected_container_id", "proxy_routes", "policy_pods", "cilium_seen")
 
 
 def describe(lab, runtime: str) -> list[str]:
@@ -50,14 +53,20 @@ class EmulatedCilium:
 
     def __init__(self, host):
         self.host = host
+        self.record = CiliumRecord(host.instance.state_dir, host.instance.name)
 
     @property
     def data(self) -> dict:
-        return self.host.instance.data
+        """The record, while a public method holds it."""
+        return self.record.current
 
     def _image(self, role: str) -> str | None:
-        lab = self.host.instance.lab
-        return lab.image_for(role) if lab else None
+        return self.host.network_image(role)
+
+    def holding(self):
+        """While the lab applies or deletes several objects, the agent's loop waits (it would follow each half-way
+        state); what the lab asks of the plugin meanwhile runs at once."""
+        return self.record.held()
 
     @cached_property
     def proxy(self) -> CiliumProxy:
@@ -84,20 +93,27 @@ class EmulatedCilium:
     def reconcile(self, docs: list[dict]) -> None:
         """After an apply: what Cilium does with the objects the API server now holds."""
         if any(d.get("apiVersion", "").startswith("cilium.io/") for d in docs):
-            self._reconcile(self._world())
+            self.follow()
 
     def follow(self) -> None:
         """Cilium follows the API server, whoever changed it: a participant's `kubectl apply` or `delete`, an edit.
-        Before each command in a pod and each flow query, the objects Cilium reads are compared with those last
-        followed; on a change Envoy and the datapaths are rebuilt from what the API server holds now (nothing of
-        them when the policies are gone)."""
-        if "cilium_seen" not in self.data and not self.host.kube.known("cilium.io/v2", "CiliumNetworkPolicy"):
-            return  # no Cilium CRDs (yet): no object of Cilium's to follow
-        world = self._world()
-        if world[-1] == self.data.get("cilium_seen"):
-            return
-        self._unplug()
-        self._reconcile(world)
+        The objects Cilium reads are compared with those last followed (by the agent's loop every second, and
+        before each command in a pod and each flow query); on a change Envoy and the datapaths are rebuilt from
+        what the API server holds now (nothing of them when the policies are gone). A redirected pod the node
+        recreated gets its proxy and redirect back, as Cilium regenerates an endpoint."""
+        with self.record.held() as data:
+            if "cilium_seen" not in data and not self.host.kube.known("cilium.io/v2", "CiliumNetworkPolicy"):
+                return  # no Cilium CRDs (yet): no object of Cilium's to follow
+            world = self._world()
+            redirected = data.get("redirected_pod")
+            if world[-1] == data.get("cilium_seen") and not (redirected and self._recreated(redirected)):
+                return
+            self._unplug()
+            self._reconcile(world)
+
+    def _recreated(self, container: str) -> bool:
+        current = self.host.engine.container(container)
+        return current is not None and current.id != self.data.get("redirected_container_id")
 
     def _world(self) -> tuple[list[dict], list[dict], list[dict], list[dict], str]:
         """CNPs, CCECs, running pods, Secrets (read only when a CCEC may name one), and a digest of what of them Cilium
@@ -172,23 +188,25 @@ class EmulatedCilium:
         """A command is about to run in a pod: Cilium follows the API server's objects first; if this is the
         redirected pod and the node recreated it, the proxy and the redirect go back (as Cilium regenerates an
         endpoint); then Envoy is sampled, so the flows window starts before this command's traffic."""
-        self.follow()
-        if container != self.data.get("redirected_pod"):
-            return
-        current = self.host.engine.container(container)
-        if current is not None and current.id != self.data.get("redirected_container_id"):
-            self._unplug()
-            self._reconcile(self._world())
-        self.proxy.sample(container)
+        with self.record.held() as data:
+            self.follow()
+            if container == data.get("redirected_pod"):
+                self.proxy.sample(container)
 
     def explain(self, pod, since: float) -> str:
         container = self.host.pod_container(self.host.find_pod(pod)[1])
-        return self.proxy.explain(container, since) if container == self.data.get("redirected_pod") else ""
+        with self.record.held() as data:
+            redirected = data.get("redirected_pod")
+        return self.proxy.explain(container, since) if container == redirected else ""
 
     def flows(self, query: FlowQuery) -> Flows:
-        self.follow()
-        if query.filters.get("toLabel") or query.filters.get("toPod"):
-            return self._policy_flows(query)
+        with self.record.held():
+            self.follow()
+            if query.filters.get("toLabel") or query.filters.get("toPod"):
+                return self._policy_flows(query)
+            return self._proxy_flows(query)
+
+    def _proxy_flows(self, query: FlowQuery) -> Flows:
         container = self.data.get("redirected_pod")
         if container is None:
             return Flows(0, "no pod of the lab is redirected to a proxy", output="")
@@ -241,9 +259,10 @@ class EmulatedCilium:
 
     def reset(self) -> list[str]:
         """Envoy and the datapaths go with the objects they followed (a rerun's apply brings them back)."""
-        removed = self._unplug()
-        self.data.pop("cilium_seen", None)
-        return removed
+        with self.record.held() as data:
+            removed = self._unplug()
+            data.pop("cilium_seen", None)
+            return removed
 
     def _unplug(self) -> list[str]:
         """Envoy and the datapaths removed, their rules first (the objects stay in the API server)."""
@@ -264,10 +283,10 @@ class EmulatedCilium:
         return removed
 
     def collect(self, save: Callable[[str, Callable[[], str]], Any]) -> None:
-        redirected = self.data.get("redirected_pod")
+        with self.record.held() as data:
+            redirected = data.get("redirected_pod")
         if redirected:
             save("redirected-pod-iptables.txt", lambda: self.proxy.rules(redirected))
 
     def forget(self) -> None:
-        for key in STATE_KEYS:
-            self.data.pop(key, None)
+        self.record.remove()

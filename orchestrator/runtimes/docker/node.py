@@ -360,6 +360,18 @@ def connect(args, stop: list, timeout: float = 180) -> Node | None:
     return None
 
 
+def start_cilium_agent(args, stop: list) -> None:
+    """Cilium's agent runs on each node: here, the emulation's loop following the API (network/emulated/agent.py),
+    with its own API client and Docker connection (the node's are its threads' own)."""
+    from orchestrator.network.emulated.agent import AgentHost, AgentInstance, follow_api
+    from orchestrator.network.registry import default_networks
+
+    host = AgentHost(DockerEngine(), KubeApi(Path(args.kubeconfig)), AgentInstance(args.instance, Path(args.state_dir)),
+                     json.loads(args.labels), json.loads(args.follow_cilium))
+    cilium = default_networks().make("emulated-cilium", host)
+    threading.Thread(target=follow_api, args=(cilium, stop), name="cilium-agent", daemon=True).start()
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m orchestrator.runtimes.docker.node")
     parser.add_argument("--kubeconfig", required=True)
@@ -368,6 +380,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--api-host", required=True)
     parser.add_argument("--labels", required=True, help="JSON object: the instance's ownership labels")
     parser.add_argument("--interval", type=float, default=0.2, help="seconds between relists (a watch wakes it sooner)")
+    parser.add_argument("--state-dir", help="the instance's folder (the emulated Cilium's record lies there)")
+    parser.add_argument("--follow-cilium", help="JSON object: the images of the network's roles; runs Cilium's agent loop")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
     stop = []
@@ -378,6 +392,8 @@ def main(argv: list[str] | None = None) -> None:
     log.info("node %s registered", node.name)
     wake = threading.Event()
     threading.Thread(target=watch_pods, args=(node, wake, stop), name="pod-watch", daemon=True).start()
+    if args.follow_cilium is not None:
+        start_cilium_agent(args, stop)
     while not stop:
         wake.clear()  # before the pass: an event during it wakes the next one at once
         try:

@@ -14,9 +14,10 @@ MODULE = "orchestrator.runtimes.docker.node"
 
 
 class NodeAgent:
-    def __init__(self, instance, kubeconfig: Path, network: str, api_host: str):
+    def __init__(self, instance, kubeconfig: Path, network: str, api_host: str, cilium_images: dict[str, str] | None = None):
         self.instance = instance
         self.kubeconfig, self.network, self.api_host = kubeconfig, network, api_host
+        self.cilium_images = cilium_images  # the lab has Cilium objects: the agent follows them (network/emulated/agent.py)
 
     def _ours(self, argv: list[str]) -> bool:
         if MODULE not in argv or "--instance" not in argv[:-1]:
@@ -38,6 +39,8 @@ class NodeAgent:
             return
         argv = [sys.executable, "-m", MODULE, "--kubeconfig", str(self.kubeconfig), "--instance", self.instance.name,
                 "--network", self.network, "--api-host", self.api_host, "--labels", json.dumps(self.instance.labels)]
+        if self.cilium_images is not None:
+            argv += ["--state-dir", str(self.instance.state_dir), "--follow-cilium", json.dumps(self.cilium_images)]
         package_root = Path(__file__).resolve().parents[3]  # the agent imports the same orchestrator as this process
         self.instance.data["node_pid"] = process.spawn(argv, log_file=self.instance.state_dir / "node.log", env={"PYTHONPATH": str(package_root)})
 

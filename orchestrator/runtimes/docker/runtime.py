@@ -206,7 +206,12 @@ class DockerRuntime:
 
     @cached_property
     def node_agent(self) -> NodeAgent:
-        return NodeAgent(self.instance, self.kubeconfig, self.network_name, self.control_plane.api_host)
+        return NodeAgent(self.instance, self.kubeconfig, self.network_name, self.control_plane.api_host, _cilium_images(self))
+
+    def network_image(self, role: str) -> str | None:
+        """The image the lab names for a role of its network's emulation (proxy, datapath)."""
+        lab = self.instance.lab
+        return lab.image_for(role) if lab else None
 
     def _wait_node_ready(self) -> None:
         from orchestrator.kube.waits import ObjectRef, WaitKind, _condition_ready
@@ -226,11 +231,12 @@ class DockerRuntime:
     def reset(self) -> list[str]:
         """Delete the objects a previous run's steps made (and Envoy, which follows them), keeping the cluster
         and the stack, so a second `up` replays every stage."""
-        removed = self.network.reset()
-        if getattr(self, "_fresh", False):
-            return removed
-        self.crds.join_for(self.docs)
-        return removed + kubernetes.reset(self.kube, self.docs, self.instance.selector, float(os.environ.get("LAB_TIMEOUT_DELETE", 120)))
+        with self.network.holding():  # the agent's loop waits until the objects are gone, then follows that
+            removed = self.network.reset()
+            if getattr(self, "_fresh", False):
+                return removed
+            self.crds.join_for(self.docs)
+            return removed + kubernetes.reset(self.kube, self.docs, self.instance.selector, float(os.environ.get("LAB_TIMEOUT_DELETE", 120)))
 
     def upgrade(self, chart: Chart, values: Path) -> None:
         """Cilium's pods cannot run here: of the chart rendered with the step's values over its own (the real
@@ -239,9 +245,10 @@ class DockerRuntime:
 
     def apply(self, group: str, docs: list[dict]) -> None:
         self.crds.join_for(docs)
-        for doc in docs:
-            self.kube.apply(doc)
-        self.network.reconcile(docs)
+        with self.network.holding():  # the agent's loop follows the group once, whole
+            for doc in docs:
+                self.kube.apply(doc)
+            self.network.reconcile(docs)
 
 
     def shell_env(self) -> dict[str, str]:
@@ -343,6 +350,14 @@ class DockerRuntime:
                  "role": c.labels.get("lab.dev/role", c.labels.get("com.docker.compose.service", ""))} for c in containers]
         rows.append({"kind": "process", "name": "node agent", "status": "running" if self.node_agent.running() else "absent", "image": "", "role": "node"})
         return rows
+
+
+def _cilium_images(runtime: DockerRuntime) -> dict[str, str] | None:
+    """When the lab has Cilium objects, the node also runs Cilium's agent loop (the emulation follows the API), with
+    the images the lab names for the network's roles; None otherwise (or with no lab loaded: `down`, `status`)."""
+    if runtime.instance.lab is None or not any(str(d.get("apiVersion", "")).startswith("cilium.io/") for d in runtime.docs):
+        return None
+    return {role: image for role in ("proxy", "datapath") if (image := runtime.network_image(role))}
 
 
 def _apply_chart(runtime: DockerRuntime, chart: Chart, values: list[Path]) -> None:

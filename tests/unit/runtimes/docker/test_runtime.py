@@ -5,6 +5,7 @@ hands the objects it applies to."""
 from __future__ import annotations
 
 import copy
+import json
 
 import pytest
 import yaml
@@ -29,6 +30,8 @@ def world(tmp_path, monkeypatch):
     (state / "kubeconfig").write_text("apiVersion: v1\nkind: Config\n")
     instance = Instance(lab.name, lab.instance, lab.owner_labels(), lab.network, state, {}, lab, rendered)
     engine, cluster = FakeEngine(images=list(lab.images.values())), FakeCluster()
+    cluster.applied += [{"kind": "CustomResourceDefinition", "metadata": {"name": kind}, "spec": {"group": "cilium.io", "names": {"kind": kind}}}
+                        for kind in ("CiliumNetworkPolicy", "CiliumClusterwideEnvoyConfig")]  # registered when provisioned
     runtime = DockerRuntime(instance, engine=engine, kube_factory=cluster.client)
     compose_calls = []
     monkeypatch.setattr(ComposeStack, "down", lambda self, owner: compose_calls.append(("down", self.project, dict(owner))))
@@ -42,6 +45,11 @@ def _running_pod(runtime, engine, cluster, rendered) -> dict:
     cluster.running_pods = [pod]
     engine.run(runtime.pod_container(pod["metadata"]["name"]), pod["spec"]["containers"][0]["image"], [], labels=runtime.labels)
     return pod
+
+
+def _record(runtime) -> dict:
+    """What the emulated Cilium recorded, as the node agent's loop reads it."""
+    return json.loads((runtime.instance.state_dir / "cilium.json").read_text())
 
 
 def test_an_apply_of_cilium_objects_runs_the_ccec_in_envoy_and_redirects_the_pod(world):
@@ -61,7 +69,7 @@ def test_an_apply_of_cilium_objects_runs_the_ccec_in_envoy_and_redirects_the_pod
     restore = [c for c in engine.calls if c[:2] == ("exec", "lab-inject-mtls-datapath")][-1][2]
     haproxy_ip = runtime.instance.lab.values["haproxy"]["ip"]
     assert f"-d {haproxy_ip}/32 --dport 8083" in restore[4] and "REDIRECT --to-ports" in restore[4]
-    assert runtime.instance.data["redirected_pod"] == pod_container
+    assert _record(runtime)["redirected_pod"] == pod_container
     applied = [(c[1], c[3]) for c in cluster.calls if c[0] == "apply"]
     assert ("CiliumNetworkPolicy", "mtls-injection-policy") in applied and ("CiliumClusterwideEnvoyConfig", "mtls-injection-envoy") in applied
 
@@ -72,7 +80,7 @@ def test_reset_removes_what_the_network_made_and_refuses_a_container_that_is_not
     runtime.apply("cilium", rendered.docs("cilium"))
     runtime._fresh = True  # a new cluster: nothing of an earlier run in the API to delete
     assert sorted(runtime.reset()) == ["lab-inject-mtls-datapath", "lab-inject-mtls-envoy"]
-    assert "redirected_pod" not in runtime.instance.data
+    assert "redirected_pod" not in _record(runtime)
     engine.run("lab-inject-mtls-envoy", "envoyproxy/envoy:v1.34.1", [], labels={})  # somebody else's, by the lab's name
     with pytest.raises(PermanentFailure, match="lab-inject-mtls-envoy exists but was not made by this lab instance"):
         runtime.reset()
