@@ -89,6 +89,9 @@ class ContainerState:
     status: str  # created, running, exited, ...
 
 
+NETWORK_SETTLE = 3.0  # seconds a network another instance is making may take to show by its name
+
+
 class DockerEngine:
     def __init__(self):
         import docker  # imported here: `lab --help` must not pay for it
@@ -122,6 +125,17 @@ class DockerEngine:
         try:
             self.client.networks.create(name, driver="bridge", ipam=ipam, labels=labels)
         except self._errors.APIError as exc:
+            # Instances started at once share the network: another may be making it since the look above (Docker
+            # then refuses the name, or the subnet as overlapping, a moment before the network shows by its name).
+            # Theirs is the one to use.
+            deadline = time.monotonic() + NETWORK_SETTLE
+            while True:
+                made = self.network(name)
+                if made is not None:
+                    return [c.get("Subnet") for c in made.attrs.get("IPAM", {}).get("Config") or [] if c.get("Subnet")]
+                if time.monotonic() > deadline:
+                    break
+                time.sleep(0.1)
             raise RuntimeFailure(f"docker could not create network {name} ({subnet}): {exc.explanation or exc}") from None
         return [subnet]
 

@@ -1,0 +1,39 @@
+"""The one way to the Docker engine, against a real engine: what instances started at once meet there."""
+
+from __future__ import annotations
+
+import pytest
+
+from orchestrator.errors import RuntimeFailure
+from orchestrator.providers.docker import DockerEngine
+
+NAME, SUBNET = "lab-test-shared-net", "172.29.0.0/16"
+LABELS = {"app.kubernetes.io/managed-by": "lab", "lab.dev/lab": "test", "lab.dev/instance": "test-a"}
+
+
+@pytest.fixture
+def engine(docker_engine):
+    engine = DockerEngine()
+    yield engine
+    existing = engine.network(NAME)
+    if existing is not None:
+        existing.remove()
+
+
+def test_a_network_another_instance_made_since_the_look_is_used(engine, monkeypatch):
+    """Two instances of a lab started at once both find the shared network absent; the second's create is refused
+    by Docker (the subnet overlaps the first's), and it uses the network the first made."""
+    engine.ensure_network(NAME, SUBNET, LABELS)  # the first instance's
+    looks = []
+    real = engine.network
+    monkeypatch.setattr(engine, "network", lambda name: looks.append(name) or (None if len(looks) == 1 else real(name)))
+    assert engine.ensure_network(NAME, SUBNET, {**LABELS, "lab.dev/instance": "test-b"}) == [SUBNET]
+    assert len(looks) == 2  # absent at the look, there once Docker refused
+
+
+def test_a_network_docker_refuses_for_another_reason_is_said(engine):
+    """A subnet another network of another name holds (Docker's default bridge): refused, and said."""
+    bridge = engine.network("bridge").attrs["IPAM"]["Config"][0]["Subnet"]
+    with pytest.raises(RuntimeFailure, match=f"docker could not create network {NAME} \\({bridge}\\): .*overlaps"):
+        engine.ensure_network(NAME, bridge, LABELS)
+    assert engine.network(NAME) is None  # (after NETWORK_SETTLE seconds of looking)
