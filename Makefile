@@ -17,7 +17,7 @@ help:
 	@echo "make up LAB=inject-mtls [RUNTIME=docker|kind] [IMAGES=auto|local|official] [ARGS='--set ...']  bring a lab up and verify it"
 	@echo "make down LAB=...        tear it down"
 	@echo "make test                whole test suite (installs what it needs)"
-	@echo "make bench               up/verify/down timings of the docker runtime"
+	@echo "make bench               every lab, parallel instances, certs and CLI start, against baselines"
 	@echo "make images              build the lab.local/* test images from host binaries"
 
 venv: $(VENV)/.installed
