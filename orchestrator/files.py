@@ -93,6 +93,17 @@ def read_text_bounded(path: Path, what: str, limit: int = MAX_INPUT_BYTES) -> st
         raise ReadRefused(f"{path}: {what} is not UTF-8 text (line {line}, byte {exc.start})") from None
 
 
+def schema_problem(data, schema: dict) -> str | None:
+    """The first way a record the tool reads back breaks its JSON schema (field and why), or None."""
+    import jsonschema
+
+    errors = sorted(jsonschema.Draft202012Validator(schema).iter_errors(data), key=lambda e: list(map(str, e.absolute_path)))
+    if not errors:
+        return None
+    where = ".".join(str(p) for p in errors[0].absolute_path) or "(top level)"
+    return f"{where}: {errors[0].message[:200]}"
+
+
 def inside(root: Path, path: Path, what: str) -> Path:
     """`path` resolved (symlinks followed), proven to lie under `root` resolved; refused otherwise."""
     real_root = root.resolve()

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 from orchestrator.errors import BadInput
-from orchestrator.files import MAX_RECORD_BYTES, child, read_bounded, remove_tree, write_atomic
+from orchestrator.files import MAX_RECORD_BYTES, child, read_bounded, remove_tree, schema_problem, write_atomic
 from orchestrator.runtimes.base import Instance
 from orchestrator.spec.model import INSTANCE_LABEL, LAB_LABEL, OWNER_LABEL, Network
 from orchestrator.spec.names import INSTANCE_NAME, RESERVED_INSTANCES, instance_name
@@ -84,13 +84,9 @@ STATE_SCHEMA = {
 
 def _problem(data, directory: Path) -> str | None:
     """What is wrong with a record (field and why), or None: the schema, then that it is this folder's instance."""
-    import jsonschema
-
-    errors = sorted(jsonschema.Draft202012Validator(STATE_SCHEMA).iter_errors(data), key=lambda e: list(map(str, e.absolute_path)))
-    if errors:
-        error = errors[0]
-        where = ".".join(str(p) for p in error.absolute_path) or "(top level)"
-        return f"{where}: {error.message[:200]}"
+    problem = schema_problem(data, STATE_SCHEMA)
+    if problem:
+        return problem
     record = data["instance_record"]
     name = directory.name
     if data["instance"] != name or record["instance"] != name:

@@ -89,6 +89,10 @@ class ContainerState:
     status: str  # created, running, exited, ...
 
 
+def _subnets(network) -> list[str]:
+    return [c.get("Subnet") for c in network.attrs.get("IPAM", {}).get("Config") or [] if c.get("Subnet")]
+
+
 NETWORK_SETTLE = 3.0  # seconds a network another instance is making may take to show by its name
 
 
@@ -118,7 +122,7 @@ class DockerEngine:
         """Create the network with the given subnet (and the lab's labels) when absent; return its subnets."""
         existing = self.network(name)
         if existing is not None:
-            return [c.get("Subnet") for c in existing.attrs.get("IPAM", {}).get("Config") or [] if c.get("Subnet")]
+            return _subnets(existing)
         import docker.types
 
         ipam = docker.types.IPAMConfig(pool_configs=[docker.types.IPAMPool(subnet=subnet, gateway=str(ipaddress.ip_network(subnet)[1]))])
@@ -132,7 +136,7 @@ class DockerEngine:
             while True:
                 made = self.network(name)
                 if made is not None:
-                    return [c.get("Subnet") for c in made.attrs.get("IPAM", {}).get("Config") or [] if c.get("Subnet")]
+                    return _subnets(made)
                 if time.monotonic() > deadline:
                     break
                 time.sleep(0.1)

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Iterator
 
 from orchestrator.errors import BadInput
-from orchestrator.files import MAX_RECORD_BYTES, read_bounded, write_atomic
+from orchestrator.files import MAX_RECORD_BYTES, read_bounded, schema_problem, write_atomic
 
 RECORD_FILE = "cilium.json"
 LOCK_FILE = ".cilium.lock"
@@ -108,12 +108,9 @@ class CiliumRecord:
         return data
 
     def _problem(self, data) -> str | None:
-        import jsonschema
-
-        errors = sorted(jsonschema.Draft202012Validator(SCHEMA).iter_errors(data), key=lambda e: list(map(str, e.absolute_path)))
-        if errors:
-            where = ".".join(str(p) for p in errors[0].absolute_path) or "(top level)"
-            return f"{where}: {errors[0].message[:200]}"
+        problem = schema_problem(data, SCHEMA)
+        if problem:
+            return problem
         containers = [data.get("redirected_pod")] + [p["container"] for p in data.get("policy_pods", [])]
         if any(c is not None and not c.startswith(self.prefix) for c in containers):
             return "names a container that is not this instance's"
