@@ -269,8 +269,10 @@ class DockerRuntime:
 
     def health(self) -> list[str]:
         """Each part of the instance that is not running (containers by label, the compose stack, the node agent),
-        with the command that heals it."""
-        return unwell_parts(self.engine, self.labels, self.compose_doc, self.instance, self.node_agent.running())
+        with the command that heals it. Judged while the network's agent is not rebuilding: the emulated Cilium
+        replaces its datapath when the node recreates a pod, and a part it is replacing is not a part down."""
+        with self.network.holding():
+            return unwell_parts(self.engine, self.labels, self.compose_doc, self.instance, self.node_agent.running())
 
     def require_running(self) -> None:
         """Every part of the lab runs, or a check cannot pass however long it waits: say which does not."""

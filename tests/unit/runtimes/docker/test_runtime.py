@@ -162,3 +162,32 @@ def test_health_names_each_part_that_is_down_in_the_labs_words(world, monkeypatc
     engine.container("lab-inject-mtls-kube-apiserver").status = "running"
     engine.run("lab-inject-mtls-haproxy-1", runtime.instance.lab.images["haproxy"], [], labels={**labels, "com.docker.compose.service": "haproxy"})
     assert runtime.health() == []
+
+
+def test_health_waits_for_a_rebuild_of_the_network_under_way(world, monkeypatch):
+    """The emulated Cilium's loop replaces the datapath when the node recreates a pod (remove, then run again): health
+    is judged once it is done, so a part being replaced is not reported as down (a flaky `verify` in e2e)."""
+    import threading
+    import time
+
+    runtime, engine, *_ = world
+    monkeypatch.setattr(type(runtime.node_agent), "running", lambda self: True)
+    labels = runtime.labels
+    for service in ("haproxy", "echo"):
+        engine.run(f"lab-inject-mtls-{service}-1", runtime.instance.lab.images[service], [], labels={**labels, "com.docker.compose.service": service})
+    engine.run("lab-inject-mtls-datapath", runtime.instance.lab.images["client"], [], labels={**labels, "lab.dev/role": "datapath"})
+    rebuilding = threading.Event()
+
+    def rebuild():  # as the agent's loop does, in its own hold
+        with runtime.network.holding():
+            engine.container("lab-inject-mtls-datapath").status = "removing"
+            rebuilding.set()
+            time.sleep(0.3)
+            engine.container("lab-inject-mtls-datapath").status = "running"
+
+    loop = threading.Thread(target=rebuild)
+    loop.start()
+    rebuilding.wait(5)
+    judged = runtime.health()
+    loop.join()
+    assert judged == []
