@@ -29,7 +29,7 @@ from orchestrator.runtimes.docker.health import require_running, unwell_parts
 from orchestrator.runtimes.docker.node_agent import NodeAgent
 from orchestrator.errors import BadInput, MissingPrerequisite, PermanentFailure, RuntimeFailure
 from orchestrator.files import read_tail
-from orchestrator.providers.docker import DockerEngine
+from orchestrator.providers.docker import DockerEngine, networks_guard
 from orchestrator.providers.docker_cli import ComposeStack, DockerCli
 from orchestrator.providers.helm import HelmCli
 from orchestrator.render.artifacts import COMPOSE_FILE, chart_source, chart_values_file
@@ -142,16 +142,17 @@ class DockerRuntime:
         """The network kind would have made, a control plane on it, the lab's emulated CRDs, and the node."""
         lab = self.instance.require_lab()
         network = ipaddress.ip_network(self.instance.network.subnet, strict=False)
-        subnets = self.engine.ensure_network(self.network_name, str(network), {**self.labels})
-        pinned = pinned_in(self.compose_doc).get(self.network_name, [])
-        outside = outside_subnets(pinned, subnets)
-        if outside:
-            raise BadInput(f"docker network {self.network_name} has subnet(s) {', '.join(subnets) or 'none'}, which do not contain "
-                           f"{', '.join(outside)}; rerun with --set network.subnet=<its IPv4 subnet>")
-        self.instance.data["control_plane"] = True  # recorded first: a failed start is still torn down
-        # A new cluster holds nothing of an earlier run to reset; one whose etcd exists (running or stopped: its
-        # data is kept in a volume) may.
-        self._fresh = self.engine.container(self.control_plane.name("etcd")) is None
+        with networks_guard(exclusive=False):  # until its first containers run, another instance's down must not remove it
+            subnets = self.engine.ensure_network(self.network_name, str(network), {**self.labels})
+            pinned = pinned_in(self.compose_doc).get(self.network_name, [])
+            outside = outside_subnets(pinned, subnets)
+            if outside:
+                raise BadInput(f"docker network {self.network_name} has subnet(s) {', '.join(subnets) or 'none'}, which do not contain "
+                               f"{', '.join(outside)}; rerun with --set network.subnet=<its IPv4 subnet>")
+            self.instance.data["control_plane"] = True  # recorded first: a failed start is still torn down
+            # A new cluster holds nothing of an earlier run to reset; one whose etcd exists (its data is in a volume) may.
+            self._fresh = self.engine.container(self.control_plane.name("etcd")) is None
+            self.control_plane.start_api_containers()
         # The API server's boot is the longest wait: its containers are started first, with Docker to themselves
         # (every other container made or started at once slows both starts). While it boots (seconds): the node
         # agent's start (it registers once the API is ready), the controllers' containers, the Kubernetes client's
@@ -160,7 +161,6 @@ class DockerRuntime:
         # slowed the boot by about 0.3 s) and the CRDs, which the server takes at their path before its discovery
         # lists them (registered after readiness, they kept it busy while the controller-manager starts). Once
         # the API is ready, the controllers start.
-        self.control_plane.start_api_containers()
         background = ThreadPoolExecutor(4)
         self._stack_started = None
         crds = background.submit(self.crds.documents, lab)
@@ -268,9 +268,8 @@ class DockerRuntime:
         return kubernetes.find_pod(self.kube, pod, self.docs)
 
     def health(self) -> list[str]:
-        """Each part of the instance that is not running (containers by label, the compose stack, the node agent),
-        with the command that heals it. Judged while the network's agent is not rebuilding: the emulated Cilium
-        replaces its datapath when the node recreates a pod, and a part it is replacing is not a part down."""
+        """Each part of the instance that is not running (containers, the compose stack, the node agent), with the
+        command that heals it; judged outside the network agent's rebuilds (a part it replaces is not down)."""
         with self.network.holding():
             return unwell_parts(self.engine, self.labels, self.compose_doc, self.instance, self.node_agent.running())
 
@@ -325,15 +324,15 @@ class DockerRuntime:
         for volume in self.engine.volumes(self.labels):
             self.engine.remove_volume(volume, self.labels)
             removed.append(f"volume {volume.name}")
-        # The network goes when no container uses it any more and a lab made it, whichever instance did:
-        # the last instance down cleans up after the first.
+        # The network goes when no container uses it and a lab made it (any instance): the last one down removes it.
         candidates = {n.name for n in self.engine.networks(self.labels)}
         shared = self.engine.network(self.network_name)
         if shared is not None and (shared.attrs.get("Labels") or {}).get(OWNER_LABEL) == "lab":
             candidates.add(self.network_name)
-        for name in sorted(candidates):
-            if self.engine.remove_network_if_unused(name):
-                removed.append(f"network {name}")
+        with networks_guard(exclusive=True):
+            for name in sorted(candidates):
+                if self.engine.remove_network_if_unused(name):
+                    removed.append(f"network {name}")
         for key in ("stack_up", "control_plane", "node_pid"):
             self.instance.data.pop(key, None)
         self.network.forget()

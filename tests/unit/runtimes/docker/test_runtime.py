@@ -104,6 +104,34 @@ def test_teardown_removes_only_what_carries_the_instances_labels(world):
     assert "network kind" in removed  # nothing of any lab uses it any more
 
 
+def test_the_kind_network_is_not_removed_while_another_instance_joins_it(world, monkeypatch, tmp_path):
+    """Another instance found the shared network and is starting its first containers (it holds the networks guard
+    shared): this instance's teardown waits, then sees the network in use and leaves it."""
+    import threading
+    import time
+
+    from orchestrator.providers.docker import networks_guard
+
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path / "run"))
+    runtime, engine, *_ = world
+    engine.ensure_network("kind", "172.18.0.0/16", runtime.labels)
+    joining = threading.Event()
+
+    def other_instance_up():
+        with networks_guard(exclusive=False):
+            joining.set()
+            time.sleep(0.3)
+            engine.run("lab-other-etcd", runtime.instance.lab.images["etcd"], [], labels={**runtime.labels, "lab.dev/instance": "other"},
+                       network="kind")
+
+    other = threading.Thread(target=other_instance_up)
+    other.start()
+    joining.wait(5)
+    removed = runtime.teardown()
+    other.join()
+    assert "network kind" not in removed and engine.network("kind") is not None
+
+
 def test_exec_runs_in_the_pods_container_once_every_part_runs(world):
     runtime, engine, cluster, rendered, _ = world
     pod = _running_pod(runtime, engine, cluster, rendered)
