@@ -18,17 +18,28 @@ bash scripts/docker-engine.sh start
 make -s images
 
 export TESTCONTAINERS_RYUK_DISABLED=true
+# The e2e tier runs instances of different labs side by side on E2E_WORKERS workers (the tests of one instance
+# in one group: tests/e2e/conftest.py), then the tests that act on the engine as a whole (engine_wide), alone.
+E2E_WORKERS=${E2E_WORKERS:-2}
+pytest_tier() {  # a tier (or part of one) with no test collected is not a failure of the suite
+  local rc=0
+  $PY -m pytest -q -p no:cacheprovider "$@" ${PYTEST_ARGS:-} || rc=$?
+  [ $rc -eq 5 ] && rc=0
+  return $rc
+}
 failed=0
 summary=()
 for tier in unit security integration contract e2e; do
   [ -d "tests/$tier" ] || continue
   start=$(date +%s)
   echo "=== tier $tier"
-  set +e
-  $PY -m pytest -q -p no:cacheprovider "tests/$tier" ${PYTEST_ARGS:-}
-  rc=$?
-  set -e
-  [ $rc -eq 5 ] && rc=0  # a tier with no test collected is not a failure of the suite
+  rc=0
+  if [ "$tier" = e2e ] && [ "$E2E_WORKERS" -gt 1 ]; then
+    pytest_tier tests/e2e -n "$E2E_WORKERS" --dist loadgroup -m "not engine_wide" || rc=$?
+    pytest_tier tests/e2e -m engine_wide || rc=$?
+  else
+    pytest_tier "tests/$tier" || rc=$?
+  fi
   [ $rc -ne 0 ] && failed=1
   summary+=("$tier: $(( $(date +%s) - start ))s (exit $rc)")
 done

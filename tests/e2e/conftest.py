@@ -19,6 +19,22 @@ CONTROL_PLANE = {"etcd": "lab.local/etcd:test", "kubeApiserver": "lab.local/kube
 INSTANCE_LABEL = "lab.dev/instance"
 
 
+E2E = Path(__file__).resolve().parent
+
+
+def pytest_collection_modifyitems(items):
+    """make test runs this tier on two workers side by side (`-n 2 --dist loadgroup`, scripts/test.sh). Instance
+    names are the engine's (containers are named after them), so the tests of one instance share a group and run
+    one after another on one worker: a test parametrized by lab (`name`) in its lab's group, a module's tests in the
+    group its INSTANCE_GROUP names, every other in inject-mtls's. Tests marked engine_wide run alone afterwards."""
+    for item in items:
+        if E2E not in Path(str(item.path)).parents or item.get_closest_marker("xdist_group"):
+            continue
+        params = getattr(item, "callspec", None)
+        group = (params.params.get("name") if params else None) or getattr(item.module, "INSTANCE_GROUP", "inject-mtls")
+        item.add_marker(pytest.mark.xdist_group(group))
+
+
 def docker_client():
     import docker
 
@@ -63,9 +79,20 @@ def labelled(client, instance: str = "inject-mtls") -> dict[str, list[str]]:
     return {
         # sparse: a container removed between the list and its inspection is not an error
         "containers": [c.attrs["Names"][0].lstrip("/") for c in client.containers.list(all=True, filters=label, sparse=True)],
-        "networks": [n.name for n in client.networks.list(filters=label)],
+        # The kind network is shared: the instance that made it carries its labels, and it stays while another
+        # instance's containers use it (the tier runs instances side by side); the last one down removes it.
+        "networks": [n.name for n in client.networks.list(filters=label) if not (n.name == "kind" and _in_use(client, n))],
         "volumes": [v.name for v in client.volumes.list(filters=label)],
     }
+
+
+def _in_use(client, network) -> bool:
+    import docker
+
+    try:
+        return bool(client.networks.get(network.id).attrs.get("Containers"))
+    except docker.errors.NotFound:
+        return False
 
 
 def parse_json(stdout: str) -> dict:

@@ -7,6 +7,8 @@ import pytest
 from orchestrator.errors import RuntimeFailure
 from orchestrator.providers.docker import DockerEngine
 
+INSTANCE_GROUP = "docker-engine"  # the tier's side-by-side groups: tests/e2e/conftest.py
+
 NAME, SUBNET = "lab-test-shared-net", "172.29.0.0/16"
 LABELS = {"app.kubernetes.io/managed-by": "lab", "lab.dev/lab": "test", "lab.dev/instance": "test-a"}
 

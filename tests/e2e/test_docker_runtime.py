@@ -12,6 +12,7 @@ import sys
 import time
 import xml.etree.ElementTree as ET
 
+import pytest
 import yaml
 
 from tests.e2e.conftest import kubectl, labelled, lab, parse_json, up_args
@@ -155,6 +156,7 @@ def node_agents(instance: str) -> list[int]:
     return [int(pid) for pid in out.split()]
 
 
+@pytest.mark.engine_wide
 def test_down_leaves_a_kind_network_in_use(labdir, docker_engine):
     """A `kind` network that others use (a kind cluster) is not removed by `down`."""
     assert lab(labdir, *up_args()).returncode == 0
@@ -170,6 +172,7 @@ def test_down_leaves_a_kind_network_in_use(labdir, docker_engine):
             net[0].remove()
 
 
+@pytest.mark.engine_wide
 def test_existing_network_with_another_subnet_is_a_clear_error(labdir, docker_engine):
     import docker.types
 

@@ -118,6 +118,7 @@ def test_a_stopped_part_is_named_and_up_brings_it_back(up, docker_engine, part, 
     assert labelled(docker_engine) == NOTHING
 
 
+@pytest.mark.engine_wide
 def test_the_lab_survives_its_engine_restarting(up, docker_engine):
     """The Docker engine restarted under a running lab (a reboot, a Docker update): every part stopped, `verify`
     names them, and `lab up` brings the lab back as it was (etcd's data, the API server's port) and converges."""

@@ -10,6 +10,8 @@ from testcontainers.core.container import DockerContainer
 from tests.e2e.conftest import IMAGES
 from tests.integration.conftest import render_loopback
 
+INSTANCE_GROUP = "images"  # the tier's side-by-side groups: tests/e2e/conftest.py
+
 
 def run_once(image: str, command: list[str], **kwargs) -> tuple[int, str]:
     with DockerContainer(image).with_command(["sleep", "30"]).with_kwargs(init=True, **kwargs) as container:

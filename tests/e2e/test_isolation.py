@@ -1,6 +1,10 @@
 """Two instances side by side through the pytest plugin's fixture: isolated objects, independent teardown."""
 
+import pytest
+
 from tests.e2e.conftest import CONTROL_PLANE, IMAGES, labelled
+
+pytestmark = pytest.mark.engine_wide  # it asserts that the last instance down removes every network lab made
 
 IMAGE_SETS = [f"images.{k}={v}" for k, v in {**IMAGES, **CONTROL_PLANE}.items()]
 

@@ -9,6 +9,8 @@ import subprocess
 
 from tests.e2e.conftest import KUBECTL, REPO, labelled, lab
 
+INSTANCE_GROUP = "k8s-user-certs"  # the tier's side-by-side groups: tests/e2e/conftest.py
+
 NOTHING = {"containers": [], "networks": [], "volumes": []}
 UP = ["up", "k8s-user-certs", "--runtime", "docker", "--images", "images.yaml"]
 

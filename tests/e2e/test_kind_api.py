@@ -26,6 +26,8 @@ from tests.e2e.conftest import CONTROL_PLANE, KUBECTL, kubectl
 from tests.e2e.kind_nodes import KindNodeKube, KindNodes, operator_crds
 from tests.helpers import LABS, offline_bundle, run_lab
 
+INSTANCE_GROUP = "apitest"  # the tier's side-by-side groups: tests/e2e/conftest.py
+
 FAKES = Path(__file__).resolve().parents[1] / "contract" / "fakes" / "fake_tool.py"
 BUNDLE = offline_bundle()
 INSTANCE = "apitest"  # the control plane's own instance (the lab's instance is the fake kind cluster)

@@ -14,7 +14,8 @@ from orchestrator.providers.docker_cli import DockerCli
 KIND = Path.home() / ".cache" / "lab" / "components" / "bin" / "kind"
 NETWORK = "lab-kind-probe"
 NODE_IMAGE = "lab.local/kind-node:stand-in"
-pytestmark = pytest.mark.skipif(not KIND.is_file(), reason="no kind binary: `make images` builds kind v0.31.0 from its Go module")
+pytestmark = [pytest.mark.skipif(not KIND.is_file(), reason="no kind binary: `make images` builds kind v0.31.0 from its Go module"),
+              pytest.mark.engine_wide]  # kind's network takes a subnet from Docker's default pools: maybe the labs' kind network's
 
 
 @pytest.fixture

@@ -10,6 +10,8 @@ import time
 
 from tests.e2e.conftest import KUBECTL, REPO, labelled, lab
 
+INSTANCE_GROUP = "starwars-policy"  # the tier's side-by-side groups: tests/e2e/conftest.py
+
 NOTHING = {"containers": [], "networks": [], "volumes": []}
 DEATHSTAR = "deathstar.default.svc.cluster.local"
 

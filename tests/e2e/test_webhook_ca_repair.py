@@ -10,6 +10,8 @@ import subprocess
 
 from tests.e2e.conftest import REPO, lab_kubectl, labelled, lab
 
+INSTANCE_GROUP = "webhook-ca-repair"  # the tier's side-by-side groups: tests/e2e/conftest.py
+
 NOTHING = {"containers": [], "networks": [], "volumes": []}
 UP = ["up", "webhook-ca-repair", "--runtime", "docker", "--images", "images.yaml"]
 
