@@ -102,11 +102,17 @@ class EmulatedCilium:
         what the API server holds now (nothing of them when the policies are gone). A redirected pod the node
         recreated gets its proxy and redirect back, as Cilium regenerates an endpoint."""
         with self.record.held() as data:
-            if "cilium_seen" not in data and not self.host.kube.known("cilium.io/v2", "CiliumNetworkPolicy"):
-                return  # no Cilium CRDs (yet): no object of Cilium's to follow
-            world = self._world()
+            seen = data.get("cilium_seen")
+        if seen is None and not self.host.kube.known("cilium.io/v2", "CiliumNetworkPolicy"):
+            return  # no Cilium CRDs (yet): no object of Cilium's to follow
+        # Read outside the hold (unless the caller holds it): an API server that is slow or gone (etcd stopped)
+        # must not hold up the lab's commands, which wait for a rebuild under way, never for a read.
+        world = self._world()
+        with self.record.held() as data:
+            if data.get("cilium_seen") != seen:
+                return  # followed by another meanwhile, from a newer read than this one; the next pass reads again
             redirected = data.get("redirected_pod")
-            if world[-1] == data.get("cilium_seen") and not (redirected and self._recreated(redirected)):
+            if world[-1] == seen and not (redirected and self._recreated(redirected)):
                 return
             self._unplug()
             self._reconcile(world)

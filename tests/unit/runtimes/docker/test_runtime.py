@@ -219,3 +219,36 @@ def test_health_waits_for_a_rebuild_of_the_network_under_way(world, monkeypatch)
     judged = runtime.health()
     loop.join()
     assert judged == []
+
+
+def test_a_slow_api_read_of_the_cilium_loop_holds_up_no_command(world, monkeypatch):
+    """The loop reads the API server outside its hold: with etcd stopped a read hangs, and `verify` (which waits for
+    a rebuild under way before judging the parts) must still name the broken part at once."""
+    import threading
+
+    runtime, *_ = world
+    reading, release = threading.Event(), threading.Event()
+    real_world = type(runtime.network)._world
+
+    def slow_world(self):
+        reading.set()
+        release.wait(10)
+        return real_world(self)
+
+    monkeypatch.setattr(type(runtime.network), "_world", slow_world)
+    loop = threading.Thread(target=runtime.network.follow)
+    loop.start()
+    assert reading.wait(5)
+    entered = threading.Event()
+
+    def command():  # as `verify` does before judging the parts
+        with runtime.network.holding():
+            entered.set()
+
+    command = threading.Thread(target=command)
+    command.start()
+    held_up = not entered.wait(2)
+    release.set()
+    loop.join(10)
+    command.join(10)
+    assert not held_up
