@@ -22,6 +22,7 @@ INSTANCE_LABEL = "lab.dev/instance"
 E2E = Path(__file__).resolve().parent
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups (it appends them to the test ids)
 def pytest_collection_modifyitems(items):
     """make test runs this tier on two workers side by side (`-n 2 --dist loadgroup`, scripts/test.sh). Instance
     names are the engine's (containers are named after them), so the tests of one instance share a group and run
@@ -66,7 +67,7 @@ def labdir(tmp_path, docker_engine):
 def lab(cwd: Path, *args: str, timeout: float = 300, env: dict | None = None) -> subprocess.CompletedProcess:
     """`lab ARGS` as a process. A wide line (COLUMNS): these tests read what a table says; how it wraps to a
     narrow terminal is tests/unit/test_ui.py's."""
-    env = {"COLUMNS": "400", **(env if env is not None else os.environ)}
+    env = {**(env if env is not None else os.environ), "COLUMNS": "400"}  # over pytest-xdist workers' COLUMNS=80
     return subprocess.run([sys.executable, "-m", "orchestrator", *args], cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env)
 
 
