@@ -6,7 +6,7 @@
 set -euo pipefail
 profile=${1:-test}
 declare -A pkg_for=([haproxy]=haproxy [openssl]=openssl [curl]=curl [iptables]=iptables [dockerd]=docker.io [busybox]=busybox-static
-  [dot]=graphviz)  # dot draws `lab guide`'s topology
+  [dot]=graphviz [jq]=jq)  # dot draws `lab guide`'s topology; jq: scripts/engine/runc-bounded
 [ "$profile" = test ] && pkg_for[chromium]=chromium  # chromium renders the guide in its test
 missing=()
 for tool in "${!pkg_for[@]}"; do

@@ -39,3 +39,17 @@ def test_a_network_docker_refuses_for_another_reason_is_said(engine):
     with pytest.raises(RuntimeFailure, match=f"docker could not create network {NAME} \\({bridge}\\): .*overlaps"):
         engine.ensure_network(NAME, bridge, LABELS)
     assert engine.network(NAME) is None  # (after NETWORK_SETTLE seconds of looking)
+
+
+def test_a_privileged_container_runs_and_execs(docker_engine):
+    """kind runs its nodes privileged. Where this machine cannot grant every capability, the engine
+    scripts/docker-engine.sh starts runs containers through scripts/engine/runc-bounded; either way `docker run
+    --privileged` and `docker exec --privileged` work, and may do what a node does (make a network device)."""
+    container = docker_engine.containers.create("lab.local/client:test", ["sleep", "60"], privileged=True,
+                                                labels={"lab.dev/probe": "privileged"})
+    try:
+        container.start()
+        code, output = container.exec_run(["sh", "-c", "ip link add lab0 type veth peer name lab1 && ip -o link show lab0"], privileged=True)
+        assert code == 0 and b"lab0" in output, output
+    finally:
+        container.remove(force=True)
