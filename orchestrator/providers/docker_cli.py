@@ -89,6 +89,10 @@ class DockerCli:
             return cpus, memory
         return None
 
+    def cgroup_version(self) -> str | None:
+        """"1" or "2": the cgroup version the engine runs its containers with (kind's nodes, their kubelets)."""
+        return _first_line(["docker", "info", "--format", "{{.CgroupVersion}}"])
+
     @staticmethod
     def attach_argv(container: str, argv: list[str], tty: bool) -> list[str]:
         """`docker exec` with the caller's stdin (and a terminal when tty), for a person at it."""

@@ -32,6 +32,11 @@ from orchestrator.render.compose import outside_subnets, pinned_in
 from orchestrator.kube.objects import resolve_pod
 from orchestrator.spec.model import Chart, PodRef, Wait
 
+# Kubernetes 1.35's kubelet refuses cgroup v1 unless told otherwise (failCgroupV1, KEP-5573); kind runs kubeadm
+# without its preflight, so on a cgroup v1 engine that refusal is where its nodes stop.
+CGROUP_V1_PATCH = "kind: KubeletConfiguration\nfailCgroupV1: false\n"
+CGROUP_V1_NOTE = ("Kubernetes 1.35's kubelet refuses cgroup v1 by default; `lab up` tells kind's kubelets to run on it "
+                  "(failCgroupV1: false). Kubernetes is leaving cgroup v1: a host on cgroup v2 avoids this")
 KIND_MIN_CPUS = 2
 KIND_MIN_MEMORY = 4 * 1024**3
 NODE_PKI = "/etc/kubernetes/pki"  # kubeadm's, on kind's control-plane node
@@ -108,6 +113,8 @@ class KindRuntime:
                 cpus, memory = resources
                 findings.append(Finding("docker resources", cpus >= KIND_MIN_CPUS and memory >= KIND_MIN_MEMORY, f"{cpus} CPUs, {memory / 1024**3:.1f} GiB",
                                         f"give Docker at least {KIND_MIN_CPUS} CPUs and {KIND_MIN_MEMORY // 1024**3} GiB", blocking=False))
+            if self._cgroup_v1:
+                findings.append(Finding("cgroup version", False, "the Docker engine runs cgroup v1", CGROUP_V1_NOTE, blocking=False))
         wanted = lab.versions.get("kind", "") if lab else ""
         for tool, version, fix, blocking in (("kind", self.kind.version, f"install kind {wanted}".strip(), True),
                                              ("helm", self.helm.version, "install helm 3 (https://helm.sh/docs/intro/install/)", bool(lab and lab.charts)),
@@ -149,7 +156,7 @@ class KindRuntime:
             self.kind.export_kubeconfig(self.cluster_name, self.kubeconfig)  # converge: reuse the cluster it made
         else:
             self.instance.data["created_cluster"] = self.cluster_name  # recorded first: a failed create is still deleted
-            self.kind.create(self.cluster_name, self.instance.rendered / KIND_CONFIG, self.kubeconfig, self.instance.network.name)
+            self.kind.create(self.cluster_name, self._kind_config(), self.kubeconfig, self.instance.network.name)
         os.chmod(self.kubeconfig, 0o600)
         self._sideload_images()
         for chart in lab.charts:
@@ -158,6 +165,26 @@ class KindRuntime:
         self.kube.wait_nodes_ready(self._timeout(600))
         for chart in lab.charts:
             self._chart_ready(chart)
+
+    @cached_property
+    def _cgroup_v1(self) -> bool:
+        return self.docker.cgroup_version() == "1"
+
+    def _kind_config(self) -> Path:
+        """The rendered kind config; on a cgroup v1 engine, a copy in the instance's state whose kubelets run there."""
+        rendered = self.instance.rendered / KIND_CONFIG
+        if not self._cgroup_v1:
+            return rendered
+        import yaml
+
+        from orchestrator.files import write_atomic
+        from orchestrator.spec.yamlio import read_yaml
+
+        config = read_yaml(rendered, "rendered kind config")
+        config["kubeadmConfigPatches"] = [*(config.get("kubeadmConfigPatches") or []), CGROUP_V1_PATCH]
+        path = self.instance.state_dir / "kind-config.yaml"
+        write_atomic(path, yaml.safe_dump(config, sort_keys=False).encode(), 0o600)
+        return path
 
     def _chart_ready(self, chart: Chart) -> None:
         from orchestrator.kube.waits import default_waits

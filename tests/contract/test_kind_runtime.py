@@ -84,6 +84,7 @@ def test_up_makes_the_documented_calls_in_order(fake_world, cluster):
     ]
     assert calls[3:] == [
         ["docker", "info", "--format", "{{.NCPU}} {{.MemTotal}}"],
+        ["docker", "info", "--format", "{{.CgroupVersion}}"],  # on cgroup v1, kind's kubelets are told to run there
         ["kind", "version"],
         ["helm", "version", "--short"],
         # the network exists: Docker must let the stack's haproxy have its fixed address there (probed with a local image)
@@ -518,3 +519,26 @@ def test_webhook_ca_repair_on_kind_installs_the_whole_release_and_sends_the_seed
     restarts = [i for i, c in enumerate(cluster.calls) if c[0] == "patch" and c[4] == strategic]
     assert all(cluster.calls[i + 1] == ("wait", "Deployment", "metallb-system", "controller") for i in restarts)
     assert not [c for c in tool_calls(state) if "PRIVATE KEY" in " ".join(c)]  # keys travel in API bodies, never on a command line
+
+
+def test_a_cgroup_v1_engine_gets_kubelets_told_to_run_there_and_a_warning(fake_world, monkeypatch):
+    """Kubernetes 1.35's kubelet refuses cgroup v1 by default: on such an engine kind is handed the rendered config
+    with a KubeletConfiguration patch (failCgroupV1: false), and `lab doctor` warns; on cgroup v2 the rendered config
+    goes to kind as it is and nothing is said."""
+    state, work = fake_world
+    monkeypatch.setenv("LAB_FAKE_CGROUP_VERSION", "1")
+    doctor = run_lab("doctor", "inject-mtls", "--runtime", "kind")
+    assert any(line.split()[:3] == ["cgroup", "version", "warning"] for line in doctor.stdout.splitlines()), doctor.stdout
+    assert "failCgroupV1:" in doctor.stdout
+    assert run_lab("up", "inject-mtls", "--runtime", "kind", *IMAGES).exit_code == 0
+    given = yaml.safe_load((state / "kind-config.yaml").read_text())
+    rendered = yaml.safe_load((work / ".lab/inject-mtls/rendered/cluster/kind-config.yaml").read_text())
+    assert given == {**rendered, "kubeadmConfigPatches": ["kind: KubeletConfiguration\nfailCgroupV1: false\n"]}
+    create = next(c for c in tool_calls(state) if c[:3] == ["kind", "create", "cluster"])
+    assert create[create.index("--config") + 1] == str(work / ".lab/inject-mtls/kind-config.yaml")
+    assert run_lab("down", "inject-mtls").exit_code == 0
+
+    monkeypatch.setenv("LAB_FAKE_CGROUP_VERSION", "2")
+    assert "cgroup version" not in run_lab("doctor", "inject-mtls", "--runtime", "kind").stdout
+    assert run_lab("up", "inject-mtls", "--runtime", "kind", *IMAGES).exit_code == 0
+    assert yaml.safe_load((state / "kind-config.yaml").read_text()) == rendered

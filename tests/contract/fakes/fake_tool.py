@@ -64,6 +64,9 @@ if tool == "kind":
     elif args[:2] == ["get", "clusters"]:
         print("\n".join(lines("clusters")) or "No kind clusters found.", file=sys.stdout if lines("clusters") else sys.stderr)
     elif args[:2] == ["create", "cluster"]:
+        if not Path(flag("--config")).is_file():  # as kind: the config must open
+            sys.exit(f"ERROR: failed to create cluster: error reading file: open {flag('--config')}: no such file or directory")
+        (state / "kind-config.yaml").write_text(Path(flag("--config")).read_text())  # what kind was given, for the tests
         if network_state() == "absent":  # as kind v0.31: its network gets no IPv4 subnet of the user's
             (state / "network-state").write_text("auto")
         (state / "clusters").write_text("\n".join(lines("clusters") + [flag("--name")]))
@@ -112,7 +115,8 @@ elif tool == "docker":
     if args[:1] == ["version"]:
         print("28.2.2")
     elif args[:1] == ["info"]:
-        print("8 16777216000")
+        asked = flag("--format") or ""
+        print(os.environ.get("LAB_FAKE_CGROUP_VERSION", "2") if "CgroupVersion" in asked else "8 16777216000")
     elif args[:2] == ["compose", "version"]:
         print("2.40.3")
     elif args[:1] == ["compose"]:
