@@ -176,15 +176,16 @@ def remove_tree(path: Path) -> None:
 
 
 @contextlib.contextmanager
-def locked(folder: Path, what: str, *, wait: bool = True) -> Iterator[None]:
+def locked(folder: Path, what: str, *, wait: bool = True, shared: bool = False) -> Iterator[None]:
     """An exclusive lock on a folder the tool writes (a PKI, a render's output), held by an open lock file
-    beside it: two commands writing one folder at once would leave a mix of both."""
+    beside it: two commands writing one folder at once would leave a mix of both. Shared: many holders at once,
+    none of them beside an exclusive one."""
     lock_file = folder.parent / f".{folder.name}.lock"
     ensure_folder(folder.parent, what)
     fd = os.open(lock_file, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o600)
     try:
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+            fcntl.flock(fd, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | (0 if wait else fcntl.LOCK_NB))
         except OSError as exc:
             if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
                 raise BadInput(f"{what}: {folder} is being written by another lab command; try again when it ends") from None

@@ -7,7 +7,6 @@ an engine that stopped answering, or a container that is gone, is a PermanentFai
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import io
 import ipaddress
 import os
@@ -17,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from orchestrator.errors import LabError, MissingPrerequisite, PermanentFailure, RuntimeFailure
+from orchestrator.files import locked
 from orchestrator.install import fix
 from orchestrator.providers.docker_cli import HINT
 from orchestrator.providers.process import ExecResult
@@ -99,25 +99,17 @@ def _subnets(network) -> list[str]:
 NETWORK_SETTLE = 3.0  # seconds a network another instance is making may take to show by its name
 
 
-def networks_lock_file() -> Path:
+def networks_lock_folder() -> Path:
     """One per user of this machine (XDG_RUNTIME_DIR, else ~/.cache): every instance's `lab` process meets there."""
     base = os.environ.get("XDG_RUNTIME_DIR") or str(Path.home() / ".cache")
-    return Path(base) / "lab" / "networks.lock"
+    return Path(base) / "lab" / "networks"
 
 
-@contextlib.contextmanager
 def networks_guard(*, exclusive: bool):
     """Instances share the kind network. One joining it (found or made, until its first containers run and so
     hold it) takes this lock shared; one removing it once unused takes it exclusive, so the network is never
     removed between another instance's look and its first container."""
-    lock_file = networks_lock_file()
-    lock_file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd = os.open(lock_file, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0), 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
-        yield
-    finally:
-        os.close(fd)  # closing releases the lock
+    return locked(networks_lock_folder(), "lock of the shared networks", shared=not exclusive)
 
 
 class DockerEngine:
