@@ -248,9 +248,16 @@ class KubeApi:
         return [base64.b64decode(data[key]) for key in keys]
 
     def delete_labelled(self, api_version: str, kind: str, selector: str) -> list[str]:
+        """Delete the objects of a kind that carry the labels; none of a kind whose CRD is not (or no longer)
+        installed: a fresh cluster has no MetalLB objects to delete before MetalLB's CRDs are applied."""
+        from kubernetes.dynamic.exceptions import ResourceNotFoundError
+
         removed = []
         with api_errors(f"delete {kind} labelled {selector}"):
-            resource = self._resource(api_version, kind)
+            try:
+                resource = self._resource(api_version, kind)
+            except ResourceNotFoundError:
+                return []
             for item in resource.get(label_selector=selector).items:
                 kwargs = {"namespace": item.metadata.namespace} if resource.namespaced else {}
                 if not item.metadata.deletionTimestamp:  # a terminating namespace refuses a second delete (409)
