@@ -37,10 +37,7 @@ def _values(values: Path | Sequence[Path]) -> list[str]:
 
 def find_helm() -> str | None:
     """helm on PATH, else the one `make images` builds from its Go module: the one lookup every caller uses."""
-    found = process.which("helm")
-    if found is None and (process.COMPONENTS_BIN / "helm").is_file():
-        found = str(process.COMPONENTS_BIN / "helm")
-    return found
+    return process.which_or_built("helm")
 
 
 class HelmCli:

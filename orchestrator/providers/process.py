@@ -38,6 +38,14 @@ def which(binary: str) -> str | None:
     return shutil.which(binary)
 
 
+def which_or_built(binary: str) -> str | None:
+    """binary on PATH, else the one `make images` builds from its Go module (kind, helm): one lookup for both."""
+    found = which(binary)
+    if found is None and (COMPONENTS_BIN / binary).is_file():
+        found = str(COMPONENTS_BIN / binary)
+    return found
+
+
 def require(binary: str, hint: str) -> str:
     path = which(binary)
     if path is None:

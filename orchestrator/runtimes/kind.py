@@ -20,7 +20,7 @@ from orchestrator.diagnostics import Finding, artifact_findings, docker_findings
 from orchestrator.errors import BadInput, RuntimeFailure
 from orchestrator.providers.docker_cli import ComposeStack, DockerCli
 from orchestrator.providers.helm import HelmCli, find_helm
-from orchestrator.providers.kind import KindCli
+from orchestrator.providers.kind import KindCli, find_kind
 from orchestrator.providers.kubectl import KubectlCli
 from orchestrator.providers.process import which
 from orchestrator.render.artifacts import COMPOSE_FILE, KIND_CONFIG, chart_source, chart_values_file
@@ -119,7 +119,7 @@ class KindRuntime:
         for tool, version, fix, blocking in (("kind", self.kind.version, f"install kind {wanted}".strip(), True),
                                              ("helm", self.helm.version, "install helm 3 (https://helm.sh/docs/intro/install/)", bool(lab and lab.charts)),
                                              ("kubectl", kubectl_version, "install kubectl (to explore the cluster yourself)", False)):
-            found = version() if (find_helm() if tool == "helm" else which(tool)) else None
+            found = version() if {"helm": find_helm, "kind": find_kind}.get(tool, lambda: which(tool))() else None
             findings.append(Finding(tool, found is not None, found or "missing", fix, blocking=blocking))
         findings += inotify() + platform_notes()
         if lab:

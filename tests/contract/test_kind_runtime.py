@@ -41,6 +41,8 @@ def fake_world(tmp_path, monkeypatch, cluster):
     monkeypatch.setenv("LAB_FAKE_DIR", str(state))
     monkeypatch.setenv("LAB_CACHE", str(tmp_path / "cache"))
     monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    (tmp_path / "built").mkdir()  # never the kind and helm `make images` built: a missing fake is missing
+    monkeypatch.setattr("orchestrator.providers.process.COMPONENTS_BIN", tmp_path / "built")
     work = tmp_path / "work"
     work.mkdir()
     monkeypatch.chdir(work)

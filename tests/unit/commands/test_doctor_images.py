@@ -23,6 +23,7 @@ def test_doctor_reports_missing_kind_with_exit_3(workdir, tmp_path, monkeypatch)
     bin_dir = tmp_path / "emptybin"
     bin_dir.mkdir()
     monkeypatch.setenv("PATH", str(bin_dir))
+    monkeypatch.setattr("orchestrator.providers.process.COMPONENTS_BIN", bin_dir)  # nor built by `make images`
     result = run_lab("doctor", "inject-mtls", "--runtime", "kind")
     assert result.exit_code == 3
     for text in ("docker daemon", "kind", "helm", "MISSING", "install kind v0.31.0"):
