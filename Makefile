@@ -11,7 +11,7 @@ BIN := $(VENV)/bin
 LAB_CMD := $(BIN)/lab
 RUNTIME_FLAG := $(if $(RUNTIME),--runtime $(RUNTIME),)
 
-.PHONY: help venv tools sysdeps engine engine-up engine-stop images up verify down render test test-unit bench clean
+.PHONY: help venv tools sysdeps engine engine-up engine-stop images kind-node up verify down render test test-unit bench clean
 
 help:
 	@echo "make up LAB=inject-mtls [RUNTIME=docker|kind] [IMAGES=auto|local|official] [ARGS='--set ...']  bring a lab up and verify it"
@@ -19,6 +19,7 @@ help:
 	@echo "make test                whole test suite (installs what it needs)"
 	@echo "make bench               every lab, parallel instances, certs and CLI start, against baselines"
 	@echo "make images              build the lab.local/* test images from host binaries"
+	@echo "make kind-node           build kind's node image offline (lab.local/kind-node), for RUNTIME=kind"
 
 venv: $(VENV)/.installed
 
@@ -49,6 +50,11 @@ engine-stop:
 images: venv
 	$(BIN)/python scripts/build_images.py
 	$(BIN)/python scripts/build_components.py
+
+# kind's node image, built offline like the rest (scripts/build_kind_node.py): for `make up RUNTIME=kind` here.
+kind-node: images
+	bash scripts/sysdeps.sh kind
+	$(BIN)/python scripts/build_kind_node.py
 
 up:
 	@LAB=$(LAB) IMAGES=$(IMAGES) RUNTIME_FLAG="$(RUNTIME_FLAG)" ARGS="$(ARGS)" bash scripts/up.sh

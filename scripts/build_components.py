@@ -13,6 +13,7 @@ a warm run takes seconds. Prints what was built and how long it took.
 from __future__ import annotations
 
 import hashlib
+import inspect
 import os
 import subprocess
 import sys
@@ -127,20 +128,24 @@ def fingerprint(binary: Path) -> str:
     return digest.hexdigest()[:16]
 
 
-def image(name: str, binary: Path, entrypoint: str | None = None) -> None:
+def image(name: str, binary: Path, entrypoint: str | None = None, fill_extra=None) -> None:
     """The binary on PATH (the control plane's manifests name their command), or at `entrypoint` as the
-    image's ENTRYPOINT, where the official image has it (MetalLB's /controller)."""
+    image's ENTRYPOINT, where the official image has it (MetalLB's /controller); fill_extra(root) adds what else
+    the program runs (kube-proxy's iptables)."""
     def fill(root: Path) -> list[str]:
         target = root / (entrypoint.lstrip("/") if entrypoint else f"usr/local/bin/{binary.name}")
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(binary.read_bytes())
         target.chmod(0o755)
         (root / "var/lib/etcd").mkdir(parents=True, exist_ok=True)
+        if fill_extra:
+            fill_extra(root)
         if entrypoint:
-            return ["ENV PATH=/usr/local/bin:/usr/bin:/bin", f'ENTRYPOINT ["{entrypoint}"]']
-        return ["ENV PATH=/usr/local/bin:/usr/bin:/bin", f'CMD ["{binary.name}", "--version"]']
+            return ["ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", f'ENTRYPOINT ["{entrypoint}"]']
+        return ["ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", f'CMD ["{binary.name}", "--version"]']
 
-    if import_image(f"lab.local/{name}:test", fingerprint(binary), fill):
+    extra = "-" + hashlib.sha256(inspect.getsource(fill_extra).encode()).hexdigest()[:8] if fill_extra else ""
+    if import_image(f"lab.local/{name}:test", fingerprint(binary) + extra, fill):
         print(f"lab.local/{name}:test: built ({binary.stat().st_size // 1_000_000} MB binary)")
 
 

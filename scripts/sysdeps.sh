@@ -3,15 +3,23 @@
 #   sysdeps.sh up    what `make up` needs: Docker, and what the local images are built from (haproxy, curl, openssl,
 #                    iptables, busybox), graphviz for `lab guide`'s picture
 #   sysdeps.sh test  that, and chromium (the guide's test renders it)
+#   sysdeps.sh kind  what `make kind-node` builds kind's node image from: mmdebstrap (Debian's packages), a C
+#                    compiler with libseccomp (runc) and a static libc (the pause container)
 set -euo pipefail
 profile=${1:-test}
 declare -A pkg_for=([haproxy]=haproxy [openssl]=openssl [curl]=curl [iptables]=iptables [dockerd]=docker.io [busybox]=busybox-static
   [dot]=graphviz [jq]=jq)  # dot draws `lab guide`'s topology; jq: scripts/engine/runc-bounded
 [ "$profile" = test ] && pkg_for[chromium]=chromium  # chromium renders the guide in its test
 missing=()
-for tool in "${!pkg_for[@]}"; do
-  command -v "$tool" >/dev/null 2>&1 || [ -x "/usr/sbin/$tool" ] || missing+=("${pkg_for[$tool]}")
-done
+if [ "$profile" = kind ]; then
+  for package in mmdebstrap gcc libc6-dev libseccomp-dev; do
+    dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "ok installed" || missing+=("$package")
+  done
+else
+  for tool in "${!pkg_for[@]}"; do
+    command -v "$tool" >/dev/null 2>&1 || [ -x "/usr/sbin/$tool" ] || missing+=("${pkg_for[$tool]}")
+  done
+fi
 [ ${#missing[@]} -eq 0 ] && exit 0
 echo "installing system packages: ${missing[*]}"
 SUDO=""
