@@ -16,6 +16,10 @@ if ! timeout 5 docker info >/dev/null 2>&1; then
 fi
 bash scripts/docker-engine.sh start
 make -s images
+# The real kind tests (tests/e2e/test_kind_real.py) run on kind's node image built here, offline.
+if [ "${LAB_E2E_KIND:-}" = 1 ]; then
+  make -s kind-node
+fi
 
 export TESTCONTAINERS_RYUK_DISABLED=true
 # The e2e tier runs instances of different labs side by side on E2E_WORKERS workers (the tests of one instance
