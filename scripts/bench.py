@@ -10,6 +10,10 @@
 - `lab certs issue inject-mtls --force` against scripts/bench_certs_openssl.sh (the same five certificates with
   the openssl CLI), and `lab --help` against `python -c "import click"`: medians and ratios.
 - A warm `make images` (the component build with Go's caches kept).
+- The labs without Cilium on real kind (the node image `make kind-node` builds): a warm `make kind-node`,
+  `kind create cluster` alone, and per lab `lab up --runtime kind` cold (the cluster created) and warm (the
+  instance's cluster there: every stage replayed on it), verify and down, beside the same lab's `lab up` on the
+  docker runtime in the same run.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ OTHER_LABS = {  # lab -> what bounds its figures beyond the tool, said beside th
     "hubble-tls": "bounded by cert-manager's issuing",
 }
 PARALLEL_LAB = "k8s-user-certs"
+KIND_LABS = ["k8s-user-certs", "webhook-ca-repair"]
 
 
 def timed(argv: list[str], cwd: Path | None = None) -> float:
@@ -163,10 +168,10 @@ def clean_baseline(prepared: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--only", choices=["flagship", "labs", "parallel", "tools"], action="append",
+    parser.add_argument("--only", choices=["flagship", "labs", "parallel", "tools", "kind"], action="append",
                         help="measure only these parts (repeatable; default: all)")
     args = parser.parse_args()
-    parts = set(args.only or ["flagship", "labs", "parallel", "tools"])
+    parts = set(args.only or ["flagship", "labs", "parallel", "tools", "kind"])
     start = time.perf_counter()
     subprocess.run([sys.executable, str(REPO / "scripts/build_components.py")], check=True, capture_output=True)
     print(f"warm `make images` (components): {time.perf_counter() - start:.1f}s", flush=True)
@@ -181,6 +186,40 @@ def main() -> None:
             parallel(cwd)
         if "tools" in parts:
             tools(cwd)
+        if "kind" in parts:
+            kind(cwd)
+
+
+def kind(cwd: Path) -> None:
+    """Real kind clusters on the node image built here; kind, helm and kubectl as `make images` built them."""
+    from orchestrator.providers.process import COMPONENTS_BIN
+
+    os.environ["PATH"] = f"{os.environ['PATH']}{os.pathsep}{COMPONENTS_BIN}"
+    start = time.perf_counter()
+    subprocess.run([sys.executable, str(REPO / "scripts/build_kind_node.py")], check=True, capture_output=True)
+    print(f"\nwarm `make kind-node` (the node image up to date): {time.perf_counter() - start:.1f}s", flush=True)
+    cgroup = subprocess.run(["docker", "info", "--format", "{{.CgroupVersion}}"], capture_output=True, text=True).stdout.strip()
+    config = cwd / "kind-bench.yaml"
+    node = yaml.safe_load((REPO / "images.local.yaml").read_text())["images"]["kindNode"]
+    spec = {"kind": "Cluster", "apiVersion": "kind.x-k8s.io/v1alpha4", "nodes": [{"role": "control-plane", "image": node}]}
+    if cgroup == "1":  # as the kind runtime does on a cgroup v1 engine
+        spec["kubeadmConfigPatches"] = ["kind: KubeletConfiguration\nfailCgroupV1: false\n"]
+    config.write_text(yaml.safe_dump(spec))
+    creates = []
+    for _ in range(2):
+        creates.append(timed(["kind", "create", "cluster", "--name", "lab-bench", "--config", str(config), "--kubeconfig", str(cwd / "kubeconfig")]))
+        timed(["kind", "delete", "cluster", "--name", "lab-bench", "--kubeconfig", str(cwd / "kubeconfig")])
+    subprocess.run(["docker", "network", "rm", "kind"], capture_output=True)  # kind's own, made by the create above
+    print(f"kind create cluster (one node, {node}): first {creates[0]:.1f}s, second {creates[1]:.1f}s")
+    print(f"{'lab':18} {'docker up':>9} {'kind up cold':>12} {'warm':>6} {'verify':>7} {'down':>6}  note")
+    for name in KIND_LABS:
+        docker_up = lab(cwd, "up", name, "--runtime", "docker", "--images", "images.yaml")
+        lab(cwd, "down", name)
+        cold = lab(cwd, "up", name, "--runtime", "kind", "--images", "images.yaml")
+        warm = lab(cwd, "up", name, "--images", "images.yaml")
+        verify = lab(cwd, "verify", name)
+        down = lab(cwd, "down", name)
+        print(f"{name:18} {docker_up:9.2f} {cold:12.2f} {warm:6.2f} {verify:7.2f} {down:6.2f}  {OTHER_LABS[name]}", flush=True)
 
 
 def flagship(cwd: Path, runs: int) -> None:

@@ -136,7 +136,7 @@ def rootfs_image() -> str:
     if existing_label(ref) == key:
         return ref
     if not shutil.which("mmdebstrap"):
-        sys.exit("kind node: mmdebstrap is needed to build the node's root filesystem (apt install mmdebstrap; make sysdeps does)")
+        sys.exit("kind node: mmdebstrap is needed to build the node's root filesystem (apt install mmdebstrap; `make kind-node` installs it through scripts/sysdeps.sh kind)")
     CACHE.mkdir(parents=True, exist_ok=True)
     tarball = CACHE / f"rootfs-{key}.tar"
     if not tarball.exists():
