@@ -88,6 +88,11 @@ def test_lab_on_kind(tmp_path, name, checks):
         assert _kind_containers(name) == [f"{name}-control-plane"]  # kind's own node container, named by kind
         verify = lab(tmp_path, "verify", name, timeout=600, env=ENV)
         assert verify.returncode == 0, verify.stdout + verify.stderr
+        if name == "webhook-ca-repair":  # a participant's own commands, by kubectl on real kubelets
+            exec_ = lab(tmp_path, "exec", name, "controller", "--", "sh", "-c", "exit 3", env=ENV)
+            assert exec_.returncode == 3, exec_.stdout + exec_.stderr  # the command's own status
+            logs = lab(tmp_path, "logs", name, "controller", "--tail", "5", env=ENV)
+            assert logs.returncode == 0 and '"caller"' in logs.stdout, logs.stdout + logs.stderr  # MetalLB's JSON log lines
         again = lab(tmp_path, "up", name, *images, timeout=1800, env=ENV)  # a second up replays every stage on the same cluster
         assert again.returncode == 0 and f"{checks} passed, 0 failed" in again.stdout, again.stdout + again.stderr
     finally:
