@@ -46,13 +46,6 @@ def which_or_built(binary: str) -> str | None:
     return found
 
 
-def require(binary: str, hint: str) -> str:
-    path = which(binary)
-    if path is None:
-        raise MissingPrerequisite(f"{binary} not found on PATH", hint=hint)
-    return path
-
-
 def run(
     argv: list[str],
     *,
