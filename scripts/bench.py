@@ -193,6 +193,7 @@ def main() -> None:
 def kind(cwd: Path) -> None:
     """Real kind clusters on the node image built here; kind, helm and kubectl as `make images` built them."""
     from orchestrator.providers.process import COMPONENTS_BIN
+    from orchestrator.runtimes.kind import CGROUP_V1_PATCH
 
     os.environ["PATH"] = f"{os.environ['PATH']}{os.pathsep}{COMPONENTS_BIN}"
     start = time.perf_counter()
@@ -203,7 +204,7 @@ def kind(cwd: Path) -> None:
     node = yaml.safe_load((REPO / "images.local.yaml").read_text())["images"]["kindNode"]
     spec = {"kind": "Cluster", "apiVersion": "kind.x-k8s.io/v1alpha4", "nodes": [{"role": "control-plane", "image": node}]}
     if cgroup == "1":  # as the kind runtime does on a cgroup v1 engine
-        spec["kubeadmConfigPatches"] = ["kind: KubeletConfiguration\nfailCgroupV1: false\n"]
+        spec["kubeadmConfigPatches"] = [CGROUP_V1_PATCH]
     config.write_text(yaml.safe_dump(spec))
     creates = []
     for _ in range(2):

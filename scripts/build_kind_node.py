@@ -224,14 +224,13 @@ def component_images() -> dict[str, str]:
     image("metallb-speaker", NODE_BIN / "speaker", entrypoint="/speaker")
     listed = subprocess.run([str(NODE_BIN / "kubeadm"), "config", "images", "list", "--kubernetes-version", KUBERNETES],
                             capture_output=True, text=True, check=True).stdout.split()
-    local = {"kube-apiserver": "kube-apiserver", "kube-controller-manager": "kube-controller-manager", "kube-scheduler": "kube-scheduler",
-             "kube-proxy": "kube-proxy", "coredns": "coredns", "etcd": "etcd", "pause": "pause"}
+    made = {"kube-apiserver", "kube-controller-manager", "kube-scheduler", "kube-proxy", "coredns", "etcd", "pause"}
     names = {}
     for name in listed:
         component = name.rsplit("/", 1)[1].split(":")[0]
-        if component not in local:
+        if component not in made:
             sys.exit(f"kind node: kubeadm lists {name}, which this build does not make")
-        names[name] = f"lab.local/{local[component]}:test"
+        names[name] = f"lab.local/{component}:test"
     return names
 
 

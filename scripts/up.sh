@@ -42,13 +42,10 @@ case "$IMAGES" in
   *) echo "error: IMAGES must be auto, local or official (not $IMAGES)" >&2; exit 2 ;;
 esac
 
-if [[ " ${RUNTIME_FLAG:-} " == *" kind "* ]]; then
-  # kind, helm and kubectl as `make images` built them, when not installed; asked for by name only, so the
-  # default runtime stays what this machine has installed.
-  export PATH="$PATH:${LAB_COMPONENTS_BIN:-$HOME/.cache/lab/components/bin}"
-  if [ ${#images_args[@]} -gt 0 ]; then
-    make -s kind-node  # kind's node image, offline (seconds when built)
-  fi
+# kind's node image, offline (seconds when built), when kind runs on the local images; lab itself finds kind and
+# helm where `make images` built them.
+if [[ " ${RUNTIME_FLAG:-} " == *" kind "* ]] && [ ${#images_args[@]} -gt 0 ]; then
+  make -s kind-node
 fi
 
 # shellcheck disable=SC2086  # RUNTIME_FLAG and ARGS are lists of words

@@ -15,6 +15,7 @@ import shutil
 import subprocess
 
 import pytest
+import yaml
 
 from orchestrator.providers.process import COMPONENTS_BIN
 from tests.e2e.conftest import REPO, lab
@@ -37,10 +38,11 @@ def _images_file(tmp_path, official: bool) -> list[str]:
     """The lab's own images on a machine with a registry; else the local ones, the node image among them."""
     if official:
         return []
-    node = subprocess.run(["docker", "image", "inspect", "lab.local/kind-node:v1.35.4"], capture_output=True)
-    if node.returncode != 0:
-        pytest.fail("lab.local/kind-node:v1.35.4 missing: run `make kind-node` (make test builds it when LAB_E2E_KIND=1)")
-    (tmp_path / "images.yaml").write_text((REPO / "images.local.yaml").read_text())
+    images = (REPO / "images.local.yaml").read_text()
+    node = yaml.safe_load(images)["images"]["kindNode"]
+    if subprocess.run(["docker", "image", "inspect", node], capture_output=True).returncode != 0:
+        pytest.fail(f"{node} missing: run `make kind-node` (make test builds it when LAB_E2E_KIND=1)")
+    (tmp_path / "images.yaml").write_text(images)
     return ["--images", "images.yaml"]
 
 
