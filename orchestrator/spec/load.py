@@ -7,6 +7,7 @@ and the loader assembles the lab schema from the registries it is handed.
 from __future__ import annotations
 
 import copy
+import functools
 import ipaddress
 import math
 import re
@@ -56,7 +57,9 @@ MAX_VALUE_LENGTH = 4096
 
 # ---------------------------------------------------------------- schema, assembled from the registries
 
+@functools.cache
 def _base_schema() -> dict:
+    """The static part, read once per process (spec_schema copies it before adding to it)."""
     return read_yaml(Path(__file__).parent / "schema.yaml", "lab schema")
 
 
@@ -94,6 +97,7 @@ def spec_schema(checks, waits, steps, runtimes) -> dict:
 
 
 _VALIDATORS: dict[tuple, Any] = {}
+_SCHEMAS: dict[tuple, dict] = {}
 
 
 def _templated(value: Any) -> bool:
@@ -105,8 +109,9 @@ def _validator(checks, waits, steps, runtimes, *, lenient: bool):
     (they are, on the rendered spec, with the strict validator)."""
     import jsonschema
 
-    key = (tuple(checks.names()), tuple(waits.names()), tuple(steps.names()), tuple(runtimes.names()), id(checks), id(waits), id(steps),
-           id(runtimes), lenient)
+    kinds = (tuple(checks.names()), tuple(waits.names()), tuple(steps.names()), tuple(runtimes.names()), id(checks), id(waits), id(steps),
+             id(runtimes))
+    key = (*kinds, lenient)
     if key not in _VALIDATORS:
         strict = jsonschema.Draft202012Validator
         chosen = strict
@@ -123,7 +128,9 @@ def _validator(checks, waits, steps, runtimes, *, lenient: bool):
                     yield from strict.VALIDATORS["type"](validator, value, instance, schema)
 
             chosen = jsonschema.validators.extend(strict, {"pattern": pattern, "type": types})
-        _VALIDATORS[key] = chosen(spec_schema(checks, waits, steps, runtimes))
+        if kinds not in _SCHEMAS:  # one schema for both validators (neither changes it)
+            _SCHEMAS[kinds] = spec_schema(checks, waits, steps, runtimes)
+        _VALIDATORS[key] = chosen(_SCHEMAS[kinds])
     return _VALIDATORS[key]
 
 
@@ -756,8 +763,8 @@ def load_lab(
     raw = _read_spec(entry)
     _check_spec(raw, entry, kinds)
     instance = instance_name(instance if instance is not None else raw["name"])
-    values, lab_ctx = _resolved_values(raw, entry, instance, list(values_files), list(sets), list(images_files))
     env = lab_environment(entry.directory)
+    values, lab_ctx = _resolved_values(raw, entry, env, instance, list(values_files), list(sets), list(images_files))
     images, versions = values.pop("images"), values.pop("versions")
     base_ctx = {**values, "images": images, "versions": versions, "lab": lab_ctx}
     origin = str(entry.spec_file)
@@ -807,7 +814,7 @@ def _check_spec(raw: dict, entry: LabEntry, kinds) -> None:
         raise SpecErrors(problems)
 
 
-def _resolved_values(raw: dict, entry: LabEntry, instance: str, values_files: list, sets: list, images_files: list) -> tuple[dict, dict]:
+def _resolved_values(raw: dict, entry: LabEntry, env, instance: str, values_files: list, sets: list, images_files: list) -> tuple[dict, dict]:
     """The values: defaults, the user's layers over them (data), each judged before templates derive others from
     it (a bad subnet is named as such), then the lab's templated values resolved and everything judged again."""
     origin = str(entry.spec_file)
@@ -817,7 +824,7 @@ def _resolved_values(raw: dict, entry: LabEntry, instance: str, values_files: li
     if problems:
         raise SpecErrors(problems)
     lab_ctx = {"name": raw["name"], "title": raw["title"], "instance": instance}
-    resolver = _Resolver(lab_environment(entry.directory), origin, {"lab": lab_ctx}, lambda path: merged.origin_of(path) is not None)
+    resolver = _Resolver(env, origin, {"lab": lab_ctx}, lambda path: merged.origin_of(path) is not None)
     values = resolver.resolve_all(merged.values)
     problems = values_problems(values, defaults, raw.get("valuesSchema"), origin, given=merged.origin_of)
     problems += _distinct_problems(values, raw.get("distinctValues", []), origin, merged.origin_of)
