@@ -74,6 +74,10 @@ class CheckKind(Protocol):
     def attempt(self, check: Check, runtime, timeout: float, since: float) -> Observation:
         """One attempt against the runtime; `since` is when the check began (epoch seconds)."""
 
+    def side_by_side(self, check: Check) -> bool:
+        """True when the check only looks (it changes nothing another check could see) and needs nothing the
+        checks before it in its stage do: a run of such checks goes at once, each reported in its place."""
+
 
 def say(expect: dict[str, Any], phrases: dict[str, Any]) -> list[str]:
     """An expectation in words, key by key in the phrases' order: a format string for the value, or a function."""

@@ -53,6 +53,9 @@ class CaBundleCheck:
     def problems(self, params: dict, expect: dict) -> list[tuple[str, str]]:
         return [] if "matchSecret" in expect else [("expect.matchSecret", "say whether every caBundle equals the Secret's CA (true or false)")]
 
+    def side_by_side(self, check: Check) -> bool:
+        return True  # it reads a webhook configuration
+
     def is_refusal(self, expect: dict) -> bool:
         return False  # a mismatch is the broken state a lab shows, but it may take a moment to appear too
 

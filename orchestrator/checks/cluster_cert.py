@@ -49,6 +49,9 @@ class ClusterCertCheck:
     def problems(self, params: dict, expect: dict) -> list[tuple[str, str]]:
         return [] if expect else [("expect", "say what to expect (issuedByClusterCA, minDaysLeft, dns)")]
 
+    def side_by_side(self, check: Check) -> bool:
+        return True  # it reads a certificate
+
     def is_refusal(self, expect: dict) -> bool:
         return False
 

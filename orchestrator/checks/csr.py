@@ -35,6 +35,9 @@ class CsrCheck:
     def problems(self, params: dict, expect: dict) -> list[tuple[str, str]]:
         return [] if expect else [("expect", "say what to expect (approved, subjectCN, subjectO, usage, lifetimeSeconds, issuedByClusterCA)")]
 
+    def side_by_side(self, check: Check) -> bool:
+        return True  # it reads the request as the cluster answered it
+
     def is_refusal(self, expect: dict) -> bool:
         return False
 

@@ -38,6 +38,9 @@ class HubbleCheck:
     def problems(self, params: dict, expect: dict) -> list[tuple[str, str]]:
         return [] if expect else [("expect", "say what to expect (flows, verdict)")]
 
+    def side_by_side(self, check: Check) -> bool:
+        return False  # it counts the flows the checks before it in its stage made
+
     def is_refusal(self, expect: dict) -> bool:
         return set(_verdicts(expect)) <= {"DROPPED", "ERROR"} and bool(_verdicts(expect))
 

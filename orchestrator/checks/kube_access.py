@@ -48,6 +48,9 @@ class KubeAccessCheck:
             found.append(("name", f"a {params['verb']} request names one object"))
         return found
 
+    def side_by_side(self, check: Check) -> bool:
+        return True  # a GET, or a DELETE the server only dry-runs
+
     def is_refusal(self, expect: dict) -> bool:
         return expect.get("allowed") is False or expect.get("status") in (401, 403)
 

@@ -48,6 +48,9 @@ class LoadBalancerCheck:
             return [("expect.inRange", "name the ranges the address must come from")]
         return [(f"expect.inRange.{i}", problem) for i, item in enumerate(expect["inRange"]) if (problem := _range_problem(item))]
 
+    def side_by_side(self, check: Check) -> bool:
+        return True  # it reads a Service's status
+
     def is_refusal(self, expect: dict) -> bool:
         return False
 

@@ -38,6 +38,9 @@ class SecretCertCheck:
             found.append(("caNamespace", "names where caSecret is; set caSecret too"))
         return found
 
+    def side_by_side(self, check: Check) -> bool:
+        return True  # it reads a Secret
+
     def is_refusal(self, expect: dict) -> bool:
         return expect.get("verified") is False
 

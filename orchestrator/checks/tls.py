@@ -50,6 +50,9 @@ class TlsCheck:
             found.append(("expect", "say what to expect (verified, alert, issuerCN or subjectCN)"))
         return found
 
+    def side_by_side(self, check: Check) -> bool:
+        return True  # a handshake changes nothing
+
     def is_refusal(self, expect: dict) -> bool:
         return expect.get("verified") is False or "alert" in expect
 

@@ -5,6 +5,7 @@ failed check raises `CheckFailed` and the loop goes on, so the report shows ever
 from __future__ import annotations
 
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -82,10 +83,65 @@ def timed(run: Run, step: RunStep) -> None:
     ui.step(step.name, "ok", time.monotonic() - start)
 
 
-def run_steps(run: Run, steps: list[RunStep]) -> CheckFailed | None:
-    """Run steps in order; return the first failed check (the loop goes on past it), raise StepFailed."""
+def _side_by_side(run: Run, steps: list[RunStep], start: int) -> list[RunStep]:
+    """The steps from `start` on that may run at once (checks that only look; the tool's own steps never)."""
+    group = []
+    for step in steps[start:]:
+        if not getattr(step, "side_by_side", None) or not step.side_by_side(run):
+            break
+        group.append(step)
+    return group
+
+
+def run_together(run: Run, group: list[RunStep]) -> CheckFailed | None:
+    """Checks that only look, all at once (a stage's three curls take the time of the slowest); each reported and
+    recorded in its place, as if they had run one after another. Daemon threads: Ctrl-C does not wait for them."""
+    outcomes: list[list] = [[] for _ in group]
+
+    def observe(step: RunStep, outcome: list) -> None:
+        try:
+            outcome.append(step.observe(run))
+        except BaseException as exc:  # raised below, in the step's place
+            outcome.append(exc)
+
+    threads = [threading.Thread(target=observe, args=(step, outcome), daemon=True) for step, outcome in zip(group, outcomes)]
+    with run.ctx.ui.running(", ".join(step.name for step in group)):
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
     failed: CheckFailed | None = None
-    for step in steps:
+    for step, (result,) in zip(group, outcomes):
+        try:
+            if isinstance(result, LabError):
+                run.ctx.ui.step(step.name, "FAIL", None, result.message.splitlines()[0][:200])
+                raise StepFailed(step.name, result) from None
+            if isinstance(result, BaseException):
+                raise result
+            run.results.append(result)
+            if result.status == "failed":
+                run.ctx.ui.step(step.name, "FAIL", result.seconds, result.message[:200])
+                failed = failed or CheckFailed(result)
+            else:
+                run.ctx.ui.step(step.name, "ok", result.seconds)
+        finally:
+            run.state.save()
+    return failed
+
+
+def run_steps(run: Run, steps: list[RunStep]) -> CheckFailed | None:
+    """Run steps in order, a run of checks that only look at once; return the first failed check (the loop goes on
+    past it), raise StepFailed."""
+    failed: CheckFailed | None = None
+    index = 0
+    while index < len(steps):
+        group = _side_by_side(run, steps, index)
+        if len(group) > 1:
+            failed = run_together(run, group) or failed
+            index += len(group)
+            continue
+        step = steps[index]
+        index += 1
         if run.options.pause and step.lab_step:
             prompt = f"\nnext: {step.name}" + (f"\n  {step.description}" if step.description else "") + "\n  [Enter] "
             print(prompt, end="", file=sys.stderr, flush=True)

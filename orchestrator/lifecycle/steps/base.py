@@ -64,6 +64,9 @@ class StepKind(Protocol):
 
     def run(self, step: "Step", run: "Run") -> None: ...
 
+    def side_by_side(self, step: "Step", run: "Run") -> bool:
+        """Whether it may run at the same time as the steps around it that may too (a check that only looks)."""
+
     def describe(self, step: "Step", lab: "Lab") -> tuple[dict, str]:
         """For `lab show`: the step as data (JSON), and one line of what it does."""
 
@@ -88,6 +91,9 @@ class Plain:
     def by_hand(self, step: "Step", hand: ByHand) -> None:
         return None
 
+    def side_by_side(self, step: "Step", run: "Run") -> bool:
+        return False
+
 
 @dataclass
 class KindStep:
@@ -110,3 +116,10 @@ class KindStep:
         if self.kind.changes_cluster:
             run.stage_started = time.time()
         self.kind.run(self.spec, run)
+
+    def side_by_side(self, run: "Run") -> bool:
+        return self.kind.side_by_side(self.spec, run)
+
+    def observe(self, run: "Run"):
+        """A side-by-side step's result, recorded by the caller (the check kinds' `observe`)."""
+        return self.kind.observe(self.spec, run)

@@ -57,14 +57,23 @@ class CheckStep(Plain):
                      source=pod_ref(value.get("from")))
 
     def run(self, step, run) -> None:
-        from orchestrator.checks.runner import run_check
         from orchestrator.lifecycle.run import CheckFailed
 
-        result = run_check(step, run.runtime, run.ctx.checks, progress=run.ctx.ui.progress if run.ctx.ui.plain else None,
-                           since=run.stage_started, wait=run.options.check_wait)
+        result = self.observe(step, run)
         run.results.append(result)
         if result.status == "failed":
             raise CheckFailed(result)
+
+    def observe(self, step, run):
+        """The check's result, until it passes or its time is up; nothing recorded (a run of side-by-side checks
+        records each in its place)."""
+        from orchestrator.checks.runner import run_check
+
+        return run_check(step, run.runtime, run.ctx.checks, progress=run.ctx.ui.progress if run.ctx.ui.plain else None,
+                         since=run.stage_started, wait=run.options.check_wait)
+
+    def side_by_side(self, step, run) -> bool:
+        return not run.options.pause and run.ctx.checks.get(step.check.type).side_by_side(step.check)
 
     def describe(self, step, lab) -> tuple[dict, str]:
         check = step.params

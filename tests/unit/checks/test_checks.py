@@ -217,3 +217,17 @@ def test_commands_shown_are_the_ones_run():
     shown = default_registry().get("http").commands(step.check)[0]
     ran = client.argvs[0]
     assert [a for a in ran if not a.startswith(STATUS_MARK) and a != "-w"] == shown
+
+
+@pytest.mark.parametrize("kind,params,expected", [
+    ("http", {}, True), ("http", {"method": "GET"}, True), ("http", {"method": "HEAD"}, True),
+    ("http", {"method": "POST"}, False), ("http", {"method": "PUT"}, False), ("http", {"method": "DELETE"}, False),
+    ("hubble", {}, False),  # it counts the flows the checks before it made
+    ("tls", {}, True), ("kube-access", {"verb": "delete"}, True), ("csr", {}, True), ("cluster-cert", {}, True),
+    ("admission", {}, True), ("secret-cert", {}, True), ("ca-bundle", {}, True), ("load-balancer", {}, True),
+])
+def test_which_checks_may_run_side_by_side(kind, params, expected):
+    registry = default_registry()
+    assert registry.get(kind).side_by_side(Check(type=kind, params=params, expect={})) is expected
+    assert sorted(registry.names()) == sorted(["http", "hubble", "tls", "kube-access", "csr", "cluster-cert", "admission",
+                                               "secret-cert", "ca-bundle", "load-balancer"])  # a new kind says its own
