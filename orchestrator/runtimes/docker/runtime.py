@@ -60,6 +60,7 @@ class DockerRuntime:
         self.helm = helm or HelmCli()  # renders a chart whose emulated objects the lab applies (Cilium's cannot run)
         self.labels = instance.labels
         self._engine = engine
+        self._engine_ahead: Future | None = None  # the SDK's client being made while the preflight's CLI probes run
         self.cli = cli or DockerCli()
         self.network_name = instance.network.name
         self._kube_factory = kube_factory
@@ -71,8 +72,24 @@ class DockerRuntime:
     @property
     def engine(self) -> DockerEngine:
         if self._engine is None:
-            self._engine = DockerEngine()
+            ahead, self._engine_ahead = self._engine_ahead, None
+            self._engine = ahead.result() if ahead is not None else DockerEngine()  # its error raised here, as made here
         return self._engine
+
+    def _connect_ahead(self) -> None:
+        """Make the SDK's client (its import and a ping: a tenth of a second) in a daemon thread, for provision."""
+        if self._engine is not None or self._engine_ahead is not None:
+            return
+        ahead: Future = Future()
+
+        def connect() -> None:
+            try:
+                ahead.set_result(DockerEngine())
+            except BaseException as exc:
+                ahead.set_exception(exc)
+
+        threading.Thread(target=connect, daemon=True).start()
+        self._engine_ahead = ahead
 
     @property
     def kube(self):
@@ -113,6 +130,7 @@ class DockerRuntime:
 
     # what the machine needs, and what the lab asks for
     def requirements(self) -> list[Finding]:
+        self._connect_ahead()  # what provision does first, beside the CLI probes it may follow
         findings = docker_findings(self.cli)
         if findings[0].ok:
             compose = self.compose_doc

@@ -252,3 +252,36 @@ def test_a_slow_api_read_of_the_cilium_loop_holds_up_no_command(world, monkeypat
     loop.join(10)
     command.join(10)
     assert not held_up
+
+
+def test_the_sdk_client_is_made_beside_the_preflight_and_used_once_made(world, monkeypatch):
+    """requirements() starts making the Docker SDK's client while the CLI probes run; `engine` then hands over
+    that one client (not a second), or raises the error making it raised, as if made there."""
+    from concurrent.futures import Future
+
+    import orchestrator.runtimes.docker.runtime as module
+    from orchestrator.errors import MissingPrerequisite
+
+    runtime = world[0]
+    made = []
+
+    class Engine:
+        def __init__(self):
+            made.append(self)
+
+    monkeypatch.setattr(module, "DockerEngine", Engine)
+    monkeypatch.setattr(module, "docker_findings", lambda cli: [module.Finding("docker daemon", False, "not reachable")])
+    runtime._engine = None
+    runtime.requirements()
+    assert isinstance(runtime._engine_ahead, Future)
+    engine = runtime.engine
+    assert made == [engine] and runtime.engine is engine and runtime._engine_ahead is None
+
+    def refused():
+        raise MissingPrerequisite("cannot reach the Docker daemon")
+
+    monkeypatch.setattr(module, "DockerEngine", refused)
+    runtime._engine = None
+    runtime.requirements()
+    with pytest.raises(MissingPrerequisite, match="cannot reach"):
+        runtime.engine
