@@ -11,7 +11,9 @@ import io
 import ipaddress
 import os
 import tarfile
+import threading
 import time
+from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -110,6 +112,21 @@ def networks_guard(*, exclusive: bool):
     hold it) takes this lock shared; one removing it once unused takes it exclusive, so the network is never
     removed between another instance's look and its first container."""
     return locked(networks_lock_folder(), "lock of the shared networks", shared=not exclusive)
+
+
+def connect_in_background() -> Future:
+    """A DockerEngine made in a daemon thread (the SDK's import and a ping take a tenth of a second): the engine,
+    or the error making it raised, when its result is asked for."""
+    ahead: Future = Future()
+
+    def connect() -> None:
+        try:
+            ahead.set_result(DockerEngine())
+        except BaseException as exc:
+            ahead.set_exception(exc)
+
+    threading.Thread(target=connect, daemon=True).start()
+    return ahead
 
 
 class DockerEngine:

@@ -29,7 +29,7 @@ from orchestrator.runtimes.docker.health import require_running, unwell_parts
 from orchestrator.runtimes.docker.node_agent import NodeAgent
 from orchestrator.errors import BadInput, MissingPrerequisite, PermanentFailure, RuntimeFailure
 from orchestrator.files import read_tail
-from orchestrator.providers.docker import DockerEngine, networks_guard
+from orchestrator.providers.docker import DockerEngine, connect_in_background, networks_guard
 from orchestrator.providers.docker_cli import ComposeStack, DockerCli
 from orchestrator.providers.helm import HelmCli
 from orchestrator.render.artifacts import COMPOSE_FILE, chart_source, chart_values_file
@@ -49,6 +49,15 @@ def _emulated_network(host):
     from orchestrator.network.registry import default_networks
 
     return default_networks().make("emulated-cilium", host)
+
+
+def _wait_node_ready(kube, instance: str) -> None:
+    """Until the node agent's Node is Ready (it registers once the API server serves)."""
+    from orchestrator.kube.waits import ObjectRef, WaitKind, _condition_ready
+
+    node = WaitKind("node-ready", {}, (), lambda p: ObjectRef("v1", "Node", f"{instance}-node"), _condition_ready("Ready"),
+                    lambda p: "condition=Ready", "the lab's node is Ready")
+    kubernetes.wait(kube, Wait("node-ready", {}, NODE_READY_TIMEOUT), node)
 
 
 class DockerRuntime:
@@ -71,25 +80,10 @@ class DockerRuntime:
 
     @property
     def engine(self) -> DockerEngine:
-        if self._engine is None:
+        if self._engine is None:  # the client made beside the preflight (its error raised here, as if made here), or now
             ahead, self._engine_ahead = self._engine_ahead, None
-            self._engine = ahead.result() if ahead is not None else DockerEngine()  # its error raised here, as made here
+            self._engine = ahead.result() if ahead is not None else DockerEngine()
         return self._engine
-
-    def _connect_ahead(self) -> None:
-        """Make the SDK's client (its import and a ping: a tenth of a second) in a daemon thread, for provision."""
-        if self._engine is not None or self._engine_ahead is not None:
-            return
-        ahead: Future = Future()
-
-        def connect() -> None:
-            try:
-                ahead.set_result(DockerEngine())
-            except BaseException as exc:
-                ahead.set_exception(exc)
-
-        threading.Thread(target=connect, daemon=True).start()
-        self._engine_ahead = ahead
 
     @property
     def kube(self):
@@ -130,7 +124,8 @@ class DockerRuntime:
 
     # what the machine needs, and what the lab asks for
     def requirements(self) -> list[Finding]:
-        self._connect_ahead()  # what provision does first, beside the CLI probes it may follow
+        if self._engine is None and self._engine_ahead is None:  # what provision needs first, made beside the CLI probes
+            self._engine_ahead = connect_in_background()
         findings = docker_findings(self.cli)
         if findings[0].ok:
             compose = self.compose_doc
@@ -206,7 +201,7 @@ class DockerRuntime:
             crds_applied.result()
             self.crds.register(crds.result(), self.instance.rendered_set().emulated_docs())
             controllers.result()
-            self._wait_node_ready()
+            _wait_node_ready(self.kube, self.instance.name)
             for chart in lab.charts:
                 _apply_chart(self, chart, [self.instance.rendered / chart_values_file(chart)])
         except BaseException:
@@ -230,13 +225,6 @@ class DockerRuntime:
         """The image the lab names for a role of its network's emulation (proxy, datapath)."""
         lab = self.instance.lab
         return lab.image_for(role) if lab else None
-
-    def _wait_node_ready(self) -> None:
-        from orchestrator.kube.waits import ObjectRef, WaitKind, _condition_ready
-
-        node = WaitKind("node-ready", {}, (), lambda p: ObjectRef("v1", "Node", f"{self.instance.name}-node"), _condition_ready("Ready"),
-                        lambda p: "condition=Ready", "the lab's node is Ready")
-        kubernetes.wait(self.kube, Wait("node-ready", {}, NODE_READY_TIMEOUT), node)
 
     def stack_up(self) -> None:
         started = getattr(self, "_stack_started", None)
@@ -267,7 +255,6 @@ class DockerRuntime:
             for doc in docs:
                 self.kube.apply(doc)
             self.network.reconcile(docs)
-
 
     def shell_env(self) -> dict[str, str]:
         """The control plane's PKI is a folder of the instance here (the node's /etc/kubernetes/pki on kind)."""

@@ -259,6 +259,7 @@ def test_the_sdk_client_is_made_beside_the_preflight_and_used_once_made(world, m
     that one client (not a second), or raises the error making it raised, as if made there."""
     from concurrent.futures import Future
 
+    import orchestrator.providers.docker as provider
     import orchestrator.runtimes.docker.runtime as module
     from orchestrator.errors import MissingPrerequisite
 
@@ -269,7 +270,8 @@ def test_the_sdk_client_is_made_beside_the_preflight_and_used_once_made(world, m
         def __init__(self):
             made.append(self)
 
-    monkeypatch.setattr(module, "DockerEngine", Engine)
+    monkeypatch.setattr(provider, "DockerEngine", Engine)
+    monkeypatch.setattr(module, "DockerEngine", lambda: pytest.fail("a second client was made"))
     monkeypatch.setattr(module, "docker_findings", lambda cli: [module.Finding("docker daemon", False, "not reachable")])
     runtime._engine = None
     runtime.requirements()
@@ -280,7 +282,7 @@ def test_the_sdk_client_is_made_beside_the_preflight_and_used_once_made(world, m
     def refused():
         raise MissingPrerequisite("cannot reach the Docker daemon")
 
-    monkeypatch.setattr(module, "DockerEngine", refused)
+    monkeypatch.setattr(provider, "DockerEngine", refused)
     runtime._engine = None
     runtime.requirements()
     with pytest.raises(MissingPrerequisite, match="cannot reach"):
