@@ -8,7 +8,8 @@
   upstream timing are labelled so.
 - N instances of one lab started at once (1, 2, 4): the wall time for all and its ratio to one.
 - `lab certs issue inject-mtls --force` against scripts/bench_certs_openssl.sh (the same five certificates with
-  the openssl CLI), and `lab --help` against `python -c "import click"`: medians and ratios.
+  the openssl CLI), beside the floor of any such Python command (Python importing click, PyYAML and
+  cryptography, against the same script), and `lab --help` against `python -c "import click"`: medians and ratios.
 - A warm `make images` (the component build with Go's caches kept).
 - The labs without Cilium on real kind (the node image `make kind-node` builds): a warm `make kind-node`,
   `kind create cluster` alone, and per lab `lab up --runtime kind` cold (the cluster created) and warm (the
@@ -40,6 +41,7 @@ OTHER_LABS = {  # lab -> what bounds its figures beyond the tool, said beside th
     "hubble-tls": "bounded by cert-manager's issuing",
 }
 PARALLEL_LAB = "k8s-user-certs"
+FLOOR_IMPORTS = "import click, yaml; from cryptography import x509; from cryptography.hazmat.primitives.asymmetric import ec"
 KIND_LABS = ["k8s-user-certs", "webhook-ca-repair"]
 
 
@@ -91,12 +93,16 @@ def tools(cwd: Path, runs: int = 7) -> None:
     for _ in range(runs):
         shutil.rmtree(out / "openssl", ignore_errors=True)
         openssl.append(timed(["bash", str(REPO / "scripts/bench_certs_openssl.sh"), str(out / "openssl")]))
+    # What any Python command that reads YAML and issues certificates pays before its first line of work.
+    floor = [timed([sys.executable, "-c", FLOOR_IMPORTS]) for _ in range(runs)]
     help_ = [timed([sys.executable, "-m", "orchestrator", "--help"], cwd) for _ in range(runs)]
     click = [timed([sys.executable, "-c", "import click"]) for _ in range(runs)]
     print(f"\n{'what':40} {'median':>7} {'baseline':>9} {'ratio':>6}")
-    for what, mine, base in (("lab certs issue inject-mtls --force", certs, openssl), ("lab --help", help_, click)):
+    for what, mine, base in (("lab certs issue inject-mtls --force", certs, openssl), ("  floor: Python importing its libraries", floor, openssl),
+                             ("lab --help", help_, click)):
         print(f"{what:40} {statistics.median(mine):7.3f} {statistics.median(base):9.3f} {statistics.median(mine) / statistics.median(base):6.2f}x")
     print("  baselines: scripts/bench_certs_openssl.sh (the same five certificates), python -c 'import click'")
+    print(f"  floor: python -c '{FLOOR_IMPORTS}' (no lab read, no key made) against the same openssl script")
 
 
 def lab(cwd: Path, *args: str) -> float:
