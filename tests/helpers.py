@@ -63,6 +63,14 @@ def copy_lab(src_name: str, dest_root: Path, root: Path = FIXTURE_LABS) -> Path:
     return dest
 
 
+def mini_lab_on_path(tmp_path: Path, monkeypatch) -> Path:
+    """A copy of the fixture lab `mini` in a lab folder of its own, that folder on LAB_PATH; the copy's folder."""
+    root = tmp_path / "labs"
+    root.mkdir()
+    monkeypatch.setenv("LAB_PATH", str(root))
+    return copy_lab("mini", root, FIXTURE_LABS)
+
+
 def edit_spec(lab_dir: Path, change) -> None:
     spec_file = lab_dir / "lab.yaml"
     spec = yaml.safe_load(spec_file.read_text())

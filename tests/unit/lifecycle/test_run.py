@@ -15,7 +15,7 @@ from orchestrator.errors import LabError, StepFailed
 from orchestrator.lifecycle.run import CheckFailed, Run, RunOptions, run_steps
 from orchestrator.lifecycle.state import InstanceState
 from orchestrator.lifecycle.steps.plumbing import lab_step
-from tests.helpers import FIXTURE_LABS, copy_lab
+from tests.helpers import mini_lab_on_path
 
 
 class Ui:
@@ -78,10 +78,7 @@ class Change(Look):
 
 @pytest.fixture
 def run(tmp_path, monkeypatch):
-    root = tmp_path / "labs"
-    root.mkdir()
-    copy_lab("mini", root, FIXTURE_LABS)
-    monkeypatch.setenv("LAB_PATH", str(root))
+    mini_lab_on_path(tmp_path, monkeypatch)
     ctx = LabContext(workdir=tmp_path, ui=Ui())
     lab = ctx.load("mini")
     state = InstanceState(tmp_path / ".lab" / "mini")

@@ -10,7 +10,7 @@ from orchestrator.context import LabContext
 from orchestrator.errors import SpecErrors
 from orchestrator.lifecycle.steps.base import KindStep, Plain
 from orchestrator.lifecycle.steps.registry import StepRegistry, default_steps
-from tests.helpers import FIXTURE_LABS, copy_lab, edit_spec
+from tests.helpers import edit_spec, mini_lab_on_path
 
 
 class AnnounceStep(Plain):
@@ -36,12 +36,9 @@ class AnnounceStep(Plain):
 
 @pytest.fixture
 def ctx(tmp_path, monkeypatch):
-    root = tmp_path / "labs"
-    root.mkdir()
-    copy_lab("mini", root, FIXTURE_LABS)
-    monkeypatch.setenv("LAB_PATH", str(root))
+    lab_dir = mini_lab_on_path(tmp_path, monkeypatch)
     kinds = StepRegistry([*default_steps(), AnnounceStep()])
-    return LabContext(workdir=tmp_path, steps=kinds), root / "mini"
+    return LabContext(workdir=tmp_path, steps=kinds), lab_dir
 
 
 def test_a_new_step_kind_is_one_class_and_a_registry_line(ctx):
@@ -72,10 +69,6 @@ def test_its_rules_and_schema_are_the_loaders(ctx):
 
 
 def test_without_its_registry_line_it_is_unknown(tmp_path, monkeypatch):
-    root = tmp_path / "labs"
-    root.mkdir()
-    copy_lab("mini", root, FIXTURE_LABS)
-    monkeypatch.setenv("LAB_PATH", str(root))
-    edit_spec(root / "mini", lambda spec: spec["steps"].append({"name": "hello", "announce": "hi"}))
+    edit_spec(mini_lab_on_path(tmp_path, monkeypatch), lambda spec: spec["steps"].append({"name": "hello", "announce": "hi"}))
     with pytest.raises(SpecErrors, match=r"steps\.2: unknown field 'announce'"):
         LabContext(workdir=tmp_path).load("mini")
