@@ -69,18 +69,22 @@ class CheckFailed(LabError):
 def timed(run: Run, step: RunStep) -> None:
     ui = run.ctx.ui
     start = time.monotonic()
+
+    def took() -> float | None:  # a step observed beside others says how long its own check took
+        return getattr(step, "took", time.monotonic() - start)
+
     try:
         with ui.running(step.name):
             step.run(run)
     except CheckFailed:
-        ui.step(step.name, "FAIL", time.monotonic() - start, run.results[-1].message[:200])
+        ui.step(step.name, "FAIL", took(), run.results[-1].message[:200])
         raise
     except StepFailed:
         raise
     except LabError as exc:
-        ui.step(step.name, "FAIL", time.monotonic() - start, exc.message.splitlines()[0][:200])
+        ui.step(step.name, "FAIL", took(), exc.message.splitlines()[0][:200])
         raise StepFailed(step.name, exc) from None
-    ui.step(step.name, "ok", time.monotonic() - start)
+    ui.step(step.name, "ok", took())
 
 
 def _side_by_side(run: Run, steps: list[RunStep], start: int) -> list[RunStep]:
@@ -93,15 +97,42 @@ def _side_by_side(run: Run, steps: list[RunStep], start: int) -> list[RunStep]:
     return group
 
 
-def run_together(run: Run, group: list[RunStep]) -> CheckFailed | None:
-    """Checks that only look, all at once (a stage's three curls take the time of the slowest); each reported and
-    recorded in its place, as if they had run one after another. Daemon threads: Ctrl-C does not wait for them."""
+@dataclass
+class _Observed:
+    """A step of a side-by-side run, its outcome known: running it records that outcome as the step's own run
+    would have (its result, a failed check, or the error observing raised), so it is told like any other step."""
+
+    step: RunStep
+    outcome: CheckResult | BaseException
+    lab_step: ClassVar[bool] = True
+
+    @property
+    def name(self) -> str:
+        return self.step.name
+
+    @property
+    def description(self) -> str:
+        return self.step.description
+
+    @property
+    def took(self) -> float | None:
+        return None if isinstance(self.outcome, BaseException) else self.outcome.seconds
+
+    def run(self, run: Run) -> None:
+        if isinstance(self.outcome, BaseException):
+            raise self.outcome
+        self.step.record(run, self.outcome)
+
+
+def observed_at_once(run: Run, group: list[RunStep]) -> list[_Observed]:
+    """Checks that only look, observed all at once (a stage's three curls take the time of the slowest), to be told
+    and recorded one after another in their places. Daemon threads: Ctrl-C does not wait for them."""
     outcomes: list[list] = [[] for _ in group]
 
     def observe(step: RunStep, outcome: list) -> None:
         try:
             outcome.append(step.observe(run))
-        except BaseException as exc:  # raised below, in the step's place
+        except BaseException as exc:  # raised when the step's turn comes
             outcome.append(exc)
 
     threads = [threading.Thread(target=observe, args=(step, outcome), daemon=True) for step, outcome in zip(group, outcomes)]
@@ -110,23 +141,7 @@ def run_together(run: Run, group: list[RunStep]) -> CheckFailed | None:
             thread.start()
         for thread in threads:
             thread.join()
-    failed: CheckFailed | None = None
-    for step, (result,) in zip(group, outcomes):
-        try:
-            if isinstance(result, LabError):
-                run.ctx.ui.step(step.name, "FAIL", None, result.message.splitlines()[0][:200])
-                raise StepFailed(step.name, result) from None
-            if isinstance(result, BaseException):
-                raise result
-            run.results.append(result)
-            if result.status == "failed":
-                run.ctx.ui.step(step.name, "FAIL", result.seconds, result.message[:200])
-                failed = failed or CheckFailed(result)
-            else:
-                run.ctx.ui.step(step.name, "ok", result.seconds)
-        finally:
-            run.state.save()
-    return failed
+    return [_Observed(step, outcome) for step, (outcome,) in zip(group, outcomes)]
 
 
 def run_steps(run: Run, steps: list[RunStep]) -> CheckFailed | None:
@@ -136,23 +151,26 @@ def run_steps(run: Run, steps: list[RunStep]) -> CheckFailed | None:
     index = 0
     while index < len(steps):
         group = _side_by_side(run, steps, index)
-        if len(group) > 1:
-            failed = run_together(run, group) or failed
-            index += len(group)
-            continue
-        step = steps[index]
-        index += 1
-        if run.options.pause and step.lab_step:
-            prompt = f"\nnext: {step.name}" + (f"\n  {step.description}" if step.description else "") + "\n  [Enter] "
-            print(prompt, end="", file=sys.stderr, flush=True)
-            sys.stdin.readline()
-        try:
-            timed(run, step)
-        except CheckFailed as exc:
-            failed = failed or exc
-        finally:
-            run.state.save()
+        batch = observed_at_once(run, group) if len(group) > 1 else [steps[index]]
+        index += len(batch)
+        for step in batch:
+            failed = _run_one(run, step) or failed
     return failed
+
+
+def _run_one(run: Run, step: RunStep) -> CheckFailed | None:
+    """One step, timed and told; its failed check returned (the run goes on past it), the record saved."""
+    if run.options.pause and step.lab_step:
+        prompt = f"\nnext: {step.name}" + (f"\n  {step.description}" if step.description else "") + "\n  [Enter] "
+        print(prompt, end="", file=sys.stderr, flush=True)
+        sys.stdin.readline()
+    try:
+        timed(run, step)
+    except CheckFailed as exc:
+        return exc
+    finally:
+        run.state.save()
+    return None
 
 
 def checks_failed(results: list[CheckResult], logs: Path | None) -> ChecksFailed:

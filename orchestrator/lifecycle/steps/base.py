@@ -65,7 +65,8 @@ class StepKind(Protocol):
     def run(self, step: "Step", run: "Run") -> None: ...
 
     def side_by_side(self, step: "Step", run: "Run") -> bool:
-        """Whether it may run at the same time as the steps around it that may too (a check that only looks)."""
+        """Whether it may run at the same time as the steps around it that may too (a check that only looks); a
+        kind that may has `observe` (the result, unrecorded) and `record` (as `run` would record it)."""
 
     def describe(self, step: "Step", lab: "Lab") -> tuple[dict, str]:
         """For `lab show`: the step as data (JSON), and one line of what it does."""
@@ -121,5 +122,9 @@ class KindStep:
         return self.kind.side_by_side(self.spec, run)
 
     def observe(self, run: "Run"):
-        """A side-by-side step's result, recorded by the caller (the check kinds' `observe`)."""
+        """A side-by-side step's result, not yet recorded (its kind's `observe`)."""
         return self.kind.observe(self.spec, run)
+
+    def record(self, run: "Run", result) -> None:
+        """That result recorded, in the step's turn, as its own run would have (its kind's `record`)."""
+        self.kind.record(self.spec, run, result)

@@ -57,16 +57,18 @@ class CheckStep(Plain):
                      source=pod_ref(value.get("from")))
 
     def run(self, step, run) -> None:
+        self.record(step, run, self.observe(step, run))
+
+    def record(self, step, run, result) -> None:
         from orchestrator.lifecycle.run import CheckFailed
 
-        result = self.observe(step, run)
         run.results.append(result)
         if result.status == "failed":
             raise CheckFailed(result)
 
     def observe(self, step, run):
         """The check's result, until it passes or its time is up; nothing recorded (a run of side-by-side checks
-        records each in its place)."""
+        records each in its turn)."""
         from orchestrator.checks.runner import run_check
 
         return run_check(step, run.runtime, run.ctx.checks, progress=run.ctx.ui.progress if run.ctx.ui.plain else None,
