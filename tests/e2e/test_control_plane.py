@@ -35,6 +35,7 @@ def test_deployment_and_service_reached_by_name(tmp_path, docker_engine):
         slices = kubectl(kubeconfig, "get", "endpointslices", "-n", "deploy", "-l", "kubernetes.io/service-name=web")["items"]
         addresses = sorted(a for s in slices for e in s["endpoints"] for a in e["addresses"])
         assert addresses == sorted(p["status"]["podIP"] for p in pods)  # the real EndpointSlice controller saw them Ready
+        node_relists_fast_only_until_settled(tmp_path, kubeconfig)
         node_guards(kubeconfig, docker_engine)
         node_hears_of_pods_by_watch(tmp_path, kubeconfig)
         waits_hear_of_changes(kubeconfig)
@@ -94,16 +95,51 @@ def _node_agents(instance: str) -> dict[int, list[str]]:
     return agents
 
 
-def node_hears_of_pods_by_watch(tmp_path: Path, kubeconfig: str) -> None:
-    """The node hears of a pod bound to it from its watch, not at its next relist: restarted to relist once in
-    ten minutes, it still runs a new pod within seconds (and `lab down` still stops it)."""
+def _restart_node_agent(log_file: Path, *args: str, base: list[str] | None = None) -> list[str]:
+    """The instance's node agent stopped and started again with `args` added to its command line (or to
+    `base`); its former command line."""
     (pid, argv), = _node_agents("deploy-svc").items()
     os.kill(pid, signal.SIGTERM)
     _until("the node agent to stop", lambda: not _node_agents("deploy-svc"), timeout=10)
-    with (tmp_path / "slow-node.log").open("ab") as log:
-        subprocess.Popen([*argv, "--interval", "600"], stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True,
+    with log_file.open("ab") as log:
+        subprocess.Popen([*(base or argv), *args], stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True,
                          env={**os.environ, "PYTHONPATH": str(REPO)})
-    _until("the node to register again", lambda: "registered" in (tmp_path / "slow-node.log").read_text(), timeout=30)
+    _until("the node to register again", lambda: "registered" in log_file.read_text(), timeout=30)
+    return argv
+
+
+def _pod_lists(kubeconfig: str) -> int:
+    """How many LISTs of pods the API server has served (its own metric): the node's relists, when nothing
+    else lists pods meanwhile."""
+    metrics = subprocess.run([str(KUBECTL), "--kubeconfig", kubeconfig, "get", "--raw", "/metrics"], capture_output=True, text=True,
+                             timeout=30, check=True).stdout
+    return sum(int(float(line.rsplit(" ", 1)[1])) for line in metrics.splitlines()
+               if line.startswith("apiserver_request_total{") and 'resource="pods"' in line and 'verb="LIST"' in line)
+
+
+def node_relists_fast_only_until_settled(tmp_path: Path, kubeconfig: str) -> None:
+    """Once every pod is ready the node relists at its settled pace (the kubelet's second), and at its fast one
+    while a pod is not: restarted with a fast pace of 0.05 s and a settled one of ten minutes, it hardly lists
+    while the lab's pods are ready, and lists many times a second while a pod never gets ready."""
+    argv = _restart_node_agent(tmp_path / "paced-node.log", "--interval", "0.05", "--settled-interval", "600")
+    time.sleep(1)  # its first passes are done
+    before = _pod_lists(kubeconfig)
+    time.sleep(2)
+    assert _pod_lists(kubeconfig) - before <= 1
+    _apply(kubeconfig, _pod("unready", {"command": ["sleep", "infinity"], "readinessProbe": {"exec": {"command": ["false"]}, "periodSeconds": 1}}))
+    time.sleep(2)  # the watch woke it: the pod is started, then never ready
+    before = _pod_lists(kubeconfig)
+    time.sleep(2)
+    assert _pod_lists(kubeconfig) - before >= 8
+    subprocess.run([str(KUBECTL), "--kubeconfig", kubeconfig, "delete", "pod", "-n", "deploy", "unready", "--wait=false"], check=True,
+                   capture_output=True, timeout=30)
+    _restart_node_agent(tmp_path / "node-again.log", base=argv)  # as `up` started it
+
+
+def node_hears_of_pods_by_watch(tmp_path: Path, kubeconfig: str) -> None:
+    """The node hears of a pod bound to it from its watch, not at its next relist: restarted to relist once in
+    ten minutes (settled or not), it still runs a new pod within seconds (and `lab down` still stops it)."""
+    _restart_node_agent(tmp_path / "slow-node.log", "--interval", "600", "--settled-interval", "600")
     time.sleep(1)  # its first pass is done: only the watch can wake it now
     _apply(kubeconfig, _pod("late", {"command": ["sleep", "infinity"]}))
     _until("the late pod to run", lambda: kubectl(kubeconfig, "get", "pod", "-n", "deploy", "late")["status"].get("phase") == "Running",

@@ -220,7 +220,9 @@ class Node(PodInputs, PodProbes):
         self._api("PATCH", f"/api/v1/namespaces/{meta['namespace']}/pods/{meta['name']}/status", {"status": status},
                   content_type=STRATEGIC_MERGE)
 
-    def reconcile(self) -> None:
+    def reconcile(self) -> bool:
+        """One pass over the pods bound here; whether the node is settled: every pod ready or finished, nothing
+        started, restarted or removed (the loop then relists less often, as the kubelet's relist does)."""
         try:
             self.heartbeat()
         except Exception as exc:  # a missed heartbeat must not stop the pods' work
@@ -228,24 +230,30 @@ class Node(PodInputs, PodProbes):
         pods = self.pods()
         services = self._api("GET", "/api/v1/services").get("items") or []
         wanted = {p["metadata"]["uid"] for p in pods}
+        settled = True
         for container in self.engine.states(self.labels):  # names and labels from one list call, every pass
             if container.labels.get(ROLE_LABEL) in (POD_ROLE, VOLUMES_ROLE) and container.labels.get(POD_UID_LABEL) not in wanted:
                 self.engine.remove(container, self.labels)
+                settled = False
         if wanted != self.known_pods:  # a pod went (or came): its volumes and bookkeeping go with it, not on every loop
             self.forget(wanted)
             self.known_pods = wanted
+            settled = False
         for pod in pods:
             try:
-                self.reconcile_pod(pod, services)
-            except Refused as exc:
+                settled = self.reconcile_pod(pod, services) and settled
+            except Refused as exc:  # a Secret or ConfigMap still missing: it may come at any moment
                 self.report(pod, "Pending", reason="CreateContainerConfigError", message=str(exc),
                             state={"waiting": {"reason": "CreateContainerConfigError", "message": str(exc)}})
+                settled = False
             except Unsupported as exc:
                 log.info("pod %s/%s: %s", pod["metadata"]["namespace"], pod["metadata"]["name"], exc)
                 self.report(pod, "Failed", reason="Unsupported", message=f"the docker runtime's node cannot run this pod: {exc}",
                             state={"terminated": {"exitCode": 1, "reason": "Unsupported", "message": str(exc)}})
             except Exception as exc:  # one pod's trouble must not stop the node
                 log.warning("pod %s/%s: %s", pod["metadata"]["namespace"], pod["metadata"]["name"], _brief(exc))
+                settled = False
+        return settled
 
     def forget(self, wanted: set[str]) -> None:
         """Remove the volumes of pods no longer bound here, and what the node kept about them."""
@@ -260,7 +268,9 @@ class Node(PodInputs, PodProbes):
             for uid in [u for u in table if u not in wanted]:
                 del table[uid]
 
-    def reconcile_pod(self, pod: dict, services: list[dict]) -> None:
+    def reconcile_pod(self, pod: dict, services: list[dict]) -> bool:
+        """The pod's container made to match it, and its state reported; whether the pod is settled (running and
+        ready, or finished)."""
         meta = pod["metadata"]
         name = self.container_name(pod)
         container = self.engine.container(name)
@@ -269,12 +279,13 @@ class Node(PodInputs, PodProbes):
                 if gone is not None:
                     self.engine.remove(gone, self.labels)
             self._api("DELETE", f"/api/v1/namespaces/{meta['namespace']}/pods/{meta['name']}", query=[("gracePeriodSeconds", 0)])
-            return
+            return False
         if pod.get("status", {}).get("phase") in ("Failed", "Succeeded") and container is None:
-            return
+            return True
+        settled = True
         if container is None or container.labels.get(POD_UID_LABEL) != meta["uid"]:
             self.start(pod, services)
-            container = self.engine.container(name)
+            container, settled = self.engine.container(name), False
         state = container.attrs.get("State") or {}
         restarts = container.attrs.get("RestartCount", 0) + self.restarts.get(meta["uid"], 0)
         if container.status == "running":
@@ -287,17 +298,19 @@ class Node(PodInputs, PodProbes):
             if not self.probe(pod, "livenessProbe", ip):
                 log.info("pod %s/%s: liveness probe failed, restarting", meta["namespace"], meta["name"])
                 self.restart(pod, container)
-                return
-            self.report(pod, "Running", ready=self.probe(pod, "readinessProbe", ip), ip=ip, restarts=restarts,
+                return False
+            ready = self.probe(pod, "readinessProbe", ip)
+            self.report(pod, "Running", ready=ready, ip=ip, restarts=restarts,
                         container_id=f"docker://{container.id}", state={"running": {"startedAt": state.get("StartedAt", now())[:19] + "Z"}})
-            return
+            return settled and ready
         code = state.get("ExitCode", 1)
         policy = pod["spec"].get("restartPolicy", "Always")
         if policy == "Always" or (policy == "OnFailure" and code != 0):
             self.restart(pod, container)
-            return
+            return False
         self.report(pod, "Succeeded" if code == 0 else "Failed", restarts=restarts, container_id=f"docker://{container.id}",
                     state={"terminated": {"exitCode": code, "reason": "Completed" if code == 0 else "Error"}})
+        return settled
 
     def _realias(self, container, ip: str, aliases: list[str]) -> None:
         """A Service appeared after its pod: reconnect the pod to the network under its names, keeping its IP."""
@@ -326,17 +339,18 @@ def _same(old: dict, new: dict) -> bool:
     return ready(old) == ready(new) and statuses(old) == statuses(new)
 
 
-def watch_pods(node: Node, wake: threading.Event, stop: list) -> None:
-    """A kubelet hears of the pods bound to it from a watch, not at its next relist: each event wakes the loop at
-    once. The loop still lists every pass (the watch only says when), so a lost event costs one interval at most."""
+def watch_and_wake(node: Node, path: str, query: list, wake: threading.Event, stop: list) -> None:
+    """A kubelet hears of the pods bound to it (and of Services, whose names its pods resolve) from a watch, not
+    at its next relist: each event wakes the loop at once. The loop still lists every pass (the watch only says
+    when), so a lost event costs one interval at most."""
     while not stop:
         try:
-            for _event in node.kube.watch("/api/v1/pods", [("fieldSelector", f"spec.nodeName={node.name}")]):
+            for _event in node.kube.watch(path, query):
                 wake.set()
                 if stop:
                     return
         except Exception as exc:  # the API server restarting: the loop's relist carries on meanwhile
-            log.info("pod watch: %s", _brief(exc))
+            log.info("watch %s: %s", path, _brief(exc))
             time.sleep(1)
 
 
@@ -379,7 +393,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--network", required=True)
     parser.add_argument("--api-host", required=True)
     parser.add_argument("--labels", required=True, help="JSON object: the instance's ownership labels")
-    parser.add_argument("--interval", type=float, default=0.2, help="seconds between relists (a watch wakes it sooner)")
+    parser.add_argument("--interval", type=float, default=0.2,
+                        help="seconds between relists while a pod starts, restarts or is not ready (a watch wakes it sooner)")
+    parser.add_argument("--settled-interval", type=float, default=1.0,
+                        help="seconds between relists once every pod is ready or finished (the kubelet relists every second)")
     parser.add_argument("--state-dir", help="the instance's folder (the emulated Cilium's record lies there)")
     parser.add_argument("--follow-cilium", help="JSON object: the images of the network's roles; runs Cilium's agent loop")
     args = parser.parse_args(argv)
@@ -391,16 +408,21 @@ def main(argv: list[str] | None = None) -> None:
         return
     log.info("node %s registered", node.name)
     wake = threading.Event()
-    threading.Thread(target=watch_pods, args=(node, wake, stop), name="pod-watch", daemon=True).start()
+    for name, path, query in (("pod-watch", "/api/v1/pods", [("fieldSelector", f"spec.nodeName={node.name}")]),
+                              ("service-watch", "/api/v1/services", [])):
+        threading.Thread(target=watch_and_wake, args=(node, path, query, wake, stop), name=name, daemon=True).start()
     if args.follow_cilium is not None:
         start_cilium_agent(args, stop)
     while not stop:
         wake.clear()  # before the pass: an event during it wakes the next one at once
         try:
-            node.reconcile()
+            settled = node.reconcile()
         except Exception as exc:  # the API server restarting, a container vanishing: try again
             log.warning("reconcile: %s", _brief(exc))
-        relist = time.monotonic() + args.interval
+            settled = False
+        # Polling at the fast pace once all is settled would cost the API server and Docker as much CPU as a
+        # booting neighbour instance needs.
+        relist = time.monotonic() + (args.settled_interval if settled else args.interval)
         while not stop and not wake.is_set() and time.monotonic() < relist:
             wake.wait(min(0.5, relist - time.monotonic()))  # in slices: SIGTERM is seen within half a second
     log.info("node %s stopping", node.name)
