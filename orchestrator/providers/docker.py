@@ -267,6 +267,11 @@ class DockerEngine:
         with engine_errors(f"start container {container.name}"):
             container.start()
 
+    def restart(self, container, timeout: int = 5) -> None:
+        """Stopped (SIGTERM, then SIGKILL after `timeout` seconds) and started again, as it is."""
+        with engine_errors(f"restart container {container.name}"):
+            container.restart(timeout=timeout)
+
     def put_files(self, container, path: str, files: dict[str, FileSpec], links: dict[str, str] | None = None) -> None:
         """Files (and symlinks: name -> target) into a container's folder, running or not."""
         with engine_errors(f"copy files into container {container.name}"):

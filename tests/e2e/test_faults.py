@@ -98,7 +98,8 @@ def _kill_node_agent(labdir) -> None:
 def test_a_stopped_part_is_named_and_up_brings_it_back(up, docker_engine, part, expected):
     """A part of the cluster stopped (as a reboot or `docker stop` leaves it): `verify` names it, and the command
     to heal it, before any check; `lab up` starts it again as it was (etcd's data, the API server's port and so
-    the kubeconfig kept) and converges, and the checks pass."""
+    the kubeconfig kept) and converges, and the checks pass. The API server stopped takes the control plane's
+    network namespace with it: the components that joined it are restarted into the new one."""
     if part == "node agent":
         _kill_node_agent(up)
     else:
@@ -112,6 +113,36 @@ def test_a_stopped_part_is_named_and_up_brings_it_back(up, docker_engine, part, 
     healed = lab(up, *up_args(), timeout=600)
     assert healed.returncode == 0, healed.stdout[-3000:] + healed.stderr[-3000:]
     assert (up / ".lab" / "inject-mtls" / "kubeconfig").read_text() == kubeconfig  # the same port, the same credentials
+    again, _ = timed_verify(up)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert lab(up, "down", "inject-mtls").returncode == 0
+    assert labelled(docker_engine) == NOTHING
+
+
+def test_the_api_server_removed_by_hand_is_made_again_and_the_cluster_kept(up, docker_engine):
+    """The API server's container holds the control plane's network namespace; removed by hand (`docker rm -f`),
+    `lab up` makes it again on its port, and etcd, the controller-manager and the scheduler, which still held the
+    old namespace, again in the new one, etcd with its data: the same cluster (an object keeps its uid)."""
+    from pathlib import Path
+
+    from orchestrator.providers.kube import KubeApi
+
+    kubeconfig = up / ".lab" / "inject-mtls" / "kubeconfig"
+    uid = KubeApi(kubeconfig).get("v1", "Namespace", "kube-system")["metadata"]["uid"]
+    owner = docker_engine.containers.get("lab-inject-mtls-kube-apiserver")
+    owner.remove(force=True)
+    result, seconds = timed_verify(up)
+    assert result.returncode == 1 and seconds < QUICK, result.stdout + result.stderr
+    assert ("the API server: container lab-inject-mtls-kube-apiserver does not exist; `lab up inject-mtls` makes it again"
+            in result.stderr), result.stderr
+    healed = lab(up, *up_args(), timeout=600)
+    assert healed.returncode == 0, healed.stdout[-3000:] + healed.stderr[-3000:]
+    new_owner = docker_engine.containers.get("lab-inject-mtls-kube-apiserver")
+    assert new_owner.id != owner.id
+    for member in ("etcd", "kube-controller-manager", "kube-scheduler"):
+        joined = docker_engine.containers.get(f"lab-inject-mtls-{member}")
+        assert joined.attrs["HostConfig"]["NetworkMode"] == f"container:{new_owner.id}" and joined.status == "running", member
+    assert KubeApi(Path(kubeconfig)).get("v1", "Namespace", "kube-system")["metadata"]["uid"] == uid
     again, _ = timed_verify(up)
     assert again.returncode == 0, again.stdout + again.stderr
     assert lab(up, "down", "inject-mtls").returncode == 0

@@ -1,6 +1,12 @@
 """A real Kubernetes control plane as containers on the lab's network: etcd, kube-apiserver,
 kube-controller-manager and kube-scheduler, with a cluster PKI issued by the project's PKI engine.
 
+The four share one network namespace, the API server's, as kubeadm's static pods share their node's
+(hostNetwork): the API server's container is on the lab network under the control-plane node's name with its
+port published, etcd listens on 127.0.0.1 only, and the others join it. Docker then makes one network
+endpoint, not four: each costs dockerd a re-exec of itself (its prestart hook) and the embedded DNS's
+iptables rules, about 0.16 s of CPU, which a neighbour instance booting beside it needs.
+
 Laid out as kubeadm does (/etc/kubernetes/pki, /etc/kubernetes/*.conf) so a lab about the cluster's
 certificates reads them where a kubeadm cluster keeps them. Files go into the containers by copy with
 their modes; keys never on a command line. The admin kubeconfig is written to the instance's folder (0600),
@@ -37,6 +43,11 @@ ROLE_LABEL = "lab.dev/role"
 CA_DAYS = 3650
 LEAF_DAYS = 365
 COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler")
+NETWORK_OWNER = "kube-apiserver"  # holds the namespace the other components join
+# Go's collector at a quarter of its default pace: a booting API server allocates a great deal that lives on
+# (its schemes, OpenAPI, caches), and at GOGC=100 it collects it again and again, about a fifth of its boot's
+# CPU, which a neighbour instance booting beside it needs. It keeps about 120 MB more (bench: `make bench`).
+GO_RUNTIME_ENV = {"GOGC": "400"}
 
 
 @dataclass(frozen=True)
@@ -114,6 +125,10 @@ class ClusterPki:
         return kubeconfig(self.cluster, server, self.read("ca.crt"), user, self.read(f"{identity}.crt"), self.read(f"{identity}.key"))
 
 
+def component_container(instance: str, component: str) -> str:
+    return f"lab-{instance}-{component}"
+
+
 def free_port() -> int:
     """A port of 127.0.0.1 nothing listens on now (the kernel's choice), for the API server to keep."""
     import socket
@@ -142,7 +157,7 @@ class ControlPlane:
                               {"controller-manager": [self.name("kube-controller-manager")], "scheduler": [self.name("kube-scheduler")]})
 
     def name(self, component: str) -> str:
-        return f"lab-{self.instance}-{component}"
+        return component_container(self.instance, component)
 
     @property
     def internal_server(self) -> str:
@@ -192,7 +207,7 @@ class ControlPlane:
         self._start_group(self._controllers(), timeout)
 
     def _api(self):
-        return (("etcd", self._etcd), ("kube-apiserver", self._apiserver))
+        return (("kube-apiserver", self._apiserver), ("etcd", self._etcd))
 
     def _controllers(self):
         return (("kube-controller-manager", self._controller_manager), ("kube-scheduler", self._scheduler))
@@ -207,40 +222,67 @@ class ControlPlane:
         self._wait_ready(max(1.0, deadline - time.monotonic()), [c for c, _ in group])
 
     def _start_all(self, group) -> None:
-        with ThreadPoolExecutor(len(group)) as pool:  # the API server retries etcd until it answers
-            for started in [pool.submit(self._start, component, start) for component, start in group]:
+        """The network's owner first (the others join its namespace), then the rest at once (the API server
+        retries etcd until it answers)."""
+        rest = [(component, start) for component, start in group if component != NETWORK_OWNER]
+        if len(rest) < len(group):
+            self._rejoin(self._start(NETWORK_OWNER, dict(group)[NETWORK_OWNER]))
+        with ThreadPoolExecutor(max(1, len(rest))) as pool:
+            for started in [pool.submit(self._start, component, start) for component, start in rest]:
                 started.result()
         self._write_admin_kubeconfig()
 
-    def _start(self, component: str, start) -> None:
+    def _start(self, component: str, start) -> str:
         """Made if missing, else started again as it is (a stopped part comes back with its port, files and
-        etcd's data: nothing still valid is made anew)."""
+        etcd's data: nothing still valid is made anew). What was done: "running", "started" or "made"."""
         existing = self.engine.container(self.name(component))
         if existing is not None and existing.status == "running":
-            return
+            return "running"
         if existing is not None and existing.status in ("created", "exited"):  # never started (create_controllers), or stopped
             self.engine.start(existing)
-            return
+            return "started"
         if existing is not None:  # dead, or stuck in a state Docker cannot start from
             self.engine.remove(existing, self.labels)
         start()
+        return "made"
 
-    def _etcd(self) -> None:
-        argv = ["etcd", "--name", "etcd", "--data-dir", "/var/lib/etcd", "--listen-client-urls", "http://0.0.0.0:2379",
-                "--advertise-client-urls", f"http://{self.name('etcd')}:2379", "--listen-peer-urls", "http://127.0.0.1:2380",
+    def _rejoin(self, owner: str) -> None:
+        """The owner's namespace is new when it was started again or made: a component still running holds the
+        old one (no network but its loopback) and is restarted into the new; one made for the old owner is made
+        again for the new, etcd with its data kept."""
+        if owner == "running":
+            return
+        for component, make in (("etcd", lambda start=True: self._etcd(start, keep_data=True)),
+                                ("kube-controller-manager", self._controller_manager), ("kube-scheduler", self._scheduler)):
+            existing = self.engine.container(self.name(component))
+            if existing is None:
+                continue
+            if owner == "made":
+                self.engine.remove(existing, self.labels)
+                make(start=existing.status == "running")
+            elif existing.status == "running":
+                self.engine.restart(existing)
+
+    def _joined(self) -> str:
+        return f"container:{self.name(NETWORK_OWNER)}"
+
+    def _etcd(self, start: bool = True, keep_data: bool = False) -> None:
+        argv = ["etcd", "--name", "etcd", "--data-dir", "/var/lib/etcd", "--listen-client-urls", "http://127.0.0.1:2379",
+                "--advertise-client-urls", "http://127.0.0.1:2379", "--listen-peer-urls", "http://127.0.0.1:2380",
                 "--unsafe-no-fsync", "--log-level", "warn"]
-        # Plain HTTP on the lab's own network, reached by the API server only. Its data in a volume of the lab's
-        # (`down` removes it): a stopped etcd, or the engine restarted, comes back with the cluster it held.
+        # Plain HTTP on the control plane's loopback, reached by the API server only. Its data in a volume of the
+        # lab's (`down` removes it): a stopped etcd, or the engine restarted, comes back with the cluster it held.
         volume = self.name("etcd")
-        for stale in (v for v in self.engine.volumes(self._labels("etcd")) if v.name == volume):
-            self.engine.remove_volume(stale, self.labels)  # a new etcd is a new cluster: no data of one torn down half way
-        self.engine.create_volume(volume, self._labels("etcd"))
-        self.engine.run(self.name("etcd"), self.images["etcd"], argv, labels=self._labels("etcd"), network=self.network,
-                        volumes={volume: "/var/lib/etcd"}, volumes_read_only=False)
+        if not keep_data:
+            for stale in (v for v in self.engine.volumes(self._labels("etcd")) if v.name == volume):
+                self.engine.remove_volume(stale, self.labels)  # a new etcd is a new cluster: no data of one torn down half way
+            self.engine.create_volume(volume, self._labels("etcd"))
+        self.engine.run(self.name("etcd"), self.images["etcd"], argv, labels=self._labels("etcd"), network_mode=self._joined(),
+                        volumes={volume: "/var/lib/etcd"}, volumes_read_only=False, environment=GO_RUNTIME_ENV, start=start)
 
     def _apiserver(self) -> None:
         argv = ["kube-apiserver",
-                f"--etcd-servers=http://{self.name('etcd')}:2379",
+                "--etcd-servers=http://127.0.0.1:2379",
                 f"--secure-port={API_PORT}", f"--tls-cert-file={PKI_DIR}/apiserver.crt", f"--tls-private-key-file={PKI_DIR}/apiserver.key",
                 f"--client-ca-file={PKI_DIR}/ca.crt",
                 "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
@@ -251,7 +293,7 @@ class ControlPlane:
                 "--enable-aggregator-routing=true",
                 "--allow-privileged=true", "--profiling=false", "--v=1"]
         self.engine.run(self.name("kube-apiserver"), self.images["kube-apiserver"], argv, labels=self._labels("kube-apiserver"),
-                        network=self.network, aliases=[self.api_host],
+                        network=self.network, aliases=[self.api_host], environment=GO_RUNTIME_ENV,
                         files=self._pki_files("ca.crt", "apiserver.crt", "apiserver.key", "sa.pub", "sa.key"),
                         publish={f"{API_PORT}/tcp": ("127.0.0.1", self.api_port)})
 
@@ -272,7 +314,8 @@ class ControlPlane:
         files = {**self._component_files("controller-manager", "controller-manager.conf"),
                  **self._pki_files("ca.crt", "ca.key", "sa.key", "controller-manager-server.crt", "controller-manager-server.key")}
         self.engine.run(self.name("kube-controller-manager"), self.images["kube-controller-manager"], argv,
-                        labels=self._labels("kube-controller-manager"), network=self.network, files=files, start=start)
+                        labels=self._labels("kube-controller-manager"), network_mode=self._joined(), files=files, start=start,
+                        environment=GO_RUNTIME_ENV)
 
     def _scheduler(self, start: bool = True) -> None:
         conf = "/etc/kubernetes/scheduler.conf"
@@ -280,7 +323,7 @@ class ControlPlane:
                 "--leader-elect=false", *self._serving_flags("scheduler"), "--v=1"]
         files = {**self._component_files("scheduler", "scheduler.conf"), **self._pki_files("scheduler-server.crt", "scheduler-server.key")}
         self.engine.run(self.name("kube-scheduler"), self.images["kube-scheduler"], argv, labels=self._labels("kube-scheduler"),
-                        network=self.network, files=files, start=start)
+                        network_mode=self._joined(), files=files, start=start, environment=GO_RUNTIME_ENV)
 
     @staticmethod
     def _serving_flags(component: str) -> list[str]:

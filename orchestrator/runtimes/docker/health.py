@@ -4,12 +4,13 @@ each part that is not well is named, in the lab's words, with the command that h
 from __future__ import annotations
 
 from orchestrator.errors import PermanentFailure
+from orchestrator.runtimes.docker.control_plane import COMPONENTS, component_container
 from orchestrator.runtimes.docker.pod_spec import NAMESPACE_LABEL, POD_LABEL, ROLE_LABEL, VOLUMES_ROLE
 
 COMPONENT_LABEL = "lab.dev/component"
 COMPOSE_SERVICE_LABEL = "com.docker.compose.service"
 PARTS = {"etcd": "etcd", "kube-apiserver": "the API server", "kube-controller-manager": "the controller-manager",
-         "kube-scheduler": "the scheduler"}
+         "kube-scheduler": "the scheduler"}  # COMPONENTS in the lab's words
 ROLES = {"envoy": "Envoy (the emulated Cilium's proxy)", "datapath": "the emulated Cilium's datapath (iptables)"}
 
 
@@ -35,6 +36,10 @@ def unwell_parts(engine, labels: dict[str, str], compose_doc: dict, instance, no
         expected = f"{instance.compose_project}-{service}-1"
         if expected not in names:
             lines.append(f"container {expected} (compose service {service}) does not exist; {heal} makes it again")
+    for component in COMPONENTS if instance.data.get("control_plane") else ():
+        expected = component_container(instance.name, component)
+        if expected not in names:
+            lines.append(f"{PARTS[component]}: container {expected} does not exist; {heal} makes it again")
     for container in containers:
         if container.labels.get(ROLE_LABEL) == VOLUMES_ROLE or container.status == "running":
             continue  # a volumes container is created to write a pod's volumes, never started

@@ -61,7 +61,7 @@ class PodProbes:
     def restart(self, pod: dict, container) -> None:
         uid = pod["metadata"]["uid"]
         # The grace period, capped: the node runs one loop, and a process that ignores SIGTERM must not stall it.
-        container.restart(timeout=min(int(pod["spec"].get("terminationGracePeriodSeconds", 30)), 5))
+        self.engine.restart(container, timeout=min(int(pod["spec"].get("terminationGracePeriodSeconds", 30)), 5))
         self.restarts[uid] = self.restarts.get(uid, 0) + 1
         self.started_mono[uid] = time.monotonic()
         for kind in ("readinessProbe", "livenessProbe"):

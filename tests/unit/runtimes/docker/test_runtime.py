@@ -171,9 +171,11 @@ def test_the_engine_fake_refuses_what_docker_and_the_tool_refuse():
 
 def test_health_names_each_part_that_is_down_in_the_labs_words(world, monkeypatch):
     """Every part that is not running, one line each with the command that heals it: a stopped control-plane
-    component by its name, a compose service that is gone, the node agent; a part that runs is not named."""
+    component by its name, one that is gone, a compose service that is gone, the node agent; a part that runs is
+    not named."""
     runtime, engine, _cluster, _rendered, _ = world
     monkeypatch.setattr(type(runtime.node_agent), "running", lambda self: False)
+    runtime.instance.data["control_plane"] = True
     labels = runtime.labels
     engine.run("lab-inject-mtls-kube-apiserver", runtime.instance.lab.images["kubeApiserver"], [],
                labels={**labels, "lab.dev/role": "control-plane", "lab.dev/component": "kube-apiserver"})
@@ -184,11 +186,16 @@ def test_health_names_each_part_that_is_down_in_the_labs_words(world, monkeypatc
     lines = runtime.health()
     assert lines == [
         "container lab-inject-mtls-haproxy-1 (compose service haproxy) does not exist; `lab up inject-mtls` makes it again",
+        "the controller-manager: container lab-inject-mtls-kube-controller-manager does not exist; `lab up inject-mtls` makes it again",
+        "the scheduler: container lab-inject-mtls-kube-scheduler does not exist; `lab up inject-mtls` makes it again",
         "the API server: container lab-inject-mtls-kube-apiserver is exited (exit code 1); `lab up inject-mtls` starts it again",
         "the node agent (the instance's kubelet, a process of this machine) is not running; `lab up inject-mtls` starts it again"]
     monkeypatch.setattr(type(runtime.node_agent), "running", lambda self: True)
     engine.container("lab-inject-mtls-kube-apiserver").status = "running"
     engine.run("lab-inject-mtls-haproxy-1", runtime.instance.lab.images["haproxy"], [], labels={**labels, "com.docker.compose.service": "haproxy"})
+    for component, image in (("kube-controller-manager", "kubeControllerManager"), ("kube-scheduler", "kubeScheduler")):
+        engine.run(f"lab-inject-mtls-{component}", runtime.instance.lab.images[image], [],
+                   labels={**labels, "lab.dev/role": "control-plane", "lab.dev/component": component})
     assert runtime.health() == []
 
 
