@@ -267,6 +267,11 @@ class DockerEngine:
         with engine_errors(f"start container {container.name}"):
             container.start()
 
+    def stop(self, container, timeout: int = 5) -> None:
+        """Stopped: SIGTERM, then SIGKILL after `timeout` seconds."""
+        with engine_errors(f"stop container {container.name}"):
+            container.stop(timeout=timeout)
+
     def restart(self, container, timeout: int = 5) -> None:
         """Stopped (SIGTERM, then SIGKILL after `timeout` seconds) and started again, as it is."""
         with engine_errors(f"restart container {container.name}"):

@@ -54,13 +54,16 @@ def test_up_verify_status_converge_down(labdir, docker_engine):
     ip = docker_engine.containers.get("lab-inject-mtls-curl").attrs["NetworkSettings"]["Networks"]["kind"]["IPAddress"]
     assert [(p["metadata"]["name"], p["status"]["phase"], p["status"]["podIP"]) for p in pods] == [("curl", "Running", ip)]
     assert kubectl(kubeconfig, "version")["serverVersion"]["gitVersion"] == "v1.35.4"
-    # The controllers' secure ports serve certificates from the cluster CA (not the self-signed pair each makes without one).
+    # The controllers' secure ports serve certificates from the cluster CA (not the self-signed pair each makes without one),
+    # at the control-plane node's address: the components share the API server's network namespace, as on kubeadm's node.
     cluster_ca = str(labdir / ".lab/inject-mtls/cluster-pki/ca.crt")
+    node = docker_engine.containers.get("lab-inject-mtls-kube-apiserver")
+    address = node.attrs["NetworkSettings"]["Networks"]["kind"]["IPAddress"]
     for component, port in (("kube-controller-manager", 10257), ("kube-scheduler", 10259)):
-        name = f"lab-inject-mtls-{component}"
-        address = docker_engine.containers.get(name).attrs["NetworkSettings"]["Networks"]["kind"]["IPAddress"]
+        joined = docker_engine.containers.get(f"lab-inject-mtls-{component}").attrs["HostConfig"]["NetworkMode"]
+        assert joined == f"container:{node.id}", component
         with socket.create_connection((address, port), timeout=5) as raw, \
-                ssl.create_default_context(cafile=cluster_ca).wrap_socket(raw, server_hostname=name) as tls:
+                ssl.create_default_context(cafile=cluster_ca).wrap_socket(raw, server_hostname="inject-mtls-control-plane") as tls:
             tls.sendall(b"GET /healthz HTTP/1.0\r\n\r\n")
             assert tls.recv(4096).split(b"\r\n")[0] == b"HTTP/1.0 200 OK", component
     cilium = kubectl(kubeconfig, "get", "ccec,cnp", "-A", "-o", "json")["items"]

@@ -154,7 +154,8 @@ class ControlPlane:
         self.pki = ClusterPki(state_dir / CLUSTER_PKI, instance,
                               [self.api_host, "kubernetes", "kubernetes.default", "kubernetes.default.svc",
                                "kubernetes.default.svc.cluster.local", "localhost"],
-                              {"controller-manager": [self.name("kube-controller-manager")], "scheduler": [self.name("kube-scheduler")]})
+                              # their secure ports answer at the control-plane node's address, as on kubeadm's node
+                              {"controller-manager": [self.api_host], "scheduler": [self.api_host]})
 
     def name(self, component: str) -> str:
         return component_container(self.instance, component)
@@ -248,20 +249,21 @@ class ControlPlane:
 
     def _rejoin(self, owner: str) -> None:
         """The owner's namespace is new when it was started again or made: a component still running holds the
-        old one (no network but its loopback) and is restarted into the new; one made for the old owner is made
-        again for the new, etcd with its data kept."""
+        old one (no network but its loopback) and is stopped; one made for an owner now gone is made again (etcd
+        with its data kept), not started. Each then starts in its turn, as at a first `up`: etcd with the API
+        server, the controllers once it is ready."""
         if owner == "running":
             return
-        for component, make in (("etcd", lambda start=True: self._etcd(start, keep_data=True)),
+        for component, make in (("etcd", lambda start: self._etcd(start, keep_data=True)),
                                 ("kube-controller-manager", self._controller_manager), ("kube-scheduler", self._scheduler)):
             existing = self.engine.container(self.name(component))
             if existing is None:
                 continue
             if owner == "made":
                 self.engine.remove(existing, self.labels)
-                make(start=existing.status == "running")
+                make(start=False)
             elif existing.status == "running":
-                self.engine.restart(existing)
+                self.engine.stop(existing)
 
     def _joined(self) -> str:
         return f"container:{self.name(NETWORK_OWNER)}"
@@ -273,8 +275,9 @@ class ControlPlane:
         # Plain HTTP on the control plane's loopback, reached by the API server only. Its data in a volume of the
         # lab's (`down` removes it): a stopped etcd, or the engine restarted, comes back with the cluster it held.
         volume = self.name("etcd")
-        if not keep_data:
-            for stale in (v for v in self.engine.volumes(self._labels("etcd")) if v.name == volume):
+        ours = [v for v in self.engine.volumes(self._labels("etcd")) if v.name == volume]
+        if not (keep_data and ours):  # never a mount of a missing volume: Docker would make it unlabelled, and `down` leave it
+            for stale in ours:
                 self.engine.remove_volume(stale, self.labels)  # a new etcd is a new cluster: no data of one torn down half way
             self.engine.create_volume(volume, self._labels("etcd"))
         self.engine.run(self.name("etcd"), self.images["etcd"], argv, labels=self._labels("etcd"), network_mode=self._joined(),
