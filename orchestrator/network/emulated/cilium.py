@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
 from functools import cached_property
@@ -193,10 +194,12 @@ class EmulatedCilium:
     def before_exec(self, container: str) -> None:
         """A command is about to run in a pod: Cilium follows the API server's objects first; if this is the
         redirected pod and the node recreated it, the proxy and the redirect go back (as Cilium regenerates an
-        endpoint); then Envoy is sampled, so the flows window starts before this command's traffic."""
+        endpoint); then Envoy is sampled, so the flows window starts before this command's traffic. Checks that
+        run side by side share one sample: one taken since this command asked still precedes its traffic."""
+        asked = time.time()
+        self.follow()  # its reads run beside the other commands' (it compares and rebuilds under the hold)
         with self.record.held() as data:
-            self.follow()
-            if container == data.get("redirected_pod"):
+            if container == data.get("redirected_pod") and not self.proxy.sampled_since(asked):
                 self.proxy.sample(container)
 
     def explain(self, pod, since: float) -> str:

@@ -264,6 +264,10 @@ class CiliumProxy:
         self.samples.append(sample)
         return sample
 
+    def sampled_since(self, moment: float) -> bool:
+        """Whether a sample was taken at or after `moment` (a wall-clock time, as Sample.at)."""
+        return any(s.at >= moment for s in reversed(self.samples))
+
     def flows(self, pod_container: str, since: float, selected: list[Route]) -> Flows:
         """to-proxy flows in [since, now] through the selected routes: counted from the first sample taken in
         the window (before the window's traffic, since every exec in the redirected pod samples first) to a
