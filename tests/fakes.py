@@ -259,7 +259,7 @@ class FakeEngine:
             return ExecResult(0 if live else 7, "LIVE" if live else "", "")
         return ExecResult(0, "", "")
 
-    def logs(self, name: str) -> str:
+    def logs(self, name: str, since: float | None = None) -> str:
         return ""
 
     def remove(self, container, owner: dict[str, str]) -> None:

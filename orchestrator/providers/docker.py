@@ -317,10 +317,11 @@ class DockerEngine:
         out, err = result.output if result.output else (b"", b"")
         return ExecResult(result.exit_code, (out or b"").decode(errors="replace"), (err or b"").decode(errors="replace"))
 
-    def logs(self, name: str) -> str:
+    def logs(self, name: str, since: float | None = None) -> str:
+        """Its log, each line timestamped; `since`: only what it wrote from that time on (epoch seconds)."""
         with engine_errors(f"logs of container {name}"):
             container = self.container(name)
-            return container.logs(timestamps=True).decode(errors="replace") if container else ""
+            return container.logs(timestamps=True, since=since).decode(errors="replace") if container else ""
 
     def remove(self, container, owner: dict[str, str]) -> None:
         """A container, or a ContainerState from states(): removed by name, with its anonymous volumes, only when it

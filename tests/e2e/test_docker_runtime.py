@@ -55,10 +55,11 @@ def test_up_verify_status_converge_down(labdir, docker_engine):
     assert [(p["metadata"]["name"], p["status"]["phase"], p["status"]["podIP"]) for p in pods] == [("curl", "Running", ip)]
     assert kubectl(kubeconfig, "version")["serverVersion"]["gitVersion"] == "v1.35.4"
     # The controllers' secure ports serve certificates from the cluster CA (not the self-signed pair each makes without one),
-    # at the control-plane node's address: the components share the API server's network namespace, as on kubeadm's node.
+    # at the control-plane node's address: the components share etcd's network namespace, as on kubeadm's node.
     cluster_ca = str(labdir / ".lab/inject-mtls/cluster-pki/ca.crt")
-    node = docker_engine.containers.get("lab-inject-mtls-kube-apiserver")
+    node = docker_engine.containers.get("lab-inject-mtls-etcd")
     address = node.attrs["NetworkSettings"]["Networks"]["kind"]["IPAddress"]
+    assert docker_engine.containers.get("lab-inject-mtls-kube-apiserver").attrs["HostConfig"]["NetworkMode"] == f"container:{node.id}"
     for component, port in (("kube-controller-manager", 10257), ("kube-scheduler", 10259)):
         joined = docker_engine.containers.get(f"lab-inject-mtls-{component}").attrs["HostConfig"]["NetworkMode"]
         assert joined == f"container:{node.id}", component

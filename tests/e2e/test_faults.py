@@ -98,8 +98,8 @@ def _kill_node_agent(labdir) -> None:
 def test_a_stopped_part_is_named_and_up_brings_it_back(up, docker_engine, part, expected):
     """A part of the cluster stopped (as a reboot or `docker stop` leaves it): `verify` names it, and the command
     to heal it, before any check; `lab up` starts it again as it was (etcd's data, the API server's port and so
-    the kubeconfig kept) and converges, and the checks pass. The API server stopped takes the control plane's
-    network namespace with it: the components that joined it are restarted into the new one."""
+    the kubeconfig kept) and converges, and the checks pass. etcd stopped takes the control plane's network
+    namespace with it: the components that joined it are restarted into the new one."""
     if part == "node agent":
         _kill_node_agent(up)
     else:
@@ -119,27 +119,26 @@ def test_a_stopped_part_is_named_and_up_brings_it_back(up, docker_engine, part, 
     assert labelled(docker_engine) == NOTHING
 
 
-def test_the_api_server_removed_by_hand_is_made_again_and_the_cluster_kept(up, docker_engine):
-    """The API server's container holds the control plane's network namespace; removed by hand (`docker rm -f`),
-    `lab up` makes it again on its port, and etcd, the controller-manager and the scheduler, which still held the
-    old namespace, again in the new one, etcd with its data: the same cluster (an object keeps its uid)."""
+def test_etcd_removed_by_hand_is_made_again_with_its_cluster_and_the_rest_rejoin_it(up, docker_engine):
+    """etcd's container holds the control plane's network namespace; removed by hand (`docker rm -f`), `lab up`
+    makes it again on its volume, on the API server's port, and the API server, controller-manager and
+    scheduler, which still held the old namespace, again in the new one: the same cluster (an object keeps its uid)."""
     from pathlib import Path
 
     from orchestrator.providers.kube import KubeApi
 
     kubeconfig = up / ".lab" / "inject-mtls" / "kubeconfig"
     uid = KubeApi(kubeconfig).get("v1", "Namespace", "kube-system")["metadata"]["uid"]
-    owner = docker_engine.containers.get("lab-inject-mtls-kube-apiserver")
+    owner = docker_engine.containers.get("lab-inject-mtls-etcd")
     owner.remove(force=True)
     result, seconds = timed_verify(up)
     assert result.returncode == 1 and seconds < QUICK, result.stdout + result.stderr
-    assert ("the API server: container lab-inject-mtls-kube-apiserver does not exist; `lab up inject-mtls` makes it again"
-            in result.stderr), result.stderr
+    assert "etcd: container lab-inject-mtls-etcd does not exist; `lab up inject-mtls` makes it again" in result.stderr, result.stderr
     healed = lab(up, *up_args(), timeout=600)
     assert healed.returncode == 0, healed.stdout[-3000:] + healed.stderr[-3000:]
-    new_owner = docker_engine.containers.get("lab-inject-mtls-kube-apiserver")
+    new_owner = docker_engine.containers.get("lab-inject-mtls-etcd")
     assert new_owner.id != owner.id
-    for member in ("etcd", "kube-controller-manager", "kube-scheduler"):
+    for member in ("kube-apiserver", "kube-controller-manager", "kube-scheduler"):
         joined = docker_engine.containers.get(f"lab-inject-mtls-{member}")
         assert joined.attrs["HostConfig"]["NetworkMode"] == f"container:{new_owner.id}" and joined.status == "running", member
     assert KubeApi(Path(kubeconfig)).get("v1", "Namespace", "kube-system")["metadata"]["uid"] == uid

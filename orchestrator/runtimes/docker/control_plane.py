@@ -1,11 +1,13 @@
 """A real Kubernetes control plane as containers on the lab's network: etcd, kube-apiserver,
 kube-controller-manager and kube-scheduler, with a cluster PKI issued by the project's PKI engine.
 
-The four share one network namespace, the API server's, as kubeadm's static pods share their node's
-(hostNetwork): the API server's container is on the lab network under the control-plane node's name with its
-port published, etcd listens on 127.0.0.1 only, and the others join it. Docker then makes one network
-endpoint, not four: each costs dockerd a re-exec of itself (its prestart hook) and the embedded DNS's
-iptables rules, about 0.16 s of CPU, which a neighbour instance booting beside it needs.
+The four share one network namespace, as kubeadm's static pods share their node's (hostNetwork): etcd's
+container holds it, on the lab network under the control-plane node's name with the API server's port
+published; etcd listens on 127.0.0.1 only, and the others join it. Docker then makes one network endpoint,
+not four: each costs dockerd a re-exec of itself (its prestart hook) and the embedded DNS's iptables rules,
+about 0.16 s of CPU, which a neighbour instance booting beside it needs. etcd holds it because it starts
+first: the API server starts once etcd serves, since its first dial to an etcd not yet serving fails and
+gRPC waits a second before the next (a second of every boot).
 
 Laid out as kubeadm does (/etc/kubernetes/pki, /etc/kubernetes/*.conf) so a lab about the cluster's
 certificates reads them where a kubeadm cluster keeps them. Files go into the containers by copy with
@@ -43,7 +45,8 @@ ROLE_LABEL = "lab.dev/role"
 CA_DAYS = 3650
 LEAF_DAYS = 365
 COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler")
-NETWORK_OWNER = "kube-apiserver"  # holds the namespace the other components join
+NETWORK_OWNER = "etcd"  # holds the namespace the other components join
+ETCD_SERVING = "serving client traffic"  # etcd's log line once its gRPC server answers clients
 # Go's collector at a quarter of its default pace: a booting API server allocates a great deal that lives on
 # (its schemes, OpenAPI, caches), and at GOGC=100 it collects it again and again, about a fifth of its boot's
 # CPU, which a neighbour instance booting beside it needs. It keeps about 120 MB more (bench: `make bench`).
@@ -208,7 +211,7 @@ class ControlPlane:
         self._start_group(self._controllers(), timeout)
 
     def _api(self):
-        return (("kube-apiserver", self._apiserver), ("etcd", self._etcd))
+        return (("etcd", self._etcd), ("kube-apiserver", self._apiserver))
 
     def _controllers(self):
         return (("kube-controller-manager", self._controller_manager), ("kube-scheduler", self._scheduler))
@@ -223,11 +226,16 @@ class ControlPlane:
         self._wait_ready(max(1.0, deadline - time.monotonic()), [c for c, _ in group])
 
     def _start_all(self, group) -> None:
-        """The network's owner first (the others join its namespace), then the rest at once (the API server
-        retries etcd until it answers)."""
+        """The network's owner first (the others join its namespace) until it serves, the rest made meanwhile
+        (image, files), then the rest started at once."""
         rest = [(component, start) for component, start in group if component != NETWORK_OWNER]
         if len(rest) < len(group):
             self._rejoin(self._start(NETWORK_OWNER, dict(group)[NETWORK_OWNER]))
+            with ThreadPoolExecutor(max(1, len(rest))) as pool:
+                made = [pool.submit(self._create, component, start) for component, start in rest]
+                self._wait_etcd()
+                for future in made:
+                    future.result()
         with ThreadPoolExecutor(max(1, len(rest))) as pool:
             for started in [pool.submit(self._start, component, start) for component, start in rest]:
                 started.result()
@@ -249,13 +257,13 @@ class ControlPlane:
 
     def _rejoin(self, owner: str) -> None:
         """The owner's namespace is new when it was started again or made: a component still running holds the
-        old one (no network but its loopback) and is stopped; one made for an owner now gone is made again (etcd
-        with its data kept), not started. Each then starts in its turn, as at a first `up`: etcd with the API
-        server, the controllers once it is ready."""
+        old one (no network but its loopback) and is stopped; one made for an owner now gone is made again, not
+        started. Each then starts in its turn, as at a first `up`: the API server once etcd serves, the
+        controllers once it is ready."""
         if owner == "running":
             return
-        for component, make in (("etcd", lambda start: self._etcd(start, keep_data=True)),
-                                ("kube-controller-manager", self._controller_manager), ("kube-scheduler", self._scheduler)):
+        for component, make in (("kube-apiserver", self._apiserver), ("kube-controller-manager", self._controller_manager),
+                                ("kube-scheduler", self._scheduler)):
             existing = self.engine.container(self.name(component))
             if existing is None:
                 continue
@@ -268,22 +276,43 @@ class ControlPlane:
     def _joined(self) -> str:
         return f"container:{self.name(NETWORK_OWNER)}"
 
-    def _etcd(self, start: bool = True, keep_data: bool = False) -> None:
+    def _wait_etcd(self, timeout: float = 30) -> None:
+        """Until etcd (just started) serves clients, read from its log since it started: the API server started
+        before then dials in vain and waits out gRPC's reconnect backoff."""
+        name, deadline = self.name("etcd"), time.monotonic() + timeout
+        while True:
+            container = self.engine.container(name)
+            if container is None or container.status != "running":
+                logs = self.engine.logs(name)[-1500:] if container else ""
+                raise RuntimeFailure(f"etcd ({name}) is not running: {logs.strip()}")
+            started = dt.datetime.fromisoformat(container.attrs["State"]["StartedAt"][:26].rstrip("Z") + "+00:00").timestamp()
+            if ETCD_SERVING in self.engine.logs(name, since=started) or time.monotonic() > deadline:
+                return  # past the deadline the API server starts anyway, and its own wait says what is wrong
+            time.sleep(0.02)
+
+    def holds_cluster(self) -> bool:
+        """Whether etcd's volume holds a cluster (one made by an earlier `up` of this instance, kept by a stop, an
+        engine restart or its container removed by hand), or `up` makes a new one."""
+        return any(v.name == self.name("etcd") for v in self.engine.volumes(self._labels("etcd")))
+
+    def _etcd(self, start: bool = True) -> None:
         argv = ["etcd", "--name", "etcd", "--data-dir", "/var/lib/etcd", "--listen-client-urls", "http://127.0.0.1:2379",
                 "--advertise-client-urls", "http://127.0.0.1:2379", "--listen-peer-urls", "http://127.0.0.1:2380",
-                "--unsafe-no-fsync", "--log-level", "warn"]
+                "--unsafe-no-fsync", "--heartbeat-interval=20", "--election-timeout=100", "--log-level", "info"]
         # Plain HTTP on the control plane's loopback, reached by the API server only. Its data in a volume of the
-        # lab's (`down` removes it): a stopped etcd, or the engine restarted, comes back with the cluster it held.
+        # lab's (`down` removes it): a stopped etcd, the engine restarted, or its container removed by hand, comes
+        # back with the cluster it held.
+        # A lone member still waits out a randomized election timeout before it serves (0.1-1 s at the default
+        # 1000 ms, and the API server waits with it); on its own loopback 100 ms is plenty. Logged at info: the
+        # line that it serves is what the API server's start waits for.
         volume = self.name("etcd")
-        ours = [v for v in self.engine.volumes(self._labels("etcd")) if v.name == volume]
-        if not (keep_data and ours):  # never a mount of a missing volume: Docker would make it unlabelled, and `down` leave it
-            for stale in ours:
-                self.engine.remove_volume(stale, self.labels)  # a new etcd is a new cluster: no data of one torn down half way
+        if not self.holds_cluster():  # never a mount of a missing volume: Docker would make it unlabelled, and `down` leave it
             self.engine.create_volume(volume, self._labels("etcd"))
-        self.engine.run(self.name("etcd"), self.images["etcd"], argv, labels=self._labels("etcd"), network_mode=self._joined(),
+        self.engine.run(self.name("etcd"), self.images["etcd"], argv, labels=self._labels("etcd"), network=self.network,
+                        aliases=[self.api_host], publish={f"{API_PORT}/tcp": ("127.0.0.1", self.api_port)},
                         volumes={volume: "/var/lib/etcd"}, volumes_read_only=False, environment=GO_RUNTIME_ENV, start=start)
 
-    def _apiserver(self) -> None:
+    def _apiserver(self, start: bool = True) -> None:
         argv = ["kube-apiserver",
                 "--etcd-servers=http://127.0.0.1:2379",
                 f"--secure-port={API_PORT}", f"--tls-cert-file={PKI_DIR}/apiserver.crt", f"--tls-private-key-file={PKI_DIR}/apiserver.key",
@@ -296,9 +325,8 @@ class ControlPlane:
                 "--enable-aggregator-routing=true",
                 "--allow-privileged=true", "--profiling=false", "--v=1"]
         self.engine.run(self.name("kube-apiserver"), self.images["kube-apiserver"], argv, labels=self._labels("kube-apiserver"),
-                        network=self.network, aliases=[self.api_host], environment=GO_RUNTIME_ENV,
-                        files=self._pki_files("ca.crt", "apiserver.crt", "apiserver.key", "sa.pub", "sa.key"),
-                        publish={f"{API_PORT}/tcp": ("127.0.0.1", self.api_port)})
+                        network_mode=self._joined(), environment=GO_RUNTIME_ENV, start=start,
+                        files=self._pki_files("ca.crt", "apiserver.crt", "apiserver.key", "sa.pub", "sa.key"))
 
     def _component_files(self, identity: str, conf: str) -> dict[str, FileSpec]:
         return {f"/etc/kubernetes/{conf}": FileSpec(self.pki.kubeconfig(identity, self.internal_server).encode(), 0o600)}
@@ -336,9 +364,10 @@ class ControlPlane:
         return [f"--tls-cert-file={PKI_DIR}/{component}-server.crt", f"--tls-private-key-file={PKI_DIR}/{component}-server.key"]
 
     def host_port(self) -> int:
-        container = self.engine.container(self.name("kube-apiserver"))
+        """The API server's port as published on the container holding its network namespace."""
+        container = self.engine.container(self.name(NETWORK_OWNER))
         if container is None:
-            raise RuntimeFailure("the API server container is gone")
+            raise RuntimeFailure(f"the control plane's network holder ({self.name(NETWORK_OWNER)}) is gone")
         bindings = (container.attrs.get("NetworkSettings", {}).get("Ports") or {}).get(f"{API_PORT}/tcp") or []
         if not bindings:
             raise RuntimeFailure("the API server's port is not published")

@@ -163,8 +163,8 @@ class DockerRuntime:
                 raise BadInput(f"docker network {self.network_name} has subnet(s) {', '.join(subnets) or 'none'}, which do not contain "
                                f"{', '.join(outside)}; rerun with --set network.subnet=<its IPv4 subnet>")
             self.instance.data["control_plane"] = True  # recorded first: a failed start is still torn down
-            # A new cluster holds nothing of an earlier run to reset; one whose etcd exists (its data is in a volume) may.
-            self._fresh = self.engine.container(self.control_plane.name("etcd")) is None
+            # A new cluster holds nothing of an earlier run to reset; one whose etcd's data is kept may.
+            self._fresh = not self.control_plane.holds_cluster()
             self.control_plane.start_api_containers()
         # The API server's boot is the longest wait: its containers are started first, with Docker to themselves
         # (every other container made or started at once slows both starts). While it boots (seconds): the node
