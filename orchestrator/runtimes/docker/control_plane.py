@@ -132,6 +132,15 @@ def component_container(instance: str, component: str) -> str:
     return f"lab-{instance}-{component}"
 
 
+def _last_exit(container) -> float | None:
+    """When the container's previous run ended (epoch seconds): its log from then on is this run's. Not its
+    start time: Docker records that once the process runs, and a busy engine records it after the first lines."""
+    finished = container.attrs["State"].get("FinishedAt") or ""
+    if not finished or finished.startswith("0001-"):  # never ran before: the whole log is this run's
+        return None
+    return dt.datetime.fromisoformat(finished[:26].rstrip("Z") + "+00:00").timestamp()
+
+
 def free_port() -> int:
     """A port of 127.0.0.1 nothing listens on now (the kernel's choice), for the API server to keep."""
     import socket
@@ -277,16 +286,15 @@ class ControlPlane:
         return f"container:{self.name(NETWORK_OWNER)}"
 
     def _wait_etcd(self, timeout: float = 30) -> None:
-        """Until etcd (just started) serves clients, read from its log since it started: the API server started
-        before then dials in vain and waits out gRPC's reconnect backoff."""
+        """Until etcd (just started) serves clients, as its log of this run says: the API server started before
+        then dials in vain and waits out gRPC's reconnect backoff."""
         name, deadline = self.name("etcd"), time.monotonic() + timeout
         while True:
             container = self.engine.container(name)
             if container is None or container.status != "running":
                 logs = self.engine.logs(name)[-1500:] if container else ""
                 raise RuntimeFailure(f"etcd ({name}) is not running: {logs.strip()}")
-            started = dt.datetime.fromisoformat(container.attrs["State"]["StartedAt"][:26].rstrip("Z") + "+00:00").timestamp()
-            if ETCD_SERVING in self.engine.logs(name, since=started) or time.monotonic() > deadline:
+            if ETCD_SERVING in self.engine.logs(name, since=_last_exit(container)) or time.monotonic() > deadline:
                 return  # past the deadline the API server starts anyway, and its own wait says what is wrong
             time.sleep(0.02)
 
