@@ -137,6 +137,9 @@ class KubeApi:
         with api_errors(f"connect with {kubeconfig}"):
             self.api_client = config.new_client_from_config(config_file=str(kubeconfig))
         self._dynamic = None
+        # The client's discovery is not thread-safe (checks run side by side, each following Cilium's objects):
+        # two threads loading a group's resources at once meet a half-filled cache (KeyError 'resources').
+        self._discovery = threading.RLock()
         # Discovery's cache, per API server as the client keys it, beside the kubeconfig (the instance's state,
         # which `down` removes) instead of one more file in /tmp for every cluster ever made.
         server = hashlib.md5(self.api_client.configuration.host.encode(), usedforsecurity=False).hexdigest()
@@ -153,15 +156,17 @@ class KubeApi:
     @property
     def dynamic(self):
         """Discovery on first use: a client whose credentials the server refuses still gets its answer (401)."""
-        if self._dynamic is None:
-            from kubernetes import dynamic
+        with self._discovery:
+            if self._dynamic is None:
+                from kubernetes import dynamic
 
-            with api_errors("discover the API"):
-                self._dynamic = dynamic.DynamicClient(self.api_client, cache_file=str(self._discovery_cache))
-        return self._dynamic
+                with api_errors("discover the API"):
+                    self._dynamic = dynamic.DynamicClient(self.api_client, cache_file=str(self._discovery_cache))
+            return self._dynamic
 
     def _resource(self, api_version: str, kind: str):
-        return self.dynamic.resources.get(api_version=api_version, kind=kind)
+        with self._discovery:
+            return self.dynamic.resources.get(api_version=api_version, kind=kind)
 
     def apply(self, doc: dict, settle: float = 10.0) -> None:
         """Server-side apply. A namespace's default ServiceAccount appears a moment after the namespace (the

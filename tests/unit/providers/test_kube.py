@@ -22,3 +22,33 @@ def test_a_refused_connection_is_said_the_same_way():
     with pytest.raises(RuntimeFailure, match=r"^read Secret x: cannot reach the API server: \[Errno 111\] Connection refused$"):
         with api_errors("read Secret x"):
             raise ConnectionRefusedError(111, "Connection refused")
+
+
+def test_discovery_is_asked_by_one_thread_at_a_time(tmp_path):
+    """The Kubernetes client's discovery fills its cache lazily and not thread-safely (two threads loading a
+    group at once met a half-filled cache: KeyError 'resources'); checks side by side each list Cilium's kinds."""
+    import threading
+    import time
+    from types import SimpleNamespace
+
+    from orchestrator.providers.kube import KubeApi
+
+    inside, most = [0], [0]
+
+    def get(api_version, kind):
+        inside[0] += 1
+        most[0] = max(most[0], inside[0])
+        time.sleep(0.05)  # a group's resources fetched from the API server
+        inside[0] -= 1
+        return SimpleNamespace(kind=kind)
+
+    kube = KubeApi.__new__(KubeApi)  # no kubeconfig: only discovery is exercised
+    kube._discovery = threading.RLock()
+    kube._dynamic = SimpleNamespace(resources=SimpleNamespace(get=get))
+    threads = [threading.Thread(target=kube._resource, args=("cilium.io/v2", kind))
+               for kind in ("CiliumNetworkPolicy", "CiliumClusterwideEnvoyConfig", "CiliumNetworkPolicy")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(5)
+    assert most[0] == 1
