@@ -213,7 +213,8 @@ def node_guards(kubeconfig: str, engine) -> None:
     _apply(kubeconfig, _pod("patient", {"command": ["sleep", "infinity"], "volumeMounts": [{"name": "s", "mountPath": "/etc/ssl"}]},
                             volumes=[{"name": "s", "secret": {"secretName": "later"}}]))
     time.sleep(2)
-    assert [c.status for c in engine.containers.list(all=True, filters={"name": "lab-deploy-svc-patient$"})] in ([], ["created"])
+    # One list call (no inspect per container): each pass makes the container and removes it again, files missing.
+    assert [c["State"] for c in engine.api.containers(all=True, filters={"name": "lab-deploy-svc-patient$"})] in ([], ["created"])
     _apply(kubeconfig, {**secret, "metadata": {"name": "later", "namespace": "deploy"}, "stringData": {"key": "at last"}})
     _until("the patient pod to run", lambda: kubectl(kubeconfig, "get", "pod", "-n", "deploy", "patient")["status"].get("phase") == "Running")
     assert subprocess.run(["docker", "exec", "lab-deploy-svc-patient", "cat", "/etc/ssl/key"], capture_output=True, text=True).stdout == "at last"

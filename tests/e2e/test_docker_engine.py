@@ -53,3 +53,28 @@ def test_a_privileged_container_runs_and_execs(docker_engine):
         assert code == 0 and b"lab0" in output, output
     finally:
         container.remove(force=True)
+
+
+def test_a_network_whose_endpoint_inspect_does_not_list_is_left_in_use(engine, docker_engine, monkeypatch):
+    """`down` removes the shared network once no container uses it. A container another instance is starting or
+    removing holds an endpoint that the network's inspect does not list at that moment: Docker refuses the
+    removal ("active endpoints"), and the network is left to the last instance down, not `down` failed."""
+    engine.ensure_network(NAME, SUBNET, LABELS)
+    other = docker_engine.containers.run("lab.local/client:test", ["sleep", "infinity"], name="lab-test-shared-net-user", network=NAME, detach=True,
+                                         labels={"lab.dev/instance": "test-b"})
+    try:
+        real = engine.network
+
+        def unlisted(name):  # the window: inspect shows no container on it
+            net = real(name)
+            if net is not None:
+                monkeypatch.setattr(net, "reload", lambda: net.attrs.update(Containers={}))
+            return net
+
+        monkeypatch.setattr(engine, "network", unlisted)
+        assert engine.remove_network_if_unused(NAME) is False
+        assert real(NAME) is not None
+    finally:
+        other.remove(force=True)
+    monkeypatch.undo()
+    assert engine.remove_network_if_unused(NAME) is True
