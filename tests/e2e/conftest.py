@@ -82,18 +82,29 @@ def labelled(client, instance: str = "inject-mtls") -> dict[str, list[str]]:
         "containers": [c.attrs["Names"][0].lstrip("/") for c in client.containers.list(all=True, filters=label, sparse=True)],
         # The kind network is shared: the instance that made it carries its labels, and it stays while another
         # instance's containers use it (the tier runs instances side by side); the last one down removes it.
-        "networks": [n.name for n in client.networks.list(filters=label) if not (n.name == "kind" and _in_use(client, n))],
+        "networks": [n.name for n in client.networks.list(filters=label) if not (n.name == "kind" and _held_or_gone(client, n))],
         "volumes": [v.name for v in client.volumes.list(filters=label)],
     }
 
 
-def _in_use(client, network) -> bool:
+def _held_or_gone(client, network, settle: float = 10.0) -> bool:
+    """Another instance's containers are on it, or gone within `settle` seconds. A container another instance is
+    starting or removing holds an endpoint inspect does not list yet (or any more), and Docker refuses to remove
+    the network then: `down` leaves it to the last instance down, which removes it once its containers are gone."""
+    import time
+
     import docker
 
-    try:
-        return bool(client.networks.get(network.id).attrs.get("Containers"))
-    except docker.errors.NotFound:
-        return False
+    deadline = time.monotonic() + settle
+    while True:
+        try:
+            if client.networks.get(network.id).attrs.get("Containers"):
+                return True
+        except docker.errors.NotFound:
+            return True  # removed meanwhile by the last instance down: nothing left of this one
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.5)
 
 
 def parse_json(stdout: str) -> dict:
