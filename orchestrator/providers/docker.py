@@ -7,6 +7,7 @@ an engine that stopped answering, or a container that is gone, is a PermanentFai
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import io
 import ipaddress
 import os
@@ -112,6 +113,11 @@ def networks_guard(*, exclusive: bool):
     hold it) takes this lock shared; one removing it once unused takes it exclusive, so the network is never
     removed between another instance's look and its first container."""
     return locked(networks_lock_folder(), "lock of the shared networks", shared=not exclusive)
+
+
+def docker_time(stamp: str) -> float:
+    """A Docker timestamp (RFC 3339 in UTC with nanoseconds, as its logs and inspect give them) in epoch seconds."""
+    return dt.datetime.fromisoformat(stamp[:26].rstrip("Z") + "+00:00").timestamp()
 
 
 def connect_in_background() -> Future:

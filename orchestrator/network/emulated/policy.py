@@ -17,13 +17,12 @@ matchExpressions, deny rules, other L7 protocols, header matches) is refused her
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import re
 import time
 
 from orchestrator.errors import BadInput, RuntimeFailure
-from orchestrator.providers.docker import DockerEngine, FileSpec
+from orchestrator.providers.docker import DockerEngine, FileSpec, docker_time
 from orchestrator.kube.cilium import IngressPolicy, in_namespace, pod_ip
 from orchestrator.network.emulated.proxy import ENVOY_UID, ensure_datapath
 
@@ -180,7 +179,7 @@ class PolicyDatapath:
             if not text.startswith("{"):
                 continue
             try:
-                when = dt.datetime.fromisoformat(stamp[:26].rstrip("Z") + "+00:00").timestamp()
+                when = docker_time(stamp)
                 found.append((when, json.loads(text)))
             except ValueError:
                 continue
