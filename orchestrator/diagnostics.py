@@ -125,10 +125,14 @@ def port_findings(compose: dict) -> list[Finding]:
     return findings
 
 
-def docker_findings(cli) -> list[Finding]:
-    """The engine answers, compose v2 is there, and compose's exit status can be trusted."""
+def docker_findings(cli, stack: bool = True) -> list[Finding]:
+    """The engine answers; for a lab with a compose stack, compose v2 is there and its exit status can be trusted
+    (without one, nothing runs compose: its two probes are two CLI starts `up` would wait for in vain)."""
     from orchestrator.providers.docker_cli import HINT
 
+    if not stack:
+        version = cli.server_version()
+        return [Finding("docker daemon", version is not None, version or "not reachable", HINT)]
     # The three probes at once: each is a CLI start, and `lab up` waits for them before anything else.
     with ThreadPoolExecutor(3) as pool:
         asked = pool.submit(cli.server_version), pool.submit(cli.compose_version), pool.submit(cli.compose_reports_failure)

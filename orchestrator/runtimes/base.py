@@ -43,6 +43,13 @@ class Instance:
         return ",".join(f"{key}={value}" for key, value in ownership(self.labels).items())
 
     @property
+    def has_stack(self) -> bool:
+        """Whether the lab renders a compose stack: only then is Docker Compose one of its prerequisites."""
+        from orchestrator.render.artifacts import COMPOSE_FILE
+
+        return COMPOSE_FILE in self.rendered_set().files
+
+    @property
     def compose_project(self) -> str:
         from orchestrator.render.compose import compose_project
 

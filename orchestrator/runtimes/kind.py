@@ -106,7 +106,7 @@ class KindRuntime:
     # what the machine needs, and what the lab asks for
     def requirements(self) -> list[Finding]:
         lab = self.instance.lab
-        findings = docker_findings(self.docker)
+        findings = docker_findings(self.docker, stack=self.instance.has_stack)
         if findings[0].ok:
             resources = self.docker.resources()
             if resources:

@@ -126,7 +126,7 @@ class DockerRuntime:
     def requirements(self) -> list[Finding]:
         if self._engine is None and self._engine_ahead is None:  # what provision needs first, made beside the CLI probes
             self._engine_ahead = connect_in_background()
-        findings = docker_findings(self.cli)
+        findings = docker_findings(self.cli, stack=self.instance.has_stack)
         if findings[0].ok:
             compose = self.compose_doc
             findings += network_findings(self.cli, self.instance.network, pinned_in(compose).get(self.network_name, []))

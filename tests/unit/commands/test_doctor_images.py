@@ -123,6 +123,47 @@ def test_a_compose_that_exits_0_on_failure_is_reported(tmp_path, monkeypatch):
     assert not missing["docker daemon"].ok and not missing["docker compose v2"].ok and "docker compose exit status" not in missing
 
 
+def test_compose_is_probed_only_for_a_lab_with_a_stack(tmp_path, monkeypatch):
+    """Nothing runs compose for a lab without a stack: its probes (two CLI starts `up` waits for) are left out,
+    and a machine without compose is ready for it. A lab with a stack still needs compose, and is told so."""
+    import os
+
+    from orchestrator.diagnostics import docker_findings
+    from orchestrator.providers.docker_cli import DockerCli
+
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    calls = tmp_path / "calls"
+    monkeypatch.setenv("PATH", str(bin_dir))
+    (bin_dir / "docker").write_text(f'#!/bin/sh\necho "$*" >> {calls}\n'
+                                    '[ "$1" = version ] && echo 28.2.2 && exit 0\n'
+                                    "echo \"docker: 'compose' is not a docker command.\" >&2; exit 1\n")
+    os.chmod(bin_dir / "docker", 0o755)
+    without = docker_findings(DockerCli(), stack=False)
+    assert [(f.check, f.ok) for f in without] == [("docker daemon", True)]
+    assert calls.read_text().splitlines() == ["version --format {{.Server.Version}}"]
+    calls.unlink()
+    needing = {f.check: f for f in docker_findings(DockerCli(), stack=True)}
+    assert not needing["docker compose v2"].ok and needing["docker compose v2"].blocking
+    assert sorted(calls.read_text().splitlines()) == ["compose -f /nonexistent/lab-probe/compose.yaml config --quiet", "compose version --short",
+                                                      "version --format {{.Server.Version}}"]
+
+
+def test_a_lab_has_a_stack_when_it_renders_a_compose_file(tmp_path, monkeypatch):
+    """What decides whether compose is a prerequisite: inject-mtls renders its HAProxy stack, k8s-user-certs none."""
+    from orchestrator.context import LabContext
+    from orchestrator.render.artifacts import render_in_memory
+    from orchestrator.runtimes.base import Instance
+
+    monkeypatch.chdir(tmp_path)
+    found = {}
+    for name in ("inject-mtls", "k8s-user-certs"):
+        lab = LabContext(workdir=tmp_path).load(name)
+        _store, rendered = render_in_memory(lab, tmp_path / "certs" / name)
+        found[name] = Instance(lab.name, lab.instance, lab.owner_labels(), lab.network, tmp_path / name, {}, lab, rendered).has_stack
+    assert found == {"inject-mtls": True, "k8s-user-certs": False}
+
+
 def test_doctor_finds_the_kubectl_that_answers(workdir, tmp_path, monkeypatch):
     """The kubectl probe runs kubectl: the real one is found with its version; one that fails is not."""
     import shutil

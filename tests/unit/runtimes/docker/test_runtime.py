@@ -279,7 +279,7 @@ def test_the_sdk_client_is_made_beside_the_preflight_and_used_once_made(world, m
 
     monkeypatch.setattr(provider, "DockerEngine", Engine)
     monkeypatch.setattr(module, "DockerEngine", lambda: pytest.fail("a second client was made"))
-    monkeypatch.setattr(module, "docker_findings", lambda cli: [module.Finding("docker daemon", False, "not reachable")])
+    monkeypatch.setattr(module, "docker_findings", lambda cli, stack: [module.Finding("docker daemon", False, "not reachable")])
     runtime._engine = None
     runtime.requirements()
     assert isinstance(runtime._engine_ahead, Future)
