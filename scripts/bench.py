@@ -6,10 +6,11 @@
   `lab down`; min/median per phase and the ratio of `lab up` to the baseline.
 - Every other lab: up, verify, down once each (no hand-written baseline exists for them); figures bounded by
   upstream timing are labelled so.
-- N instances of one lab started at once (1, 2, 4): the wall time for all and its ratio to one.
+- N instances of one lab started at once (1, 2, 4; three rounds): the median wall time for all and its ratio to one.
 - `lab certs issue inject-mtls --force` against scripts/bench_certs_openssl.sh (the same five certificates with
-  the openssl CLI), beside the floor of any such Python command (Python importing click, PyYAML and
-  cryptography, against the same script), and `lab --help` against `python -c "import click"`: medians and ratios.
+  the openssl CLI), beside two floors of any such Python command against the same script (the same certificates
+  in a bare Python script, scripts/bench_certs_python.py; Python importing click, PyYAML and cryptography), and
+  `lab --help` against `python -c "import click"`: medians and ratios.
 - A warm `make images` (the component build with Go's caches kept).
 - The labs without Cilium on real kind (the node image `make kind-node` builds): a warm `make kind-node`,
   `kind create cluster` alone, and per lab `lab up --runtime kind` cold (the cluster created) and warm (the
@@ -63,25 +64,35 @@ def every_lab(cwd: Path) -> None:
         print(f"{name:18} {up:7.2f} {verify:7.2f} {down:7.2f}  {note}", flush=True)
 
 
-def parallel(cwd: Path, counts=(1, 2, 4)) -> None:
-    """N instances of one lab started at once; each `down` after, not timed."""
-    print(f"\n{PARALLEL_LAB} instances started at once (2 cores here)")
-    one = None
+def parallel(cwd: Path, counts=(1, 2, 4), rounds: int = 3) -> None:
+    """N instances of one lab started at once, each N `rounds` times (1, 2, 4, then again): the median wall time
+    for all and its ratio to one's median; each `down` after, not timed. One run swings by a tenth either way."""
+    print(f"\n{PARALLEL_LAB} instances started at once (2 cores here; median of {rounds})")
+    walls: dict[int, list[float]] = {n: [] for n in counts}
+    for _ in range(rounds):
+        for n in counts:
+            walls[n].append(instances_at_once(cwd, n))
+    one = statistics.median(walls[counts[0]])
     for n in counts:
-        names = [f"{PARALLEL_LAB}-p{i}" for i in range(n)]
-        start = time.perf_counter()
-        runs = [subprocess.Popen([sys.executable, "-m", "orchestrator", "up", PARALLEL_LAB, "--instance", name, "--runtime", "docker",
-                                  "--images", "images.yaml"], cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-                for name in names]
-        outcomes = [run.communicate() + (run.returncode,) for run in runs]
-        elapsed = time.perf_counter() - start
-        for name in names:
-            lab(cwd, "down", name)
-        failed = [out + err for out, err, code in outcomes if code != 0]
-        if failed:
-            sys.exit(f"{n} instances at once: an up failed:\n{failed[0][-3000:]}")
-        one = one or elapsed
-        print(f"  {n}: {elapsed:6.2f}s  ({elapsed / one:.2f}x one; ideal on 2 cores: {max(1.0, n / 2):.1f}x)", flush=True)
+        median = statistics.median(walls[n])
+        runs = " ".join(f"{w:.2f}" for w in walls[n])
+        print(f"  {n}: {median:6.2f}s  ({median / one:.2f}x one; ideal on 2 cores: {max(1.0, n / 2):.1f}x)  runs: {runs}", flush=True)
+
+
+def instances_at_once(cwd: Path, n: int) -> float:
+    names = [f"{PARALLEL_LAB}-p{i}" for i in range(n)]
+    start = time.perf_counter()
+    runs = [subprocess.Popen([sys.executable, "-m", "orchestrator", "up", PARALLEL_LAB, "--instance", name, "--runtime", "docker",
+                              "--images", "images.yaml"], cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            for name in names]
+    outcomes = [run.communicate() + (run.returncode,) for run in runs]
+    elapsed = time.perf_counter() - start
+    for name in names:
+        lab(cwd, "down", name)
+    failed = [out + err for out, err, code in outcomes if code != 0]
+    if failed:
+        sys.exit(f"{n} instances at once: an up failed:\n{failed[0][-3000:]}")
+    return elapsed
 
 
 def tools(cwd: Path, runs: int = 7) -> None:
@@ -89,20 +100,23 @@ def tools(cwd: Path, runs: int = 7) -> None:
     out = cwd / "pki-bench"
     certs = [timed([sys.executable, "-m", "orchestrator", "certs", "issue", "inject-mtls", "--force", "--out", str(out / "lab")], cwd)
              for _ in range(runs)]
-    openssl = []
+    openssl, python = [], []
     for _ in range(runs):
         shutil.rmtree(out / "openssl", ignore_errors=True)
         openssl.append(timed(["bash", str(REPO / "scripts/bench_certs_openssl.sh"), str(out / "openssl")]))
+        python.append(timed([sys.executable, str(REPO / "scripts/bench_certs_python.py"), str(out / "python")]))
     # What any Python command that reads YAML and issues certificates pays before its first line of work.
     floor = [timed([sys.executable, "-c", FLOOR_IMPORTS]) for _ in range(runs)]
     help_ = [timed([sys.executable, "-m", "orchestrator", "--help"], cwd) for _ in range(runs)]
     click = [timed([sys.executable, "-c", "import click"]) for _ in range(runs)]
-    print(f"\n{'what':40} {'median':>7} {'baseline':>9} {'ratio':>6}")
-    for what, mine, base in (("lab certs issue inject-mtls --force", certs, openssl), ("  floor: Python importing its libraries", floor, openssl),
-                             ("lab --help", help_, click)):
-        print(f"{what:40} {statistics.median(mine):7.3f} {statistics.median(base):9.3f} {statistics.median(mine) / statistics.median(base):6.2f}x")
+    print(f"\n{'what':44} {'median':>7} {'baseline':>9} {'ratio':>6}")
+    for what, mine, base in (("lab certs issue inject-mtls --force", certs, openssl),
+                             ("  floor: the same certificates, bare Python", python, openssl),
+                             ("  floor: Python importing its libraries", floor, openssl), ("lab --help", help_, click)):
+        print(f"{what:44} {statistics.median(mine):7.3f} {statistics.median(base):9.3f} {statistics.median(mine) / statistics.median(base):6.2f}x")
     print("  baselines: scripts/bench_certs_openssl.sh (the same five certificates), python -c 'import click'")
-    print(f"  floor: python -c '{FLOOR_IMPORTS}' (no lab read, no key made) against the same openssl script")
+    print("  floors: scripts/bench_certs_python.py (the same certificates with cryptography: no CLI, no validation, no templating);")
+    print(f"          python -c '{FLOOR_IMPORTS}' (no lab read, no key made)")
 
 
 def lab(cwd: Path, *args: str) -> float:
