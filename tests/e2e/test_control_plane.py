@@ -21,6 +21,7 @@ from tests.helpers import FIXTURE_LABS, LABS
 NOTHING = {"containers": [], "networks": [], "volumes": []}
 
 
+@pytest.mark.xdist_group("deploy-svc")  # its own instance: beside inject-mtls's group, not in it (tests/e2e/conftest.py)
 def test_deployment_and_service_reached_by_name(tmp_path, docker_engine):
     (tmp_path / "images.yaml").write_text((REPO / "images.local.yaml").read_text() + "  web: lab.local/echo:test\n")
     env = {**os.environ, "LAB_PATH": str(FIXTURE_LABS)}
