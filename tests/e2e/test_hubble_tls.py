@@ -39,7 +39,15 @@ def test_hubble_certificates_from_cert_manager(tmp_path, docker_engine):
         server = json.loads(kubectl(tmp_path, "-n", "kube-system", "get", "certificate", "hubble-server-certs", "-o", "json").stdout)
         assert server["spec"]["duration"] == "26280h0m0s" and server["spec"]["issuerRef"]["name"] == "my-ca-issuer"
         assert "server auth" in server["spec"]["usages"] and server["metadata"]["labels"]["lab.dev/instance"] == "hubble-tls"
-        assert server["status"]["revision"] == 3  # issued from the CA, reissued self-signed, reissued from the CA
+        # Issued from the CA, reissued self-signed, reissued from the CA, each reissue for its issuer's change. On a
+        # busy machine cert-manager may issue once more than asked (a stale read of the Secret; upstream
+        # cert-manager#3603, #4956): at least three revisions, and both reissues for the reason the lab teaches.
+        assert server["status"]["revision"] >= 3
+        events = json.loads(kubectl(tmp_path, "-n", "kube-system", "get", "events", "--field-selector",
+                                    "involvedObject.name=hubble-server-certs", "-o", "json").stdout)["items"]
+        issuing = [e["message"] for e in events if e["reason"] == "Issuing"]
+        for issuer in ("my-ca-issuer", "selfsigned-cluster-issuer"):
+            assert f'Issuing certificate as Secret was previously issued by "ClusterIssuer.cert-manager.io/{issuer}"' in issuing, issuing
         # Of the rendered chart only what the lab says the runtime emulates: no Cilium workload, not its configuration.
         assert json.loads(kubectl(tmp_path, "-n", "kube-system", "get", "daemonsets,deployments", "-o", "json").stdout)["items"] == []
         assert kubectl(tmp_path, "-n", "kube-system", "get", "configmap", "cilium-config", check=False).returncode != 0
