@@ -130,17 +130,18 @@ def docker_findings(cli, stack: bool = True) -> list[Finding]:
     (without one, nothing runs compose: its two probes are two CLI starts `up` would wait for in vain)."""
     from orchestrator.providers.docker_cli import HINT
 
-    if not stack:
-        version = cli.server_version()
-        return [Finding("docker daemon", version is not None, version or "not reachable", HINT)]
-    # The three probes at once: each is a CLI start, and `lab up` waits for them before anything else.
+    # The probes at once: each is a CLI start, and `lab up` waits for them before anything else.
     with ThreadPoolExecutor(3) as pool:
-        asked = pool.submit(cli.server_version), pool.submit(cli.compose_version), pool.submit(cli.compose_reports_failure)
-        version, compose = asked[0].result(), asked[1].result()
+        version_asked = pool.submit(cli.server_version)
+        compose_asked = (pool.submit(cli.compose_version), pool.submit(cli.compose_reports_failure)) if stack else None
+        version = version_asked.result()
         findings = [Finding("docker daemon", version is not None, version or "not reachable", HINT)]
+        if compose_asked is None:
+            return findings
+        compose = compose_asked[0].result()
         findings.append(Finding("docker compose v2", compose is not None, compose or "missing",
                                 fix("`make tools`", "install the Docker Compose v2 plugin (docker-compose-plugin)")))
-        reports_failure = asked[2].result() if compose is not None and version is not None else True
+        reports_failure = compose_asked[1].result() if compose is not None and version is not None else True
     if not reports_failure:
         findings.append(Finding("docker compose exit status", False, "`docker compose` exits 0 even when it fails (a wrapper script?)",
                                 fix("`make tools`", "link the real docker-compose binary as the Docker CLI plugin")))
