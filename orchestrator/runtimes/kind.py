@@ -233,7 +233,7 @@ class KindRuntime:
                     self.kind.load_archive(self.cluster_name, archive)
 
     def stack_up(self) -> None:
-        if not (self.instance.rendered / COMPOSE_FILE).is_file():
+        if not self.instance.has_stack:
             return
         network = self.instance.network.name
         subnets = self.docker.network_subnets(network)

@@ -212,7 +212,7 @@ class DockerRuntime:
             background.shutdown(wait=False)
 
     def _start_stack(self, pool: ThreadPoolExecutor) -> Future | None:
-        if not (self.instance.rendered / COMPOSE_FILE).is_file():
+        if not self.instance.has_stack:
             return None
         self.instance.data["stack_up"] = True  # recorded first: a failed `up` still tears the stack down
         return pool.submit(self.compose.up)
@@ -230,7 +230,7 @@ class DockerRuntime:
         started = getattr(self, "_stack_started", None)
         if started is not None:
             started.result()  # compose's failure, raised here as it would have been
-        elif (self.instance.rendered / COMPOSE_FILE).is_file():
+        elif self.instance.has_stack:
             self.instance.data["stack_up"] = True  # recorded first: a failed `up` still tears the stack down
             self.compose.up()
 
