@@ -21,8 +21,7 @@ from orchestrator.errors import BadInput, RuntimeFailure
 from orchestrator.providers.docker_cli import ComposeStack, DockerCli
 from orchestrator.providers.helm import HelmCli, find_helm
 from orchestrator.providers.kind import KindCli, find_kind
-from orchestrator.providers.kubectl import KubectlCli
-from orchestrator.providers.process import which
+from orchestrator.providers.kubectl import KubectlCli, find_kubectl
 from orchestrator.render.artifacts import COMPOSE_FILE, KIND_CONFIG, chart_source, chart_values_file
 from orchestrator.render.images import manifest_images
 from orchestrator.providers.process import ExecResult
@@ -46,7 +45,10 @@ def kubectl_version() -> str | None:
     """`kubectl version --client`'s version, or None when kubectl does not answer."""
     from orchestrator.providers import process
 
-    result = process.run(["kubectl", "version", "--client", "-o", "json"], check=False, timeout=30)
+    kubectl = find_kubectl()
+    if kubectl is None:
+        return None
+    result = process.run([kubectl, "version", "--client", "-o", "json"], check=False, timeout=30)
     if result.returncode != 0:
         return None
     try:
@@ -118,8 +120,8 @@ class KindRuntime:
         wanted = lab.versions.get("kind", "") if lab else ""
         for tool, version, fix, blocking in (("kind", self.kind.version, f"install kind {wanted}".strip(), True),
                                              ("helm", self.helm.version, "install helm 3 (https://helm.sh/docs/intro/install/)", bool(lab and lab.charts)),
-                                             ("kubectl", kubectl_version, "install kubectl (to explore the cluster yourself)", False)):
-            found = version() if {"helm": find_helm, "kind": find_kind}.get(tool, lambda: which(tool))() else None
+                                             ("kubectl", kubectl_version, "install kubectl, or `make images`, which builds it (to explore the cluster yourself)", False)):
+            found = version() if {"helm": find_helm, "kind": find_kind, "kubectl": find_kubectl}[tool]() else None
             findings.append(Finding(tool, found is not None, found or "missing", fix, blocking=blocking))
         findings += inotify() + platform_notes()
         if lab:

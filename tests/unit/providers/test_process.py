@@ -8,7 +8,6 @@ import pytest
 from orchestrator.errors import MissingPrerequisite
 from orchestrator.providers import process
 from orchestrator.providers.docker_cli import DockerCli
-from orchestrator.providers.kubectl import KubectlCli
 
 
 @pytest.mark.parametrize("script, status", [("exit 0", 0), ("exit 3", 3), ("false", 1), ("kill -TERM $$", 143)])
@@ -22,12 +21,6 @@ def test_attach_of_a_missing_program_is_a_missing_prerequisite():
     assert err.value.exit_code == 3 and "no-such-program-of-lab not found" in err.value.message
 
 
-def test_command_lines_for_a_person_at_a_pod(tmp_path):
-    kubeconfig = tmp_path / "kubeconfig"
-    kubectl = KubectlCli(kubeconfig)
-    assert kubectl.attach_argv("mtls", "curl", ["sh"], True) == ["kubectl", "--kubeconfig", str(kubeconfig), "exec", "-i", "-t", "-n", "mtls",
-                                                                  "curl", "--", "sh"]
-    assert kubectl.logs_argv("mtls", "curl", True, 5) == ["kubectl", "--kubeconfig", str(kubeconfig), "logs", "-n", "mtls", "curl",
-                                                            "--follow", "--tail=5"]
+def test_command_lines_for_a_person_at_a_container():
     assert DockerCli.attach_argv("lab-x-curl", ["curl", "-s", "http://a/"], False) == ["docker", "exec", "-i", "lab-x-curl", "curl", "-s", "http://a/"]
     assert DockerCli.logs_argv("lab-x-curl", False, None) == ["docker", "logs", "lab-x-curl"]
