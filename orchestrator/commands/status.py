@@ -8,6 +8,8 @@ from pathlib import Path
 from orchestrator import shellenv
 from orchestrator.context import LabContext
 from orchestrator.errors import BadInput, LabError
+from orchestrator.providers.kubectl import find_kubectl
+from orchestrator.providers.process import which
 from orchestrator.spec.names import instance_name, instance_name_of
 from orchestrator.lifecycle.homes import instances_everywhere
 from orchestrator.lifecycle.state import InstanceState, recorded
@@ -99,3 +101,8 @@ def shell_env(ctx: LabContext, instance: str) -> None:
     exports = {**ctx.runtimes.make(state.data["runtime"], state.instance()).shell_env(), shellenv.PKI: str(ctx.certs_root / state.name)}
     for key, value in exports.items():
         ctx.ui.line(f"export {key}={shlex.quote(value)}")
+    kubectl = find_kubectl()
+    if kubectl is not None and which("kubectl") is None:
+        # The guide's commands type `kubectl`: the one `make images` built, after the shell's own folders (it
+        # shadows none of the participant's tools).
+        ctx.ui.line(f'export PATH="$PATH":{shlex.quote(str(Path(kubectl).parent))}')
