@@ -80,7 +80,7 @@ test:
 test-unit: venv
 	$(BIN)/python -m pytest -q tests/unit
 
-bench: venv tools images bytecode
+bench: venv tools images bytecode kind-node
 	$(BIN)/python scripts/bench.py $(ARGS)
 
 clean:
