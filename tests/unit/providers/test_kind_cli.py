@@ -9,16 +9,6 @@ from orchestrator.errors import MissingPrerequisite
 from orchestrator.providers.kind import KindCli
 
 
-@pytest.fixture
-def machine(tmp_path, monkeypatch):
-    path, built = tmp_path / "path", tmp_path / "built"
-    path.mkdir()
-    built.mkdir()
-    monkeypatch.setenv("PATH", str(path))
-    monkeypatch.setattr("orchestrator.providers.process.COMPONENTS_BIN", built)
-    return path, built
-
-
 def _kind(folder, says: str) -> None:
     (folder / "kind").write_text(f"#!/bin/sh\necho {says} \"$@\"\n")
     (folder / "kind").chmod(0o755)

@@ -12,16 +12,6 @@ from orchestrator.providers.kubectl import KubectlCli
 from orchestrator.runtimes.kind import kubectl_version
 
 
-@pytest.fixture
-def machine(tmp_path, monkeypatch):
-    path, built = tmp_path / "path", tmp_path / "built"
-    path.mkdir()
-    built.mkdir()
-    monkeypatch.setenv("PATH", str(path))
-    monkeypatch.setattr("orchestrator.providers.process.COMPONENTS_BIN", built)
-    return path, built
-
-
 def _kubectl(folder, says: str) -> None:
     """A kubectl that prints who it is and its arguments (and a client version as `kubectl version` does)."""
     (folder / "kubectl").write_text(f"""#!/bin/sh
