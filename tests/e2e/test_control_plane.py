@@ -224,3 +224,10 @@ def node_guards(kubeconfig: str, engine) -> None:
     restarts = _until("the liveness probe to restart the container", lambda: (kubectl(kubeconfig, "get", "pod", "-n", "deploy", "unlive")["status"]
                                                                             .get("containerStatuses") or [{}])[0].get("restartCount"))
     assert restarts >= 1
+
+    def one_address_its_containers():  # a restart is a new container with a new address: the old one is not kept
+        status = kubectl(kubeconfig, "get", "pod", "-n", "deploy", "unlive")["status"]
+        current = {n["IPAddress"] for c in engine.containers.list(filters={"name": "lab-deploy-svc-unlive$"})
+                   for n in c.attrs["NetworkSettings"]["Networks"].values()}
+        return [p["ip"] for p in status.get("podIPs") or []] == [status.get("podIP")] and status.get("podIP") in current
+    _until("the pod's one address to be its current container's", one_address_its_containers)

@@ -210,7 +210,10 @@ class Node(PodInputs, PodProbes):
                                          "ready": ready, "started": phase == "Running", "restartCount": restarts,
                                          "state": state or {"waiting": {"reason": reason or "ContainerCreating"}}}]}
         if ip:
-            status["podIP"], status["podIPs"] = ip, [{"ip": ip}]
+            # podIPs merge by their ip under a strategic merge patch: a restarted container's new address would join
+            # the old one (refused: one per family), so the old is deleted in the patch, as the kubelet's does.
+            gone = [{"ip": p["ip"], "$patch": "delete"} for p in pod.get("status", {}).get("podIPs") or [] if p.get("ip") not in (None, ip)]
+            status["podIP"], status["podIPs"] = ip, [{"ip": ip}, *gone]
         if reason:
             status["reason"] = reason
         if message:

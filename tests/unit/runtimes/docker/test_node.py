@@ -133,3 +133,25 @@ def test_crds_applied_while_the_api_server_boots(monkeypatch):
     ready.set()
     with pytest.raises(RuntimeFailure, match=r"refused it \(503\)"):
         apply(Api((503, {"message": "still not ready"})), ready)
+
+
+def test_a_new_address_replaces_the_old_in_the_status_patch():
+    """A restarted container is a new one, often with a new address. podIPs merge by ip under the strategic merge
+    patch the node sends: the old address is deleted in the patch, or the API server gets two of one family and
+    refuses the whole status (the restart count with it), as it did in CI."""
+    from orchestrator.runtimes.docker.node import Node
+
+    node, calls = object.__new__(Node), []
+    node.started, node._address = {}, "172.18.0.1"
+    node._api = lambda method, path, body, content_type: calls.append((method, path, body))
+    pod = {"metadata": {"name": "p", "namespace": "n", "uid": "u"}, "spec": {"containers": [{"name": "c", "image": "i"}]},
+           "status": {"phase": "Running", "podIP": "172.18.0.6", "podIPs": [{"ip": "172.18.0.6"}]}}
+    node.report(pod, "Running", ip="172.18.0.9", restarts=1, state={"running": {}})
+    (method, path, body), = calls
+    assert (method, path) == ("PATCH", "/api/v1/namespaces/n/pods/p/status")
+    assert body["status"]["podIP"] == "172.18.0.9"
+    assert body["status"]["podIPs"] == [{"ip": "172.18.0.9"}, {"ip": "172.18.0.6", "$patch": "delete"}]
+    calls.clear()
+    pod["status"] = {"phase": "Pending"}  # no address yet: nothing to delete
+    node.report(pod, "Running", ip="172.18.0.9", state={"running": {}})
+    assert calls[0][2]["status"]["podIPs"] == [{"ip": "172.18.0.9"}]
