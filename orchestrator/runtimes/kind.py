@@ -118,10 +118,11 @@ class KindRuntime:
             if self._cgroup_v1:
                 findings.append(Finding("cgroup version", False, "the Docker engine runs cgroup v1", CGROUP_V1_NOTE, blocking=False))
         wanted = lab.versions.get("kind", "") if lab else ""
-        for tool, version, fix, blocking in (("kind", self.kind.version, f"install kind {wanted}".strip(), True),
-                                             ("helm", self.helm.version, "install helm 3 (https://helm.sh/docs/intro/install/)", bool(lab and lab.charts)),
-                                             ("kubectl", kubectl_version, "install kubectl, or `make images`, which builds it (to explore the cluster yourself)", False)):
-            found = version() if {"helm": find_helm, "kind": find_kind, "kubectl": find_kubectl}[tool]() else None
+        for tool, find, version, fix, blocking in (
+                ("kind", find_kind, self.kind.version, f"install kind {wanted}".strip(), True),
+                ("helm", find_helm, self.helm.version, "install helm 3 (https://helm.sh/docs/intro/install/)", bool(lab and lab.charts)),
+                ("kubectl", find_kubectl, kubectl_version, "install kubectl, or `make images`, which builds it (to explore the cluster yourself)", False)):
+            found = version() if find() else None
             findings.append(Finding(tool, found is not None, found or "missing", fix, blocking=blocking))
         findings += inotify() + platform_notes()
         if lab:
