@@ -6,7 +6,8 @@
   `lab down`; min/median per phase and the ratio of `lab up` to the baseline.
 - Every other lab: up, verify, down once each (no hand-written baseline exists for them); figures bounded by
   upstream timing are labelled so.
-- N instances of one lab started at once (1, 2, 4; three rounds): the median wall time for all and its ratio to one.
+- N instances of one lab started at once (1, 2, 4; three rounds): the median wall time for all and its ratio to one,
+  beside the machine's CPU time during them and the floor it sets (that CPU time spread on every core at once).
 - `lab certs issue inject-mtls --force` against scripts/bench_certs_openssl.sh (the same five certificates with
   the openssl CLI), beside two floors of any such Python command against the same script (the same certificates
   in a bare Python script, scripts/bench_certs_python.py; Python importing click, PyYAML and cryptography), and
@@ -66,33 +67,59 @@ def every_lab(cwd: Path) -> None:
 
 def parallel(cwd: Path, counts=(1, 2, 4), rounds: int = 3) -> None:
     """N instances of one lab started at once, each N `rounds` times (1, 2, 4, then again): the median wall time
-    for all and its ratio to one's median; each `down` after, not timed. One run swings by a tenth either way."""
-    print(f"\n{PARALLEL_LAB} instances started at once (2 cores here; median of {rounds})")
+    for all and its ratio to one's median; each `down` after, not timed. One run swings by a tenth either way.
+    Beside it, the machine's CPU time during the ups (every process: the control planes, Docker, lab) and the floor
+    that sets: what N instances took of CPU cannot be spent sooner than on all the cores there are at once."""
+    cores = os.cpu_count() or 1
+    print(f"\n{PARALLEL_LAB} instances started at once ({cores} cores here; median of {rounds})")
     walls: dict[int, list[float]] = {n: [] for n in counts}
+    cpus: dict[int, list[float]] = {n: [] for n in counts}
     for _ in range(rounds):
         for n in counts:
-            walls[n].append(instances_at_once(cwd, n))
+            wall, cpu = instances_at_once(cwd, n)
+            walls[n].append(wall)
+            if cpu is not None:
+                cpus[n].append(cpu)
     one = statistics.median(walls[counts[0]])
     for n in counts:
         median = statistics.median(walls[n])
         runs = " ".join(f"{w:.2f}" for w in walls[n])
-        print(f"  {n}: {median:6.2f}s  ({median / one:.2f}x one; ideal on 2 cores: {max(1.0, n / 2):.1f}x)  runs: {runs}", flush=True)
+        cpu = ""
+        if cpus[n]:
+            used = statistics.median(cpus[n])
+            cpu = f"; CPU {used:.1f}s, floor {max(one, used / cores) / one:.2f}x"
+        print(f"  {n}: {median:6.2f}s  ({median / one:.2f}x one{cpu})  runs: {runs}", flush=True)
+    if cpus[counts[0]]:
+        print(f"  CPU: the machine's busy time during the ups (/proc/stat, median); floor: that CPU time spread on all {cores} cores,"
+              " against one's wall")
 
 
-def instances_at_once(cwd: Path, n: int) -> float:
+def machine_cpu_seconds() -> float | None:
+    """CPU time every process of the machine has spent so far (user, nice, system, irq, softirq), or None off Linux."""
+    try:
+        fields = Path("/proc/stat").read_text().splitlines()[0].split()
+    except OSError:
+        return None
+    user, nice, system, _idle, _iowait, irq, softirq = (int(v) for v in fields[1:8])
+    return (user + nice + system + irq + softirq) / os.sysconf("SC_CLK_TCK")
+
+
+def instances_at_once(cwd: Path, n: int) -> tuple[float, float | None]:
+    """The wall time for all to be up, and the machine's CPU time meanwhile (None off Linux); their `down` after."""
     names = [f"{PARALLEL_LAB}-p{i}" for i in range(n)]
-    start = time.perf_counter()
+    busy, start = machine_cpu_seconds(), time.perf_counter()
     runs = [subprocess.Popen([sys.executable, "-m", "orchestrator", "up", PARALLEL_LAB, "--instance", name, "--runtime", "docker",
                               "--images", "images.yaml"], cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
             for name in names]
     outcomes = [run.communicate() + (run.returncode,) for run in runs]
     elapsed = time.perf_counter() - start
+    cpu = machine_cpu_seconds() - busy if busy is not None else None
     for name in names:
         lab(cwd, "down", name)
     failed = [out + err for out, err, code in outcomes if code != 0]
     if failed:
         sys.exit(f"{n} instances at once: an up failed:\n{failed[0][-3000:]}")
-    return elapsed
+    return elapsed, cpu
 
 
 def tools(cwd: Path, runs: int = 7) -> None:
